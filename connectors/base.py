@@ -1,0 +1,112 @@
+"""The connector contract (Airbyte/Singer shape, kept small).
+
+A connector is built from a config dict (base_url, credentials, options) and offers:
+
+- ``check()``       credentials and reachability, as a result (bad credentials is not a crash);
+- ``discover()``    the streams it offers;
+- ``read(stream, cursor)``  incremental pages of *canonical* records plus the cursor to resume from;
+- ``write(op, idempotency_key=...)``  an idempotent write: the same key gives the same result.
+
+Records are plain dicts in the canonical shapes documented in ``connectors/README.md``; money is
+``Decimal`` (parsed with ``Decimal(str(x))``), dates are ISO strings ``YYYY-MM-DD``.
+Errors are raised by type (see the hierarchy below) so that sync can decide what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # "expense_reports", "cost_centers", ...
+    canonical: str  # the canonical object it yields: "expense_report", "cost_center", ...
+    primary_key: str = "external_id"
+    cursor_field: str | None = None  # None: the stream is a queue (read, then acknowledge)
+
+
+@dataclass
+class RecordError:
+    """A record that could not be turned into a canonical record (quarantined, not lost)."""
+
+    external_id: str | None
+    message: str
+    raw: str = ""  # the offending payload, truncated to a few KB
+
+
+@dataclass
+class Page:
+    records: list[dict[str, Any]]
+    next_cursor: dict[str, Any] | None  # where to resume after this page is committed
+    errors: list[RecordError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    action: str  # "post_expense_report", "acknowledge", "posting_confirmation", ...
+    payload: dict[str, Any]
+
+
+@dataclass
+class WriteResult:
+    external_id: str  # the id the target system gave the document (or the doc id confirmed)
+    status: str  # "posted", "acknowledged", "confirmed", ...
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # e.g. {"number": "108001", "fiscal_year": "2026"}
+
+
+class Connector(Protocol):
+    kind: str
+
+    def check(self) -> CheckResult: ...
+
+    def discover(self) -> list[StreamSpec]: ...
+
+    def read(self, stream: str, cursor: dict[str, Any] | None) -> Iterator[Page]: ...
+
+    def write(self, op: WriteOp, *, idempotency_key: str) -> WriteResult: ...
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of everything a connector raises on purpose."""
+
+
+class ConfigError(ConnectorError):
+    """401/403 or bad settings: retrying will not help; the integration team must act."""
+
+
+class TransientError(ConnectorError):
+    """429, 5xx, timeouts, connection refused: retry later with backoff.
+
+    ``uncertain`` is True when the request may have reached the vendor (timeout or 5xx after the
+    body was sent): a write must then be looked up before it is sent again.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, uncertain: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.uncertain = uncertain
+
+
+class Rejected(ConnectorError):
+    """The vendor refused the document (closed period, blocked dimension, ...): a business problem."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class MalformedPayload(ConnectorError):
+    """A response that does not have the documented shape."""

@@ -1,0 +1,369 @@
+"""Business Central (API v2.0) connector: master data in, expense reports out as posted purchase invoices.
+
+Reads are per company and incremental on ``lastModifiedDateTime`` (inclusive ``ge``: the caller
+dedupes by external_id). A company's cursor only moves once all its pages are read, because BC pages
+by key, not by time: moving it after page one could skip older changes still on page two.
+
+Writes are idempotent by the document number (our external document number, BC's
+``vendorInvoiceNumber``): it is looked up before anything is created, so a resend after a timeout
+finds the first attempt instead of booking a second invoice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+from connectors.base import (
+    CheckResult,
+    ConfigError,
+    ConnectorError,
+    MalformedPayload,
+    Page,
+    RecordError,
+    Rejected,
+    StreamSpec,
+    TransientError,
+    WriteOp,
+    WriteResult,
+)
+from connectors.http import HttpClient
+
+from . import mapping
+from .mapping import MappingError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCOPE = "https://api.businesscentral.dynamics.com/.default"
+CURSOR = "lastModifiedDateTime"
+STREAMS = {
+    # Three companies: a full read each time is cheaper than tracking them (cursor_field None).
+    "legal_entities": StreamSpec("legal_entities", "legal_entity"),
+    "cost_centers": StreamSpec("cost_centers", "cost_center", cursor_field=CURSOR),
+    "gl_accounts": StreamSpec("gl_accounts", "gl_account", cursor_field=CURSOR),
+    "tax_codes": StreamSpec("tax_codes", "tax_code", cursor_field=CURSOR),
+    "accounting_periods": StreamSpec("accounting_periods", "accounting_period", cursor_field=CURSOR),
+    "employees": StreamSpec("employees", "employee", cursor_field=CURSOR),
+    "projects": StreamSpec("projects", "project", cursor_field=CURSOR),
+    "purchase_invoices": StreamSpec("purchase_invoices", "erp_document", cursor_field=CURSOR),
+}
+ENTITY_SETS = {"gl_accounts": "accounts", "tax_codes": "taxGroups", "employees": "employees",
+               "projects": "projects", "purchase_invoices": "purchaseInvoices"}
+COST_CENTER_DIMENSION = "DEPARTMENT"
+POSTED = ("Open", "Paid")
+CORRELATION = re.compile(r"\s*CorrelationId:\s*[0-9A-Fa-f-]+\.?\s*$")
+
+
+def parse_error(body: Any) -> tuple[str, str]:
+    """BC's ``{"error": {"code", "message"}}``, without the trailing CorrelationId noise."""
+    err = body["error"]
+    return str(err.get("code", "")), CORRELATION.sub("", str(err.get("message", ""))).strip()
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return a or b
+    return a if mapping.parse_timestamp(a) >= mapping.parse_timestamp(b) else b
+
+
+class BusinessCentralConnector:
+    kind = "business_central"
+
+    def __init__(self, config: dict[str, Any]):
+        missing = [k for k in ("base_url", "client_id", "client_secret") if not config.get(k)]
+        if missing:
+            raise ConfigError(f"business_central config is missing {', '.join(missing)}")
+        base_url = str(config["base_url"]).rstrip("/")
+        self.environment = str(config.get("environment") or "sandbox")
+        tenant = config.get("tenant")  # the real service: /v2.0/{tenant}/{environment}/api/v2.0
+        self.page_size = int(config.get("page_size") or 200)
+        timeout = float(config.get("timeout") or 30)
+        prefix = f"{quote(str(tenant))}/" if tenant else ""
+        self.http = HttpClient(
+            f"{base_url}/v2.0/{prefix}{quote(self.environment)}/api/v2.0",
+            token_url=str(config.get("token_url") or f"{base_url}/oauth2/v2.0/token"),
+            client_id=str(config["client_id"]), client_secret=str(config["client_secret"]),
+            scope=str(config.get("scope", DEFAULT_SCOPE)), error_parser=parse_error,
+            timeout=(min(3.05, timeout), timeout),
+        )
+        self._companies: list[dict] | None = None
+        self._currencies: dict[str, str] = {}  # company id -> local currency
+        self._dimensions: dict[tuple[str, str], str | None] = {}  # (company id, code) -> dimension id
+
+    # --- contract --------------------------------------------------------------------------------
+    def check(self) -> CheckResult:
+        try:
+            companies = self._load_companies(refresh=True)
+        except ConfigError as exc:
+            return CheckResult(False, f"Business Central refused the credentials: {exc}")
+        except TransientError as exc:
+            return CheckResult(False, f"Business Central is unreachable or busy: {exc}")
+        except ConnectorError as exc:
+            return CheckResult(False, f"Business Central answered unexpectedly ({exc.__class__.__name__}): {exc}")
+        if not companies:
+            return CheckResult(False, f"Connected to environment '{self.environment}', but no company is visible")
+        names = ", ".join(c["name"] for c in companies)
+        return CheckResult(True, f"Connected to environment '{self.environment}': {len(companies)} companies ({names})")
+
+    def discover(self) -> list[StreamSpec]:
+        return list(STREAMS.values())
+
+    def read(self, stream: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        if stream not in STREAMS:
+            raise ConfigError(f"business_central has no stream {stream!r}; known: {', '.join(STREAMS)}")
+        if stream == "legal_entities":
+            yield from self._read_legal_entities()
+            return
+        state = self._check_cursor(cursor)
+        for company in self._load_companies():
+            if stream == "accounting_periods":
+                yield from self._read_periods(company, state)
+            else:
+                yield from self._read_company(stream, company, state)
+
+    def write(self, op: WriteOp, *, idempotency_key: str) -> WriteResult:
+        if op.action != "post_expense_report":
+            raise ConfigError(f"business_central cannot {op.action!r}; it supports post_expense_report")
+        payload = op.payload or {}
+        try:
+            body = mapping.purchase_invoice_body(payload)
+        except MappingError as exc:
+            raise Rejected("Workbench_InvalidPayload", str(exc)) from exc
+        company = self._company_named(str(payload.get("entity") or ""))
+        invoices = f"companies({company['id']})/purchaseInvoices"
+        doc_no, vendor = body["vendorInvoiceNumber"], body["vendorNumber"]
+        # BC ignores the header; it is sent so the request can be traced in logs and proxies.
+        headers = {"Idempotency-Key": idempotency_key}
+        log.info("business_central post_expense_report %s (%s, key %s)", doc_no, company["name"], idempotency_key)
+
+        changed = False  # once BC has accepted a change, any later failure leaves the outcome uncertain
+        try:
+            invoice = self._find_invoice(invoices, doc_no, vendor)
+            resent = invoice is not None
+            if invoice is None:
+                try:
+                    invoice = self._object(self.http.request("POST", invoices, json_body=body, headers=headers))
+                except Rejected as exc:
+                    # An earlier attempt whose answer was lost created it meanwhile: use that one.
+                    found = self._find_invoice(invoices, doc_no, vendor) if "already exists" in exc.message else None
+                    if found is None:
+                        raise
+                    invoice, resent = found, True
+                changed = True
+            status = invoice.get("status")
+            if status not in POSTED:
+                if status == "Canceled":
+                    raise Rejected("Workbench_DocumentCanceled",
+                                   f"Purchase invoice {invoice.get('number')} for {doc_no} was canceled in Business "
+                                   "Central; send the report again as a new version.")
+                try:
+                    self.http.request("POST", f"{invoices}({invoice['id']})/Microsoft.NAV.post", headers=headers)
+                except Rejected:
+                    # A parallel attempt may have posted it a moment ago: that is success, not a refusal.
+                    again = self._find_invoice(invoices, doc_no, vendor)
+                    if again is None or again.get("status") not in POSTED:
+                        raise
+                    return self._result(again, company, already=True)
+                changed = True
+                invoice = self._object(self.http.request("GET", f"{invoices}({invoice['id']})"))
+                if invoice.get("status") not in POSTED:
+                    raise MalformedPayload(f"invoice {invoice.get('id')} reports status {invoice.get('status')!r} "
+                                           "after a successful post")
+        except TransientError as exc:
+            if changed and not exc.uncertain:
+                raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
+            raise
+        return self._result(invoice, company, already=resent and status in POSTED)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def _pages(self, path: str, params: dict | None = None) -> Iterator[tuple[list, bool]]:
+        """(rows, is_last_page) for each page, following ``@odata.nextLink``."""
+        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
+        url: str | None = path
+        seen: set[str] = set()
+        while url:
+            body = self.http.json_of(self.http.request("GET", url, params=params, headers=headers))
+            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+                raise MalformedPayload(f"GET {url}: expected an OData collection with a 'value' list")
+            next_link = body.get("@odata.nextLink")
+            if next_link is not None and (not isinstance(next_link, str) or next_link in seen):
+                raise MalformedPayload(f"GET {url}: bad or repeating @odata.nextLink {next_link!r}")
+            yield body["value"], next_link is None
+            if next_link:
+                seen.add(next_link)
+            url, params = next_link, None  # the nextLink carries the whole query
+
+    def _read_company(self, stream: str, company: dict, state: dict[str, str]) -> Iterator[Page]:
+        path = self._stream_path(stream, company)
+        if path is None:
+            return
+        since = state.get(company["name"])
+        params = {"$filter": f"{CURSOR} ge {since}"} if since else None
+        mapper = self._mapper(stream, company)
+        newest = since
+        for rows, last in self._pages(path, params):
+            records, errors = [], []
+            for raw in rows:
+                newest = _later(newest, self._stamp_of(raw))
+                self._map_into(records, errors, stream, raw, mapper)
+            changed = last and newest != state.get(company["name"])
+            if changed and newest:
+                state[company["name"]] = newest
+            if records or errors or changed:
+                yield Page(records, dict(state), errors)
+
+    def _read_periods(self, company: dict, state: dict[str, str]) -> Iterator[Page]:
+        # BC periods have only a starting date; each ends the day before the next starts, so all of a
+        # company's periods are read (a few dozen rows) and filtered here rather than by the server.
+        rows = [raw for page, _ in self._pages(f"companies({company['id']})/accountingPeriods") for raw in page]
+        since = state.get(company["name"])
+        starts = sorted({r["startingDate"] for r in rows if isinstance(r, dict) and isinstance(r.get("startingDate"), str)})
+        records: list[dict] = []
+        errors: list[RecordError] = []
+        newest = since
+        for raw in rows:
+            stamp = self._stamp_of(raw)
+            if since and stamp and _later(stamp, since) != stamp:
+                continue  # older than the cursor: unchanged since the last read
+            newest = _later(newest, stamp)
+            start = raw.get("startingDate") if isinstance(raw, dict) else None
+            following = next((s for s in starts if isinstance(start, str) and s > start), None)
+            self._map_into(records, errors, "accounting_periods", raw,
+                           lambda r, nxt=following: mapping.accounting_period(r, company["name"], nxt))
+        changed = newest != state.get(company["name"])
+        if changed and newest:
+            state[company["name"]] = newest
+        if records or errors or changed:
+            yield Page(records, dict(state), errors)
+
+    def _read_legal_entities(self) -> Iterator[Page]:
+        records: list[dict] = []
+        errors: list[RecordError] = []
+        for company in self._load_companies(refresh=True):
+            info_rows = [r for page, _ in self._pages(f"companies({company['id']})/companyInformation") for r in page]
+            info = info_rows[0] if info_rows else {}
+            self._map_into(records, errors, "legal_entities", company["raw"],
+                           lambda raw, info=info: mapping.legal_entity(raw, info))
+            if isinstance(info, dict) and isinstance(info.get("currencyCode"), str):
+                self._currencies[company["id"]] = info["currencyCode"]
+        yield Page(records, None, errors)
+
+    @staticmethod
+    def _map_into(records: list, errors: list, stream: str, raw: Any, mapper: Callable[[Any], dict]) -> None:
+        try:
+            records.append(mapper(raw))
+        except MappingError as exc:
+            ext_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+            errors.append(RecordError(ext_id, f"{stream}: {exc}", mapping.raw_excerpt(raw)))
+
+    @staticmethod
+    def _stamp_of(raw: Any) -> str | None:
+        """The row's lastModifiedDateTime if readable: even a row that fails mapping moves the
+        cursor, since it is quarantined as a RecordError rather than lost."""
+        try:
+            return mapping.timestamp(raw) if isinstance(raw, dict) else None
+        except MappingError:
+            return None
+
+    def _stream_path(self, stream: str, company: dict) -> str | None:
+        base = f"companies({company['id']})"
+        if stream == "cost_centers":
+            dim_id = self._dimension_id(company, COST_CENTER_DIMENSION)
+            return f"{base}/dimensions({dim_id})/dimensionValues" if dim_id else None
+        return f"{base}/{ENTITY_SETS[stream]}"
+
+    def _mapper(self, stream: str, company: dict) -> Callable[[Any], dict]:
+        entity = company["name"]
+        if stream == "purchase_invoices":
+            currency = self._currency(company)
+            return lambda raw: mapping.erp_document(raw, entity, currency)
+        fn = {"cost_centers": mapping.cost_center, "gl_accounts": mapping.gl_account, "tax_codes": mapping.tax_code,
+              "employees": mapping.employee, "projects": mapping.project}[stream]
+        return lambda raw: fn(raw, entity)
+
+    @staticmethod
+    def _check_cursor(cursor: dict[str, Any] | None) -> dict[str, str]:
+        state: dict[str, str] = {}
+        for company, value in (cursor or {}).items():
+            try:
+                mapping.parse_timestamp(str(value))
+            except ValueError:
+                raise ConfigError(f"cursor for {company!r} is not a timestamp: {value!r}") from None
+            state[str(company)] = str(value)
+        return state
+
+    # --- companies and their setup -------------------------------------------------------------
+    def _load_companies(self, *, refresh: bool = False) -> list[dict]:
+        if self._companies is None or refresh:
+            companies = []
+            for rows, _ in self._pages("companies"):
+                for raw in rows:
+                    if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and isinstance(raw.get("name"), str)):
+                        raise MalformedPayload(f"companies: a company without id or name: {mapping.raw_excerpt(raw, 300)}")
+                    companies.append({"id": raw["id"], "name": raw["name"], "raw": raw})
+            self._companies = sorted(companies, key=lambda c: c["name"])
+        return self._companies
+
+    def _company_named(self, name: str) -> dict:
+        for refresh in (False, True):
+            for company in self._load_companies(refresh=refresh):
+                if company["name"] == name:
+                    return company
+        raise Rejected("Internal_CompanyNotFound",
+                       f"Company '{name}' does not exist in Business Central environment '{self.environment}'.")
+
+    def _currency(self, company: dict) -> str:
+        if company["id"] not in self._currencies:
+            rows = [r for page, _ in self._pages(f"companies({company['id']})/companyInformation") for r in page]
+            code = rows[0].get("currencyCode") if rows and isinstance(rows[0], dict) else None
+            self._currencies[company["id"]] = code if isinstance(code, str) else ""
+        return self._currencies[company["id"]]
+
+    def _dimension_id(self, company: dict, code: str) -> str | None:
+        key = (company["id"], code)
+        if key not in self._dimensions:
+            params = {"$filter": f"code eq {mapping.odata_string(code)}"}
+            rows = [r for page, _ in self._pages(f"companies({company['id']})/dimensions", params) for r in page]
+            found = next((r.get("id") for r in rows if isinstance(r, dict) and r.get("code") == code), None)
+            self._dimensions[key] = found if isinstance(found, str) else None
+            if found is None:
+                log.warning("business_central: company %s has no %s dimension", company["name"], code)
+        return self._dimensions[key]
+
+    # --- writing ---------------------------------------------------------------------------------
+    def _object(self, resp) -> dict:
+        body = self.http.json_of(resp)
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise MalformedPayload(f"{resp.request.method} {resp.url}: expected a purchase invoice, got "
+                                   f"{mapping.raw_excerpt(body, 300)}")
+        return body
+
+    def _find_invoice(self, invoices: str, doc_no: str, vendor: str) -> dict | None:
+        """The invoice already carrying our document number, preferring a posted one."""
+        params = {"$filter": f"vendorInvoiceNumber eq {mapping.odata_string(doc_no)}"}
+        found = [r for page, _ in self._pages(invoices, params) for r in page
+                 if isinstance(r, dict) and r.get("vendorInvoiceNumber") == doc_no and isinstance(r.get("id"), str)]
+        if not found:
+            return None
+        mine = [r for r in found if r.get("vendorNumber") == vendor]
+        if not mine:
+            other = found[0]
+            raise Rejected("Workbench_DocumentNumberInUse",
+                           f"Vendor invoice number {doc_no} is already used by purchase invoice {other.get('number')} "
+                           f"of vendor {other.get('vendorNumber')}, not {vendor}.")
+        return next((r for r in mine if r.get("status") in POSTED), mine[0])
+
+    def _result(self, invoice: dict, company: dict, *, already: bool) -> WriteResult:
+        number = str(invoice.get("number") or "")
+        posting_date = str(invoice.get("postingDate") or "")
+        if not number or not posting_date:
+            raise MalformedPayload(f"posted invoice {invoice.get('id')} has no number or posting date")
+        return WriteResult(
+            external_id=invoice["id"], status="posted",
+            message=f"{'Already posted' if already else 'Posted'} as {number} in {company['name']}",
+            data={"number": number, "fiscal_year": mapping.fiscal_year(posting_date), "posting_date": posting_date,
+                  "entity": company["name"]},
+        )

@@ -1,0 +1,239 @@
+"""Business Central v2.0 JSON -> canonical records (connectors/README.md), and back for postings.
+
+Pure functions: no I/O. A record that does not have the documented shape raises ``MappingError``;
+the connector turns that into a ``RecordError`` so one bad row never stops a sync.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+EMPTY_DATE = "0001-01-01"  # BC's "no date"
+STATUS = {"draft": "draft", "in review": "draft", "": "draft", "open": "open", "paid": "paid",
+          "canceled": "canceled", "corrective": "canceled"}
+EMPLOYEE_STATUS = {"active", "inactive", "terminated"}
+MAX_DESCRIPTION = 100  # Purchase Line.Description is Text[100] in BC
+
+
+class MappingError(ValueError):
+    """The vendor record cannot become a canonical record."""
+
+
+def raw_excerpt(raw: Any, limit: int = 4000) -> str:
+    try:
+        text = json.dumps(raw, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(raw)
+    return text[:limit]
+
+
+# --- field readers --------------------------------------------------------------------------------
+
+def _obj(raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise MappingError(f"expected a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def text(raw: dict, key: str, *, required: bool = True) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        if required:
+            raise MappingError(f"missing {key}")
+        return ""
+    if not isinstance(value, str):
+        raise MappingError(f"{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def flag(raw: dict, key: str) -> bool:
+    value = raw.get(key)
+    if not isinstance(value, bool):
+        raise MappingError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def money(raw: dict, key: str) -> Decimal:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise MappingError(f"{key} must be a number, got {value!r}")
+    try:
+        amount = Decimal(str(value))  # str() first: never inherit float noise
+    except InvalidOperation:
+        raise MappingError(f"{key} must be a number, got {value!r}") from None
+    if not amount.is_finite():
+        raise MappingError(f"{key} must be a finite number, got {value!r}")
+    return amount
+
+
+def day(raw: dict, key: str, *, required: bool = True) -> str | None:
+    value = text(raw, key, required=required)
+    if value in ("", EMPTY_DATE):
+        if required:
+            raise MappingError(f"missing {key}")
+        return None
+    try:
+        return date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        raise MappingError(f"{key} is not a date: {value!r}") from None
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An ISO 8601 timestamp as BC writes it ('Z' or an offset; naive means UTC)."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def timestamp(raw: dict, key: str = "lastModifiedDateTime") -> str:
+    value = text(raw, key)
+    try:
+        parse_timestamp(value)
+    except ValueError:
+        raise MappingError(f"{key} is not a timestamp: {value!r}") from None
+    return value
+
+
+# --- canonical records ----------------------------------------------------------------------------
+
+def legal_entity(company: Any, info: Any) -> dict:
+    company, info = _obj(company), _obj(info)
+    return {"external_id": text(company, "id"), "code": text(company, "name"),
+            "name": text(company, "displayName", required=False) or text(company, "name"),
+            "currency": text(info, "currencyCode")}
+
+
+def cost_center(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
+            "name": text(raw, "displayName", required=False)}
+
+
+def gl_account(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
+            "name": text(raw, "displayName", required=False), "category": text(raw, "category", required=False),
+            "blocked": flag(raw, "blocked")}
+
+
+def tax_code(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
+            "name": text(raw, "displayName", required=False), "tax_type": text(raw, "taxType", required=False)}
+
+
+def accounting_period(raw: Any, entity: str, next_start: str | None) -> dict:
+    """``next_start``: the starting date of the following period; BC has no end date, it is implied."""
+    raw = _obj(raw)
+    start = day(raw, "startingDate") or ""  # required: day() raises when it is missing
+    if next_start:
+        end = (date.fromisoformat(next_start) - timedelta(days=1)).isoformat()
+    else:  # the last period: periods are months, so it ends with its month
+        s = date.fromisoformat(start)
+        end = (date(s.year + s.month // 12, s.month % 12 + 1, 1) - timedelta(days=1)).isoformat()
+    return {"external_id": text(raw, "id"), "entity": entity, "code": start[:7],
+            "name": text(raw, "name", required=False) or start[:7], "start": start, "end": end,
+            "closed": flag(raw, "closed")}
+
+
+def employee(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    status = text(raw, "status").lower()
+    if status not in EMPLOYEE_STATUS:
+        raise MappingError(f"unknown employee status {raw.get('status')!r}")
+    name = text(raw, "displayName", required=False) or " ".join(
+        p for p in (text(raw, "givenName", required=False), text(raw, "surname", required=False)) if p)
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"), "name": name,
+            "email": text(raw, "email", required=False) or text(raw, "personalEmail", required=False),
+            "status": status}
+
+
+def project(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
+            "name": text(raw, "displayName", required=False)}
+
+
+def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
+    raw = _obj(raw)
+    status_text = raw.get("status")
+    if not isinstance(status_text, str) or status_text.strip().lower() not in STATUS:
+        raise MappingError(f"unknown purchase invoice status {status_text!r}")
+    status = STATUS[status_text.strip().lower()]
+    return {
+        "external_id": text(raw, "id"), "entity": entity, "number": text(raw, "number"),
+        "vendor_invoice_number": text(raw, "vendorInvoiceNumber", required=False), "status": status,
+        "total": money(raw, "totalAmountIncludingTax"),
+        # BC reports the local currency as its code; an empty code also means local currency.
+        "currency": text(raw, "currencyCode", required=False) or company_currency,
+        "posting_date": day(raw, "postingDate", required=False),
+        # v2.0 has no payment date on invoices: the change to Paid is the last modification.
+        "paid_at": timestamp(raw) if status == "paid" else None,
+    }
+
+
+# --- canonical -> BC: the deep insert for an expense report -----------------------------------------
+
+def odata_string(value: str) -> str:
+    """An OData string literal: single quotes, with embedded quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _amount(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise MappingError(f"{where}: amount must be a number")
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise MappingError(f"{where}: amount must be a number, got {value!r}") from None
+    # JSON carries numbers; a two-decimal amount survives float's shortest repr exactly, and the
+    # server parses it back as a decimal.
+    return float(amount)
+
+
+def purchase_invoice_body(payload: dict) -> dict:
+    """``post_expense_report`` payload -> a purchaseInvoice deep insert (lines + dimension set lines)."""
+    for key in ("vendor_number", "document_number", "posting_date", "lines"):
+        if not payload.get(key):
+            raise MappingError(f"payload is missing {key}")
+    if not isinstance(payload["lines"], list):
+        raise MappingError("payload lines must be a list")
+    lines: list[dict] = []
+    description = str(payload.get("description") or "").strip()
+    if description:
+        # The header has no description in v2.0; a comment line carries it onto the document.
+        lines.append({"lineType": "Comment", "description": description[:MAX_DESCRIPTION]})
+    for idx, line in enumerate(payload["lines"], start=1):
+        if not isinstance(line, dict) or not line.get("account"):
+            raise MappingError(f"line {idx}: missing account")
+        dims = []
+        if line.get("cost_center"):
+            dims.append({"code": "DEPARTMENT", "valueCode": str(line["cost_center"])})
+        if line.get("project"):
+            dims.append({"code": "PROJECT", "valueCode": str(line["project"])})
+        body_line: dict[str, Any] = {
+            "lineType": "Account", "lineObjectNumber": str(line["account"]),
+            "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
+            "quantity": 1, "unitCost": _amount(line.get("amount"), f"line {idx}"),
+        }
+        if line.get("tax_code"):
+            body_line["taxCode"] = str(line["tax_code"])
+        if dims:
+            body_line["dimensionSetLines"] = dims
+        lines.append(body_line)
+    body: dict[str, Any] = {
+        "vendorNumber": str(payload["vendor_number"]), "vendorInvoiceNumber": str(payload["document_number"]),
+        "postingDate": str(payload["posting_date"]), "invoiceDate": str(payload["posting_date"]),
+        "purchaseInvoiceLines": lines,
+    }
+    if payload.get("currency"):
+        body["currencyCode"] = str(payload["currency"])
+    return body
+
+
+def fiscal_year(posting_date: str) -> str:
+    """The fiscal year of a posting date. The companies' fiscal years start in January
+    (``newFiscalYear`` periods), and BC's purchase invoice does not expose the year itself."""
+    return posting_date[:4]

@@ -1,0 +1,517 @@
+"""A Business Central API v2.0 sandbox: the ERP the workbench reads master data from and posts to.
+
+Serves ``/v2.0/[{tenant}/]{environment}/api/v2.0/companies(...)/...`` in BC's OData shape (GUID ids,
+weak ETags, ``lastModifiedDateTime``, ``$filter``/``$top``, server-driven paging with
+``$skiptoken``), deep-insert purchase invoices and the ``Microsoft.NAV.post`` action with BC's
+refusals. Tokens come from ``POST /oauth2/v2.0/token`` (Azure AD's path without the tenant).
+Sandbox-only controls: ``POST /sandbox/touch`` (change master data so incremental reads have work)
+and the kit's faults (``"timeout_methods": ["POST"]`` limits hangs to writes).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+import uuid
+from datetime import date
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from connectors.sandbox.kit import HttpError, Request, Sandbox
+from connectors.sandbox.world import build_world, stable_guid
+
+from . import rules
+from .odata import BcError, Clock, page_of, parse_dt, parse_filter, parse_top, syntax_error
+from .seed import DEPARTMENT, PROJECT, seed_documents, stamp
+
+API = r"/v2\.0/(?:[^/]+/)?(?P<env>[^/]+)/api/v2\.0"
+COMPANY = API + r"/companies\((?P<cid>[^)]*)\)"
+KEY = r"\((?P<key>[^)]*)\)"
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+MAX_PAGE_SIZE = 20000  # BC's own ceiling for odata.maxpagesize
+
+# entity set -> (OData type name, BC table caption used in "does not exist" errors)
+SETS = {
+    "dimensions": ("dimension", "Dimension"),
+    "dimensionValues": ("dimensionValue", "Dimension Value"),
+    "accounts": ("account", "G/L Account"),
+    "taxGroups": ("taxGroup", "Tax Group"),
+    "accountingPeriods": ("accountingPeriod", "Accounting Period"),
+    "employees": ("employee", "Employee"),
+    "projects": ("project", "Job"),
+    "purchaseInvoices": ("purchaseInvoice", "Purch. Inv. Entity Aggregate"),
+    "companyInformation": ("companyInformation", "Company Information"),
+}
+SET_NAMES = "|".join(SETS)
+
+# /sandbox/touch: workbench stream -> (entity set, code property, name property)
+TOUCHABLE = {
+    "cost_centers": ("dimensionValues", "code", "displayName"),
+    "employees": ("employees", "number", "displayName"),
+    "gl_accounts": ("accounts", "number", "displayName"),
+    "tax_codes": ("taxGroups", "code", "displayName"),
+    "accounting_periods": ("accountingPeriods", "startingDate", "name"),
+    "projects": ("projects", "number", "displayName"),
+    "purchase_invoices": ("purchaseInvoices", "number", None),
+    "legal_entities": ("companyInformation", "displayName", None),
+}
+REV_SUFFIX = re.compile(r" \(rev \d+\)$")
+
+
+def public(doc: dict) -> dict:
+    """What the API shows of a stored document: no internal ``_`` keys, the ETag first as BC does."""
+    out = {"@odata.etag": doc["@odata.etag"]} if "@odata.etag" in doc else {}
+    out.update((k, v) for k, v in doc.items() if not k.startswith("_") and k != "@odata.etag")
+    return out
+
+
+class BusinessCentralSandbox(Sandbox):
+    name = "business_central"
+    token_path = "/oauth2/v2.0/token"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)  # runs setup(), then seed_store() on an empty store
+        self._reindex()
+
+    # --- setup ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        opts = self.options
+        today = opts.get("today")
+        self.today: date = date.fromisoformat(today) if isinstance(today, str) else (today or date.today())
+        self.n_employees = int(opts.get("n_employees", 200))
+        self.n_lines = int(opts.get("n_lines", 0))  # the ERP needs master data only, not reports
+        self.pay_after = float(opts.get("pay_after_seconds", 60))
+        self.default_page_size = int(opts.get("page_size", 200))
+        self.lock = threading.RLock()  # one writer at a time: create/post must not race into duplicates
+        self._docs: dict[tuple[str, str], dict[str, dict]] = {}
+        self._sorted: dict[tuple[str, str], tuple[list[dict], list[str]]] = {}
+        self._fields: dict[str, set[str]] = {"purchaseInvoices": set(rules.INVOICE_FIELDS)}
+        self._vin: dict[tuple[str, str, str], str] = {}  # (company, vendor, vendorInvoiceNumber) -> id
+        self._open: dict[str, tuple[str, float]] = {}  # posted, unpaid invoice id -> (company, posted at)
+        self.clock = Clock(parse_dt("2000-01-01T00:00:00Z"))
+
+        route = self.route
+        route("GET", API + r"/companies", self._list_companies)
+        route("GET", API + r"/companies" + KEY, self._get_company)
+        route("GET", COMPANY + rf"/(?P<set>{SET_NAMES})", self._list_set)
+        route("GET", COMPANY + rf"/(?P<set>{SET_NAMES})" + KEY, self._get_one)
+        route("GET", COMPANY + r"/dimensions" + KEY + r"/dimensionValues", self._list_dimension_values)
+        route("POST", COMPANY + r"/purchaseInvoices", self._create_invoice)
+        route("PATCH", COMPANY + r"/purchaseInvoices" + KEY, self._patch_invoice)
+        route("POST", COMPANY + r"/purchaseInvoices" + KEY + r"/Microsoft\.NAV\.post", self._post_invoice)
+        route("GET", COMPANY + r"/purchaseInvoices" + KEY + r"/purchaseInvoiceLines", self._list_lines)
+        route("GET", COMPANY + r"/purchaseInvoices" + KEY + r"/purchaseInvoiceLines\((?P<line>[^)]*)\)"
+              r"/dimensionSetLines", self._list_line_dimensions)
+        # Registered last: any other GET under the API names the segment BC does not know.
+        route("GET", API + r"/.*", self._unknown_segment)
+        route("POST", r"/sandbox/touch", self._touch, auth=False)
+        route("GET", r"/", self._console, auth=False)
+
+    def seed_store(self) -> None:
+        world = build_world(seed=self.seed, today=self.today, n_employees=self.n_employees, n_lines=self.n_lines)
+        for coll, docs in seed_documents(world, self.seed).items():
+            self.store.put_many(coll, docs)
+
+    def _reindex(self) -> None:
+        """Build the in-memory indexes once; afterwards every write keeps them current."""
+        latest = self.clock.last
+        for coll, docs in self.store.data.items():
+            for doc in docs.values():
+                self._index(coll, doc)
+                for field in ("lastModifiedDateTime", "systemModifiedAt"):
+                    if doc.get(field):
+                        latest = max(latest, parse_dt(doc[field]))
+        self.clock.last = latest
+
+    def _index(self, coll: str, doc: dict) -> None:
+        cid = doc.get("_company", "")
+        self._docs.setdefault((coll, cid), {})[doc["id"]] = doc
+        self._sorted.pop((coll, cid), None)
+        self._fields.setdefault(coll, set()).update(k for k in doc if not k.startswith(("_", "@")))
+        if coll == "purchaseInvoices":
+            self._vin[(cid, doc["vendorNumber"], doc["vendorInvoiceNumber"])] = doc["id"]
+            for line in doc.get("_lines", []):
+                self._fields.setdefault("purchaseInvoiceLines", set()).update(k for k in line if not k.startswith("_"))
+            if doc["status"] == "Open" and doc.get("_postedAt") is not None:
+                self._open[doc["id"]] = (cid, doc["_postedAt"])
+
+    def _save(self, coll: str, doc: dict) -> dict:
+        with self.lock:
+            self.store.put(coll, doc["id"], doc)
+            self._index(coll, doc)
+        return doc
+
+    # --- kit hooks -----------------------------------------------------------------------------
+    def error_body(self, status: int, code: str, message: str) -> Any:
+        # BC appends a correlation id to every message; clients should not mistake it for content.
+        return {"error": {"code": code, "message": f"{message}  CorrelationId:  {uuid.uuid4()}."}}
+
+    def dispatch(self, req: Request) -> tuple[int, Any, dict, bool]:
+        try:
+            status, body, headers, hang = super().dispatch(req)
+        except BcError as exc:
+            raise HttpError(exc.status, self.error_body(exc.status, exc.code, exc.message)) from None
+        return status, body, headers, hang
+
+    def stats_payload(self) -> dict:
+        documents: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        for doc in self.store.all("purchaseInvoices"):
+            documents[doc["vendorInvoiceNumber"]] = documents.get(doc["vendorInvoiceNumber"], 0) + 1
+            statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
+        return {**self.stats, "documents": documents, "invoices": statuses}
+
+    # --- lookups -------------------------------------------------------------------------------
+    def _rows(self, coll: str, cid: str) -> tuple[list[dict], list[str]]:
+        """Rows of one company sorted by id (the paging key), cached until the next write."""
+        cached = self._sorted.get((coll, cid))
+        if cached is None:
+            with self.lock:  # writers change the dict under this lock; never iterate it mid-change
+                rows = sorted(self._docs.get((coll, cid), {}).values(), key=lambda d: d["id"])
+                cached = self._sorted[(coll, cid)] = (rows, [d["id"] for d in rows])
+        return cached
+
+    def _company(self, req: Request) -> dict:
+        cid = self._guid(req.match["cid"])
+        company = self._docs.get(("companies", ""), {}).get(cid)
+        if company is None:
+            raise BcError(404, "BadRequest_ResourceNotFound", f"Resource not found for the segment 'companies({cid})'.")
+        return company
+
+    @staticmethod
+    def _guid(key: str) -> str:
+        key = key.strip("'")
+        if not GUID.match(key):
+            raise syntax_error(f"'{key}' is not a valid GUID key.")
+        return key.lower()
+
+    def _find(self, coll: str, cid: str, key: str) -> dict:
+        key = self._guid(key)
+        doc = self._docs.get((coll, cid), {}).get(key)
+        if doc is None:
+            caption = SETS.get(coll, (coll, coll))[1]
+            raise BcError(404, "Internal_RecordNotFound",
+                          f"The {caption} does not exist. Identification fields and values: Id='{{{key.upper()}}}'")
+        return doc
+
+    def _ledger(self, cid: str) -> rules.Ledger:
+        def rows(coll: str) -> list[dict]:
+            return list(self._docs.get((coll, cid), {}).values())
+
+        return rules.Ledger(
+            company=self._docs[("companies", "")][cid],
+            accounts={d["number"]: d for d in rows("accounts")},
+            tax_groups={d["code"]: d for d in rows("taxGroups")},
+            dimensions={d["code"]: d for d in rows("dimensions")},
+            dim_values={(d["dimensionCode"], d["code"]): d for d in rows("dimensionValues")},
+            vendors={d["number"]: d for d in rows("employees")},
+            periods=sorted(rows("accountingPeriods"), key=lambda d: d["startingDate"]),
+        )
+
+    # --- OData listing -------------------------------------------------------------------------
+    def _page_size(self, req: Request) -> tuple[int, bool]:
+        m = re.search(r"odata\.maxpagesize\s*=\s*(\d+)", req.headers.get("Prefer", "") or "")
+        if m:
+            return max(1, min(MAX_PAGE_SIZE, int(m.group(1)))), True
+        return self.default_page_size, False
+
+    def _context(self, req: Request, tail: str) -> str:
+        return f"http://{req.headers.get('Host', 'localhost')}/v2.0/{req.match['env']}/api/v2.0/$metadata#{tail}"
+
+    def _collection(self, req: Request, rows: list[dict], keys: list[str], coll: str, context: str,
+                    extra: Any = None, view=public) -> tuple[int, dict, dict]:
+        entity = SETS.get(coll, (coll, coll))[0]
+        predicate = parse_filter(req.query.get("$filter"), self._fields.get(coll, set()), entity)
+        if extra is not None:
+            predicate = (lambda d, p=predicate: extra(d) and p(d)) if predicate else extra
+        top = parse_top(req.query.get("$top"))
+        size, preferred = self._page_size(req)
+        page, resume = page_of(rows, keys, predicate=predicate, after=req.query.get("$skiptoken"), size=size, top=top)
+        body: dict[str, Any] = {"@odata.context": self._context(req, context), "value": [view(d) for d in page]}
+        if resume is not None:
+            body["@odata.nextLink"] = self._next_link(req, resume, None if top is None else top - len(page))
+        return 200, body, ({"Preference-Applied": f"odata.maxpagesize={size}"} if preferred else {})
+
+    @staticmethod
+    def _next_link(req: Request, resume: str, top: int | None) -> str:
+        query = {k: v for k, v in req.query.items() if k not in ("$skiptoken", "$top")}
+        if top is not None:
+            query["$top"] = str(top)
+        query["$skiptoken"] = resume
+        qs = urlencode(query, quote_via=quote, safe="$'(),:/")
+        return f"http://{req.headers.get('Host', 'localhost')}{req.path}?{qs}"
+
+    def _invoice_view(self, req: Request):
+        if "purchaseInvoiceLines" not in (req.query.get("$expand") or ""):
+            return public
+        return lambda d: {**public(d), "purchaseInvoiceLines": [public(ln) for ln in d["_lines"]]}
+
+    # --- handlers: master data -----------------------------------------------------------------
+    def _unknown_segment(self, req: Request):
+        segment = re.sub(r"\(.*\)$", "", req.path.rstrip("/").rsplit("/", 1)[-1])
+        raise BcError(404, "BadRequest_ResourceNotFound", f"Resource not found for the segment '{segment}'.")
+
+    def _list_companies(self, req: Request):
+        rows, keys = self._rows("companies", "")
+        return self._collection(req, rows, keys, "companies", "companies")
+
+    def _get_company(self, req: Request):
+        company = self._docs.get(("companies", ""), {}).get(self._guid(req.match["key"]))
+        if company is None:
+            raise BcError(404, "BadRequest_ResourceNotFound",
+                          f"Resource not found for the segment 'companies({req.match['key']})'.")
+        return {"@odata.context": self._context(req, "companies/$entity"), **public(company)}
+
+    def _list_set(self, req: Request):
+        company, coll = self._company(req), req.match["set"]
+        if coll == "purchaseInvoices":
+            self._settle()
+        rows, keys = self._rows(coll, company["id"])
+        view = self._invoice_view(req) if coll == "purchaseInvoices" else public
+        return self._collection(req, rows, keys, coll, f"companies({company['id']})/{coll}", view=view)
+
+    def _get_one(self, req: Request):
+        company, coll = self._company(req), req.match["set"]
+        if coll == "purchaseInvoices":
+            self._settle()
+        doc = self._find(coll, company["id"], req.match["key"])
+        view = self._invoice_view(req) if coll == "purchaseInvoices" else public
+        return {"@odata.context": self._context(req, f"companies({company['id']})/{coll}/$entity"), **view(doc)}
+
+    def _list_dimension_values(self, req: Request):
+        company = self._company(req)
+        dimension = self._find("dimensions", company["id"], req.match["key"])
+        rows, keys = self._rows("dimensionValues", company["id"])
+        return self._collection(req, rows, keys, "dimensionValues",
+                                f"companies({company['id']})/dimensions({dimension['id']})/dimensionValues",
+                                extra=lambda d: d["dimensionId"] == dimension["id"])
+
+    # --- handlers: purchase invoices -----------------------------------------------------------
+    def _settle(self) -> None:
+        """Invoices posted more than ``pay_after`` seconds ago are paid (lazily, when someone looks)."""
+        if not self._open:
+            return
+        now = time.time()
+        with self.lock:
+            for inv_id, (cid, posted_at) in list(self._open.items()):
+                if now - posted_at < self.pay_after:
+                    continue
+                del self._open[inv_id]
+                doc = self._docs.get(("purchaseInvoices", cid), {}).get(inv_id)
+                if doc is None or doc["status"] != "Open":
+                    continue
+                self._save("purchaseInvoices", stamp({**doc, "status": "Paid"}, self.clock.now()))
+                self.count("purchaseInvoices.paid")
+
+    def _create_invoice(self, req: Request):
+        company = self._company(req)
+        cid = company["id"]
+        with self.lock:
+            try:
+                data = rules.validate_new_invoice(
+                    req.json(), self._ledger(cid), today=self.today.isoformat(),
+                    duplicate=lambda vendor, vin: self._vin.get((cid, vendor, vin)))
+            except BcError:
+                self.count("purchaseInvoices.rejected")
+                raise
+            seq = company["_seqDraft"] + 1
+            self._save("companies", {**company, "_seqDraft": seq})
+            invoice_id = stable_guid("bc", self.seed, "purchaseInvoice", company["name"], seq)
+            ledger = self._ledger(cid)
+            doc = rules.build_invoice(
+                data, invoice_id=invoice_id, number=f"PI-{107000 + seq}", company_id=cid,
+                line_id=lambda n: stable_guid("bc", self.seed, "purchaseInvoiceLine", invoice_id, n),
+                dimension_ids={code: d["id"] for code, d in ledger.dimensions.items()},
+                value_ids=ledger.dim_values)
+            self._save("purchaseInvoices", stamp(doc, self.clock.now()))
+            self.count("purchaseInvoices.created")
+        location = f"http://{req.headers.get('Host', 'localhost')}{req.path}({invoice_id})"
+        body = {"@odata.context": self._context(req, f"companies({cid})/purchaseInvoices/$entity"),
+                **self._invoice_view(req)(doc)}
+        return 201, body, {"Location": location}
+
+    def _patch_invoice(self, req: Request):
+        company = self._company(req)
+        cid = company["id"]
+        with self.lock:
+            doc = self._find("purchaseInvoices", cid, req.match["key"])
+            if_match = req.headers.get("If-Match")
+            if not if_match:
+                raise BcError(400, "BadRequest_InvalidToken",
+                              "Could not validate the client concurrency token required by the service. Please "
+                              "provide a valid token in the client request.")
+            if if_match != "*" and if_match != doc["@odata.etag"]:
+                raise BcError(409, "Request_EntityChanged", "Another user has already changed the record.")
+            if doc["status"] != "Draft":
+                raise rules.dialog(f"You cannot change Purchase Invoice {doc['number']} because it has been posted.")
+            body = req.json()
+            if not isinstance(body, dict):
+                raise BcError(400, "BadRequest", "Invalid Request Body")
+            patch = {}
+            for key, value in body.items():
+                if key in ("postingDate", "invoiceDate", "dueDate"):
+                    patch[key] = rules.check_date(value)
+                elif key == "vendorInvoiceNumber":
+                    vin = rules.check_text(value, rules.MAX_VENDOR_INVOICE_NO)
+                    other = self._vin.get((cid, doc["vendorNumber"], vin))
+                    if vin and other and other != doc["id"]:
+                        raise rules.dialog(f"Purchase Invoice {vin} already exists for this vendor.")
+                    patch[key] = vin
+                elif key in rules.HEADER_READ_ONLY:
+                    raise BcError(400, "BadRequest_InvalidOperation", f"Control '{key}' is read-only.")
+                else:
+                    raise rules.unknown_property(key, "purchaseInvoice")
+            if "vendorInvoiceNumber" in patch:
+                self._vin.pop((cid, doc["vendorNumber"], doc["vendorInvoiceNumber"]), None)
+            new = self._save("purchaseInvoices", stamp({**doc, **patch}, self.clock.now()))
+        return {"@odata.context": self._context(req, f"companies({cid})/purchaseInvoices/$entity"), **public(new)}
+
+    def _post_invoice(self, req: Request):
+        company = self._company(req)
+        cid = company["id"]
+        with self.lock:
+            doc = self._find("purchaseInvoices", cid, req.match["key"])
+
+            def duplicate_posted(vendor: str, vin: str) -> bool:
+                other = self._docs[("purchaseInvoices", cid)].get(self._vin.get((cid, vendor, vin), ""))
+                return bool(other and other["id"] != doc["id"] and other["status"] in ("Open", "Paid"))
+
+            try:
+                rules.check_postable(doc, self._ledger(cid), duplicate_posted=duplicate_posted)
+            except BcError:
+                self.count("purchaseInvoices.rejected")
+                raise
+            seq = company["_seqPosted"] + 1
+            self._save("companies", {**company, "_seqPosted": seq})
+            posted_at = time.time()
+            self._save("purchaseInvoices", stamp({
+                **doc, "number": f"PPI-{108000 + seq}", "status": "Open", "_draftNumber": doc["number"],
+                "_postedAt": posted_at,
+            }, self.clock.now()))
+            self.count("purchaseInvoices.posted")
+        return 204, b""  # an empty body: a 204 must not carry one (keep-alive would be corrupted)
+
+    def _list_lines(self, req: Request):
+        company = self._company(req)
+        self._settle()
+        doc = self._find("purchaseInvoices", company["id"], req.match["key"])
+        lines = sorted(doc["_lines"], key=lambda ln: ln["id"])
+        return self._collection(req, lines, [ln["id"] for ln in lines], "purchaseInvoiceLines",
+                                f"companies({company['id']})/purchaseInvoices({doc['id']})/purchaseInvoiceLines")
+
+    def _list_line_dimensions(self, req: Request):
+        company = self._company(req)
+        doc = self._find("purchaseInvoices", company["id"], req.match["key"])
+        line_id = self._guid(req.match["line"])
+        line = next((ln for ln in doc["_lines"] if ln["id"] == line_id), None)
+        if line is None:
+            raise BcError(404, "Internal_RecordNotFound",
+                          f"The Purch. Inv. Line Aggregate does not exist. Identification fields and values: "
+                          f"Id='{{{line_id.upper()}}}'")
+        return {"@odata.context": self._context(req, "dimensionSetLines"), "value": list(line["_dims"])}
+
+    # --- sandbox controls ----------------------------------------------------------------------
+    def _touch(self, req: Request):
+        """Modify ``count`` records of a stream (rename + new timestamp) and add ``add`` new ones.
+
+        Body: ``{"stream": "employees", "count": 2, "add": 1, "company": "NW-US", "ids": [...],
+        "set": {"status": "Terminated"}}``; all but ``stream`` are optional.
+        """
+        body = req.json() or {}
+        stream = body.get("stream")
+        if stream not in TOUCHABLE:
+            raise HttpError(400, {"error": {"code": "BadRequest", "message": f"stream must be one of {sorted(TOUCHABLE)}"}})
+        coll, code_field, name_field = TOUCHABLE[stream]
+        companies = sorted(self._docs.get(("companies", ""), {}).values(), key=lambda c: c["name"])
+        if body.get("company"):
+            companies = [c for c in companies if c["name"] == body["company"]]
+        changes = {k: v for k, v in (body.get("set") or {}).items() if k not in ("id", "@odata.etag", "_company")}
+        touched, added = [], []
+        with self.lock:
+            candidates = [(c, d) for c in companies
+                          for d in sorted(self._docs.get((coll, c["id"]), {}).values(), key=lambda d: str(d[code_field]))
+                          if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT]
+            if body.get("ids"):
+                wanted = {str(i).lower() for i in body["ids"]}
+                candidates = [(c, d) for c, d in candidates if d["id"] in wanted]
+            else:
+                candidates = candidates[: int(body.get("count", 1))]
+            for company, doc in candidates:
+                new = {**doc, **changes}
+                if name_field and name_field not in changes:
+                    rev = int(doc.get("_rev", 0)) + 1
+                    new[name_field] = REV_SUFFIX.sub("", str(doc[name_field])) + f" (rev {rev})"
+                    new["_rev"] = rev
+                self._save(coll, stamp(new, self.clock.now()))
+                touched.append({"id": new["id"], "entity": company["name"], "code": new.get(code_field)})
+            for k in range(int(body.get("add", 0))):
+                company = companies[k % len(companies)] if companies else None
+                if company is None:
+                    break
+                new = self._new_record(stream, company)
+                self._save(coll, stamp(new, self.clock.now()))
+                added.append({"id": new["id"], "entity": company["name"], "code": new.get(code_field)})
+        self.count(f"touch.{stream}", len(touched) + len(added))
+        return {"stream": stream, "touched": touched, "added": added}
+
+    def _new_record(self, stream: str, company: dict) -> dict:
+        coll, code_field, name_field = TOUCHABLE[stream]
+        cid = company["id"]
+        rows = [d for d in self._docs.get((coll, cid), {}).values()
+                if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT]
+        if not rows or stream in ("purchase_invoices", "legal_entities"):
+            raise HttpError(400, {"error": {"code": "BadRequest", "message": f"cannot add records to {stream}"}})
+        n = len(rows) + 1
+        template = {k: v for k, v in max(rows, key=lambda d: str(d[code_field])).items() if k != "_rev"}
+        if stream == "accounting_periods":
+            last = date.fromisoformat(template["startingDate"])
+            start = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+            code = start.isoformat()
+            extra = {"name": f"{start:%B %Y}", "newFiscalYear": start.month == 1, "closed": False, "dateLocked": False}
+        else:
+            code = {"cost_centers": f"NEW{n}", "employees": f"E9{n:03d}", "gl_accounts": f"87{n:02d}",
+                    "tax_codes": f"NEWTAX{n}", "projects": f"PRJ-NEW{n}"}[stream]
+            extra = {name_field: f"New {stream.replace('_', ' ').rstrip('s')} {n}", "_blocked": False}
+            if stream == "employees":
+                extra.update(status="Active", email=f"new.hire.{code.lower()}@northwind.example",
+                             givenName="New", surname=f"Hire {n}", terminationDate="0001-01-01")
+            if stream == "gl_accounts":
+                extra.update(blocked=False, category="Expense")
+        doc = {**template, **extra, code_field: code, "id": stable_guid("bc", self.seed, "added", coll, cid, code)}
+        if stream == "projects":  # a project is also a PROJECT dimension value, so lines can carry it
+            dim = next(d for d in self._docs[("dimensions", cid)].values() if d["code"] == PROJECT)
+            self._save("dimensionValues", stamp({
+                "id": stable_guid("bc", self.seed, "added", "dimensionValues", cid, code), "code": code,
+                "dimensionId": dim["id"], "dimensionCode": PROJECT, "displayName": doc["displayName"],
+                "consolidationCode": "", "_company": cid, "_blocked": False}, self.clock.now()))
+        return doc
+
+    def _console(self, req: Request) -> str:
+        """A page a person can look at: companies and the latest purchase invoices."""
+        esc = html.escape
+        with self.lock:
+            companies = {c["id"]: c for c in self._docs.get(("companies", ""), {}).values()}
+            invoices = sorted((d for (coll, _), docs in self._docs.items() if coll == "purchaseInvoices"
+                               for d in docs.values()), key=lambda d: d["lastModifiedDateTime"], reverse=True)[:200]
+        rows = "".join(
+            f"<tr><td>{esc(companies.get(d['_company'], {}).get('name', '?'))}</td><td>{esc(str(d['number']))}</td>"
+            f"<td>{esc(str(d['status']))}</td><td>{esc(str(d['vendorNumber']))} {esc(str(d['vendorName']))}</td>"
+            f"<td>{esc(str(d['vendorInvoiceNumber']))}</td><td>{esc(str(d['postingDate']))}</td>"
+            f"<td style='text-align:right'>{esc(str(d['totalAmountIncludingTax']))} {esc(str(d['currencyCode']))}</td>"
+            f"<td>{esc(str(d['lastModifiedDateTime']))}</td></tr>" for d in invoices)
+        company_list = "".join(f"<li>{esc(c['name'])} — {esc(c['displayName'])} ({esc(c['_currency'])})</li>"
+                               for c in sorted(companies.values(), key=lambda c: c["name"]))
+        stats = esc(", ".join(f"{k}={v}" for k, v in sorted(self.stats.items())) or "none yet")
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Business Central sandbox</title>"
+            "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:.25rem .5rem;font-size:.9rem}</style></head><body>"
+            f"<h1>Business Central sandbox</h1><p>Today: {esc(self.today.isoformat())}. Counters: {stats}.</p>"
+            f"<h2>Companies</h2><ul>{company_list}</ul>"
+            f"<h2>Purchase invoices (latest {len(invoices)})</h2><table><tr><th>Company</th><th>No.</th>"
+            "<th>Status</th><th>Vendor</th><th>Vendor invoice no.</th><th>Posting date</th><th>Total</th>"
+            f"<th>Last modified</th></tr>{rows}</table></body></html>"
+        )
+

@@ -1,0 +1,40 @@
+"""Which connector class serves which kind; sync builds connectors only through here."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+# kind -> "module:Class". Lazy, so that importing the registry costs nothing.
+CONNECTORS = {
+    "business_central": "connectors.business_central.connector:BusinessCentralConnector",
+    "concur": "connectors.concur.connector:ConcurConnector",
+}
+
+# kind -> "module:Class" of its sandbox (a connectors.sandbox.kit.Sandbox; see `manage.py sandbox`).
+SANDBOXES = {
+    "business_central": "connectors.business_central.sandbox.server:BusinessCentralSandbox",
+    "concur": "connectors.concur.sandbox.server:ConcurSandbox",
+}
+
+
+def _load(path: str):
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+def connector_class(kind: str):
+    try:
+        return _load(CONNECTORS[kind])
+    except KeyError:
+        raise ValueError(f"unknown connector kind {kind!r}; known: {', '.join(sorted(CONNECTORS))}") from None
+
+
+def build(kind: str, config: dict):
+    return connector_class(kind)(config)
+
+
+def sandbox_class(kind: str):
+    try:
+        return _load(SANDBOXES[kind])
+    except KeyError:
+        raise ValueError(f"no sandbox for {kind!r}; known: {', '.join(sorted(SANDBOXES))}") from None

@@ -1,0 +1,1 @@
+"""Shared parts of the vendor sandboxes: the seeded demo world and the HTTP server kit."""

@@ -1,0 +1,96 @@
+"""Sync state: cursors, runs and the outbox.
+
+- `SyncCursor` remembers where each (connection, stream) read stopped; it moves only with
+  committed data, and its lease makes sure one worker reads a stream at a time.
+- `SyncRun` is one job's progress and counts, shown on the sync page.
+- `OutboundWrite` is the outbox: every write to a vendor is first a row with a deterministic
+  idempotency key, then a call, then a recorded result (Brandur's idempotency keys; Sentry's
+  webhook mailbox). A killed worker leaves a row whose lease expires and which is tried again
+  with the same key.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class SyncCursor(models.Model):
+    connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="cursors")
+    stream = models.CharField(max_length=60)
+    value = models.JSONField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "stream"], name="uniq_cursor")]
+
+    def __str__(self):
+        return f"{self.connection_id}:{self.stream}"
+
+
+class SyncRun(models.Model):
+    class Job(models.TextChoices):
+        MASTER_DATA = "master_data", "Master data pull"
+        EXPENSE_PULL = "expense_pull", "Expense report pull"
+        POSTING_STATUS = "posting_status", "ERP posting status pull"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="runs")
+    job = models.CharField(max_length=20, choices=Job.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    triggered_by = models.CharField(max_length=150, default="schedule")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    records_read = models.PositiveIntegerField(default=0)
+    records_posted = models.PositiveIntegerField(default=0)
+    records_failed = models.PositiveIntegerField(default=0)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["connection", "job", "-started_at"])]
+
+    def __str__(self):
+        return f"{self.job} #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.SKIPPED)
+
+
+class OutboundWrite(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        DONE = "done"
+        REJECTED = "rejected"  # the vendor refused it: a business outcome, recorded, not retried
+        DEAD = "dead"  # gave up after SYNC_MAX_ATTEMPTS: a technical exception with a Replay action
+
+    connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="writes")
+    document = models.ForeignKey("workbench.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="writes")
+    action = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    uncertain = models.BooleanField(default=False, help_text="A previous attempt may have reached the vendor.")
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return self.idempotency_key

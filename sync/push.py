@@ -1,0 +1,274 @@
+"""Outbound writes: the outbox and the handlers that record each vendor's answer.
+
+A write is first a row (`OutboundWrite`) with a deterministic idempotency key, committed together
+with the state change that caused it; a worker then claims it (compare-and-set), calls the vendor
+outside any transaction, and records the outcome in a new transaction. An uncertain outcome is
+retried with the same key; the ERP connector looks the document number up before creating, so a
+retry can never post twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from connectors.base import ConfigError, ConnectorError, MalformedPayload, Rejected, TransientError, WriteOp
+from sync.backoff import delay_for
+from sync.health import connector_for, record_failure, record_success
+from sync.models import OutboundWrite
+from workbench.models import Connection, Document
+from workbench.services.documents import document_event_add, document_mark_posted, document_mark_rejected
+from workbench.services.exception_items import exception_item_raise, exception_items_resolve
+
+log = logging.getLogger(__name__)
+
+POST = "post_expense_report"
+CONFIRM = "posting_confirmation"
+PAYMENT = "payment_confirmation"
+
+
+def erp_connection() -> Connection | None:
+    return Connection.objects.filter(role=Connection.Role.ERP, enabled=True).first()
+
+
+def source_connection(doc: Document) -> Connection | None:
+    return Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+
+
+def erp_document_number(doc: Document) -> str:
+    """The number the ERP stores as the vendor invoice number: short (BC allows 35), unique per content."""
+    digest = hashlib.sha1(doc.posting_key.encode()).hexdigest()[:16].upper()
+    return f"EXP-{digest}"
+
+
+def posting_payload(doc: Document) -> dict:
+    lines = list(doc.lines.all())
+    dates = [ln.date for ln in lines if ln.date]
+    posting_date = max(dates) if dates else timezone.now().date()
+    return {
+        "entity": doc.entity_code,
+        "vendor_number": doc.party_code,
+        "document_number": erp_document_number(doc),
+        "posting_date": posting_date.isoformat(),
+        "currency": doc.currency,
+        "description": f"{doc.number} {doc.name}"[:100],
+        "correlation_id": str(doc.correlation_id),
+        "lines": [
+            {"account": ln.gl_account, "amount": str(ln.amount), "description": (ln.description or ln.category_name)[:100],
+             "cost_center": ln.cost_center, "project": ln.project, "tax_code": ln.tax_code}
+            for ln in lines
+        ],
+    }
+
+
+def enqueue_postings(docs: list[Document]) -> list[OutboundWrite]:
+    """Queue the posting of each approved, unposted document (call inside the page's transaction)."""
+    erp = erp_connection()
+    if erp is None:
+        return []
+    docs = [d for d in docs if d.business_status == Document.BusinessStatus.APPROVED
+            and d.financial_status in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED)]
+    if not docs:
+        return []
+    existing = {w.idempotency_key: w for w in OutboundWrite.objects.filter(idempotency_key__in=[d.posting_key for d in docs])}
+    writes = []
+    for doc in docs:
+        prior = existing.get(doc.posting_key)
+        if prior is not None and prior.status in (OutboundWrite.Status.REJECTED, OutboundWrite.Status.DEAD):
+            # The same content was refused or given up on: a deliberate retry is a new revision.
+            Document.objects.filter(pk=doc.pk).update(revision=F("revision") + 1)
+            doc.refresh_from_db(fields=["revision"])
+        elif prior is not None:
+            continue  # on its way already, or done
+        writes.append(OutboundWrite(connection=erp, document=doc, action=POST, idempotency_key=doc.posting_key,
+                                    payload=posting_payload(doc)))
+    OutboundWrite.objects.bulk_create(writes, ignore_conflicts=True)
+    now = timezone.now()
+    Document.objects.filter(pk__in=[w.document.pk for w in writes]).update(financial_status=Document.FinancialStatus.POSTING, updated_at=now)
+    from workbench.models import DocumentEvent
+
+    DocumentEvent.objects.bulk_create([
+        DocumentEvent(document=w.document, at=now, system="workbench", action="posting_queued",
+                      message=f"Validated; queued for posting to {erp.name} as {w.payload['document_number']}",
+                      correlation_id=w.document.correlation_id, data={"idempotency_key": w.idempotency_key})
+        for w in writes
+    ])
+    for w in writes:
+        w.document.financial_status = Document.FinancialStatus.POSTING
+    if writes:
+        from sync.tasks import process_outbox_task
+
+        process_outbox_task.delay_on_commit()
+    return writes
+
+
+def _enqueue(conn: Connection | None, doc: Document, action: str, key: str, payload: dict) -> None:
+    if conn is None:
+        return
+    OutboundWrite.objects.get_or_create(idempotency_key=key, defaults=dict(connection=conn, document=doc, action=action, payload=payload))
+    from sync.tasks import process_outbox_task
+
+    process_outbox_task.delay_on_commit()
+
+
+def enqueue_confirmation(doc: Document) -> None:
+    """Tell the source what the ERP did (the closed loop): the document number, or the refusal."""
+    doc.refresh_from_db()
+    if doc.financial_status in (Document.FinancialStatus.POSTED, Document.FinancialStatus.PAID):
+        payload = {"doc_id": doc.source_id, "status": "success", "messages": [], "documents": [{
+            "company": doc.entity_code, "document_number": doc.erp_document_number, "fiscal_year": doc.erp_fiscal_year,
+            "posting_date": (doc.posted_at or timezone.now()).date().isoformat()}]}
+    else:
+        payload = {"doc_id": doc.source_id, "status": "error", "documents": [],
+                   "messages": [{"id": "ERP", "text": doc.erp_message[:250]}]}
+    key = f"{doc.source_system}:{doc.source_id}:v{doc.version}.r{doc.revision}:confirm:{payload['status']}"
+    _enqueue(source_connection(doc), doc, CONFIRM, key, payload)
+
+
+def enqueue_payment_confirmation(doc: Document, erp_record: dict) -> None:
+    payload = {"doc_id": doc.source_id, "status_code": "CP", "amount": str(doc.total), "currency": doc.currency,
+               "date": (erp_record.get("paid_at") or timezone.now().isoformat())[:10],
+               "reference": f"{doc.entity_code}/{doc.erp_document_number}/{doc.erp_fiscal_year}"}
+    _enqueue(source_connection(doc), doc, PAYMENT, f"{doc.source_system}:{doc.source_id}:paid", payload)
+
+
+def writes_by_document_number(numbers: list[str]):
+    return OutboundWrite.objects.filter(action=POST, payload__document_number__in=numbers)
+
+
+# --- processing ---------------------------------------------------------------------------------------
+
+
+def claim_due(limit: int = 50) -> list[OutboundWrite]:
+    """Claim due writes by compare-and-set; expired leases (a killed worker) are due again."""
+    now = timezone.now()
+    due = (OutboundWrite.objects
+           .filter(Q(status=OutboundWrite.Status.PENDING, next_attempt_at__lte=now)
+                   | Q(status=OutboundWrite.Status.SENDING, lease_until__lt=now))
+           .exclude(connection__health=Connection.Health.DOWN).exclude(connection__enabled=False)
+           .order_by("id").values_list("pk", "status")[:limit])
+    claimed = []
+    lease = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    for pk, status in due:
+        q = OutboundWrite.objects.filter(pk=pk, status=status)
+        if status == OutboundWrite.Status.SENDING:
+            q = q.filter(lease_until__lt=now)
+            # A lease expired mid-send: the call may have gone through.
+            if q.update(lease_until=lease, attempts=F("attempts") + 1, uncertain=True):
+                claimed.append(pk)
+        elif q.update(status=OutboundWrite.Status.SENDING, lease_until=lease, attempts=F("attempts") + 1):
+            claimed.append(pk)
+    return list(OutboundWrite.objects.filter(pk__in=claimed).select_related("connection", "document").order_by("id"))
+
+
+def process_outbox(limit: int = 50) -> int:
+    """Send what is due; returns how many writes were attempted."""
+    writes = claim_due(limit)
+    connectors = {}
+    for w in writes:
+        conn = w.connection
+        if conn.health == Connection.Health.DOWN:
+            _reschedule(w, None, "held: connection down")
+            continue
+        connector = connectors.get(conn.pk) or connectors.setdefault(conn.pk, connector_for(conn))
+        try:
+            result = connector.write(WriteOp(w.action, w.payload), idempotency_key=w.idempotency_key)
+        except Rejected as exc:
+            record_success(conn)
+            _rejected(w, exc)
+        except (TransientError, MalformedPayload) as exc:
+            down = record_failure(conn, exc)
+            _failed(w, exc, held=down)
+        except ConfigError as exc:
+            record_failure(conn, exc)
+            _failed(w, exc, held=True)
+        except ConnectorError as exc:
+            _failed(w, exc, held=False)
+        else:
+            record_success(conn)
+            _done(w, result)
+    return len(writes)
+
+
+def _reschedule(w: OutboundWrite, exc, note: str) -> None:
+    OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.PENDING, lease_until=None,
+                                                 attempts=F("attempts") - 1, last_error=note)
+
+
+@transaction.atomic
+def _done(w: OutboundWrite, result) -> None:
+    OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.DONE, lease_until=None, last_error="",
+                                                 result={"external_id": result.external_id, "status": result.status,
+                                                         "message": result.message, "data": result.data})
+    doc = w.document
+    exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=w.pk) if doc else [],
+                            action="replayed", reason="The write went through.")
+    if w.action == POST and doc is not None:
+        data = result.data or {}
+        document_mark_posted(document=doc, erp_system=w.connection.kind, erp_id=result.external_id,
+                             number=str(data.get("number") or ""), fiscal_year=str(data.get("fiscal_year") or ""),
+                             posting_date=str(data.get("posting_date") or ""))
+        enqueue_confirmation(doc)
+    elif w.action == CONFIRM and doc is not None:
+        what = f"ERP document {w.payload['documents'][0]['document_number']}" if w.payload["status"] == "success" else "the ERP's refusal"
+        document_event_add(document=doc, system=w.connection.kind, action="confirmation_received",
+                           message=f"{w.connection.name} was told {what}")
+    elif w.action == PAYMENT and doc is not None:
+        document_event_add(document=doc, system=w.connection.kind, action="payment_confirmed",
+                           message=f"{w.connection.name} was told the report is paid ({w.payload['reference']})")
+
+
+@transaction.atomic
+def _rejected(w: OutboundWrite, exc: Rejected) -> None:
+    OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.REJECTED, lease_until=None,
+                                                 last_error=f"{exc.code}: {exc.message}"[:2000],
+                                                 result={"code": exc.code, "message": exc.message})
+    doc = w.document
+    if w.action == POST and doc is not None:
+        document_mark_rejected(document=doc, erp_system=w.connection.kind, code=exc.code, message=exc.message)
+        enqueue_confirmation(doc)
+    elif doc is not None:
+        exception_item_raise(code="POSTING_FAILED", fp=f"POSTING_FAILED:write{w.pk}", document=doc,
+                             message=f"{w.connection.name} refused the {w.action.replace('_', ' ')}: {exc.message}",
+                             detail={"write_id": w.pk, "error": f"{exc.code}: {exc.message}"})
+
+
+@transaction.atomic
+def _failed(w: OutboundWrite, exc: Exception, *, held: bool) -> None:
+    w.refresh_from_db()
+    uncertain = w.uncertain or bool(getattr(exc, "uncertain", False))
+    message = f"{exc.__class__.__name__}: {exc}"[:2000]
+    if held:
+        # The connection's outage is the incident; this write waits for recovery without using up attempts.
+        OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.PENDING, lease_until=None,
+                                                     attempts=F("attempts") - 1, uncertain=uncertain, last_error=message)
+        return
+    if w.attempts >= settings.SYNC_MAX_ATTEMPTS:
+        OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.DEAD, lease_until=None,
+                                                     uncertain=uncertain, last_error=message)
+        if w.document is not None:
+            exception_item_raise(
+                code="POSTING_FAILED", fp=f"POSTING_FAILED:write{w.pk}", document=w.document,
+                message=f"Gave up on the {w.action.replace('_', ' ')} to {w.connection.name} after {w.attempts} attempts: {message}",
+                detail={"write_id": w.pk, "error": message})
+        return
+    retry_after = getattr(exc, "retry_after", None)
+    OutboundWrite.objects.filter(pk=w.pk).update(
+        status=OutboundWrite.Status.PENDING, lease_until=None, uncertain=uncertain, last_error=message,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay_for(w.attempts, retry_after)))
+
+
+@transaction.atomic
+def replay(write: OutboundWrite) -> None:
+    """Dead-letter replay: same key, attempts reset."""
+    OutboundWrite.objects.filter(pk=write.pk, status=OutboundWrite.Status.DEAD).update(
+        status=OutboundWrite.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None)
+    from sync.tasks import process_outbox_task
+
+    process_outbox_task.delay_on_commit()

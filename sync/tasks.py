@@ -1,0 +1,91 @@
+"""Celery tasks: thin adapters that fetch by id and call sync/workbench code.
+
+All are idempotent (safe to run twice) and acknowledged late, so a killed worker's task is
+redelivered and simply runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from sync import pull, push
+from sync.health import check_connection
+from sync.models import OutboundWrite, SyncRun
+from workbench.models import Connection, Document
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="sync.run_job", acks_late=True)
+def run_job_task(run_id: int) -> str:
+    run = SyncRun.objects.select_related("connection").filter(pk=run_id).first()
+    if run is None or run.finished:
+        return "gone"
+    return pull.run_job(run).status
+
+
+@shared_task(name="sync.scheduled_job", acks_late=True)
+def scheduled_job_task(connection: str, job: str) -> str:
+    """What beat calls: one run of `job` on the connection named `connection`."""
+    conn = Connection.objects.filter(name=connection).first()
+    if conn is None or not conn.enabled:
+        return "no such enabled connection"
+    run = SyncRun.objects.create(connection=conn, job=job, triggered_by="schedule")
+    return pull.run_job(run).status
+
+
+@shared_task(name="sync.process_outbox", acks_late=True)
+def process_outbox_task() -> int:
+    total = 0
+    while True:  # drain what is due now; later attempts are picked up by the schedule
+        n = push.process_outbox()
+        total += n
+        if n == 0:
+            return total
+
+
+@shared_task(name="sync.revalidate_document", acks_late=True)
+def revalidate_document_task(document_id: int, actor_id: int | None = None, repost: bool = False) -> str:
+    from workbench.services.documents import document_event_add
+    from workbench.services.validation import documents_validate
+
+    doc = Document.objects.filter(pk=document_id).first()
+    if doc is None:
+        return "gone"
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    with transaction.atomic():
+        clean = documents_validate(documents=[doc], actor=actor)
+        document_event_add(document=doc, system="workbench", action="revalidated",
+                           message="Re-validated: " + ("all rules pass" if clean else "still has open exceptions"), actor=actor)
+        if clean and repost:
+            push.enqueue_postings(clean)
+    return "clean" if clean else "blocked"
+
+
+@shared_task(name="sync.replay_write", acks_late=True)
+def replay_write_task(write_id: int, actor_id: int | None = None) -> str:
+    write = OutboundWrite.objects.filter(pk=write_id).first()
+    if write is None:
+        return "gone"
+    push.replay(write)
+    return "queued"
+
+
+@shared_task(name="sync.check_connection", acks_late=True)
+def check_connection_task(connection_id: int) -> bool:
+    conn = Connection.objects.filter(pk=connection_id).first()
+    return bool(conn and check_connection(conn))
+
+
+@shared_task(name="sync.check_connections", acks_late=True)
+def check_connections_task() -> int:
+    """Probe connections that are down (and any never checked); recovery releases held writes."""
+    n = 0
+    for conn in Connection.objects.filter(enabled=True).exclude(health=Connection.Health.OK):
+        check_connection(conn)
+        n += 1
+    return n

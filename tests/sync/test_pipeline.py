@@ -1,0 +1,233 @@
+"""The closed loop, driven step by step against both sandboxes (in-thread servers, real HTTP).
+
+Tasks are called as functions here; tests/e2e runs the same flow on real workers and processes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from django.test import override_settings
+
+from connectors.business_central.sandbox.server import BusinessCentralSandbox
+from connectors.concur.sandbox.server import ConcurSandbox
+from connectors.sandbox.kit import run_in_thread
+from connectors.sandbox.world import build_world
+from sync import pull, push
+from sync.models import OutboundWrite, SyncRun
+from tests.conftest import SMALL_WORLD, TODAY, make_connections
+from workbench.models import Document, ExceptionItem
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build_world(seed=7, today=TODAY, **SMALL_WORLD)
+
+
+@pytest.fixture
+def erp_sandbox():
+    sandbox = BusinessCentralSandbox(data_path=None, seed=7, today=TODAY, **SMALL_WORLD)
+    server, url = run_in_thread(sandbox)
+    yield sandbox, url
+    server.shutdown()
+
+
+@pytest.fixture
+def expense_sandbox():
+    sandbox = ConcurSandbox(data_path=None, seed=7, today=TODAY, **SMALL_WORLD)
+    server, url = run_in_thread(sandbox)
+    yield sandbox, url
+    server.shutdown()
+
+
+@pytest.fixture
+def conns(erp_sandbox, expense_sandbox):
+    return make_connections(erp_sandbox[1], expense_sandbox[1], timeout=2)
+
+
+def run(conn, job) -> SyncRun:
+    return pull.run_job(SyncRun.objects.create(connection=conn, job=job, triggered_by="test"))
+
+
+def drain_outbox(rounds: int = 200) -> None:
+    """Process the outbox until nothing is due, fast-forwarding backoff waits."""
+    from sync.tasks import check_connections_task
+
+    for _ in range(rounds):
+        check_connections_task()  # what beat does every 20 s: a falsely "down" connection comes back
+        OutboundWrite.objects.filter(status="pending").update(next_attempt_at="2000-01-01T00:00:00Z")
+        if push.process_outbox() == 0 and not OutboundWrite.objects.filter(status__in=["pending", "sending"]).exists():
+            return
+    raise AssertionError("outbox did not drain")
+
+
+def full_sync(erp, expense) -> None:
+    assert run(erp, "master_data").status == "succeeded"
+    assert run(expense, "expense_pull").status == "succeeded"
+    drain_outbox()
+    assert run(erp, "posting_status").status == "succeeded"
+    drain_outbox()
+
+
+def erp_documents_per_number(erp_sandbox) -> Counter:
+    sandbox = erp_sandbox[0]
+    return Counter(doc.get("vendorInvoiceNumber") for doc in sandbox.store.all("purchaseInvoices")
+                   if doc.get("status") in ("Open", "Paid"))
+
+
+def expected_codes(world) -> Counter:
+    """What the planted problems must turn into (per line, or per report where the rule is per report)."""
+    want = Counter()
+    for r in world.reports:
+        if r.malformed:
+            want["MALFORMED_RECORD"] += 1
+            continue
+        problems = {ln.problem for ln in r.lines if ln.problem}
+        if "inactive_employee" in problems:
+            want["INACTIVE_EMPLOYEE"] += 1
+        for ln in r.lines:
+            code = {"missing_cost_center": "MISSING_COST_CENTER", "unknown_cost_center": "UNKNOWN_COST_CENTER",
+                    "closed_period": "CLOSED_PERIOD", "invalid_tax_code": "INVALID_TAX_CODE"}.get(ln.problem)
+            if code:
+                want[code] += 1
+        if problems == {"blocked_cost_center"}:
+            want["ERP_REJECTED"] += 1  # only the ERP knows LEGACY is blocked
+    return want
+
+
+def test_first_sync_posts_valid_reports_writes_back_and_queues_the_rest(conns, world, erp_sandbox, expense_sandbox):
+    erp, expense = conns
+    full_sync(erp, expense)
+
+    raised = Counter(ExceptionItem.objects.filter(status="open").values_list("code", flat=True))
+    assert raised == expected_codes(world)
+
+    clean = [r for r in world.reports if not r.malformed and not any(ln.problem for ln in r.lines)]
+    posted = Document.objects.filter(financial_status__in=["posted", "paid"])
+    assert posted.count() == len(clean) > 0
+    assert all(d.erp_document_number for d in posted)
+    # every document is either posted or held by an active exception: nothing is lost
+    for doc in Document.objects.exclude(financial_status__in=["posted", "paid"]):
+        assert doc.exceptions.filter(status__in=["open", "in_progress", "waiting"]).exists(), doc
+    assert Document.objects.count() == len(world.reports) - 2  # the two malformed are quarantined
+
+    # the closed loop: the expense platform shows the ERP's document number
+    concur = expense_sandbox[0]
+    doc = posted.first()
+    shown = concur.stats_payload()["docs"][doc.source_id]
+    assert shown["erpDocumentNumber"] == doc.erp_document_number
+    # and the ERP's refusals were sent back too
+    rejected = Document.objects.filter(financial_status="rejected").first()
+    assert concur.stats_payload()["docs"][rejected.source_id]["status"] in ("FAILED", "ERROR", "failed", "error")
+
+    # trace from source approval to ERP posting, all with the document's correlation id
+    actions = list(doc.events.values_list("action", flat=True))
+    assert actions[0] == "approved" and "posted" in actions and "confirmation_received" in actions
+    assert set(doc.events.values_list("correlation_id", flat=True)) == {doc.correlation_id}
+
+
+def test_syncing_three_times_and_redelivery_post_each_report_once(conns, erp_sandbox, expense_sandbox):
+    erp, expense = conns
+    for _ in range(3):
+        full_sync(erp, expense)
+    # the expense platform delivers every report again
+    concur = expense_sandbox[0]
+    ids = list(Document.objects.values_list("source_id", flat=True))
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{expense_sandbox[1]}/sandbox/redeliver", data=json.dumps({"doc_ids": ids}).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
+    full_sync(erp, expense)
+    per_number = erp_documents_per_number(erp_sandbox)
+    assert per_number and max(per_number.values()) == 1
+    assert len(per_number) == Document.objects.filter(financial_status__in=["posted", "paid"]).count()
+    assert concur is not None
+
+
+@override_settings(SYNC_MAX_ATTEMPTS=50)
+def test_500s_and_429s_end_with_every_report_posted_or_queued(conns, erp_sandbox, expense_sandbox, world):
+    erp, expense = conns
+    erp_sandbox[0].faults.update({"error_rate": 0.1, "throttle_rate": 0.1, "retry_after": 0})
+    expense_sandbox[0].faults.update({"error_rate": 0.1, "throttle_rate": 0.1, "retry_after": 0})
+    for _ in range(6):  # a run may fail outright; the schedule simply runs it again
+        run(erp, "master_data")
+        if erp.master_data_synced_at or erp.__class__.objects.get(pk=erp.pk).master_data_synced_at:
+            break
+    for _ in range(10):
+        run(expense, "expense_pull")
+        drain_outbox()
+    erp_sandbox[0].faults.update({"error_rate": 0, "throttle_rate": 0})
+    expense_sandbox[0].faults.update({"error_rate": 0, "throttle_rate": 0})
+    run(expense, "expense_pull")
+    drain_outbox()
+    assert Document.objects.count() == len(world.reports) - 2
+    for doc in Document.objects.all():
+        assert doc.financial_status in ("posted", "paid") or doc.exceptions.filter(status="open").exists(), doc
+    assert max(erp_documents_per_number(erp_sandbox).values()) == 1
+    assert erp_sandbox[0].stats.get("faults.500", 0) + erp_sandbox[0].stats.get("faults.429", 0) > 0
+
+
+def test_an_outage_is_one_incident_and_held_postings_replay_on_recovery(conns, erp_sandbox, expense_sandbox):
+    erp, expense = conns
+    run(erp, "master_data")
+    erp_sandbox[0].faults.update({"down": True})
+    run(expense, "expense_pull")
+    for _ in range(5):
+        OutboundWrite.objects.filter(status="pending").update(next_attempt_at="2000-01-01T00:00:00Z")
+        push.process_outbox()
+    incidents = ExceptionItem.objects.filter(code="CONNECTOR_UNAVAILABLE", status="open")
+    assert incidents.count() == 1 and incidents.get().kind == "technical"
+    assert not ExceptionItem.objects.filter(code__in=["POSTING_FAILED", "ERP_REJECTED"]).exists()
+    held = OutboundWrite.objects.filter(status="pending").count()
+    assert held > 10 and erp.__class__.objects.get(pk=erp.pk).health == "down"
+
+    erp_sandbox[0].faults.update({"down": False})
+    from sync.health import check_connection
+
+    assert check_connection(erp.__class__.objects.get(pk=erp.pk))
+    drain_outbox()
+    assert ExceptionItem.objects.get(code="CONNECTOR_UNAVAILABLE").status == "resolved"
+    assert Document.objects.filter(financial_status__in=["posted", "rejected"]).count() >= held
+
+
+def test_an_uncertain_posting_is_looked_up_not_sent_twice(conns, erp_sandbox, expense_sandbox):
+    erp, expense = conns
+    run(erp, "master_data")
+    run(expense, "expense_pull")
+    erp_sandbox[0].faults.update({"timeout_rate": 1.0, "hang_seconds": 3, "timeout_methods": ["POST"]})
+    push.process_outbox(limit=1)  # the ERP does the work but the answer times out
+    first = OutboundWrite.objects.filter(action="post_expense_report").order_by("id").first()
+    assert first.status == "pending" and first.uncertain
+    erp_sandbox[0].faults.update({"timeout_rate": 0})
+    drain_outbox()
+    first.refresh_from_db()
+    assert first.status in ("done", "rejected")
+    assert max(erp_documents_per_number(erp_sandbox).values()) == 1
+
+
+def test_an_analyst_fix_reposts_and_closes_the_loop(conns, erp_sandbox, expense_sandbox, analyst):
+    from sync.tasks import revalidate_document_task
+    from workbench.services.documents import document_line_correct
+
+    erp, expense = conns
+    full_sync(erp, expense)
+    item = ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", status="open").first()
+    doc = item.document
+    for other in doc.exceptions.filter(status="open").exclude(pk=item.pk):
+        pytest.skip(f"report also has {other.code}")
+    document_line_correct(line=item.line, field_name="cost_center", value="SALES", reason="typo", actor=analyst)
+    item.refresh_from_db()
+    assert item.status == "waiting"
+    assert revalidate_document_task(doc.pk, actor_id=analyst.pk, repost=True) == "clean"
+    drain_outbox()
+    item.refresh_from_db()
+    doc.refresh_from_db()
+    assert item.status == "resolved"
+    assert doc.financial_status == "posted" and doc.erp_document_number
+    assert expense_sandbox[0].stats_payload()["docs"][doc.source_id]["erpDocumentNumber"] == doc.erp_document_number
+    assert doc.events.filter(action="corrected", actor=analyst).exists()

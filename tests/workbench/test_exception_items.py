@@ -1,0 +1,80 @@
+import pytest
+
+from tests.factories import expense_line, expense_report, master_data
+from workbench.errors import InvalidTransition, StaleUpdate
+from workbench.models import CostCenter, ExceptionItem
+from workbench.services.exception_items import (
+    exception_item_assign,
+    exception_item_override,
+    exception_item_transition,
+)
+from workbench.services.validation import documents_validate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def item():
+    master_data()
+    doc = expense_report(lines=[expense_line(cost_center="SALE")])
+    documents_validate(documents=[doc])
+    return ExceptionItem.objects.get(document=doc)
+
+
+def test_it_resolves_only_when_the_rule_passes_again(item):
+    CostCenter.objects.create(entity=item.entity, code="SALE", name="Sales (alias)")
+    documents_validate(documents=[item.document])
+    item.refresh_from_db()
+    assert item.status == "resolved" and item.resolved_at is not None
+    assert list(item.events.values_list("action", flat=True)) == ["raised", "rule_passed"]
+
+
+def test_it_reopens_the_same_item_when_the_rule_fires_again(item):
+    CostCenter.objects.create(entity=item.entity, code="SALE", name="Sales (alias)")
+    documents_validate(documents=[item.document])
+    CostCenter.objects.filter(code="SALE").delete()
+    documents_validate(documents=[item.document])
+    assert ExceptionItem.objects.filter(document=item.document).count() == 1
+    item.refresh_from_db()
+    assert item.status == "open" and item.resolved_at is None
+    assert "reopened" in item.events.values_list("action", flat=True)
+
+
+def test_override_needs_a_reason_and_is_terminal(item, analyst):
+    with pytest.raises(InvalidTransition):
+        exception_item_override(item=item, reason="  ", actor=analyst)
+    exception_item_override(item=item, reason="Sales alias agreed with controller", actor=analyst)
+    item.refresh_from_db()
+    assert item.status == "overridden"
+    with pytest.raises(InvalidTransition):
+        exception_item_transition(item=item, to="open")
+
+
+def test_a_stale_transition_is_refused(item):
+    stale = ExceptionItem.objects.get(pk=item.pk)
+    exception_item_transition(item=item, to="in_progress")
+    with pytest.raises(StaleUpdate):
+        exception_item_transition(item=stale, to="waiting")
+
+
+def test_assigning_takes_the_item_and_is_recorded(item, analyst):
+    exception_item_assign(item=item, assignee=analyst, actor=analyst)
+    item.refresh_from_db()
+    assert item.assignee == analyst and item.status == "in_progress"
+    assert item.events.filter(action="assigned", actor=analyst).exists()
+
+
+def test_the_database_refuses_an_unknown_status(item):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ExceptionItem.objects.filter(pk=item.pk).update(status="done")
+
+
+def test_history_is_append_only(item):
+    event = item.events.first()
+    event.reason = "rewritten"
+    with pytest.raises(TypeError):
+        event.save()
+    with pytest.raises(TypeError):
+        item.events.all().delete()

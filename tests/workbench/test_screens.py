@@ -1,0 +1,145 @@
+"""Screens and API through the test client: what an analyst would notice."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import expense_line, expense_report, master_data
+from workbench.models import ExceptionItem
+from workbench.services.validation import documents_validate
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def queue_items():
+    master_data()
+    master_data("NW-DE", "EUR")
+    docs = [
+        expense_report(lines=[expense_line(cost_center="")]),
+        expense_report(lines=[expense_line(cost_center="SALE", description=HOSTILE)], name=HOSTILE),
+        expense_report(lines=[expense_line(date="2026-09-03")]),
+        expense_report(entity="NW-DE", currency="EUR", lines=[expense_line(tax_code="VAT16", currency="EUR")]),
+        expense_report(employee_code="E0002", employee_name="Gone Person"),
+    ]
+    documents_validate(documents=docs)
+    return docs
+
+
+def test_unauthenticated_users_see_only_the_login_page(client):
+    for url in [reverse("queue:list"), reverse("sync:page"), "/items/1/", "/admin/"]:
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"], url
+    assert client.get("/accounts/login/").status_code == 200
+
+
+def test_the_api_refuses_anonymous_callers(client):
+    assert client.get("/api/exceptions/").status_code in (401, 403)
+
+
+def test_healthz_answers_without_login(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.content == b"ok"
+
+
+def test_queue_lists_active_items_with_counts_per_category(analyst_client, queue_items):
+    response = analyst_client.get(reverse("queue:list"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="count-total">5<' in html
+    assert 'id="count-master_data">3<' in html and 'id="count-policy">2<' in html
+    for code in ["MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "CLOSED_PERIOD", "INVALID_TAX_CODE", "INACTIVE_EMPLOYEE"]:
+        assert code in html
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"code": "CLOSED_PERIOD"}, {"CLOSED_PERIOD"}),
+    ({"category": "policy"}, {"CLOSED_PERIOD", "INACTIVE_EMPLOYEE"}),
+    ({"entity": "NW-DE"}, {"INVALID_TAX_CODE"}),
+    ({"q": "Gone Person"}, {"INACTIVE_EMPLOYEE"}),
+    ({"assignee": "none", "category": "master_data"}, {"MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "INVALID_TAX_CODE"}),
+    ({"age": "7d+"}, set()),
+    ({"status": "resolved"}, set()),
+])
+def test_queue_filters(analyst_client, queue_items, params, expected):
+    response = analyst_client.get(reverse("queue:list"), params, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    shown = set(re.findall(r'<span class="badge cat-\w+" title="[^"]*">(\w+)</span>', response.content.decode()))
+    assert shown == expected
+    # the API takes the same filters as query parameters
+    api = analyst_client.get("/api/exceptions/", params).json()
+    assert {r["code"] for r in api["results"]} == expected
+
+
+def test_htmx_filtering_returns_the_table_and_updates_counts_out_of_band(analyst_client, queue_items):
+    response = analyst_client.get(reverse("queue:list"), {"entity": "NW-DE"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html and "<table" in html
+    assert 'id="count-total" hx-swap-oob="true">1<' in html
+
+
+def test_hostile_text_renders_as_text(analyst_client, queue_items):
+    item = ExceptionItem.objects.get(code="UNKNOWN_COST_CENTER")
+    for url in [reverse("queue:list"), reverse("items:detail", args=[item.pk]), reverse("documents:detail", args=[item.document_id])]:
+        html = analyst_client.get(url).content.decode()
+        assert HOSTILE not in html, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
+
+
+def test_item_page_shows_document_lines_message_choices_and_trace(analyst_client, queue_items):
+    item = ExceptionItem.objects.get(code="MISSING_COST_CENTER")
+    html = analyst_client.get(reverse("items:detail", args=[item.pk])).content.decode()
+    assert item.message in html
+    assert item.document.number in html and "Hotel - Chicago" in html
+    assert '<option value="ENG">ENG — Engineering</option>' in html  # choices from ERP master data
+    assert "Approved in concur" in html and str(item.document.correlation_id)[:8] in html
+
+
+def test_a_bad_query_parameter_is_a_clear_answer_not_a_500(analyst_client, queue_items):
+    assert analyst_client.get(reverse("queue:list"), {"entity": "NOPE", "page": "x"}).status_code == 200
+    response = analyst_client.get("/api/exceptions/", {"status": "bogus"})
+    assert response.status_code == 400 and "status" in response.json()
+    assert analyst_client.get("/items/999999/").status_code == 404
+
+
+def test_correcting_a_line_through_the_api_records_who_did_it(analyst_client, analyst, queue_items):
+    item = ExceptionItem.objects.get(code="MISSING_COST_CENTER")
+    line = item.line
+    bad = analyst_client.post(f"/api/exceptions/{item.pk}/correct/", {"line": line.pk, "field": "cost_center", "value": "NOPE"},
+                              content_type="application/json")
+    assert bad.status_code == 400 and "not an active cost center" in bad.json()["detail"]
+    ok = analyst_client.post(f"/api/exceptions/{item.pk}/correct/", {"line": line.pk, "field": "cost_center", "value": "ENG"},
+                             content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["status"] == "waiting"
+    line.refresh_from_db()
+    assert line.cost_center == "ENG"
+    event = item.document.events.get(action="corrected")
+    assert event.actor == analyst and "(empty) → ENG" in event.message
+
+
+def test_moving_a_line_to_a_closed_period_is_refused(analyst_client, queue_items):
+    item = ExceptionItem.objects.get(code="CLOSED_PERIOD")
+    response = analyst_client.post(reverse("items:correct", args=[item.pk]),
+                                   {"line": item.line_id, "field": "date", "value": "2026-09-30", "reason": "late"},
+                                   HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "not in an open period" in response["HX-Trigger"]
+    item.refresh_from_db()
+    assert item.status == "open"
+
+
+def test_schema_and_docs_pages(analyst_client):
+    assert analyst_client.get("/api/schema/").status_code == 200
+    docs = analyst_client.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_token_authentication(client, analyst, queue_items):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=analyst)
+    response = client.get("/api/exceptions/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200 and response.json()["count"] == 5

@@ -1,0 +1,1 @@
+"""The finance exception workbench: canonical ledger, exception queue and screens."""

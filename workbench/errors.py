@@ -1,0 +1,17 @@
+"""Domain errors (Python exceptions). "Exceptions" in the product means ExceptionItem rows."""
+
+
+class WorkbenchError(Exception):
+    """Base: a request that cannot be done as asked; the message is shown to the user."""
+
+
+class InvalidTransition(WorkbenchError):
+    pass
+
+
+class StaleUpdate(WorkbenchError):
+    """Someone else changed the item first; reload and try again."""
+
+
+class InvalidCorrection(WorkbenchError):
+    pass

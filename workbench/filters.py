@@ -1,0 +1,86 @@
+"""FilterSets shared by the queue screen and the API (one definition, two adapters)."""
+
+from datetime import timedelta
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+
+from workbench.models import Document, ExceptionItem, LegalEntity
+from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
+from workbench.rules import CODES
+
+AGE_CHOICES = [("1d", "Under 1 day"), ("1-3d", "1-3 days"), ("3-7d", "3-7 days"), ("7d+", "Over 7 days"), ("overdue", "Past SLA")]
+STATUS_CHOICES = [("active", "All active")] + list(Status.choices)
+
+
+class ExceptionItemFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    category = django_filters.ChoiceFilter(choices=Category.choices, empty_label="All categories")
+    code = django_filters.ChoiceFilter(choices=[(c, c) for c in CODES], empty_label="All codes")
+    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="by_status", empty_label="Any status")
+    entity = django_filters.ModelChoiceFilter(queryset=LegalEntity.objects.all(), to_field_name="code", empty_label="All entities")
+    assignee = django_filters.CharFilter(method="by_assignee", label="Assignee")
+    age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", empty_label="Any age")
+    kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
+    group = django_filters.NumberFilter(field_name="group_id", label="Group")
+
+    class Meta:
+        model = ExceptionItem
+        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group"]
+
+    def search(self, qs, name, value):
+        value = value.strip()
+        if not value:
+            return qs
+        cond = (Q(message__icontains=value) | Q(document__number__icontains=value) | Q(document__name__icontains=value)
+                | Q(document__party_name__icontains=value) | Q(document__party_code__iexact=value)
+                | Q(document__erp_document_number__iexact=value) | Q(code__iexact=value))
+        if value.isdigit():
+            cond |= Q(pk=int(value))
+        return qs.filter(cond)
+
+    def by_status(self, qs, name, value):
+        return qs.filter(status__in=ACTIVE_STATUSES) if value == "active" else qs.filter(status=value)
+
+    def by_assignee(self, qs, name, value):
+        if value in ("none", "unassigned"):
+            return qs.filter(assignee__isnull=True)
+        if value == "me" and getattr(self.request, "user", None) and self.request.user.is_authenticated:
+            return qs.filter(assignee=self.request.user)
+        return qs.filter(assignee__username=value)
+
+    def by_age(self, qs, name, value):
+        now = timezone.now()
+        d = timedelta(days=1)
+        if value == "1d":
+            return qs.filter(opened_at__gt=now - d)
+        if value == "1-3d":
+            return qs.filter(opened_at__lte=now - d, opened_at__gt=now - 3 * d)
+        if value == "3-7d":
+            return qs.filter(opened_at__lte=now - 3 * d, opened_at__gt=now - 7 * d)
+        if value == "7d+":
+            return qs.filter(opened_at__lte=now - 7 * d)
+        if value == "overdue":
+            return qs.filter(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)
+        return qs
+
+
+def assignee_choices():
+    return get_user_model().objects.filter(is_active=True).order_by("username").values_list("username", flat=True)
+
+
+class DocumentFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    financial_status = django_filters.ChoiceFilter(choices=Document.FinancialStatus.choices)
+    entity = django_filters.ModelChoiceFilter(queryset=LegalEntity.objects.all(), to_field_name="code")
+
+    class Meta:
+        model = Document
+        fields = ["q", "financial_status", "entity", "kind"]
+
+    def search(self, qs, name, value):
+        value = value.strip()
+        return qs.filter(Q(number__icontains=value) | Q(name__icontains=value) | Q(party_name__icontains=value)
+                         | Q(erp_document_number__iexact=value) | Q(source_id__iexact=value)) if value else qs

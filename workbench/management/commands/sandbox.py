@@ -1,0 +1,36 @@
+"""Run a vendor sandbox as a real HTTP server process: `manage.py sandbox concur --port 8102`."""
+
+import json
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from connectors import registry
+from connectors.sandbox.kit import serve
+
+
+class Command(BaseCommand):
+    help = "Run a vendor sandbox (a real HTTP server in the vendor's API shape, seeded deterministically)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("kind", choices=sorted(registry.SANDBOXES))
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=0)
+        parser.add_argument("--data", default=None, help="SQLite file that keeps the sandbox's state across restarts")
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--today", default=None, help="YYYY-MM-DD the seed is built around (default: today)")
+        parser.add_argument("--employees", type=int, default=200)
+        parser.add_argument("--lines", type=int, default=2000)
+        parser.add_argument("--faults", default="{}", help='JSON, e.g. {"error_rate": 0.1, "throttle_rate": 0.1}')
+
+    def handle(self, *args, **opts):
+        try:
+            faults = json.loads(opts["faults"])
+            today = date.fromisoformat(opts["today"]) if opts["today"] else date.today()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        sandbox = registry.sandbox_class(opts["kind"])(
+            data_path=opts["data"], seed=opts["seed"], faults=faults, today=today,
+            n_employees=opts["employees"], n_lines=opts["lines"],
+        )
+        serve(sandbox, opts["host"], opts["port"])

@@ -1,0 +1,36 @@
+"""Connections: one configured external system (an ERP, an expense platform...).
+
+Admins edit these; sync reads them. `health` is what the integration team sees: a connection that
+keeps failing is `down`, its outbound writes are held, and one technical exception item stands for
+the outage instead of hundreds of record-level items.
+"""
+
+from django.db import models
+
+
+class Connection(models.Model):
+    class Role(models.TextChoices):
+        ERP = "erp", "ERP (system of record)"
+        EXPENSE = "expense", "Expense platform"
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown"
+        OK = "ok"
+        DOWN = "down"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=40, help_text="Connector kind, e.g. business_central, concur")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    config = models.JSONField(default=dict, help_text="base_url, client_id, client_secret, page_size, timeout")
+    enabled = models.BooleanField(default=True)
+    health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    master_data_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

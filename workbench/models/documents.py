@@ -1,0 +1,125 @@
+"""Documents: the money documents that travel between systems (expense reports first).
+
+One header table and one line table for every kind of document (`kind` says which), so that the
+queue, the trace and the API treat them alike. Each document has:
+
+- a correlation id that travels with every event, task and log line about it;
+- its id in every system it passed through (`DocumentRef`, the crosswalk);
+- two independent states: `business_status` (what the source's approval says) and
+  `financial_status` (whether the ERP has accepted it). An approved report can be unposted, and a
+  posted one can still be unpaid;
+- `version` (the source's) and `revision` (ours: bumped by every correction made here), which
+  together make the posting's idempotency key.
+"""
+
+import uuid
+
+from django.db import models
+
+from .masterdata import LegalEntity
+
+CURRENCY_CHECK = models.Q(currency__regex=r"^[A-Z]{3}$")
+
+
+class Document(models.Model):
+    class Kind(models.TextChoices):
+        EXPENSE_REPORT = "expense_report", "Expense report"
+
+    class BusinessStatus(models.TextChoices):
+        PENDING = "pending", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    class FinancialStatus(models.TextChoices):
+        NOT_POSTED = "not_posted", "Not posted"
+        POSTING = "posting", "Posting"
+        POSTED = "posted", "Posted"
+        REJECTED = "rejected", "Rejected by ERP"
+        PAID = "paid", "Paid"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EXPENSE_REPORT)
+    correlation_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source_system = models.CharField(max_length=30)
+    source_id = models.CharField(max_length=100)
+    number = models.CharField(max_length=60, blank=True)
+    name = models.CharField(max_length=300, blank=True)
+    entity = models.ForeignKey(LegalEntity, null=True, blank=True, on_delete=models.PROTECT)
+    entity_code = models.CharField(max_length=20, blank=True, help_text="As the source sent it.")
+    party_code = models.CharField(max_length=40, blank=True, help_text="Employee (or supplier) code.")
+    party_name = models.CharField(max_length=200, blank=True)
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(max_digits=20, decimal_places=4)
+    version = models.CharField(max_length=20, default="1")
+    revision = models.PositiveIntegerField(default=0)
+    business_status = models.CharField(max_length=10, choices=BusinessStatus.choices, default=BusinessStatus.APPROVED)
+    financial_status = models.CharField(max_length=12, choices=FinancialStatus.choices, default=FinancialStatus.NOT_POSTED)
+    erp_document_number = models.CharField(max_length=60, blank=True)
+    erp_fiscal_year = models.CharField(max_length=4, blank=True)
+    erp_message = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source_system", "source_id"], name="uniq_document_source"),
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="document_currency_iso"),
+        ]
+        indexes = [models.Index(fields=["financial_status"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.number or self.source_id}"
+
+    @property
+    def posting_key(self) -> str:
+        """Idempotency key of the posting of this content: source document, its version, our revision."""
+        return f"{self.source_system}:{self.source_id}:v{self.version}.r{self.revision}:post"
+
+
+class DocumentLine(models.Model):
+    document = models.ForeignKey(Document, related_name="lines", on_delete=models.CASCADE)
+    line_no = models.PositiveIntegerField()
+    external_id = models.CharField(max_length=100, blank=True)
+    date = models.DateField(null=True, blank=True)
+    category = models.CharField(max_length=40, blank=True)
+    category_name = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    merchant = models.CharField(max_length=200, blank=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    original_amount = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    original_currency = models.CharField(max_length=3, blank=True)
+    gl_account = models.CharField(max_length=40, blank=True)
+    cost_center = models.CharField(max_length=40, blank=True)
+    project = models.CharField(max_length=40, blank=True)
+    tax_code = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["document_id", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "line_no"], name="uniq_line_no"),
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="line_currency_iso"),
+        ]
+
+    def __str__(self):
+        return f"line {self.line_no}"
+
+
+class DocumentRef(models.Model):
+    """Crosswalk: a document's id in one external system."""
+
+    document = models.ForeignKey(Document, related_name="refs", on_delete=models.CASCADE)
+    system = models.CharField(max_length=30)
+    kind = models.CharField(max_length=30, help_text="What the id names there: fis_doc, report, erp_invoice, erp_number")
+    external_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["system", "kind", "external_id"], name="uniq_document_ref")]
+
+    def __str__(self):
+        return f"{self.system}:{self.kind}:{self.external_id}"

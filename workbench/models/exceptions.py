@@ -1,0 +1,137 @@
+"""Exception items: everything that stops a document, as work for a person.
+
+An item has a stable `code` (the rule that raised it), a `category` and a `kind`: business items
+go to finance queues, technical ones to the integration team. `status` moves only through the
+transition table in `services/exception_items.py`; `resolved` is reached when the rule passes
+again, never by a button alone. Items sharing a `root_cause_key` belong to one `ExceptionGroup`,
+so one fix can resolve them all. One item per `fingerprint` ever: if the rule fires again, the
+same item is reopened (an event), not duplicated.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .audit import AppendOnlyQuerySet
+from .documents import CURRENCY_CHECK
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    WAITING = "waiting", "Waiting"
+    RESOLVED = "resolved", "Resolved"
+    OVERRIDDEN = "overridden", "Overridden"
+
+
+ACTIVE_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.WAITING)
+
+
+class Category(models.TextChoices):
+    MASTER_DATA = "master_data", "Master data"
+    POLICY = "policy", "Policy"
+    POSTING = "posting", "Posting"
+    TECHNICAL = "technical", "Technical"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class ExceptionGroup(models.Model):
+    root_cause_key = models.CharField(max_length=200, unique=True)
+    code = models.CharField(max_length=40)
+    title = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.title
+
+
+class ExceptionItem(models.Model):
+    Status = Status
+    Category = Category
+    Severity = Severity
+
+    class Kind(models.TextChoices):
+        BUSINESS = "business", "Business (finance)"
+        TECHNICAL = "technical", "Technical (integration)"
+
+    fingerprint = models.CharField(max_length=200, unique=True)
+    code = models.CharField(max_length=40, db_index=True)
+    category = models.CharField(max_length=12, choices=Category.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    message = models.TextField()
+    document = models.ForeignKey("workbench.Document", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
+    line = models.ForeignKey("workbench.DocumentLine", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
+    connection = models.ForeignKey("workbench.Connection", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
+    entity = models.ForeignKey("workbench.LegalEntity", null=True, blank=True, on_delete=models.SET_NULL)
+    amount_at_risk = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    owner_team = models.CharField(max_length=40)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    group = models.ForeignKey(ExceptionGroup, null=True, blank=True, related_name="items", on_delete=models.SET_NULL)
+    root_cause_key = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    correlation_id = models.UUIDField(null=True, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sla_due_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=Status.values), name="exception_status_valid"),
+            models.CheckConstraint(condition=models.Q(category__in=Category.values), name="exception_category_valid"),
+            models.CheckConstraint(condition=CURRENCY_CHECK, name="exception_currency_iso"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "opened_at"]),
+            models.Index(fields=["category", "status"]),
+            models.Index(fields=["entity", "status"]),
+        ]
+
+    def __str__(self):
+        return f"{self.code} #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def age(self):
+        return (self.resolved_at or timezone.now()) - self.opened_at
+
+    @property
+    def overdue(self) -> bool:
+        return self.is_active and timezone.now() > self.sla_due_at
+
+
+class ExceptionEvent(models.Model):
+    item = models.ForeignKey(ExceptionItem, related_name="events", on_delete=models.CASCADE)
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    correlation_id = models.UUIDField(null=True, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.item_id} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise TypeError("history rows are append-only")
+        super().save(*args, **kwargs)

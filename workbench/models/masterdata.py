@@ -1,0 +1,94 @@
+"""Master data: the accounting structures every system shares.
+
+The ERP is the system of record for all of it. Rows here are copies kept by the master-data sync
+(`erp_id` is the ERP's id); the app shows them read-only and never writes them back.
+"""
+
+from django.db import models
+
+
+class MasterData(models.Model):
+    erp_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="The ERP's id (crosswalk).")
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class LegalEntity(MasterData):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "legal entities"
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class EntityScoped(MasterData):
+    entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE)
+    code = models.CharField(max_length=40)
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["entity__code", "code"]
+
+    def __str__(self):
+        return f"{self.code} {self.name}".strip()
+
+
+class AccountingPeriod(EntityScoped):
+    """A month of one entity's books. `closed` periods accept no postings."""
+
+    start = models.DateField()
+    end = models.DateField()
+    closed = models.BooleanField(default=False)
+
+    class Meta(EntityScoped.Meta):
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_period_code")]
+        ordering = ["entity__code", "start"]
+
+
+class CostCenter(EntityScoped):
+    active = models.BooleanField(default=True)
+
+    class Meta(EntityScoped.Meta):
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_cost_center_code")]
+
+
+class GLAccount(EntityScoped):
+    category = models.CharField(max_length=40, blank=True)
+    blocked = models.BooleanField(default=False)
+
+    class Meta(EntityScoped.Meta):
+        verbose_name = "GL account"
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_gl_account_code")]
+
+
+class TaxCode(EntityScoped):
+    tax_type = models.CharField(max_length=40, blank=True)
+
+    class Meta(EntityScoped.Meta):
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_tax_code_code")]
+
+
+class Employee(EntityScoped):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        INACTIVE = "inactive"
+        TERMINATED = "terminated"
+
+    email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta(EntityScoped.Meta):
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_employee_code")]
+
+
+class Project(EntityScoped):
+    class Meta(EntityScoped.Meta):
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_project_code")]

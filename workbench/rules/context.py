@@ -1,0 +1,44 @@
+"""Master data loaded once per batch, so that validating 1,000 lines costs a handful of queries."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from workbench.models import AccountingPeriod, CostCenter, Employee, LegalEntity, TaxCode
+
+
+@dataclass
+class MasterDataContext:
+    entities: dict[str, LegalEntity] = field(default_factory=dict)  # code -> entity
+    cost_centers: dict[int, set[str]] = field(default_factory=dict)  # entity id -> active codes
+    tax_codes: dict[int, set[str]] = field(default_factory=dict)
+    employees: dict[tuple[int, str], Employee] = field(default_factory=dict)
+    periods: dict[int, list[AccountingPeriod]] = field(default_factory=dict)  # sorted by start
+    _starts: dict[int, list] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> MasterDataContext:
+        ctx = cls()
+        ctx.entities = {e.code: e for e in LegalEntity.objects.all()}
+        for entity_id, code in CostCenter.objects.filter(active=True).values_list("entity_id", "code"):
+            ctx.cost_centers.setdefault(entity_id, set()).add(code)
+        for entity_id, code in TaxCode.objects.values_list("entity_id", "code"):
+            ctx.tax_codes.setdefault(entity_id, set()).add(code)
+        for emp in Employee.objects.only("id", "entity_id", "code", "name", "status"):
+            ctx.employees[(emp.entity_id, emp.code)] = emp
+        for p in AccountingPeriod.objects.order_by("start"):
+            ctx.periods.setdefault(p.entity_id, []).append(p)
+        ctx._starts = {k: [p.start for p in v] for k, v in ctx.periods.items()}
+        return ctx
+
+    def period_for(self, entity_id: int, day) -> AccountingPeriod | None:
+        starts = self._starts.get(entity_id, [])
+        i = bisect.bisect_right(starts, day) - 1
+        if i < 0:
+            return None
+        period = self.periods[entity_id][i]
+        return period if period.start <= day <= period.end else None
+
+    def open_periods(self, entity_id: int) -> list[AccountingPeriod]:
+        return [p for p in self.periods.get(entity_id, []) if not p.closed]

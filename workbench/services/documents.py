@@ -1,0 +1,297 @@
+"""Document services: upsert from a source, the trace, analyst corrections, ERP outcomes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from workbench.errors import InvalidCorrection
+from workbench.models import (
+    AccountingPeriod,
+    CostCenter,
+    Document,
+    DocumentEvent,
+    DocumentLine,
+    DocumentRef,
+    LegalEntity,
+    Project,
+    TaxCode,
+)
+from workbench.money import parse_amount
+
+
+def document_event_add(*, document: Document, system: str, action: str, message: str = "", actor=None,
+                       data: dict | None = None, at: datetime | None = None) -> DocumentEvent:
+    return DocumentEvent.objects.create(document=document, at=at or timezone.now(), system=system, action=action,
+                                        message=message, actor=actor, correlation_id=document.correlation_id,
+                                        data=data or {})
+
+
+def _dt(value) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    if parsed is None:
+        d = parse_date(str(value)[:10])
+        parsed = datetime(d.year, d.month, d.day) if d else None
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.utc)
+    return parsed
+
+
+def _date(value) -> date | None:
+    if isinstance(value, date):
+        return value
+    return parse_date(str(value)[:10]) if value else None
+
+
+@dataclass
+class UpsertResult:
+    created: list[Document] = field(default_factory=list)
+    changed: list[Document] = field(default_factory=list)
+    unchanged: list[Document] = field(default_factory=list)
+
+    @property
+    def touched(self) -> list[Document]:
+        return self.created + self.changed
+
+
+def _header(system: str, rec: dict, entities: dict[str, LegalEntity]) -> dict:
+    entity = entities.get(rec.get("entity") or "")
+    return dict(
+        source_system=system, source_id=str(rec["external_id"]), number=str(rec.get("number") or "")[:60],
+        name=str(rec.get("name") or "")[:300], entity=entity, entity_code=str(rec.get("entity") or "")[:20],
+        party_code=str(rec.get("employee_code") or "")[:40], party_name=str(rec.get("employee_name") or "")[:200],
+        currency=str(rec.get("currency") or "")[:3].upper(), total=parse_amount(rec.get("total", 0)),
+        version=str(rec.get("version") or "1")[:20], business_status=rec.get("approval_status") or "approved",
+        submitted_at=_dt(rec.get("submitted_at")), approved_at=_dt(rec.get("approved_at")),
+    )
+
+
+def _lines(doc: Document, rec: dict) -> list[DocumentLine]:
+    out = []
+    for i, ln in enumerate(rec.get("lines") or [], start=1):
+        original = ln.get("original_amount")
+        out.append(DocumentLine(
+            document=doc, line_no=i, external_id=str(ln.get("external_id") or "")[:100], date=_date(ln.get("date")),
+            category=str(ln.get("category") or "")[:40], category_name=str(ln.get("category_name") or "")[:100],
+            description=str(ln.get("description") or ""), merchant=str(ln.get("merchant") or "")[:200],
+            amount=parse_amount(ln.get("amount", 0)), currency=str(ln.get("currency") or doc.currency)[:3].upper(),
+            original_amount=parse_amount(original) if original not in (None, "") else None,
+            original_currency=str(ln.get("original_currency") or "")[:3].upper(),
+            gl_account=str(ln.get("gl_account") or "")[:40], cost_center=str(ln.get("cost_center") or "")[:40],
+            project=str(ln.get("project") or "")[:40], tax_code=str(ln.get("tax_code") or "")[:40],
+        ))
+    return out
+
+
+def check_record(rec: dict) -> str:
+    """Why a canonical record cannot be stored, or "" -- so one bad record never fails a page."""
+    try:
+        if not rec.get("external_id"):
+            return "record has no id"
+        cur = str(rec.get("currency") or "")
+        if len(cur) != 3 or not cur.isalpha() or not cur.isupper():
+            return f"currency {cur!r} is not an ISO 4217 code"
+        parse_amount(rec.get("total", 0))
+        for i, ln in enumerate(rec.get("lines") or [], start=1):
+            parse_amount(ln.get("amount"))
+            lc = str(ln.get("currency") or cur)
+            if len(lc) != 3 or not lc.isalpha() or not lc.isupper():
+                return f"line {i}: currency {lc!r} is not an ISO 4217 code"
+            if ln.get("date") and _date(ln.get("date")) is None:
+                return f"line {i}: date {ln.get('date')!r} is not a date"
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+@transaction.atomic
+def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertResult:
+    """Store a page of canonical expense reports from their source, in bulk.
+
+    Same source id and version: unchanged (re-delivery is harmless and keeps our corrections).
+    A new version replaces header and lines, and bumps nothing else. Each new document gets a
+    correlation id, crosswalk refs and its first trace events (approved in source, received).
+    """
+    result = UpsertResult()
+    if not records:
+        return result
+    entities = {e.code: e for e in LegalEntity.objects.all()}
+    by_id = {str(r["external_id"]): r for r in records}  # a page may repeat a record: last wins
+    existing = {d.source_id: d for d in Document.objects.filter(source_system=system, source_id__in=list(by_id))}
+    now = timezone.now()
+    new_docs, lines, refs, events = [], [], [], []
+    for source_id, rec in by_id.items():
+        fields = _header(system, rec, entities)
+        doc = existing.get(source_id)
+        if doc is None:
+            doc = Document(correlation_id=uuid.uuid4(), **fields)
+            new_docs.append((doc, rec))
+        elif doc.version != fields["version"]:
+            for k, v in fields.items():
+                setattr(doc, k, v)
+            doc.revision = 0
+            doc.financial_status = Document.FinancialStatus.NOT_POSTED
+            doc.save()
+            doc.lines.all().delete()
+            lines.extend(_lines(doc, rec))
+            events.append(DocumentEvent(document=doc, at=now, system=system, action="new_version",
+                                        message=f"Version {doc.version} received from {system}", correlation_id=doc.correlation_id))
+            result.changed.append(doc)
+        else:
+            result.unchanged.append(doc)
+    if new_docs:
+        Document.objects.bulk_create([d for d, _ in new_docs])
+        if new_docs[0][0].pk is None:  # SQLite < 3.35 returns no ids; fetch them
+            ids = dict(Document.objects.filter(source_system=system, source_id__in=[d.source_id for d, _ in new_docs])
+                       .values_list("source_id", "pk"))
+            for d, _ in new_docs:
+                d.pk = d.id = ids[d.source_id]
+        for doc, rec in new_docs:
+            lines.extend(_lines(doc, rec))
+            refs.append(DocumentRef(document=doc, system=system, kind="source_doc", external_id=doc.source_id))
+            if rec.get("report_id"):
+                refs.append(DocumentRef(document=doc, system=system, kind="report", external_id=str(rec["report_id"])[:100]))
+            if doc.approved_at:
+                events.append(DocumentEvent(document=doc, at=doc.approved_at, system=system, action="approved",
+                                            message=f"Approved in {system}", correlation_id=doc.correlation_id))
+            events.append(DocumentEvent(document=doc, at=now, system="workbench", action="received",
+                                        message=f"Received from {system} ({len(rec.get('lines') or [])} lines, {doc.total} {doc.currency})",
+                                        correlation_id=doc.correlation_id))
+            result.created.append(doc)
+    DocumentLine.objects.bulk_create(lines)
+    DocumentRef.objects.bulk_create(refs, ignore_conflicts=True)
+    DocumentEvent.objects.bulk_create(events)
+    return result
+
+
+# --- corrections (analyst fixes the cause in place) ----------------------------------------
+
+CORRECTABLE = {"cost_center", "date", "tax_code", "project"}
+
+
+@transaction.atomic
+def document_line_correct(*, line: DocumentLine, field_name: str, value: str, reason: str, actor) -> DocumentLine:
+    """Change one field of a line, with the ERP's master data as the only allowed values.
+
+    Bumps the document's revision (so the posting gets a new idempotency key), records who did what,
+    sets the document's items to waiting and queues re-validation and posting.
+    """
+    from workbench.services.exception_items import mark_waiting
+
+    doc = line.document
+    if field_name not in CORRECTABLE:
+        raise InvalidCorrection(f"'{field_name}' cannot be corrected here.")
+    if doc.financial_status in (Document.FinancialStatus.POSTED, Document.FinancialStatus.PAID):
+        raise InvalidCorrection("This document is already posted in the ERP; correct it there.")
+    if doc.entity_id is None:
+        raise InvalidCorrection("The document's legal entity is unknown; fix the entity first.")
+    value = (value or "").strip()
+    if field_name == "cost_center":
+        if not CostCenter.objects.filter(entity_id=doc.entity_id, code=value, active=True).exists():
+            raise InvalidCorrection(f"'{value}' is not an active cost center of {doc.entity_code} in the ERP.")
+        new = value
+    elif field_name == "tax_code":
+        if not TaxCode.objects.filter(entity_id=doc.entity_id, code=value).exists():
+            raise InvalidCorrection(f"'{value}' is not a tax code of {doc.entity_code} in the ERP.")
+        new = value
+    elif field_name == "project":
+        if value and not Project.objects.filter(entity_id=doc.entity_id, code=value).exists():
+            raise InvalidCorrection(f"'{value}' is not a project of {doc.entity_code} in the ERP.")
+        new = value
+    else:
+        new_date = _date(value)
+        if new_date is None:
+            raise InvalidCorrection(f"'{value}' is not a date (use YYYY-MM-DD).")
+        if not reason.strip():
+            raise InvalidCorrection("Moving a line to another period needs a reason.")
+        period = AccountingPeriod.objects.filter(entity_id=doc.entity_id, start__lte=new_date, end__gte=new_date).first()
+        if period is None or period.closed:
+            raise InvalidCorrection(f"{new_date:%Y-%m-%d} is not in an open period of {doc.entity_code}.")
+        new = new_date
+    old = getattr(line, field_name)
+    if str(old) == str(new):
+        raise InvalidCorrection(f"The line's {field_name.replace('_', ' ')} is already {new}.")
+    setattr(line, field_name, new)
+    line.save(update_fields=[field_name])
+    Document.objects.filter(pk=doc.pk).update(revision=doc.revision + 1, updated_at=timezone.now())
+    doc.revision += 1
+    label = field_name.replace("_", " ")
+    message = f"Line {line.line_no}: {label} {old or '(empty)'} → {new}" + (f" — {reason}" if reason else "")
+    document_event_add(document=doc, system="workbench", action="corrected", message=message, actor=actor,
+                       data={"line": line.line_no, "field": field_name, "from": str(old), "to": str(new), "reason": reason})
+    mark_waiting(document=doc, actor=actor, reason=message)
+    from sync.tasks import revalidate_document_task
+
+    revalidate_document_task.delay_on_commit(doc.pk, actor_id=actor.pk if actor else None, repost=True)
+    return line
+
+
+# --- ERP outcomes -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def document_mark_posting(*, document: Document, key: str) -> None:
+    Document.objects.filter(pk=document.pk).update(financial_status=Document.FinancialStatus.POSTING, updated_at=timezone.now())
+    document.financial_status = Document.FinancialStatus.POSTING
+    document_event_add(document=document, system="workbench", action="posting_queued",
+                       message="Queued for posting to the ERP", data={"idempotency_key": key})
+
+
+@transaction.atomic
+def document_mark_posted(*, document: Document, erp_system: str, erp_id: str, number: str, fiscal_year: str = "",
+                         posting_date: str = "") -> None:
+    from workbench.services.exception_items import exception_items_resolve
+
+    now = timezone.now()
+    Document.objects.filter(pk=document.pk).update(
+        financial_status=Document.FinancialStatus.POSTED, erp_document_number=number, erp_fiscal_year=fiscal_year[:4],
+        erp_message="", posted_at=now, updated_at=now)
+    document.refresh_from_db()
+    DocumentRef.objects.get_or_create(system=erp_system, kind="erp_invoice", external_id=erp_id, defaults={"document": document})
+    if number:
+        DocumentRef.objects.get_or_create(system=erp_system, kind="erp_number", external_id=f"{document.entity_code}:{number}",
+                                          defaults={"document": document})
+    document_event_add(document=document, system=erp_system, action="posted",
+                       message=f"Posted in the ERP as {number}" + (f" (fiscal year {fiscal_year}, posting date {posting_date})" if fiscal_year else ""),
+                       data={"erp_id": erp_id, "number": number})
+    exception_items_resolve(items=document.exceptions.filter(code__in=["ERP_REJECTED", "POSTING_FAILED"]),
+                            reason=f"Posted in the ERP as {number}", action="posted")
+    # Items waiting on this posting (their rule already passed) end resolved with the posting.
+    exception_items_resolve(items=document.exceptions.filter(status="waiting"), reason=f"Posted in the ERP as {number}",
+                            action="posted")
+
+
+@transaction.atomic
+def document_mark_rejected(*, document: Document, erp_system: str, code: str, message: str) -> None:
+    from workbench.services.exception_items import exception_item_raise
+
+    Document.objects.filter(pk=document.pk).update(financial_status=Document.FinancialStatus.REJECTED,
+                                                   erp_message=f"{code}: {message}", updated_at=timezone.now())
+    document.financial_status = Document.FinancialStatus.REJECTED
+    document_event_add(document=document, system=erp_system, action="rejected", message=f"{code}: {message}",
+                       data={"code": code})
+    exception_item_raise(code="ERP_REJECTED", fp=f"ERP_REJECTED:doc{document.pk}", document=document,
+                         message=f"The ERP refused the posting: {message}", detail={"erp_code": code, "erp_message": message},
+                         root_cause=message[:120])
+
+
+@transaction.atomic
+def document_mark_paid(*, document: Document, erp_system: str, paid_at: datetime | None, amount: Decimal | None = None) -> bool:
+    if document.financial_status == Document.FinancialStatus.PAID:
+        return False
+    now = timezone.now()
+    Document.objects.filter(pk=document.pk).update(financial_status=Document.FinancialStatus.PAID, paid_at=paid_at or now,
+                                                   updated_at=now)
+    document.financial_status = Document.FinancialStatus.PAID
+    document_event_add(document=document, system=erp_system, action="paid", message="Paid in the ERP")
+    return True

@@ -1,0 +1,242 @@
+"""Exception item services: the state machine, raising/resolving from rule findings, analyst actions.
+
+Every status change goes through `exception_item_transition`, which checks the transition table,
+does a compare-and-set UPDATE and appends an ExceptionEvent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from workbench.errors import InvalidTransition, StaleUpdate
+from workbench.models import Document, ExceptionEvent, ExceptionGroup, ExceptionItem
+from workbench.models.exceptions import ACTIVE_STATUSES, Status
+from workbench.rules import CODES, Finding
+
+TRANSITIONS: dict[str, set[str]] = {
+    Status.OPEN: {Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED, Status.OVERRIDDEN},
+    Status.IN_PROGRESS: {Status.OPEN, Status.WAITING, Status.RESOLVED, Status.OVERRIDDEN},
+    Status.WAITING: {Status.OPEN, Status.RESOLVED},
+    Status.RESOLVED: {Status.OPEN},
+    Status.OVERRIDDEN: set(),
+}
+
+
+def exception_item_transition(*, item: ExceptionItem, to: str, actor=None, reason: str = "", action: str = "") -> ExceptionItem:
+    frm = item.status
+    if to not in TRANSITIONS[frm]:
+        raise InvalidTransition(f"An item that is {item.get_status_display().lower()} cannot become {Status(to).label.lower()}.")
+    if to == Status.OVERRIDDEN and (not reason.strip() or actor is None):
+        raise InvalidTransition("An override needs a reason and a person.")
+    now = timezone.now()
+    changes = {"status": to, "updated_at": now}
+    if to in (Status.RESOLVED, Status.OVERRIDDEN):
+        changes["resolved_at"] = now
+    elif frm in (Status.RESOLVED,):
+        changes["resolved_at"] = None
+    with transaction.atomic():
+        if ExceptionItem.objects.filter(pk=item.pk, status=frm).update(**changes) != 1:
+            raise StaleUpdate("This item was changed by someone else. Reload to see its current state.")
+        ExceptionEvent.objects.create(item=item, at=now, action=action or to, from_status=frm, to_status=to,
+                                      actor=actor, reason=reason, correlation_id=item.correlation_id)
+    for k, v in changes.items():
+        setattr(item, k, v)
+    return item
+
+
+def _event(item, action, actor=None, reason="", now=None):
+    return ExceptionEvent(item=item, at=now or timezone.now(), action=action, from_status=item.status,
+                          to_status=item.status, actor=actor, reason=reason, correlation_id=item.correlation_id)
+
+
+def _groups_for(keys: set[str], codes: dict[str, str], titles: dict[str, str]) -> dict[str, ExceptionGroup]:
+    if not keys:
+        return {}
+    existing = {g.root_cause_key: g for g in ExceptionGroup.objects.filter(root_cause_key__in=keys)}
+    missing = [ExceptionGroup(root_cause_key=k, code=codes[k], title=titles[k]) for k in keys if k not in existing]
+    if missing:
+        ExceptionGroup.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {g.root_cause_key: g for g in ExceptionGroup.objects.filter(root_cause_key__in=keys)}
+    return existing
+
+
+def _group_title(code: str, entity_code: str, cause: str) -> str:
+    return f"{CODES[code].title}: {cause} ({entity_code})" if cause else f"{CODES[code].title} ({entity_code})"
+
+
+def fingerprint(code: str, doc: Document | None, line=None, extra: str = "") -> str:
+    parts = [code, f"doc{doc.pk}" if doc else "", f"line{line.pk}" if line else "", extra]
+    return ":".join(p for p in parts if p)
+
+
+@transaction.atomic
+def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]]], codes: Iterable[str], actor=None) -> list[Document]:
+    """Make the open items of `codes` on these documents match the rules' findings.
+
+    New findings raise items (or reopen a resolved one with the same fingerprint); items whose rule
+    now passes are resolved, with the rule as the cause. Overridden items stay overridden.
+    Returns the documents that have no active blocking item left.
+    """
+    results = list(results)
+    codes = set(codes)
+    now = timezone.now()
+    doc_ids = [d.pk for d, _ in results]
+    existing: dict[str, ExceptionItem] = {
+        i.fingerprint: i for i in ExceptionItem.objects.filter(document_id__in=doc_ids, code__in=codes)
+    }
+    wanted: dict[str, tuple[Document, Finding]] = {}
+    for doc, findings in results:
+        for f in findings:
+            wanted[fingerprint(f.code, doc, f.line)] = (doc, f)
+
+    keys, key_codes, key_titles = set(), {}, {}
+    for doc, f in wanted.values():
+        if f.root_cause:
+            k = f"{f.code}:{doc.entity_code}:{f.root_cause}"
+            keys.add(k)
+            key_codes[k] = f.code
+            key_titles[k] = _group_title(f.code, doc.entity_code, f.root_cause)
+    groups = _groups_for(keys, key_codes, key_titles)
+
+    new_items, events = [], []
+    for fp, (doc, f) in wanted.items():
+        item = existing.get(fp)
+        spec = CODES[f.code]
+        if item is None:
+            rck = f"{f.code}:{doc.entity_code}:{f.root_cause}" if f.root_cause else ""
+            amount = f.line.amount if f.line is not None else doc.total
+            new_items.append(ExceptionItem(
+                fingerprint=fp, code=f.code, category=spec.category, kind=spec.kind, severity=spec.severity,
+                status=Status.OPEN, message=f.message, document=doc, line=f.line, entity_id=doc.entity_id,
+                amount_at_risk=amount, currency=doc.currency, owner_team=spec.owner_team,
+                root_cause_key=rck, group=groups.get(rck), detail=f.detail, correlation_id=doc.correlation_id,
+                opened_at=now, sla_due_at=now + timedelta(hours=spec.sla_hours),
+            ))
+        elif item.status == Status.RESOLVED:
+            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message)
+            exception_item_transition(item=item, to=Status.OPEN, reason="The rule fires again: " + f.message, action="reopened")
+        elif item.status == Status.WAITING:
+            # A fix was tried and the rule still fails: back to a person, with the new words.
+            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message)
+            exception_item_transition(item=item, to=Status.OPEN, reason="Re-validated: " + f.message, action="still_failing")
+    if new_items:
+        ExceptionItem.objects.bulk_create(new_items)
+        for item in new_items:
+            events.append(ExceptionEvent(item=item, at=now, action="raised", to_status=Status.OPEN,
+                                         reason=item.message, correlation_id=item.correlation_id))
+    for fp, item in existing.items():
+        if fp not in wanted and item.status in ACTIVE_STATUSES:
+            exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="rule_passed",
+                                      reason=f"{item.code} passes on re-validation.")
+    if events:
+        ExceptionEvent.objects.bulk_create(events)
+
+    blocked = set(
+        ExceptionItem.objects.filter(document_id__in=doc_ids, status__in=ACTIVE_STATUSES,
+                                     code__in=[c for c, s in CODES.items() if s.blocking])
+        .values_list("document_id", flat=True)
+    )
+    return [d for d, _ in results if d.pk not in blocked]
+
+
+def exception_item_raise(*, code: str, message: str, fp: str, document: Document | None = None, line=None,
+                         connection=None, detail: dict | None = None, root_cause: str = "") -> ExceptionItem:
+    """Raise (or reopen) one item outside the rules: ERP rejections, outages, dead writes."""
+    spec = CODES[code]
+    now = timezone.now()
+    with transaction.atomic():
+        item = ExceptionItem.objects.filter(fingerprint=fp).first()
+        if item is None:
+            entity_code = document.entity_code if document else ""
+            rck = f"{code}:{entity_code}:{root_cause}" if root_cause else ""
+            group = _groups_for({rck}, {rck: code}, {rck: _group_title(code, entity_code, root_cause)}).get(rck) if rck else None
+            item = ExceptionItem.objects.create(
+                fingerprint=fp, code=code, category=spec.category, kind=spec.kind, severity=spec.severity,
+                message=message, document=document, line=line, connection=connection,
+                entity_id=document.entity_id if document else None,
+                amount_at_risk=(line.amount if line else document.total) if document else 0,
+                currency=document.currency if document else "USD", owner_team=spec.owner_team,
+                root_cause_key=rck, group=group, detail=detail or {},
+                correlation_id=document.correlation_id if document else None, opened_at=now,
+                sla_due_at=now + timedelta(hours=spec.sla_hours),
+            )
+            ExceptionEvent.objects.create(item=item, at=now, action="raised", to_status=Status.OPEN, reason=message,
+                                          correlation_id=item.correlation_id)
+        else:
+            ExceptionItem.objects.filter(pk=item.pk).update(message=message, detail=detail or item.detail)
+            item.message = message
+            if item.status in (Status.RESOLVED, Status.WAITING):
+                exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
+    return item
+
+
+def exception_items_resolve(*, items: Iterable[ExceptionItem], reason: str, action: str, actor=None) -> int:
+    n = 0
+    for item in items:
+        if item.status in ACTIVE_STATUSES:
+            exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, reason=reason, action=action)
+            n += 1
+    return n
+
+
+# --- analyst actions ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionItem:
+    if not item.is_active:
+        raise InvalidTransition("Only open items can be assigned.")
+    ExceptionItem.objects.filter(pk=item.pk).update(assignee=assignee, updated_at=timezone.now())
+    who = assignee.get_username() if assignee else "nobody"
+    ExceptionEvent.objects.create(item=item, action="assigned", from_status=item.status, to_status=item.status,
+                                  actor=actor, reason=f"Assigned to {who}", correlation_id=item.correlation_id)
+    item.assignee = assignee
+    if item.status == Status.OPEN and assignee is not None:
+        exception_item_transition(item=item, to=Status.IN_PROGRESS, actor=actor, action="taken")
+    return item
+
+
+@transaction.atomic
+def exception_item_override(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
+    """Accept the document despite the finding; the document goes on to posting if nothing else blocks."""
+    exception_item_transition(item=item, to=Status.OVERRIDDEN, actor=actor, reason=reason, action="overridden")
+    if item.document_id:
+        from workbench.services.documents import document_event_add
+
+        document_event_add(document=item.document, system="workbench", action="override",
+                           message=f"{item.code} overridden: {reason}", actor=actor)
+        from sync.tasks import revalidate_document_task
+
+        revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk)
+    return item
+
+
+@transaction.atomic
+def exception_item_retry(*, item: ExceptionItem, actor) -> ExceptionItem:
+    """Try again: re-validate and re-post the document, or replay a dead write, or re-check a connection."""
+    if not item.is_active:
+        raise InvalidTransition("Only open items can be retried.")
+    exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="retry", reason="Retry requested")
+    from sync import tasks
+
+    if item.code == "CONNECTOR_UNAVAILABLE" and item.connection_id:
+        tasks.check_connection_task.delay_on_commit(item.connection_id)
+    elif item.code == "POSTING_FAILED" and item.detail.get("write_id"):
+        tasks.replay_write_task.delay_on_commit(item.detail["write_id"], actor_id=actor.pk)
+    elif item.document_id:
+        tasks.revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk, repost=True)
+    return item
+
+
+def waiting_items_of(document: Document):
+    return ExceptionItem.objects.filter(document=document, status__in=ACTIVE_STATUSES)
+
+
+def mark_waiting(*, document: Document, actor, reason: str) -> None:
+    for item in waiting_items_of(document).exclude(status=Status.WAITING):
+        exception_item_transition(item=item, to=Status.WAITING, actor=actor, reason=reason, action="fix_applied")
+

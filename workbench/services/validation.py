@@ -1,0 +1,39 @@
+"""Validate documents against the rules and keep their exception items in step."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+
+from workbench.models import Document, DocumentLine
+from workbench.rules import RULES, Finding
+from workbench.rules.context import MasterDataContext
+from workbench.services.exception_items import exception_items_reconcile
+
+
+def documents_validate(*, documents: list[Document], ctx: MasterDataContext | None = None, actor=None) -> list[Document]:
+    """Run every rule on these documents; raise, reopen or resolve their items.
+
+    Returns the documents with nothing blocking them (ready to post). Lines are fetched in one
+    query and master data once per call, so a page of 100 reports costs a few queries.
+    """
+    if not documents:
+        return []
+    ctx = ctx or MasterDataContext.load()
+    lines_by_doc: dict[int, list[DocumentLine]] = {}
+    for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in documents]).order_by("document_id", "line_no"):
+        lines_by_doc.setdefault(ln.document_id, []).append(ln)
+    results: list[tuple[Document, list[Finding]]] = []
+    for doc in documents:
+        if doc.entity_id is None and doc.entity_code in ctx.entities:
+            doc.entity = ctx.entities[doc.entity_code]  # master data arrived after the document
+            Document.objects.filter(pk=doc.pk).update(entity=doc.entity)
+        lines = lines_by_doc.get(doc.pk, [])
+        findings: list[Finding] = []
+        for check in RULES.values():
+            findings.extend(check(doc, lines, ctx))
+        results.append((doc, findings))
+    return exception_items_reconcile(results=results, codes=RULES.keys(), actor=actor)
+
+
+def document_lines_prefetch():
+    return Prefetch("lines", queryset=DocumentLine.objects.order_by("line_no"))

@@ -1,0 +1,122 @@
+"""One exception item: its document, lines, message, trace, and the actions that fix the cause."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+
+from workbench.errors import WorkbenchError
+from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, tax_code_choices
+from workbench.models import AccountingPeriod, DocumentLine, ExceptionItem
+from workbench.selectors import document_trace, exception_item_get, item_events
+from workbench.services import exception_items as items_service
+from workbench.services.documents import document_line_correct
+
+
+def _context(item: ExceptionItem, **extra) -> dict:
+    doc = item.document
+    ctx = {"item": item, "doc": doc, "events": item_events(item)}
+    if doc is not None:
+        ctx["lines"] = list(doc.lines.all())
+        ctx["trace"] = document_trace(doc)
+        ctx["other_items"] = doc.exceptions.exclude(pk=item.pk).order_by("id")
+        if doc.entity_id:
+            ctx["cost_centers"] = cost_center_choices(doc.entity_id)
+            ctx["tax_codes"] = tax_code_choices(doc.entity_id)
+            ctx["open_periods"] = AccountingPeriod.objects.filter(entity_id=doc.entity_id, closed=False).order_by("start")
+    ctx["reason_form"] = ReasonForm()
+    ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
+    ctx.update(extra)
+    return ctx
+
+
+@vary_on_headers("HX-Request")
+def item_detail(request, pk):
+    item = get_object_or_404(ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection"), pk=pk)
+    return render(request, "workbench/item.html", _context(item))
+
+
+def item_progress(request, pk):
+    """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
+    item = exception_item_get(pk)
+    response = render(request, "workbench/item.html#progress", _context(item))
+    settled = not item.is_active or item.status != "waiting"
+    posting = item.document is not None and item.document.financial_status == "posting"
+    if settled and not posting:
+        stop = HttpResponseStopPolling(response.content)
+        return stop
+    return response
+
+
+def _action_response(request, item, message, level="success"):
+    """HTMX: re-render the actions + progress section and raise a toast; plain POST: redirect."""
+    item = exception_item_get(item.pk)
+    if request.htmx:
+        response = render(request, "workbench/item.html#work", _context(item))
+        return trigger_client_event(response, "toast", {"message": message, "level": level})
+    (messages.success if level == "success" else messages.error)(request, message)
+    return redirect("items:detail", pk=item.pk)
+
+
+@require_POST
+def item_correct(request, pk):
+    item = get_object_or_404(ExceptionItem, pk=pk)
+    form = CorrectionForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, item, "Choose a value to apply.", "error")
+    line = get_object_or_404(DocumentLine, pk=form.cleaned_data["line"], document_id=item.document_id)
+    try:
+        document_line_correct(line=line, field_name=form.cleaned_data["field"], value=form.cleaned_data["value"],
+                              reason=form.cleaned_data["reason"], actor=request.user)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, "Fix saved. Re-validating and posting…")
+
+
+@require_POST
+def item_override(request, pk):
+    item = get_object_or_404(ExceptionItem, pk=pk)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return _action_response(request, item, "An override needs a reason.", "error")
+    try:
+        items_service.exception_item_override(item=item, reason=form.cleaned_data["reason"], actor=request.user)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, "Overridden. The document goes on if nothing else blocks it.")
+
+
+@require_POST
+def item_retry(request, pk):
+    item = get_object_or_404(ExceptionItem, pk=pk)
+    try:
+        items_service.exception_item_retry(item=item, actor=request.user)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, "Retry queued.")
+
+
+@require_POST
+def item_assign(request, pk):
+    item = get_object_or_404(ExceptionItem, pk=pk)
+    username = request.POST.get("assignee", "")
+    user = request.user if username == "me" else get_user_model().objects.filter(username=username).first()
+    try:
+        items_service.exception_item_assign(item=item, assignee=user, actor=request.user)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, f"Assigned to {user.get_username() if user else 'nobody'}.")
+
+
+def healthz(request):
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any database failure is "unhealthy"
+        return HttpResponse("database unreachable", status=503, content_type="text/plain")
+    return HttpResponse("ok", content_type="text/plain")

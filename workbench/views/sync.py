@@ -1,0 +1,72 @@
+"""The sync page: each connection's runs, schedules, outbox and a Run-now button with live progress."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+
+from sync.models import OutboundWrite, SyncRun
+from sync.schedules import schedules_for
+from workbench.models import Connection
+
+JOBS_BY_ROLE = {
+    Connection.Role.ERP: [SyncRun.Job.MASTER_DATA, SyncRun.Job.POSTING_STATUS],
+    Connection.Role.EXPENSE: [SyncRun.Job.EXPENSE_PULL],
+}
+
+
+def _next_run(task):
+    if not task.enabled:
+        return None
+    if task.interval is None:
+        return None
+    every = timedelta(**{task.interval.period: task.interval.every})
+    return (task.last_run_at + every) if task.last_run_at else task.start_time or task.date_changed
+
+
+def _connection_rows():
+    rows = []
+    outbox = {
+        r["connection_id"]: r for r in OutboundWrite.objects.values("connection_id").annotate(
+            pending=Count("id", filter=Q(status__in=["pending", "sending"])),
+            dead=Count("id", filter=Q(status="dead")),
+            done=Count("id", filter=Q(status="done")),
+            rejected=Count("id", filter=Q(status="rejected")))
+    }
+    for conn in Connection.objects.all():
+        jobs = []
+        schedules = {__import__("json").loads(t.kwargs or "{}").get("job"): t for t in schedules_for(conn)}
+        for job in JOBS_BY_ROLE.get(conn.role, []):
+            last = SyncRun.objects.filter(connection=conn, job=job).first()
+            task = schedules.get(job)
+            jobs.append({"job": job, "label": SyncRun.Job(job).label, "last": last, "schedule": task,
+                         "next_run": _next_run(task) if task else None})
+        rows.append({"conn": conn, "jobs": jobs, "outbox": outbox.get(conn.pk, {})})
+    return rows
+
+
+def sync_page(request):
+    return render(request, "workbench/sync.html", {"rows": _connection_rows()})
+
+
+@require_POST
+def run_now(request, pk, job):
+    conn = get_object_or_404(Connection, pk=pk)
+    if job not in JOBS_BY_ROLE.get(conn.role, []):
+        return render(request, "workbench/sync.html#run", {"run": None, "error": "That job does not exist for this connection."})
+    run = SyncRun.objects.create(connection=conn, job=job, triggered_by=request.user.get_username())
+    from sync.tasks import run_job_task
+
+    run_job_task.delay(run.pk)
+    response = render(request, "workbench/sync.html#run", {"run": run})
+    return trigger_client_event(response, "toast", {"message": f"{SyncRun.Job(job).label} started", "level": "success"})
+
+
+def run_progress(request, pk):
+    run = get_object_or_404(SyncRun.objects.select_related("connection"), pk=pk)
+    response = render(request, "workbench/sync.html#run", {"run": run})
+    if run.finished:
+        return HttpResponseStopPolling(response.content)
+    return response
