@@ -75,6 +75,8 @@ class OutboundWrite(models.Model):
 
     connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="writes")
     document = models.ForeignKey("workbench.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="writes")
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="writes",
+                            help_text="The sync run that queued it, so a run can show what it got posted.")
     action = models.CharField(max_length=40)
     idempotency_key = models.CharField(max_length=200, unique=True)
     payload = models.JSONField()

@@ -159,7 +159,7 @@ def pull_expense_reports(run: SyncRun) -> None:
         with transaction.atomic():
             result = documents_upsert_from_source(system=connection.kind, records=good)
             clean = documents_validate(documents=result.touched, ctx=ctx)
-            queued = push.enqueue_postings(clean)
+            queued = push.enqueue_postings(clean, run=run)
             for err in bad:
                 exception_item_raise(
                     code="MALFORMED_RECORD", fp=f"MALFORMED_RECORD:{connection.kind}:{err.external_id or hash(err.raw)}",

@@ -67,7 +67,7 @@ def posting_payload(doc: Document) -> dict:
     }
 
 
-def enqueue_postings(docs: list[Document]) -> list[OutboundWrite]:
+def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     """Queue the posting of each approved, unposted document (call inside the page's transaction)."""
     erp = erp_connection()
     if erp is None:
@@ -87,7 +87,7 @@ def enqueue_postings(docs: list[Document]) -> list[OutboundWrite]:
         elif prior is not None:
             continue  # on its way already, or done
         writes.append(OutboundWrite(connection=erp, document=doc, action=POST, idempotency_key=doc.posting_key,
-                                    payload=posting_payload(doc)))
+                                    payload=posting_payload(doc), run=run))
     OutboundWrite.objects.bulk_create(writes, ignore_conflicts=True)
     now = timezone.now()
     Document.objects.filter(pk__in=[w.document.pk for w in writes]).update(financial_status=Document.FinancialStatus.POSTING, updated_at=now)

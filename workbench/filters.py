@@ -25,10 +25,15 @@ class ExceptionItemFilter(django_filters.FilterSet):
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", empty_label="Any age")
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
     group = django_filters.NumberFilter(field_name="group_id", label="Group")
+    sort = django_filters.OrderingFilter(
+        fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
+        field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
+        empty_label="Most urgent first", label="Sort",
+    )
 
     class Meta:
         model = ExceptionItem
-        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group"]
+        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group", "sort"]
 
     def search(self, qs, name, value):
         value = value.strip()

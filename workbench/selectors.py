@@ -9,7 +9,8 @@ from workbench.models.exceptions import ACTIVE_STATUSES, Category
 
 
 def exception_item_list():
-    return ExceptionItem.objects.select_related("document", "entity", "assignee", "connection", "line").order_by("-opened_at", "-id")
+    # Most urgent first: the SLA that runs out soonest (overdue items lead).
+    return ExceptionItem.objects.select_related("document", "entity", "assignee", "connection", "line").order_by("sla_due_at", "id")
 
 
 def exception_counts(qs) -> dict:
@@ -30,7 +31,7 @@ def document_trace(document: Document) -> list[dict]:
         for e in DocumentEvent.objects.filter(document=document).select_related("actor")
     ]
     rows += [
-        {"at": e.at, "system": "workbench", "action": f"{e.item.code} {e.action}", "message": e.reason, "actor": e.actor,
+        {"at": e.at, "system": "workbench", "code": e.item.code, "action": e.action, "message": e.reason, "actor": e.actor,
          "correlation_id": e.correlation_id, "status": f"{e.from_status} → {e.to_status}" if e.from_status != e.to_status else ""}
         for e in ExceptionEvent.objects.filter(item__document=document).select_related("actor", "item")
     ]

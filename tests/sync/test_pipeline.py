@@ -149,7 +149,7 @@ def test_syncing_three_times_and_redelivery_post_each_report_once(conns, erp_san
     assert concur is not None
 
 
-@override_settings(SYNC_MAX_ATTEMPTS=50)
+@override_settings(SYNC_MAX_ATTEMPTS=50, SYNC_BACKOFF_BASE=0.05)
 def test_500s_and_429s_end_with_every_report_posted_or_queued(conns, erp_sandbox, expense_sandbox, world):
     erp, expense = conns
     erp_sandbox[0].faults.update({"error_rate": 0.1, "throttle_rate": 0.1, "retry_after": 0})

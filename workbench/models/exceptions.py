@@ -93,6 +93,7 @@ class ExceptionItem(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "opened_at"]),
+            models.Index(fields=["status", "sla_due_at"]),
             models.Index(fields=["category", "status"]),
             models.Index(fields=["entity", "status"]),
         ]

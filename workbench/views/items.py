@@ -42,12 +42,11 @@ def item_detail(request, pk):
 def item_progress(request, pk):
     """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
     item = exception_item_get(pk)
-    response = render(request, "workbench/item.html#progress", _context(item))
+    response = render(request, "workbench/item.html#work", _context(item))
     settled = not item.is_active or item.status != "waiting"
     posting = item.document is not None and item.document.financial_status == "posting"
     if settled and not posting:
-        stop = HttpResponseStopPolling(response.content)
-        return stop
+        return HttpResponseStopPolling(response.content)
     return response
 
 

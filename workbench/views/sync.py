@@ -1,9 +1,11 @@
 """The sync page: each connection's runs, schedules, outbox and a Run-now button with live progress."""
 
+import json
 from datetime import timedelta
 
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
@@ -18,12 +20,23 @@ JOBS_BY_ROLE = {
 
 
 def _next_run(task):
-    if not task.enabled:
-        return None
-    if task.interval is None:
+    """When beat will run it next (beat counts the first interval from its own start)."""
+    if not task.enabled or task.interval is None:
         return None
     every = timedelta(**{task.interval.period: task.interval.every})
-    return (task.last_run_at + every) if task.last_run_at else task.start_time or task.date_changed
+    base = task.last_run_at or task.start_time or task.date_changed
+    return max(base + every, timezone.now())
+
+
+def _run_counts(run):
+    """Read, posted and failed for one run: postings it queued count when the ERP accepted them."""
+    if run is None:
+        return {}
+    writes = run.writes.aggregate(posted=Count("id", filter=Q(status="done")),
+                                  refused=Count("id", filter=Q(status__in=["rejected", "dead"])),
+                                  queued=Count("id", filter=Q(status__in=["pending", "sending"])))
+    return {"read": run.records_read, "posted": run.records_posted + writes["posted"],
+            "failed": run.records_failed + writes["refused"], "queued": writes["queued"]}
 
 
 def _connection_rows():
@@ -37,12 +50,12 @@ def _connection_rows():
     }
     for conn in Connection.objects.all():
         jobs = []
-        schedules = {__import__("json").loads(t.kwargs or "{}").get("job"): t for t in schedules_for(conn)}
+        schedules = {json.loads(t.kwargs or "{}").get("job"): t for t in schedules_for(conn)}
         for job in JOBS_BY_ROLE.get(conn.role, []):
             last = SyncRun.objects.filter(connection=conn, job=job).first()
             task = schedules.get(job)
             jobs.append({"job": job, "label": SyncRun.Job(job).label, "last": last, "schedule": task,
-                         "next_run": _next_run(task) if task else None})
+                         "counts": _run_counts(last), "next_run": _next_run(task) if task else None})
         rows.append({"conn": conn, "jobs": jobs, "outbox": outbox.get(conn.pk, {})})
     return rows
 

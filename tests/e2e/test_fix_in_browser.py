@@ -1,0 +1,65 @@
+"""An analyst fixes an exception in the browser; a real worker re-validates and re-posts it."""
+
+import re
+
+import pytest
+
+from sync import pull
+from sync.models import SyncRun
+from tests.conftest import wait_until
+from tests.sync.test_pipeline import drain_outbox
+from workbench.models import ExceptionItem
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def login(page, base, username="analyst", password="analyst"):
+    page.goto(f"{base}/queue/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/queue/.*"))
+
+
+def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
+        live_server, page, sandboxes, connections, worker_factory, analyst):
+    erp, expense = connections
+    pull.run_job(SyncRun.objects.create(connection=erp, job="master_data"))
+    pull.run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
+    drain_outbox()
+    # a report held back by one unknown cost center and nothing else
+    item = next(i for i in ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", status="open")
+                if i.document.exceptions.filter(status="open").count() == 1)
+    worker_factory("w1")
+
+    login(page, live_server.url)
+    page.select_option("select[name=code]", "UNKNOWN_COST_CENTER")
+    page.wait_for_url(re.compile(r".*code=UNKNOWN_COST_CENTER.*"))  # hx-push-url keeps the filter in the address
+    row = page.locator(f"tr[data-item='{item.pk}']")
+    row.locator("a").first.click()
+    page.wait_for_url(re.compile(rf".*/items/{item.pk}/"))
+    assert "does not exist in the ERP" in page.locator("[data-testid=message]").inner_text()
+    page.select_option("[data-testid=cost-center]", "SALES")
+    page.fill("input[name=reason]", "Typo in Concur; SALES is the employee's department")
+    url_before = page.url
+    page.click("text=Apply and re-post")
+    # no reload: the progress panel polls until the ERP number arrives
+    page.locator("[data-testid=erp-number]").wait_for(timeout=60_000)
+    assert page.url == url_before
+    erp_number = page.locator("[data-testid=erp-number]").inner_text()
+    assert page.locator("[data-testid=progress-status]").inner_text() == "resolved"
+    assert page.locator("[data-testid=item-status]").inner_text() == "Resolved"
+    assert re.match(r"PPI-\d+", erp_number)
+
+    item.refresh_from_db()
+    doc = item.document
+    doc.refresh_from_db()
+    assert doc.financial_status == "posted" and doc.erp_document_number == erp_number
+    assert doc.events.filter(action="corrected", actor=analyst).exists()
+    # the expense platform now shows the ERP document number
+    wait_until(lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber") == erp_number,
+               60, message="the write-back to the expense sandbox")
+    # who did what is in the item's history, shown on reload
+    page.reload()
+    assert "analyst" in page.locator("ol.history").inner_text()

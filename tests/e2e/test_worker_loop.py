@@ -1,0 +1,88 @@
+"""The closed loop on real parts: sandboxes as processes, Celery workers as processes, Redis (in CI)."""
+
+from collections import Counter
+
+import pytest
+
+from sync.models import OutboundWrite, SyncRun
+from tests.conftest import wait_until
+from workbench.models import Connection, Document, ExceptionItem
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def finished(job: str) -> SyncRun | None:
+    return SyncRun.objects.filter(job=job, finished_at__isnull=False).order_by("-id").first()
+
+
+def start_sync(erp: Connection, expense: Connection) -> None:
+    from sync.tasks import scheduled_job_task
+
+    before = SyncRun.objects.filter(job="master_data", status="succeeded").count()
+    scheduled_job_task.delay(erp.name, "master_data")
+    wait_until(lambda: SyncRun.objects.filter(job="master_data", status="succeeded").count() > before, 90, message="master data")
+    scheduled_job_task.delay(expense.name, "expense_pull")
+
+
+def settled() -> bool:
+    return (SyncRun.objects.filter(job="expense_pull", finished_at__isnull=False).exists()
+            and not SyncRun.objects.filter(finished_at__isnull=True).exists()
+            and not OutboundWrite.objects.filter(status__in=["pending", "sending"]).exists())
+
+
+def erp_postings(sandboxes) -> Counter:
+    return Counter(sandboxes["erp"].get("/sandbox/stats")["documents"])
+
+
+def test_a_real_worker_posts_writes_back_and_queues_the_rest(sandboxes, connections, worker_factory):
+    erp, expense = connections
+    worker_factory("w1")
+    start_sync(erp, expense)
+    wait_until(settled, 180, message="the sync to settle")
+    assert finished("expense_pull").status == "succeeded"
+    posted = Document.objects.filter(financial_status="posted")
+    assert posted.count() > 20
+    for doc in Document.objects.exclude(financial_status="posted"):
+        assert doc.exceptions.filter(status="open").exists(), doc
+    assert set(ExceptionItem.objects.values_list("code", flat=True)) >= {
+        "MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "CLOSED_PERIOD", "INVALID_TAX_CODE", "INACTIVE_EMPLOYEE",
+        "ERP_REJECTED", "MALFORMED_RECORD"}
+    # the expense platform shows the ERP's document number (the closed loop)
+    doc = posted.first()
+    wait_until(lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber"), 60,
+               message="the write-back")
+    assert sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}")["erpDocumentNumber"] == doc.erp_document_number
+
+
+def test_killing_the_worker_mid_posting_and_syncing_three_times_posts_each_report_once(sandboxes, connections, worker_factory):
+    erp, expense = connections
+    w1 = worker_factory("w1", SYNC_LEASE_SECONDS=3)
+    from sync.tasks import process_outbox_task, scheduled_job_task
+
+    before = 0
+    scheduled_job_task.delay(erp.name, "master_data")
+    wait_until(lambda: SyncRun.objects.filter(job="master_data", status="succeeded").exists(), 90, message="master data")
+    sandboxes["erp"].faults(delay_ms=150)  # slow postings, so the kill lands mid-way
+    scheduled_job_task.delay(expense.name, "expense_pull")
+    wait_until(lambda: OutboundWrite.objects.filter(action="post_expense_report", status="done").count() >= 5, 120,
+               message="some postings")
+    before = OutboundWrite.objects.filter(action="post_expense_report", status="done").count()
+    w1.kill()
+    left = OutboundWrite.objects.filter(action="post_expense_report").exclude(status__in=["done", "rejected"]).count()
+    assert left > 0, "the worker finished before it was killed; nothing was tested"
+    sandboxes["erp"].faults(delay_ms=0)
+    worker_factory("w2", SYNC_LEASE_SECONDS=3)
+    for _ in range(3):  # sync three times more: nothing may be posted twice
+        scheduled_job_task.delay(expense.name, "expense_pull")
+        process_outbox_task.delay()
+
+    def all_done():
+        process_outbox_task.delay()  # what beat does every 10 s
+        return settled()
+
+    wait_until(all_done, 180, interval=3, message="the outbox to drain after the kill")
+    per_number = erp_postings(sandboxes)
+    assert max(per_number.values()) == 1, [n for n, c in per_number.items() if c > 1]
+    posted = Document.objects.filter(financial_status="posted").count()
+    assert posted > before
+    assert sum(1 for n in per_number) >= posted
