@@ -9,7 +9,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
 
-def django_with_fresh_db():
+def django_with_fresh_db(keepdb: bool = False):
     import django
 
     django.setup()
@@ -17,7 +17,7 @@ def django_with_fresh_db():
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keepdb)
     return connection, name
 
 

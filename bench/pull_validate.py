@@ -22,7 +22,6 @@ def main():
     args = ap.parse_args()
     connection, name = django_with_fresh_db()
     tmp = Path(tempfile.mkdtemp())
-    sys.path.insert(0, str(ROOT / "tests"))
     from tests.conftest import TODAY, free_port, wait_http
 
     procs = []

@@ -39,9 +39,8 @@ class ExceptionItemFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return qs
-        cond = (Q(message__icontains=value) | Q(document__number__icontains=value) | Q(document__name__icontains=value)
-                | Q(document__party_name__icontains=value) | Q(document__party_code__iexact=value)
-                | Q(document__erp_document_number__iexact=value) | Q(code__iexact=value))
+        # One trigram-indexed column (on PostgreSQL) holds the item's and its document's words.
+        cond = Q(search__contains=value.lower())
         if value.isdigit():
             cond |= Q(pk=int(value))
         return qs.filter(cond)

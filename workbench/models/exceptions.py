@@ -78,6 +78,7 @@ class ExceptionItem(models.Model):
     group = models.ForeignKey(ExceptionGroup, null=True, blank=True, related_name="items", on_delete=models.SET_NULL)
     root_cause_key = models.CharField(max_length=200, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    search = models.TextField(blank=True, default="", help_text="Lower-case text the queue's search looks in.")
     correlation_id = models.UUIDField(null=True, blank=True)
     opened_at = models.DateTimeField(default=timezone.now, db_index=True)
     sla_due_at = models.DateTimeField()
@@ -93,7 +94,12 @@ class ExceptionItem(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "opened_at"]),
-            models.Index(fields=["status", "sla_due_at"]),
+            # The queue's default view: active items, most urgent first.
+            models.Index(fields=["sla_due_at", "id"], condition=models.Q(status__in=["open", "in_progress", "waiting"]),
+                         name="exception_active_by_sla"),
+            # Tab counts of active items per category: answered from the index alone.
+            models.Index(fields=["category", "id"], condition=models.Q(status__in=["open", "in_progress", "waiting"]),
+                         name="exception_active_by_category"),
             models.Index(fields=["category", "status"]),
             models.Index(fields=["entity", "status"]),
         ]

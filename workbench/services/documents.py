@@ -257,6 +257,10 @@ def document_mark_posted(*, document: Document, erp_system: str, erp_id: str, nu
         financial_status=Document.FinancialStatus.POSTED, erp_document_number=number, erp_fiscal_year=fiscal_year[:4],
         erp_message="", posted_at=now, updated_at=now)
     document.refresh_from_db()
+    from workbench.services.exception_items import search_text
+
+    for item in document.exceptions.all():  # the ERP number becomes searchable
+        type(item).objects.filter(pk=item.pk).update(search=search_text(item.code, item.message, document))
     DocumentRef.objects.get_or_create(system=erp_system, kind="erp_invoice", external_id=erp_id, defaults={"document": document})
     if number:
         DocumentRef.objects.get_or_create(system=erp_system, kind="erp_number", external_id=f"{document.entity_code}:{number}",

@@ -68,6 +68,16 @@ def _group_title(code: str, entity_code: str, cause: str) -> str:
     return f"{CODES[code].title}: {cause} ({entity_code})" if cause else f"{CODES[code].title} ({entity_code})"
 
 
+def search_text(code: str, message: str, doc: Document | None, connection=None) -> str:
+    """What the queue's free-text search matches: the item's words and its document's names and numbers."""
+    parts = [code, message]
+    if doc is not None:
+        parts += [doc.number, doc.name, doc.party_code, doc.party_name, doc.entity_code, doc.source_id, doc.erp_document_number]
+    if connection is not None:
+        parts.append(connection.name)
+    return " | ".join(p for p in parts if p).lower()
+
+
 def fingerprint(code: str, doc: Document | None, line=None, extra: str = "") -> str:
     parts = [code, f"doc{doc.pk}" if doc else "", f"line{line.pk}" if line else "", extra]
     return ":".join(p for p in parts if p)
@@ -114,14 +124,14 @@ def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]
                 status=Status.OPEN, message=f.message, document=doc, line=f.line, entity_id=doc.entity_id,
                 amount_at_risk=amount, currency=doc.currency, owner_team=spec.owner_team,
                 root_cause_key=rck, group=groups.get(rck), detail=f.detail, correlation_id=doc.correlation_id,
-                opened_at=now, sla_due_at=now + timedelta(hours=spec.sla_hours),
+                search=search_text(f.code, f.message, doc), opened_at=now, sla_due_at=now + timedelta(hours=spec.sla_hours),
             ))
         elif item.status == Status.RESOLVED:
-            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message)
+            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message, search=search_text(f.code, f.message, doc))
             exception_item_transition(item=item, to=Status.OPEN, reason="The rule fires again: " + f.message, action="reopened")
         elif item.status == Status.WAITING:
             # A fix was tried and the rule still fails: back to a person, with the new words.
-            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message)
+            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message, search=search_text(f.code, f.message, doc))
             exception_item_transition(item=item, to=Status.OPEN, reason="Re-validated: " + f.message, action="still_failing")
     if new_items:
         ExceptionItem.objects.bulk_create(new_items)
@@ -160,14 +170,15 @@ def exception_item_raise(*, code: str, message: str, fp: str, document: Document
                 entity_id=document.entity_id if document else None,
                 amount_at_risk=(line.amount if line else document.total) if document else 0,
                 currency=document.currency if document else "USD", owner_team=spec.owner_team,
-                root_cause_key=rck, group=group, detail=detail or {},
+                root_cause_key=rck, group=group, detail=detail or {}, search=search_text(code, message, document, connection),
                 correlation_id=document.correlation_id if document else None, opened_at=now,
                 sla_due_at=now + timedelta(hours=spec.sla_hours),
             )
             ExceptionEvent.objects.create(item=item, at=now, action="raised", to_status=Status.OPEN, reason=message,
                                           correlation_id=item.correlation_id)
         else:
-            ExceptionItem.objects.filter(pk=item.pk).update(message=message, detail=detail or item.detail)
+            ExceptionItem.objects.filter(pk=item.pk).update(message=message, detail=detail or item.detail,
+                                                            search=search_text(code, message, document, connection))
             item.message = message
             if item.status in (Status.RESOLVED, Status.WAITING):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")

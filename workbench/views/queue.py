@@ -22,6 +22,9 @@ def queue(request):
     others.pop("category", None)
     counts = exception_counts(ExceptionItemFilter(others, queryset=exception_item_list(), request=request).qs)
     paginator = Paginator(qs, PAGE_SIZE)
+    # The tab counts already hold this filter's total: don't count the same rows twice.
+    category = filterset.form.cleaned_data.get("category") if filterset.is_valid() else None
+    paginator.count = dict((c, n) for c, _, n in counts["by_category"]).get(category, counts["total"]) if category else counts["total"]
     page = paginator.get_page(request.GET.get("page"))
     params = data.copy()
     params.pop("page", None)
