@@ -143,3 +143,20 @@ def test_token_authentication(client, analyst, queue_items):
     token = Token.objects.create(user=analyst)
     response = client.get("/api/exceptions/", HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200 and response.json()["count"] == 5
+
+
+@pytest.mark.parametrize("body", ["not json", '{"reason": 12}', '{"line": "x", "field": "hack", "value": "' + "A" * 5000 + '"}', "[]", "null"])
+@pytest.mark.parametrize("action", ["assign", "override", "retry", "correct"])
+def test_garbage_sent_to_an_action_is_a_clear_4xx_never_a_500(analyst_client, queue_items, action, body):
+    item = ExceptionItem.objects.first()
+    response = analyst_client.post(f"/api/exceptions/{item.pk}/{action}/", body, content_type="application/json")
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert response.json()
+
+
+def test_hostile_search_strings_are_harmless(analyst_client, queue_items):
+    for q in [HOSTILE, "' OR 1=1 --", "%", "_", "x" * 5000, "Ünïcødé 日本", "\x00"]:
+        response = analyst_client.get(reverse("queue:list"), {"q": q})
+        assert response.status_code in (200, 400), q
+        assert HOSTILE not in response.content.decode()
