@@ -40,6 +40,8 @@ class RecordError:
     external_id: str | None
     message: str
     raw: str = ""  # the offending payload, truncated to a few KB
+    # Whatever could still be read, for the person handling it: number, name, party, amount, currency.
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,10 +104,13 @@ class TransientError(ConnectorError):
 class Rejected(ConnectorError):
     """The vendor refused the document (closed period, blocked dimension, ...): a business problem."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, field: str = "", value: str = ""):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        # When the vendor names the culprit (e.g. field="cost_center", value="LEGACY"), sync can act on it.
+        self.field = field
+        self.value = value
 
 
 class MalformedPayload(ConnectorError):

@@ -161,11 +161,7 @@ def pull_expense_reports(run: SyncRun) -> None:
             clean = documents_validate(documents=result.touched, ctx=ctx)
             queued = push.enqueue_postings(clean, run=run)
             for err in bad:
-                exception_item_raise(
-                    code="MALFORMED_RECORD", fp=f"MALFORMED_RECORD:{connection.kind}:{err.external_id or hash(err.raw)}",
-                    message=f"{connection.name} sent a record that cannot be read: {err.message}",
-                    detail={"source": connection.kind, "external_id": err.external_id, "raw": err.raw[:4000]},
-                )
+                quarantine(connection, err)
         posted_any = posted_any or bool(queued)
         _progress(run, records_read=len(page.records) + len(page.errors), records_failed=len(bad), progress_done=1)
         # Only now that the page is committed may the source forget it.
@@ -194,6 +190,29 @@ def pull_expense_reports(run: SyncRun) -> None:
         from sync.tasks import process_outbox_task
 
         process_outbox_task.delay_on_commit()
+
+
+def quarantine(connection: Connection, err) -> None:
+    """A record that cannot be read becomes one technical item that says what could still be read."""
+    import hashlib
+
+    from workbench.money import parse_amount
+
+    info = getattr(err, "summary", {}) or {}
+    what = " ".join(x for x in (info.get("number"), info.get("name")) if x)
+    who = f" from {info['party']}" if info.get("party") else ""
+    try:
+        amount = parse_amount(info["amount"]) if info.get("amount") else None
+    except ValueError:
+        amount = None
+    currency = info.get("currency", "") if len(info.get("currency", "")) == 3 else ""
+    ref = err.external_id or hashlib.sha1(err.raw.encode()).hexdigest()[:16]
+    exception_item_raise(
+        code="MALFORMED_RECORD", fp=f"MALFORMED_RECORD:{connection.kind}:{ref}",
+        message=f"{connection.name} sent {('report ' + what) if what else 'a record'}{who} that cannot be read: {err.message}",
+        detail={"source": connection.kind, "external_id": err.external_id, "raw": err.raw[:4000], "summary": info},
+        amount=amount, currency=currency.upper(), search_extra=" ".join(info.values()),
+    )
 
 
 # --- posting status and payments from the ERP ---------------------------------------------------

@@ -22,7 +22,7 @@ from connectors.base import ConfigError, ConnectorError, MalformedPayload, Rejec
 from sync.backoff import delay_for
 from sync.health import connector_for, record_failure, record_success
 from sync.models import OutboundWrite
-from workbench.models import Connection, Document
+from workbench.models import Connection, CostCenter, Document
 from workbench.services.documents import document_event_add, document_mark_posted, document_mark_rejected
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 
@@ -131,6 +131,24 @@ def enqueue_confirmation(doc: Document) -> None:
     _enqueue(source_connection(doc), doc, CONFIRM, key, payload)
 
 
+def enqueue_send_back(item, reason: str) -> bool:
+    """A refusal to the source (FIS posting confirmation with status error) carrying the analyst's words."""
+    doc = item.document
+    if doc is not None:
+        conn, doc_id = source_connection(doc), doc.source_id
+        key = f"{doc.source_system}:{doc.source_id}:v{doc.version}.r{doc.revision}:sendback:{item.pk}"
+    else:
+        conn = Connection.objects.filter(kind=item.detail.get("source", ""), enabled=True).first()
+        doc_id = item.detail.get("external_id") or ""
+        key = f"{item.detail.get('source')}:{doc_id}:sendback:{item.pk}"
+    if conn is None or not doc_id:
+        return False
+    payload = {"doc_id": doc_id, "status": "error", "documents": [],
+               "messages": [{"id": item.code, "text": reason[:250]}]}
+    _enqueue(conn, doc, CONFIRM, key, payload)
+    return True
+
+
 def enqueue_payment_confirmation(doc: Document, erp_record: dict) -> None:
     payload = {"doc_id": doc.source_id, "status_code": "CP", "amount": str(doc.total), "currency": doc.currency,
                "date": (erp_record.get("paid_at") or timezone.now().isoformat())[:10],
@@ -216,7 +234,10 @@ def _done(w: OutboundWrite, result) -> None:
                              posting_date=str(data.get("posting_date") or ""))
         enqueue_confirmation(doc)
     elif w.action == CONFIRM and doc is not None:
-        what = f"ERP document {w.payload['documents'][0]['document_number']}" if w.payload["status"] == "success" else "the ERP's refusal"
+        if w.payload["status"] == "success":
+            what = f"ERP document {w.payload['documents'][0]['document_number']}"
+        else:
+            what = "why it was not posted: " + "; ".join(m["text"] for m in w.payload.get("messages", []))
         document_event_add(document=doc, system=w.connection.kind, action="confirmation_received",
                            message=f"{w.connection.name} was told {what}")
     elif w.action == PAYMENT and doc is not None:
@@ -231,6 +252,9 @@ def _rejected(w: OutboundWrite, exc: Rejected) -> None:
                                                  result={"code": exc.code, "message": exc.message})
     doc = w.document
     if w.action == POST and doc is not None:
+        if exc.field == "cost_center" and exc.value and doc.entity_id:
+            # The ERP (system of record) says this cost center is blocked: stop offering it and flag it early.
+            CostCenter.objects.filter(entity_id=doc.entity_id, code=exc.value).update(active=False)
         document_mark_rejected(document=doc, erp_system=w.connection.kind, code=exc.code, message=exc.message)
         enqueue_confirmation(doc)
     elif doc is not None:

@@ -63,7 +63,22 @@ def revalidate_document_task(document_id: int, actor_id: int | None = None, repo
                            message="Re-validated: " + ("all rules pass" if clean else "still has open exceptions"), actor=actor)
         if clean and repost:
             push.enqueue_postings(clean)
+        elif not clean:
+            _reopen_waiting_on(doc, actor)
     return "clean" if clean else "blocked"
+
+
+def _reopen_waiting_on(doc: Document, actor) -> None:
+    """A retry that re-validation stops goes back to a person, pointing at what blocks it."""
+    from workbench.models import ExceptionItem
+    from workbench.rules import RULES
+    from workbench.services.exception_items import exception_item_transition
+
+    blocking = list(ExceptionItem.objects.filter(document=doc, status__in=["open", "in_progress"], code__in=list(RULES))
+                    .values_list("code", flat=True))
+    for item in ExceptionItem.objects.filter(document=doc, status="waiting").exclude(code__in=list(RULES)):
+        exception_item_transition(item=item, to="open", actor=actor, action="still_blocked",
+                                  reason="Not re-posted: fix " + ", ".join(sorted(set(blocking))) + " first.")
 
 
 @shared_task(name="sync.replay_write", acks_late=True)

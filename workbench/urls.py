@@ -12,6 +12,7 @@ items_patterns = ([
     path("<int:pk>/correct/", items.item_correct, name="correct"),
     path("<int:pk>/override/", items.item_override, name="override"),
     path("<int:pk>/retry/", items.item_retry, name="retry"),
+    path("<int:pk>/send-back/", items.item_send_back, name="send_back"),
     path("<int:pk>/assign/", items.item_assign, name="assign"),
 ], "items")
 documents_patterns = ([path("<int:pk>/", documents.document_detail, name="detail")], "documents")

@@ -176,6 +176,8 @@ class BusinessCentralConnector:
             if changed and not exc.uncertain:
                 raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
             raise
+        except Rejected as exc:
+            raise _with_culprit(exc) from None
         return self._result(invoice, company, already=resent and status in POSTED)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -367,3 +369,14 @@ class BusinessCentralConnector:
             data={"number": number, "fiscal_year": mapping.fiscal_year(posting_date), "posting_date": posting_date,
                   "entity": company["name"]},
         )
+
+
+BLOCKED_DIMENSION = re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) is blocked")
+
+
+def _with_culprit(exc: Rejected) -> Rejected:
+    """Name the field BC objected to, where its words say which (a blocked department = cost center)."""
+    m = BLOCKED_DIMENSION.search(exc.message)
+    if m and not exc.field:
+        return Rejected(exc.code, exc.message, field="cost_center", value=m.group("value").rstrip(".").strip("'"))
+    return exc

@@ -219,7 +219,25 @@ def map_transaction(item: Any) -> tuple[dict[str, Any] | None, RecordError | Non
         doc_id = item.get("id") if isinstance(item, dict) else None
         label = f"FIS document {doc_id}" if doc_id else "FIS transaction without an id"
         return None, RecordError(external_id=str(doc_id) if doc_id else None,
-                                 message=f"{label}: {exc}", raw=raw_of(item))
+                                 message=f"{label}: {exc}", raw=raw_of(item), summary=salvage(item))
+
+
+def salvage(item: Any) -> dict[str, Any]:
+    """Best effort: what a person needs to find the report in Concur, from a document that failed."""
+    try:
+        doc = document_of(item)
+        report = doc.get("report") or {}
+        employee = doc.get("employee") or {}
+        out = {"number": report.get("reportNumber"), "name": report.get("reportName"),
+               "party": " ".join(p for p in (employee.get("employeeFirstName"), employee.get("employeeLastName")) if p),
+               "currency": report.get("employeeCurrencyAlphaCode"), "entity": report.get("ledgerCode")}
+        try:
+            out["amount"] = str(Decimal(str(report.get("totalApprovedAmount"))))
+        except (InvalidOperation, ValueError, TypeError):
+            pass
+        return {k: str(v) for k, v in out.items() if v}
+    except Exception:  # noqa: BLE001 - salvage must never fail the page
+        return {}
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -231,3 +231,53 @@ def test_an_analyst_fix_reposts_and_closes_the_loop(conns, erp_sandbox, expense_
     assert doc.financial_status == "posted" and doc.erp_document_number
     assert expense_sandbox[0].stats_payload()["docs"][doc.source_id]["erpDocumentNumber"] == doc.erp_document_number
     assert doc.events.filter(action="corrected", actor=analyst).exists()
+
+
+def test_an_erp_refusal_fixed_by_the_analyst_is_posted_and_the_erp_words_are_learnt(conns, erp_sandbox, expense_sandbox, analyst):
+    from sync.tasks import revalidate_document_task
+    from workbench.models import CostCenter
+    from workbench.services.documents import document_line_correct
+    from workbench.services.exception_items import exception_item_retry
+
+    erp, expense = conns
+    full_sync(erp, expense)
+    item = ExceptionItem.objects.filter(code="ERP_REJECTED", status="open").first()
+    doc = item.document
+    assert "LEGACY is blocked" in item.message
+    # the ERP's refusal taught us LEGACY is blocked: it is no longer offered, and new reports are caught early
+    assert not CostCenter.objects.get(entity=doc.entity, code="LEGACY").active
+    # a bare retry stops at validation now, and says what to fix
+    exception_item_retry(item=item, actor=analyst)
+    assert revalidate_document_task(doc.pk, actor_id=analyst.pk, repost=True) == "blocked"
+    item.refresh_from_db()
+    assert item.status == "open" and "UNKNOWN_COST_CENTER" in item.events.last().reason
+    assert "blocked in the ERP" in doc.exceptions.get(code="UNKNOWN_COST_CENTER", status="open").message
+    # fixing the line is re-posted and closes the item
+    line = doc.lines.get(cost_center="LEGACY")
+    document_line_correct(line=line, field_name="cost_center", value="SALES", reason="LEGACY closed", actor=analyst)
+    revalidate_document_task(doc.pk, actor_id=analyst.pk, repost=True)
+    drain_outbox()
+    item.refresh_from_db()
+    doc.refresh_from_db()
+    assert doc.financial_status == "posted" and item.status == "resolved"
+    assert expense_sandbox[0].stats_payload()["docs"][doc.source_id]["erpDocumentNumber"] == doc.erp_document_number
+    assert max(erp_documents_per_number(erp_sandbox).values()) == 1
+
+
+def test_sending_back_tells_the_source_why(conns, erp_sandbox, expense_sandbox, analyst):
+    from workbench.services.exception_items import exception_item_send_back
+
+    erp, expense = conns
+    full_sync(erp, expense)
+    inactive = ExceptionItem.objects.filter(code="INACTIVE_EMPLOYEE", status="open").first()
+    exception_item_send_back(item=inactive, reason="Employee left in October; reassign to the manager", actor=analyst)
+    malformed = ExceptionItem.objects.filter(code="MALFORMED_RECORD").first()
+    assert malformed.amount_at_risk > 0 and malformed.detail["summary"]["number"] in malformed.message
+    exception_item_send_back(item=malformed, reason="", actor=analyst)
+    drain_outbox()
+    docs = expense_sandbox[0].stats_payload()["docs"]
+    assert docs[inactive.document.source_id]["status"] in ("FAILED", "ERROR", "failed", "error")
+    assert docs[malformed.detail["external_id"]]["status"] in ("FAILED", "ERROR", "failed", "error")
+    inactive.refresh_from_db()
+    assert inactive.status == "waiting"
+    assert inactive.document.events.filter(action="sent_back", actor=analyst).exists()

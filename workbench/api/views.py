@@ -62,6 +62,18 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
             return _error(exc)
         return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
 
+    @extend_schema(request=s.ReasonSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], url_path="send-back")
+    def send_back(self, request, pk=None):
+        item = self.get_object()
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            items_service.exception_item_send_back(item=item, reason=data.validated_data["reason"], actor=request.user)
+        except WorkbenchError as exc:
+            return _error(exc)
+        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+
     @extend_schema(request=None, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):

@@ -12,6 +12,7 @@ from workbench.models import AccountingPeriod, CostCenter, Employee, LegalEntity
 class MasterDataContext:
     entities: dict[str, LegalEntity] = field(default_factory=dict)  # code -> entity
     cost_centers: dict[int, set[str]] = field(default_factory=dict)  # entity id -> active codes
+    blocked_cost_centers: dict[int, set[str]] = field(default_factory=dict)  # known to the ERP but refused by it
     tax_codes: dict[int, set[str]] = field(default_factory=dict)
     employees: dict[tuple[int, str], Employee] = field(default_factory=dict)
     periods: dict[int, list[AccountingPeriod]] = field(default_factory=dict)  # sorted by start
@@ -21,8 +22,8 @@ class MasterDataContext:
     def load(cls) -> MasterDataContext:
         ctx = cls()
         ctx.entities = {e.code: e for e in LegalEntity.objects.all()}
-        for entity_id, code in CostCenter.objects.filter(active=True).values_list("entity_id", "code"):
-            ctx.cost_centers.setdefault(entity_id, set()).add(code)
+        for entity_id, code, active in CostCenter.objects.values_list("entity_id", "code", "active"):
+            (ctx.cost_centers if active else ctx.blocked_cost_centers).setdefault(entity_id, set()).add(code)
         for entity_id, code in TaxCode.objects.values_list("entity_id", "code"):
             ctx.tax_codes.setdefault(entity_id, set()).add(code)
         for emp in Employee.objects.only("id", "entity_id", "code", "name", "status"):

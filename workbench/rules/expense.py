@@ -38,10 +38,11 @@ def unknown_cost_center(doc, lines, ctx):
     if doc.entity_id is None:
         return
     known = ctx.cost_centers.get(doc.entity_id, set())
+    blocked = ctx.blocked_cost_centers.get(doc.entity_id, set())
     for ln in lines:
         if ln.cost_center.strip() and ln.cost_center not in known:
-            yield Finding("UNKNOWN_COST_CENTER",
-                          f"Line {ln.line_no}: cost center '{ln.cost_center}' does not exist in the ERP for {doc.entity_code}.",
+            why = "is blocked in the ERP (it refused a posting to it)" if ln.cost_center in blocked else "does not exist in the ERP"
+            yield Finding("UNKNOWN_COST_CENTER", f"Line {ln.line_no}: cost center '{ln.cost_center}' {why} for {doc.entity_code}.",
                           line=ln, root_cause=ln.cost_center, detail={"value": ln.cost_center})
 
 

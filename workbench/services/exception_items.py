@@ -145,16 +145,19 @@ def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]
     if events:
         ExceptionEvent.objects.bulk_create(events)
 
+    # Only the rules just run decide: an ERP refusal or a dead write waits for a person, and that
+    # person's fix or retry is what re-posts (enqueue_postings makes it a new revision).
     blocked = set(
         ExceptionItem.objects.filter(document_id__in=doc_ids, status__in=ACTIVE_STATUSES,
-                                     code__in=[c for c, s in CODES.items() if s.blocking])
+                                     code__in=[c for c in codes if CODES[c].blocking])
         .values_list("document_id", flat=True)
     )
     return [d for d, _ in results if d.pk not in blocked]
 
 
 def exception_item_raise(*, code: str, message: str, fp: str, document: Document | None = None, line=None,
-                         connection=None, detail: dict | None = None, root_cause: str = "") -> ExceptionItem:
+                         connection=None, detail: dict | None = None, root_cause: str = "",
+                         amount=None, currency: str = "", search_extra: str = "") -> ExceptionItem:
     """Raise (or reopen) one item outside the rules: ERP rejections, outages, dead writes."""
     spec = CODES[code]
     now = timezone.now()
@@ -168,9 +171,10 @@ def exception_item_raise(*, code: str, message: str, fp: str, document: Document
                 fingerprint=fp, code=code, category=spec.category, kind=spec.kind, severity=spec.severity,
                 message=message, document=document, line=line, connection=connection,
                 entity_id=document.entity_id if document else None,
-                amount_at_risk=(line.amount if line else document.total) if document else 0,
-                currency=document.currency if document else "USD", owner_team=spec.owner_team,
-                root_cause_key=rck, group=group, detail=detail or {}, search=search_text(code, message, document, connection),
+                amount_at_risk=(line.amount if line else document.total) if document else (amount or 0),
+                currency=document.currency if document else (currency or "USD"), owner_team=spec.owner_team,
+                root_cause_key=rck, group=group, detail=detail or {},
+                search=(search_text(code, message, document, connection) + " " + search_extra.lower()).strip(),
                 correlation_id=document.correlation_id if document else None, opened_at=now,
                 sla_due_at=now + timedelta(hours=spec.sla_hours),
             )
@@ -222,7 +226,7 @@ def exception_item_override(*, item: ExceptionItem, reason: str, actor) -> Excep
                            message=f"{item.code} overridden: {reason}", actor=actor)
         from sync.tasks import revalidate_document_task
 
-        revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk)
+        revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk, repost=True)
     return item
 
 
@@ -231,7 +235,11 @@ def exception_item_retry(*, item: ExceptionItem, actor) -> ExceptionItem:
     """Try again: re-validate and re-post the document, or replay a dead write, or re-check a connection."""
     if not item.is_active:
         raise InvalidTransition("Only open items can be retried.")
-    exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="retry", reason="Retry requested")
+    if item.status == Status.WAITING:
+        ExceptionEvent.objects.create(item=item, action="retry", from_status=item.status, to_status=item.status,
+                                      actor=actor, reason="Retry requested again", correlation_id=item.correlation_id)
+    else:
+        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="retry", reason="Retry requested")
     from sync import tasks
 
     if item.code == "CONNECTOR_UNAVAILABLE" and item.connection_id:
@@ -240,6 +248,29 @@ def exception_item_retry(*, item: ExceptionItem, actor) -> ExceptionItem:
         tasks.replay_write_task.delay_on_commit(item.detail["write_id"], actor_id=actor.pk)
     elif item.document_id:
         tasks.revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk, repost=True)
+    return item
+
+
+@transaction.atomic
+def exception_item_send_back(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
+    """Return the document to its source with our words: the person who typed it fixes it there.
+
+    The item waits until the source sends a new version (re-validation then resolves or reopens it).
+    """
+    if not item.is_active:
+        raise InvalidTransition("Only open items can be sent back.")
+    reason = reason.strip() or item.message
+    if item.status != Status.WAITING:
+        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="sent_back", reason=reason)
+    from sync.push import enqueue_send_back
+
+    if not enqueue_send_back(item, reason):
+        raise InvalidTransition("This item's source system is not connected; it cannot be sent back.")
+    if item.document_id:
+        from workbench.services.documents import document_event_add
+
+        document_event_add(document=item.document, system="workbench", action="sent_back",
+                           message=f"Sent back to {item.document.source_system}: {reason}", actor=actor)
     return item
 
 

@@ -15,10 +15,14 @@ from workbench.selectors import document_trace, exception_item_get, item_events
 from workbench.services import exception_items as items_service
 from workbench.services.documents import document_line_correct
 
+# Which cell of the offending line to highlight, per code.
+FLAGGED_FIELD = {"MISSING_COST_CENTER": "cost_center", "UNKNOWN_COST_CENTER": "cost_center", "CLOSED_PERIOD": "date",
+                 "INVALID_TAX_CODE": "tax_code"}
+
 
 def _context(item: ExceptionItem, **extra) -> dict:
     doc = item.document
-    ctx = {"item": item, "doc": doc, "events": item_events(item)}
+    ctx = {"item": item, "doc": doc, "events": item_events(item), "flag": FLAGGED_FIELD.get(item.code, "")}
     if doc is not None:
         ctx["lines"] = list(doc.lines.all())
         ctx["trace"] = document_trace(doc)
@@ -86,6 +90,18 @@ def item_override(request, pk):
     except WorkbenchError as exc:
         return _action_response(request, item, str(exc), "error")
     return _action_response(request, item, "Overridden. The document goes on if nothing else blocks it.")
+
+
+@require_POST
+def item_send_back(request, pk):
+    item = get_object_or_404(ExceptionItem, pk=pk)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        items_service.exception_item_send_back(item=item, reason=reason, actor=request.user)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, "Sent back to the source system. The item waits for a corrected version.")
 
 
 @require_POST

@@ -31,7 +31,20 @@ def queue(request):
     context = {
         "filter": filterset, "page": page, "counts": counts, "params": params.urlencode(),
         "assignees": assignee_choices(), "oob": bool(request.htmx),
+        "group": _group(data.get("group")), "params_without_group": _without(params, "group"),
     }
     template = "workbench/queue.html#results" if request.htmx and not request.htmx.boosted else "workbench/queue.html"
     return render(request, template, context)
 
+
+
+def _group(value):
+    from workbench.models import ExceptionGroup
+
+    return ExceptionGroup.objects.filter(pk=value).first() if value and str(value).isdigit() else None
+
+
+def _without(params, key):
+    p = params.copy()
+    p.pop(key, None)
+    return p.urlencode()

@@ -81,5 +81,6 @@ def run_progress(request, pk):
     run = get_object_or_404(SyncRun.objects.select_related("connection"), pk=pk)
     response = render(request, "workbench/sync.html#run", {"run": run})
     if run.finished:
-        return HttpResponseStopPolling(response.content)
+        # Stop polling, and tell the page to redraw the connection tables with this run in them.
+        return trigger_client_event(HttpResponseStopPolling(response.content), "runFinished", {"run": run.pk})
     return response
