@@ -29,6 +29,10 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
     return False
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Set up and run the whole workbench: migrate, seed sandboxes, start worker, beat and web."
 
@@ -49,6 +53,8 @@ class Command(BaseCommand):
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         today = opts["today"] or date.today().isoformat()
         procs: list[tuple[str, subprocess.Popen]] = []
+        # `kill <pid>` must stop the children too: turn SIGTERM into the same path as Ctrl-C.
+        signal.signal(signal.SIGTERM, _interrupt)
 
         def start(name: str, cmd: list[str]) -> None:
             log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
