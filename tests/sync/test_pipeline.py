@@ -281,3 +281,18 @@ def test_sending_back_tells_the_source_why(conns, erp_sandbox, expense_sandbox, 
     inactive.refresh_from_db()
     assert inactive.status == "waiting"
     assert inactive.document.events.filter(action="sent_back", actor=analyst).exists()
+
+
+def test_payments_in_the_erp_are_confirmed_to_the_expense_platform(conns, erp_sandbox, expense_sandbox):
+    erp, expense = conns
+    erp_sandbox[0].pay_after = 0  # the ERP's payment run pays every posted invoice at once
+    full_sync(erp, expense)
+    run(erp, "posting_status")
+    drain_outbox()
+    paid = Document.objects.filter(financial_status="paid")
+    assert paid.count() > 10 and not Document.objects.filter(financial_status="posted").exists()
+    doc = paid.first()
+    assert doc.paid_at and doc.events.filter(action="payment_confirmed").exists()
+    stats = expense_sandbox[0].stats_payload()
+    assert stats["payment_confirmations"] == paid.count()
+    assert stats["docs"][doc.source_id]["payments"] == 1
