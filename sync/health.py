@@ -43,9 +43,9 @@ def record_success(connection: Connection) -> None:
         exception_items_resolve(items=incident, action="recovered", reason=f"{connection.name} answers again; held writes released.")
     if was_down:
         log.info("connection %s recovered", connection.name)
-        from sync.tasks import process_outbox_task
+        from sync.push import kick_outbox
 
-        process_outbox_task.delay()
+        kick_outbox()
 
 
 def record_failure(connection: Connection, error: Exception) -> bool:

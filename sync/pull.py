@@ -187,9 +187,7 @@ def pull_expense_reports(run: SyncRun) -> None:
 
     read_with_retries(connection, read_queue, on_page)
     if posted_any:
-        from sync.tasks import process_outbox_task
-
-        process_outbox_task.delay_on_commit()
+        push.kick_outbox()
 
 
 def quarantine(connection: Connection, err) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -102,9 +103,7 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     for w in writes:
         w.document.financial_status = Document.FinancialStatus.POSTING
     if writes:
-        from sync.tasks import process_outbox_task
-
-        process_outbox_task.delay_on_commit()
+        kick_outbox()
     return writes
 
 
@@ -112,9 +111,7 @@ def _enqueue(conn: Connection | None, doc: Document, action: str, key: str, payl
     if conn is None:
         return
     OutboundWrite.objects.get_or_create(idempotency_key=key, defaults=dict(connection=conn, document=doc, action=action, payload=payload))
-    from sync.tasks import process_outbox_task
-
-    process_outbox_task.delay_on_commit()
+    kick_outbox()
 
 
 def enqueue_confirmation(doc: Document) -> None:
@@ -161,6 +158,42 @@ def writes_by_document_number(numbers: list[str]):
 
 
 # --- processing ---------------------------------------------------------------------------------------
+
+_draining = threading.local()
+
+
+def _send_kick() -> None:
+    from sync.tasks import process_outbox_task
+
+    process_outbox_task.delay()
+
+
+def kick_outbox() -> None:
+    """Ask a worker to drain the outbox once this transaction commits: one message per transaction,
+    none while a drain is running (its loop picks new writes up). The schedule is the safety net."""
+    if getattr(_draining, "active", False):
+        return
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        _send_kick()
+    elif not any(entry[1] is _send_kick for entry in conn.run_on_commit):
+        transaction.on_commit(_send_kick)
+
+
+def drain(limit: int = 50, rounds: int = 20) -> int:
+    """Process the outbox until nothing is due (bounded); what a worker's drain task does."""
+    _draining.active = True
+    total = 0
+    try:
+        for _ in range(rounds):
+            n = process_outbox(limit)
+            total += n
+            if n == 0:
+                break
+    finally:
+        _draining.active = False
+    return total
+
 
 
 def claim_due(limit: int = 50) -> list[OutboundWrite]:
@@ -293,6 +326,4 @@ def replay(write: OutboundWrite) -> None:
     """Dead-letter replay: same key, attempts reset."""
     OutboundWrite.objects.filter(pk=write.pk, status=OutboundWrite.Status.DEAD).update(
         status=OutboundWrite.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None)
-    from sync.tasks import process_outbox_task
-
-    process_outbox_task.delay_on_commit()
+    kick_outbox()

@@ -40,13 +40,7 @@ def scheduled_job_task(connection: str, job: str) -> str:
 
 @shared_task(name="sync.process_outbox", acks_late=True)
 def process_outbox_task() -> int:
-    total = 0
-    for _ in range(20):  # drain what is due now (bounded); the schedule picks up the rest
-        n = push.process_outbox()
-        total += n
-        if n == 0:
-            break
-    return total
+    return push.drain()
 
 
 @shared_task(name="sync.revalidate_document", acks_late=True)
