@@ -64,66 +64,67 @@ def _action_response(request, item, message, level="success"):
     return redirect("items:detail", pk=item.pk)
 
 
-@require_POST
-def item_correct(request, pk):
+def _act(request, pk, action, success: str):
+    """Run one analyst action on an item; a refusal becomes an error toast, never a 500."""
     item = get_object_or_404(ExceptionItem, pk=pk)
-    form = CorrectionForm(request.POST)
-    if not form.is_valid():
-        return _action_response(request, item, "Choose a value to apply.", "error")
-    line = get_object_or_404(DocumentLine, pk=form.cleaned_data["line"], document_id=item.document_id)
     try:
-        document_line_correct(line=line, field_name=form.cleaned_data["field"], value=form.cleaned_data["value"],
-                              reason=form.cleaned_data["reason"], actor=request.user)
+        action(item)
     except WorkbenchError as exc:
         return _action_response(request, item, str(exc), "error")
-    return _action_response(request, item, "Fix saved. Re-validating and posting…")
+    return _action_response(request, item, success)
+
+
+def _reason(request, required: bool) -> str:
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        return form.cleaned_data["reason"]
+    if required:
+        raise WorkbenchError("This action needs a reason.")
+    return ""
+
+
+@require_POST
+def item_correct(request, pk):
+    def correct(item):
+        form = CorrectionForm(request.POST)
+        if not form.is_valid():
+            raise WorkbenchError("Choose a value to apply.")
+        line = DocumentLine.objects.filter(pk=form.cleaned_data["line"], document_id=item.document_id).first()
+        if line is None:
+            raise WorkbenchError("That line is not on this item's document.")
+        document_line_correct(line=line, field_name=form.cleaned_data["field"], value=form.cleaned_data["value"],
+                              reason=form.cleaned_data["reason"], actor=request.user)
+
+    return _act(request, pk, correct, "Fix saved. Re-validating and posting…")
 
 
 @require_POST
 def item_override(request, pk):
-    item = get_object_or_404(ExceptionItem, pk=pk)
-    form = ReasonForm(request.POST)
-    if not form.is_valid():
-        return _action_response(request, item, "An override needs a reason.", "error")
-    try:
-        items_service.exception_item_override(item=item, reason=form.cleaned_data["reason"], actor=request.user)
-    except WorkbenchError as exc:
-        return _action_response(request, item, str(exc), "error")
-    return _action_response(request, item, "Overridden. The document goes on if nothing else blocks it.")
+    return _act(request, pk, lambda item: items_service.exception_item_override(
+        item=item, reason=_reason(request, required=True), actor=request.user),
+        "Overridden. The document goes on if nothing else blocks it.")
 
 
 @require_POST
 def item_send_back(request, pk):
-    item = get_object_or_404(ExceptionItem, pk=pk)
-    form = ReasonForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    try:
-        items_service.exception_item_send_back(item=item, reason=reason, actor=request.user)
-    except WorkbenchError as exc:
-        return _action_response(request, item, str(exc), "error")
-    return _action_response(request, item, "Sent back to the source system. The item waits for a corrected version.")
+    return _act(request, pk, lambda item: items_service.exception_item_send_back(
+        item=item, reason=_reason(request, required=False), actor=request.user),
+        "Sent back to the source system. The item waits for a corrected version.")
 
 
 @require_POST
 def item_retry(request, pk):
-    item = get_object_or_404(ExceptionItem, pk=pk)
-    try:
-        items_service.exception_item_retry(item=item, actor=request.user)
-    except WorkbenchError as exc:
-        return _action_response(request, item, str(exc), "error")
-    return _action_response(request, item, "Retry queued.")
+    return _act(request, pk, lambda item: items_service.exception_item_retry(item=item, actor=request.user),
+                "Retry queued.")
 
 
 @require_POST
 def item_assign(request, pk):
-    item = get_object_or_404(ExceptionItem, pk=pk)
     username = request.POST.get("assignee", "")
     user = request.user if username == "me" else get_user_model().objects.filter(username=username).first()
-    try:
-        items_service.exception_item_assign(item=item, assignee=user, actor=request.user)
-    except WorkbenchError as exc:
-        return _action_response(request, item, str(exc), "error")
-    return _action_response(request, item, f"Assigned to {user.get_username() if user else 'nobody'}.")
+    return _act(request, pk, lambda item: items_service.exception_item_assign(
+        item=item, assignee=user, actor=request.user),
+        f"Assigned to {user.get_username() if user else 'nobody'}.")
 
 
 def healthz(request):
