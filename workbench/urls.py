@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 
 from workbench.views import documents, items, queue, sync
 
-queue_patterns = ([path("", queue.queue, name="list")], "queue")
+queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
 items_patterns = ([
     path("<int:pk>/", items.item_detail, name="detail"),
     path("<int:pk>/progress/", items.item_progress, name="progress"),

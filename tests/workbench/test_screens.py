@@ -160,3 +160,12 @@ def test_hostile_search_strings_are_harmless(analyst_client, queue_items):
         response = analyst_client.get(reverse("queue:list"), {"q": q})
         assert response.status_code in (200, 400), q
         assert HOSTILE not in response.content.decode()
+
+
+def test_bulk_assign_takes_the_ticked_items(analyst_client, analyst, queue_items):
+    ids = list(ExceptionItem.objects.order_by("id").values_list("pk", flat=True)[:3])
+    response = analyst_client.post(reverse("queue:bulk_assign"), {"item": ids, "assignee": "me"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert "Assigned 3 items to analyst" in response["HX-Trigger"] and "queueChanged" in response["HX-Trigger"]
+    assert set(ExceptionItem.objects.filter(assignee=analyst).values_list("pk", flat=True)) == set(ids)
+    assert ExceptionItem.objects.filter(pk__in=ids, status="in_progress").count() == 3

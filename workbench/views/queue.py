@@ -1,10 +1,17 @@
 """The exception queue: filter, count, page. Full page or the table partial for HTMX."""
 
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
 
+from workbench.errors import WorkbenchError
 from workbench.filters import ExceptionItemFilter, assignee_choices
+from workbench.models import ExceptionItem
+from workbench.services.exception_items import exception_item_assign
 from workbench.selectors import exception_counts, exception_item_list
 
 PAGE_SIZE = 50
@@ -48,3 +55,27 @@ def _without(params, key):
     p = params.copy()
     p.pop(key, None)
     return p.urlencode()
+
+
+BULK_LIMIT = 500
+
+
+@require_POST
+def bulk_assign(request):
+    """Assign the ticked items (up to BULK_LIMIT) to one person; the table then redraws itself."""
+    ids = [int(i) for i in request.POST.getlist("item") if i.isdigit()][:BULK_LIMIT]
+    name = request.POST.get("assignee", "")
+    user = request.user if name == "me" else get_user_model().objects.filter(username=name).first()
+    done, skipped = 0, 0
+    for item in ExceptionItem.objects.filter(pk__in=ids):
+        try:
+            exception_item_assign(item=item, assignee=user, actor=request.user)
+            done += 1
+        except WorkbenchError:
+            skipped += 1  # resolved meanwhile, or changed by someone else
+    who = user.get_username() if user else "nobody"
+    message = f"Assigned {done} item{'s' if done != 1 else ''} to {who}." + (f" {skipped} skipped (no longer open)." if skipped else "")
+    if not ids:
+        message = "Tick the items to assign first."
+    response = trigger_client_event(HttpResponse(status=204), "toast", {"message": message, "level": "success" if done else "error"})
+    return trigger_client_event(response, "queueChanged", {})
