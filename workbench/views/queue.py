@@ -11,8 +11,8 @@ from django_htmx.http import trigger_client_event
 from workbench.errors import WorkbenchError
 from workbench.filters import ExceptionItemFilter, assignee_choices
 from workbench.models import ExceptionItem
-from workbench.services.exception_items import exception_item_assign
 from workbench.selectors import exception_counts, exception_item_list
+from workbench.services.exception_items import exception_item_assign
 
 PAGE_SIZE = 50
 
