@@ -9,6 +9,7 @@ again the incident resolves itself and the held writes are released.
 from __future__ import annotations
 
 import logging
+import os
 
 from django.conf import settings
 from django.db import transaction
@@ -24,7 +25,20 @@ log = logging.getLogger(__name__)
 
 
 def connector_for(connection: Connection):
-    return registry.build(connection.kind, connection.config or {})
+    return registry.build(connection.kind, resolve_secrets(connection.config or {}))
+
+
+def resolve_secrets(config: dict) -> dict:
+    """Config values written as "env:NAME" come from the environment, so secrets need not live in the DB."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, str) and value.startswith("env:"):
+            name = value[4:]
+            if name not in os.environ:
+                raise ConfigError(f"setting {key!r} names environment variable {name}, which is not set")
+            value = os.environ[name]
+        out[key] = value
+    return out
 
 
 def incident_fingerprint(connection: Connection) -> str:

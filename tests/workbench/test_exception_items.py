@@ -78,3 +78,14 @@ def test_history_is_append_only(item):
         event.save()
     with pytest.raises(TypeError):
         item.events.all().delete()
+
+
+def test_connection_secrets_can_come_from_the_environment(monkeypatch):
+    from connectors.base import ConfigError
+    from sync.health import resolve_secrets
+
+    monkeypatch.setenv("BC_SECRET", "s3cret")
+    assert resolve_secrets({"client_secret": "env:BC_SECRET", "page_size": 10}) == {"client_secret": "s3cret", "page_size": 10}
+    monkeypatch.delenv("BC_SECRET")
+    with pytest.raises(ConfigError, match="BC_SECRET"):
+        resolve_secrets({"client_secret": "env:BC_SECRET"})

@@ -29,6 +29,13 @@ def _wait_http(url: str, seconds: float = 30) -> bool:
     return False
 
 
+def _port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -44,6 +51,10 @@ class Command(BaseCommand):
         parser.add_argument("--today", default=None, help="YYYY-MM-DD the sandboxes' data is built around")
 
     def handle(self, *args, **opts):
+        busy = [p for p in (opts["port"], opts["erp_port"], opts["expense_port"]) if _port_in_use(p)]
+        if busy:
+            raise SystemExit(f"Port {', '.join(map(str, busy))} is already in use (another `manage.py demo`?). "
+                             "Stop it, or set PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT.")
         var = Path(settings.VAR_DIR)
         logs = var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
