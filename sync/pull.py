@@ -21,7 +21,7 @@ from sync import push
 from sync.backoff import delay_for
 from sync.health import connector_for, record_failure, record_success
 from sync.models import SyncCursor, SyncRun
-from workbench.models import Connection, Document, DocumentRef
+from workbench.models import Connection, Document, DocumentRef, ExceptionItem
 from workbench.rules.context import MasterDataContext
 from workbench.services.documents import (
     check_record,
@@ -29,7 +29,7 @@ from workbench.services.documents import (
     document_mark_posted,
     documents_upsert_from_source,
 )
-from workbench.services.exception_items import exception_item_raise
+from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 from workbench.services.masterdata import ORDER as MASTER_DATA_STREAMS
 from workbench.services.masterdata import masterdata_upsert
 from workbench.services.validation import documents_validate
@@ -158,6 +158,10 @@ def pull_expense_reports(run: SyncRun) -> None:
                 good.append(rec)
         with transaction.atomic():
             result = documents_upsert_from_source(system=connection.kind, records=good)
+            # A readable version of a record that was quarantined closes its MALFORMED_RECORD item.
+            fixed = [f"MALFORMED_RECORD:{connection.kind}:{r['external_id']}" for r in good]
+            exception_items_resolve(items=ExceptionItem.objects.filter(fingerprint__in=fixed),
+                                    action="rule_passed", reason="A readable version of the record arrived.")
             clean = documents_validate(documents=result.touched, ctx=ctx)
             queued = push.enqueue_postings(clean, run=run)
             for err in bad:
@@ -180,9 +184,9 @@ def pull_expense_reports(run: SyncRun) -> None:
             first = next(iter(connector.read("expense_reports", None)), None)
             if first is None or not (first.records or first.errors):
                 return
-            ids = {r.get("external_id") for r in first.records} | {e.external_id for e in first.errors}
+            ids = ({r.get("external_id") for r in first.records} | {e.external_id for e in first.errors}) - {None, ""}
             if ids <= seen:
-                return
+                return  # only what we already have (or records without ids, which cannot be acknowledged)
             yield first
 
     read_with_retries(connection, read_queue, on_page)

@@ -79,19 +79,28 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
         return []
     existing = {w.idempotency_key: w for w in OutboundWrite.objects.filter(idempotency_key__in=[d.posting_key for d in docs])}
     writes = []
+    now = timezone.now()
     for doc in docs:
         prior = existing.get(doc.posting_key)
-        if prior is not None and prior.status in (OutboundWrite.Status.REJECTED, OutboundWrite.Status.DEAD):
-            # The same content was refused or given up on: a deliberate retry is a new revision.
-            Document.objects.filter(pk=doc.pk).update(revision=F("revision") + 1)
-            doc.refresh_from_db(fields=["revision"])
-        elif prior is not None:
-            continue  # on its way already, or done
+        if prior is not None and prior.status != OutboundWrite.Status.REJECTED:
+            continue  # on its way, done, or dead (a dead write is replayed with its own key, never re-keyed)
+        # Claim the document: of two callers at once (two retries, a retry and a master-data re-check)
+        # only one moves it to "posting". A refused posting is retried as a new revision (new number).
+        changes = {"financial_status": Document.FinancialStatus.POSTING, "updated_at": now}
+        if prior is not None:
+            changes["revision"] = F("revision") + 1
+        claimed = Document.objects.filter(
+            pk=doc.pk, revision=doc.revision,
+            financial_status__in=[Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED],
+        ).update(**changes)
+        if claimed != 1:
+            continue
+        if prior is not None:
+            doc.revision += 1
+        doc.financial_status = Document.FinancialStatus.POSTING
         writes.append(OutboundWrite(connection=erp, document=doc, action=POST, idempotency_key=doc.posting_key,
                                     payload=posting_payload(doc), run=run))
-    OutboundWrite.objects.bulk_create(writes, ignore_conflicts=True)
-    now = timezone.now()
-    Document.objects.filter(pk__in=[w.document.pk for w in writes]).update(financial_status=Document.FinancialStatus.POSTING, updated_at=now)
+    OutboundWrite.objects.bulk_create(writes)
     from workbench.models import DocumentEvent
 
     DocumentEvent.objects.bulk_create([
@@ -100,8 +109,6 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
                       correlation_id=w.document.correlation_id, data={"idempotency_key": w.idempotency_key})
         for w in writes
     ])
-    for w in writes:
-        w.document.financial_status = Document.FinancialStatus.POSTING
     if writes:
         kick_outbox()
     return writes
@@ -196,67 +203,72 @@ def drain(limit: int = 50, rounds: int = 20) -> int:
 
 
 
-def claim_due(limit: int = 50) -> list[OutboundWrite]:
-    """Claim due writes by compare-and-set; expired leases (a killed worker) are due again."""
+def claim_next() -> tuple[OutboundWrite, object] | None:
+    """Claim one due write by compare-and-set; an expired lease (a killed worker) makes it due again.
+
+    One at a time, so a lease starts when its write is really about to be sent. Returns the write
+    and its lease, which every later update must still hold.
+    """
     now = timezone.now()
     due = (OutboundWrite.objects
            .filter(Q(status=OutboundWrite.Status.PENDING, next_attempt_at__lte=now)
                    | Q(status=OutboundWrite.Status.SENDING, lease_until__lt=now))
            .exclude(connection__health=Connection.Health.DOWN).exclude(connection__enabled=False)
-           .order_by("id").values_list("pk", "status")[:limit])
-    claimed = []
+           .order_by("id").values_list("pk", "status")[:5])
     lease = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     for pk, status in due:
         q = OutboundWrite.objects.filter(pk=pk, status=status)
+        changes = {"status": OutboundWrite.Status.SENDING, "lease_until": lease, "attempts": F("attempts") + 1}
         if status == OutboundWrite.Status.SENDING:
             q = q.filter(lease_until__lt=now)
-            # A lease expired mid-send: the call may have gone through.
-            if q.update(lease_until=lease, attempts=F("attempts") + 1, uncertain=True):
-                claimed.append(pk)
-        elif q.update(status=OutboundWrite.Status.SENDING, lease_until=lease, attempts=F("attempts") + 1):
-            claimed.append(pk)
-    return list(OutboundWrite.objects.filter(pk__in=claimed).select_related("connection", "document").order_by("id"))
+            changes["uncertain"] = True  # a lease expired mid-send: the call may have gone through
+        if q.update(**changes):
+            return OutboundWrite.objects.select_related("connection", "document").get(pk=pk), lease
+    return None
+
+
+def _owned(w: OutboundWrite, lease):
+    """The write, if this worker still holds it; a result arriving after the lease expired is dropped."""
+    return OutboundWrite.objects.filter(pk=w.pk, status=OutboundWrite.Status.SENDING, lease_until=lease)
 
 
 def process_outbox(limit: int = 50) -> int:
-    """Send what is due; returns how many writes were attempted."""
-    writes = claim_due(limit)
+    """Send up to `limit` due writes; returns how many were attempted."""
     connectors = {}
-    for w in writes:
+    n = 0
+    while n < limit:
+        claimed = claim_next()
+        if claimed is None:
+            break
+        w, lease = claimed
+        n += 1
         conn = w.connection
-        if conn.health == Connection.Health.DOWN:
-            _reschedule(w, None, "held: connection down")
-            continue
-        connector = connectors.get(conn.pk) or connectors.setdefault(conn.pk, connector_for(conn))
         try:
+            connector = connectors.get(conn.pk) or connectors.setdefault(conn.pk, connector_for(conn))
             result = connector.write(WriteOp(w.action, w.payload), idempotency_key=w.idempotency_key)
         except Rejected as exc:
             record_success(conn)
-            _rejected(w, exc)
+            _rejected(w, lease, exc)
         except (TransientError, MalformedPayload) as exc:
             down = record_failure(conn, exc)
-            _failed(w, exc, held=down)
+            _failed(w, lease, exc, held=down)
         except ConfigError as exc:
             record_failure(conn, exc)
-            _failed(w, exc, held=True)
+            _failed(w, lease, exc, held=True)
         except ConnectorError as exc:
-            _failed(w, exc, held=False)
+            _failed(w, lease, exc, held=False)
         else:
             record_success(conn)
-            _done(w, result)
-    return len(writes)
-
-
-def _reschedule(w: OutboundWrite, exc, note: str) -> None:
-    OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.PENDING, lease_until=None,
-                                                 attempts=F("attempts") - 1, last_error=note)
+            _done(w, lease, result)
+    return n
 
 
 @transaction.atomic
-def _done(w: OutboundWrite, result) -> None:
-    OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.DONE, lease_until=None, last_error="",
-                                                 result={"external_id": result.external_id, "status": result.status,
-                                                         "message": result.message, "data": result.data})
+def _done(w: OutboundWrite, lease, result) -> None:
+    if not _owned(w, lease).update(status=OutboundWrite.Status.DONE, lease_until=None, last_error="",
+                                   result={"external_id": result.external_id, "status": result.status,
+                                           "message": result.message, "data": result.data}):
+        return
     doc = w.document
     exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=w.pk) if doc else [],
                             action="replayed", reason="The write went through.")
@@ -279,10 +291,11 @@ def _done(w: OutboundWrite, result) -> None:
 
 
 @transaction.atomic
-def _rejected(w: OutboundWrite, exc: Rejected) -> None:
-    OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.REJECTED, lease_until=None,
-                                                 last_error=f"{exc.code}: {exc.message}"[:2000],
-                                                 result={"code": exc.code, "message": exc.message})
+def _rejected(w: OutboundWrite, lease, exc: Rejected) -> None:
+    if not _owned(w, lease).update(status=OutboundWrite.Status.REJECTED, lease_until=None,
+                                   last_error=f"{exc.code}: {exc.message}"[:2000],
+                                   result={"code": exc.code, "message": exc.message}):
+        return
     doc = w.document
     if w.action == POST and doc is not None:
         if exc.field == "cost_center" and exc.value and doc.entity_id:
@@ -297,18 +310,19 @@ def _rejected(w: OutboundWrite, exc: Rejected) -> None:
 
 
 @transaction.atomic
-def _failed(w: OutboundWrite, exc: Exception, *, held: bool) -> None:
+def _failed(w: OutboundWrite, lease, exc: Exception, *, held: bool) -> None:
     w.refresh_from_db()
     uncertain = w.uncertain or bool(getattr(exc, "uncertain", False))
     message = f"{exc.__class__.__name__}: {exc}"[:2000]
     if held:
         # The connection's outage is the incident; this write waits for recovery without using up attempts.
-        OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.PENDING, lease_until=None,
-                                                     attempts=F("attempts") - 1, uncertain=uncertain, last_error=message)
+        _owned(w, lease).update(status=OutboundWrite.Status.PENDING, lease_until=None, attempts=F("attempts") - 1,
+                                uncertain=uncertain, last_error=message)
         return
     if w.attempts >= settings.SYNC_MAX_ATTEMPTS:
-        OutboundWrite.objects.filter(pk=w.pk).update(status=OutboundWrite.Status.DEAD, lease_until=None,
-                                                     uncertain=uncertain, last_error=message)
+        if not _owned(w, lease).update(status=OutboundWrite.Status.DEAD, lease_until=None, uncertain=uncertain,
+                                       last_error=message):
+            return
         if w.document is not None:
             exception_item_raise(
                 code="POSTING_FAILED", fp=f"POSTING_FAILED:write{w.pk}", document=w.document,
@@ -316,14 +330,14 @@ def _failed(w: OutboundWrite, exc: Exception, *, held: bool) -> None:
                 detail={"write_id": w.pk, "error": message})
         return
     retry_after = getattr(exc, "retry_after", None)
-    OutboundWrite.objects.filter(pk=w.pk).update(
-        status=OutboundWrite.Status.PENDING, lease_until=None, uncertain=uncertain, last_error=message,
-        next_attempt_at=timezone.now() + timedelta(seconds=delay_for(w.attempts, retry_after)))
+    _owned(w, lease).update(status=OutboundWrite.Status.PENDING, lease_until=None, uncertain=uncertain, last_error=message,
+                            next_attempt_at=timezone.now() + timedelta(seconds=delay_for(w.attempts, retry_after)))
 
 
 @transaction.atomic
 def replay(write: OutboundWrite) -> None:
-    """Dead-letter replay: same key, attempts reset."""
-    OutboundWrite.objects.filter(pk=write.pk, status=OutboundWrite.Status.DEAD).update(
+    """Dead-letter replay: same key, attempts reset. A refused write-back (not a posting) may be replayed too."""
+    replayable = [OutboundWrite.Status.DEAD] + ([OutboundWrite.Status.REJECTED] if write.action != POST else [])
+    OutboundWrite.objects.filter(pk=write.pk, status__in=replayable).update(
         status=OutboundWrite.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None)
     kick_outbox()

@@ -68,7 +68,11 @@ class SandboxProcess:
                 "--employees", str(world.get("n_employees", 40)), "--lines", str(world.get("n_lines", 300))]
         self.log = open(tmp / f"{kind}.log", "wb")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-        wait_http(f"{self.url}/sandbox/health", 60)
+        try:
+            wait_http(f"{self.url}/sandbox/health", 60)
+        except Exception:
+            self.stop()  # never leave a half-started server behind
+            raise
 
     def faults(self, **faults) -> dict:
         import json
@@ -87,18 +91,25 @@ class SandboxProcess:
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
         self.log.close()
 
 
 @pytest.fixture
 def sandboxes(tmp_path):
     """The ERP and expense sandboxes as real server processes, seeded with a small world."""
-    erp = SandboxProcess("business_central", tmp_path, **SMALL_WORLD)
-    expense = SandboxProcess("concur", tmp_path, **SMALL_WORLD)
-    yield {"erp": erp, "expense": expense}
-    erp.stop()
-    expense.stop()
+    started = []
+    try:
+        started.append(SandboxProcess("business_central", tmp_path, **SMALL_WORLD))
+        started.append(SandboxProcess("concur", tmp_path, **SMALL_WORLD))
+        yield {"erp": started[0], "expense": started[1]}
+    finally:
+        for sandbox in started:
+            sandbox.stop()
 
 
 def make_connections(erp_url: str, expense_url: str, **config):
@@ -144,6 +155,7 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.3)
+        self.kill()  # a worker that never said "ready" must not linger and eat the next test's tasks
         raise RuntimeError("worker did not start:\n" + self.log_path.read_text()[-3000:])
 
     def kill(self) -> None:
@@ -151,6 +163,11 @@ class WorkerProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        else:
+            try:  # the parent is gone; make sure no pool child outlives it
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(self) -> None:
         if self.proc.poll() is None:

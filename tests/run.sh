@@ -20,7 +20,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "== python environment"
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv 2>/dev/null || {
+    # Debian's python3 ships venv/ensurepip separately.
+    rm -rf .venv
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null
+    python3 -m venv .venv
+  }
+fi
 .venv/bin/python -m pip install -q --disable-pip-version-check uv
 .venv/bin/uv pip install -q --python .venv/bin/python -r requirements-test.txt
 

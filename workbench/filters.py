@@ -41,7 +41,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
             return qs
         # One trigram-indexed column (on PostgreSQL) holds the item's and its document's words.
         cond = Q(search__contains=value.lower())
-        if value.isdigit():
+        if value.isdecimal() and len(value) < 12:
             cond |= Q(pk=int(value))
         return qs.filter(cond)
 

@@ -176,7 +176,7 @@ SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a w
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt
 SYNC_BACKOFF_CAP = float(os.getenv("SYNC_BACKOFF_CAP", "300"))
-SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 120)  # a claimed write/stream is someone's for this long
+SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 300)  # a claimed write is one worker's this long (> a write's timeouts)
 
 LOGGING = {
     "version": 1,

@@ -89,3 +89,63 @@ def test_connection_secrets_can_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("BC_SECRET")
     with pytest.raises(ConfigError, match="BC_SECRET"):
         resolve_secrets({"client_secret": "env:BC_SECRET"})
+
+
+def test_an_erp_refusal_cannot_be_overridden(analyst):
+    from workbench.services.documents import document_mark_rejected
+
+    master_data()
+    doc = expense_report()
+    document_mark_rejected(document=doc, erp_system="business_central", code="Application_DialogException", message="No.")
+    item = ExceptionItem.objects.get(code="ERP_REJECTED")
+    with pytest.raises(InvalidTransition, match="cannot be overridden"):
+        exception_item_override(item=item, reason="please", actor=analyst)
+
+
+def test_a_new_version_after_posting_is_flagged_not_posted_again(analyst):
+    from tests.factories import expense_record
+    from workbench.models import Document
+    from workbench.services.documents import document_mark_posted, documents_upsert_from_source
+
+    master_data()
+    rec = expense_record()
+    doc = documents_upsert_from_source(system="concur", records=[rec]).created[0]
+    document_mark_posted(document=doc, erp_system="business_central", erp_id="g1", number="PPI-1")
+    result = documents_upsert_from_source(system="concur", records=[{**rec, "version": "2"}])
+    assert result.touched == []
+    doc.refresh_from_db()
+    assert doc.financial_status == "posted" and doc.version == "1"
+    assert ExceptionItem.objects.get(code="CHANGED_AFTER_POSTING").document == doc
+    # an older version arriving late changes nothing either
+    assert documents_upsert_from_source(system="concur", records=[{**rec, "version": "0"}]).touched == []
+    assert Document.objects.count() == 1
+
+
+def test_a_new_version_keeps_the_history_of_items_on_replaced_lines():
+    from tests.factories import expense_record
+    from workbench.services.documents import documents_upsert_from_source
+
+    master_data()
+    rec = expense_record(lines=[expense_line(cost_center="")])
+    doc = documents_upsert_from_source(system="concur", records=[rec]).created[0]
+    documents_validate(documents=[doc])
+    old = ExceptionItem.objects.get(document=doc)
+    fixed = documents_upsert_from_source(system="concur", records=[{**rec, "version": "2", "lines": [expense_line()]}])
+    documents_validate(documents=fixed.touched)
+    old.refresh_from_db()
+    assert old.status == "resolved" and old.line is None
+    assert list(old.events.values_list("action", flat=True)) == ["raised", "superseded"]
+
+
+def test_two_retries_at_once_queue_one_posting(analyst):
+    from sync import push
+    from tests.conftest import make_connections
+    from workbench.models import Document
+
+    master_data()
+    make_connections("http://127.0.0.1:9", "http://127.0.0.1:9")
+    doc = expense_report()
+    stale = Document.objects.get(pk=doc.pk)  # a second task's view of the same report
+    assert len(push.enqueue_postings([doc])) == 1
+    assert push.enqueue_postings([stale]) == []
+    assert doc.writes.count() == 1

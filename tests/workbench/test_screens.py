@@ -169,3 +169,14 @@ def test_bulk_assign_takes_the_ticked_items(analyst_client, analyst, queue_items
     assert "Assigned 3 items to analyst" in response["HX-Trigger"] and "queueChanged" in response["HX-Trigger"]
     assert set(ExceptionItem.objects.filter(assignee=analyst).values_list("pk", flat=True)) == set(ids)
     assert ExceptionItem.objects.filter(pk__in=ids, status="in_progress").count() == 3
+
+
+def test_odd_digits_and_impossible_dates_are_clear_answers(analyst_client, queue_items):
+    assert analyst_client.get(reverse("queue:list"), {"q": "²", "group": "²"}).status_code == 200
+    assert analyst_client.post(reverse("queue:bulk_assign"), {"item": ["²", "1" * 40]}).status_code == 204
+    assert analyst_client.get("/items/999999/progress/").status_code == 404
+    item = ExceptionItem.objects.get(code="CLOSED_PERIOD")
+    response = analyst_client.post(f"/api/exceptions/{item.pk}/correct/",
+                                   {"line": item.line_id, "field": "date", "value": "2026-10-32", "reason": "x"},
+                                   content_type="application/json")
+    assert response.status_code == 400 and "not a date" in response.json()["detail"]

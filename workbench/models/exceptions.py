@@ -68,7 +68,8 @@ class ExceptionItem(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     message = models.TextField()
     document = models.ForeignKey("workbench.Document", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
-    line = models.ForeignKey("workbench.DocumentLine", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
+    # SET_NULL: a new version replaces lines, but the items (and their history) must survive it.
+    line = models.ForeignKey("workbench.DocumentLine", null=True, blank=True, related_name="exceptions", on_delete=models.SET_NULL)
     connection = models.ForeignKey("workbench.Connection", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
     entity = models.ForeignKey("workbench.LegalEntity", null=True, blank=True, on_delete=models.SET_NULL)
     amount_at_risk = models.DecimalField(max_digits=20, decimal_places=4, default=0)

@@ -42,6 +42,8 @@ CODES: dict[str, CodeSpec] = {
         CodeSpec("CLOSED_PERIOD", "Accounting period closed", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 24),
         CodeSpec("INACTIVE_EMPLOYEE", "Employee inactive in ERP", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 72),
         CodeSpec("ERP_REJECTED", "Rejected by the ERP", Category.POSTING, Severity.HIGH, FINANCE_EXPENSE, 24),
+        CodeSpec("CHANGED_AFTER_POSTING", "Changed in source after posting", Category.POSTING, Severity.HIGH, FINANCE_EXPENSE, 48,
+                 blocking=False),
         CodeSpec("MALFORMED_RECORD", "Malformed record from source", Category.TECHNICAL, Severity.HIGH, INTEGRATION, 8),
         CodeSpec("POSTING_FAILED", "Write failed after retries", Category.TECHNICAL, Severity.HIGH, INTEGRATION, 8),
         CodeSpec("CONNECTOR_UNAVAILABLE", "Connection unavailable", Category.TECHNICAL, Severity.CRITICAL, INTEGRATION, 2),

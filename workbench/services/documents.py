@@ -50,7 +50,18 @@ def _dt(value) -> datetime | None:
 def _date(value) -> date | None:
     if isinstance(value, date):
         return value
-    return parse_date(str(value)[:10]) if value else None
+    try:
+        return parse_date(str(value)[:10]) if value else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-10-32
+        return None
+
+
+def _newer(incoming: str, current: str) -> bool:
+    """Source versions are numbers in practice; compare them as such, else as text."""
+    try:
+        return int(incoming) > int(current)
+    except ValueError:
+        return incoming != current
 
 
 @dataclass
@@ -136,19 +147,24 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
         if doc is None:
             doc = Document(correlation_id=uuid.uuid4(), **fields)
             new_docs.append((doc, rec))
-        elif doc.version != fields["version"]:
+        elif not _newer(fields["version"], doc.version):
+            result.unchanged.append(doc)  # the same version again, or an older one: nothing to do
+        elif doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
+            # Already on its way to (or in) the ERP: never post a second document for one report.
+            _changed_after_posting(doc, fields["version"], system)
+            result.unchanged.append(doc)
+        else:
+            _supersede_items(doc, f"Superseded by version {fields['version']} from {system}.")
             for k, v in fields.items():
                 setattr(doc, k, v)
             doc.revision = 0
             doc.financial_status = Document.FinancialStatus.NOT_POSTED
             doc.save()
-            doc.lines.all().delete()
+            doc.lines.all().delete()  # items keep their history: their line link is set to null
             lines.extend(_lines(doc, rec))
             events.append(DocumentEvent(document=doc, at=now, system=system, action="new_version",
                                         message=f"Version {doc.version} received from {system}", correlation_id=doc.correlation_id))
             result.changed.append(doc)
-        else:
-            result.unchanged.append(doc)
     if new_docs:
         Document.objects.bulk_create([d for d, _ in new_docs])
         if new_docs[0][0].pk is None:  # SQLite < 3.35 returns no ids; fetch them
@@ -174,6 +190,24 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
     return result
 
 
+def _supersede_items(doc: Document, reason: str) -> None:
+    from workbench.services.exception_items import exception_items_resolve
+
+    exception_items_resolve(items=doc.exceptions.filter(status__in=["open", "in_progress", "waiting"]),
+                            reason=reason, action="superseded")
+
+
+def _changed_after_posting(doc: Document, version: str, system: str) -> None:
+    from workbench.services.exception_items import exception_item_raise
+
+    where = f"posted as {doc.erp_document_number}" if doc.erp_document_number else "queued for posting"
+    message = (f"{system} sent version {version} of report {doc.number} after it was {where}; the ERP was not changed. "
+               "Reverse or adjust the posting in the ERP, or send the change back to the submitter.")
+    document_event_add(document=doc, system=system, action="changed_after_posting", message=message)
+    exception_item_raise(code="CHANGED_AFTER_POSTING", fp=f"CHANGED_AFTER_POSTING:doc{doc.pk}:v{version}", document=doc,
+                         message=message, detail={"version": version})
+
+
 # --- corrections (analyst fixes the cause in place) ----------------------------------------
 
 CORRECTABLE = {"cost_center", "date", "tax_code", "project"}
@@ -195,6 +229,9 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
         raise InvalidCorrection("This document is already posted in the ERP; correct it there.")
     if doc.entity_id is None:
         raise InvalidCorrection("The document's legal entity is unknown; fix the entity first.")
+    if doc.writes.filter(action="post_expense_report", status__in=["pending", "sending", "dead"]).exists():
+        raise InvalidCorrection("A posting of this report is still on its way (or failed and may have reached the ERP): "
+                                "wait for it, or replay it from its POSTING_FAILED item, before changing the report.")
     value = (value or "").strip()
     if field_name == "cost_center":
         if not CostCenter.objects.filter(entity_id=doc.entity_id, code=value, active=True).exists():

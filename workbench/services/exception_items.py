@@ -164,6 +164,25 @@ def exception_item_raise(*, code: str, message: str, fp: str, document: Document
     with transaction.atomic():
         item = ExceptionItem.objects.filter(fingerprint=fp).first()
         if item is None:
+            item = _create_raised(code=code, message=message, fp=fp, document=document, line=line, connection=connection,
+                                  detail=detail, root_cause=root_cause, amount=amount, currency=currency,
+                                  search_extra=search_extra, spec=spec, now=now)
+        if item.message != message or item.status in (Status.RESOLVED, Status.WAITING):
+            ExceptionItem.objects.filter(pk=item.pk).update(message=message, detail=detail or item.detail,
+                                                            search=search_text(code, message, document, connection))
+            item.message = message
+            if item.status in (Status.RESOLVED, Status.WAITING):
+                exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
+    return item
+
+
+def _create_raised(*, code, message, fp, document, line, connection, detail, root_cause, amount, currency,
+                   search_extra, spec, now) -> ExceptionItem:
+    """Create the item; if a concurrent worker created it first, use theirs (one item per cause)."""
+    from django.db import IntegrityError
+
+    try:
+        with transaction.atomic():
             entity_code = document.entity_code if document else ""
             rck = f"{code}:{entity_code}:{root_cause}" if root_cause else ""
             group = _groups_for({rck}, {rck: code}, {rck: _group_title(code, entity_code, root_cause)}).get(rck) if rck else None
@@ -180,13 +199,9 @@ def exception_item_raise(*, code: str, message: str, fp: str, document: Document
             )
             ExceptionEvent.objects.create(item=item, at=now, action="raised", to_status=Status.OPEN, reason=message,
                                           correlation_id=item.correlation_id)
-        else:
-            ExceptionItem.objects.filter(pk=item.pk).update(message=message, detail=detail or item.detail,
-                                                            search=search_text(code, message, document, connection))
-            item.message = message
-            if item.status in (Status.RESOLVED, Status.WAITING):
-                exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
-    return item
+            return item
+    except IntegrityError:
+        return ExceptionItem.objects.get(fingerprint=fp)
 
 
 def exception_items_resolve(*, items: Iterable[ExceptionItem], reason: str, action: str, actor=None) -> int:
@@ -218,6 +233,11 @@ def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionI
 @transaction.atomic
 def exception_item_override(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
     """Accept the document despite the finding; the document goes on to posting if nothing else blocks."""
+    from workbench.rules import RULES
+
+    if item.code not in RULES and item.code != "MALFORMED_RECORD":
+        raise InvalidTransition(f"{item.code} cannot be overridden: the ERP or the connection decides it. "
+                                "Fix the cause, retry, or send the report back.")
     exception_item_transition(item=item, to=Status.OVERRIDDEN, actor=actor, reason=reason, action="overridden")
     if item.document_id:
         from workbench.services.documents import document_event_add

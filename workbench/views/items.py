@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from workbench.errors import WorkbenchError
 from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, tax_code_choices
 from workbench.models import AccountingPeriod, DocumentLine, ExceptionItem
-from workbench.selectors import document_trace, exception_item_get, item_events
+from workbench.selectors import document_trace, exception_item_get, exception_item_list, item_events
 from workbench.services import exception_items as items_service
 from workbench.services.documents import document_line_correct
 
@@ -45,7 +45,7 @@ def item_detail(request, pk):
 
 def item_progress(request, pk):
     """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
-    item = exception_item_get(pk)
+    item = get_object_or_404(exception_item_list(), pk=pk)
     response = render(request, "workbench/item.html#work", _context(item))
     settled = not item.is_active or item.status != "waiting"
     posting = item.document is not None and item.document.financial_status == "posting"

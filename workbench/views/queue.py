@@ -48,7 +48,7 @@ def queue(request):
 def _group(value):
     from workbench.models import ExceptionGroup
 
-    return ExceptionGroup.objects.filter(pk=value).first() if value and str(value).isdigit() else None
+    return ExceptionGroup.objects.filter(pk=value).first() if value and str(value).isdecimal() and len(value) < 12 else None
 
 
 def _without(params, key):
@@ -63,7 +63,7 @@ BULK_LIMIT = 500
 @require_POST
 def bulk_assign(request):
     """Assign the ticked items (up to BULK_LIMIT) to one person; the table then redraws itself."""
-    ids = [int(i) for i in request.POST.getlist("item") if i.isdigit()][:BULK_LIMIT]
+    ids = [int(i) for i in request.POST.getlist("item") if i.isdecimal() and len(i) < 12][:BULK_LIMIT]
     name = request.POST.get("assignee", "")
     user = request.user if name == "me" else get_user_model().objects.filter(username=name).first()
     done, skipped = 0, 0
