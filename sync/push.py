@@ -23,7 +23,7 @@ from connectors.base import ConfigError, ConnectorError, MalformedPayload, Rejec
 from sync.backoff import delay_for
 from sync.health import connector_for, record_failure, record_success
 from sync.models import OutboundWrite
-from workbench.models import Connection, CostCenter, Document
+from workbench.models import Connection, CostCenter, Document, DocumentLine
 from workbench.services.documents import document_event_add, document_mark_posted, document_mark_rejected
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 
@@ -48,8 +48,8 @@ def erp_document_number(doc: Document) -> str:
     return f"EXP-{digest}"
 
 
-def posting_payload(doc: Document) -> dict:
-    lines = list(doc.lines.all())
+def posting_payload(doc: Document, lines=None) -> dict:
+    lines = list(doc.lines.all()) if lines is None else lines
     dates = [ln.date for ln in lines if ln.date]
     posting_date = max(dates) if dates else timezone.now().date()
     return {
@@ -78,29 +78,33 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     if not docs:
         return []
     existing = {w.idempotency_key: w for w in OutboundWrite.objects.filter(idempotency_key__in=[d.posting_key for d in docs])}
-    writes = []
     now = timezone.now()
+    fresh = [d for d in docs if d.posting_key not in existing]
+    claimed = list(fresh)
     for doc in docs:
         prior = existing.get(doc.posting_key)
-        if prior is not None and prior.status != OutboundWrite.Status.REJECTED:
-            continue  # on its way, done, or dead (a dead write is replayed with its own key, never re-keyed)
-        # Claim the document: of two callers at once (two retries, a retry and a master-data re-check)
-        # only one moves it to "posting". A refused posting is retried as a new revision (new number).
-        changes = {"financial_status": Document.FinancialStatus.POSTING, "updated_at": now}
-        if prior is not None:
-            changes["revision"] = F("revision") + 1
-        claimed = Document.objects.filter(
+        if prior is None or prior.status != OutboundWrite.Status.REJECTED:
+            continue  # new (below), or on its way, done, or dead (a dead write is replayed with its own key)
+        # A refused posting is retried as a new revision (a new ERP document number). Claim it by
+        # compare-and-set: of two retries at once only one may bump, or both would post.
+        if Document.objects.filter(
             pk=doc.pk, revision=doc.revision,
             financial_status__in=[Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED],
-        ).update(**changes)
-        if claimed != 1:
-            continue
-        if prior is not None:
+        ).update(financial_status=Document.FinancialStatus.POSTING, revision=F("revision") + 1, updated_at=now):
             doc.revision += 1
+            claimed.append(doc)
+    if not claimed:
+        return []
+    lines_by_doc: dict[int, list] = {}
+    for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in claimed]).order_by("document_id", "line_no"):
+        lines_by_doc.setdefault(ln.document_id, []).append(ln)
+    writes = [OutboundWrite(connection=erp, document=doc, action=POST, idempotency_key=doc.posting_key,
+                            payload=posting_payload(doc, lines_by_doc.get(doc.pk, [])), run=run) for doc in claimed]
+    # New documents share their key with any concurrent attempt: the unique key keeps it to one write.
+    OutboundWrite.objects.bulk_create(writes, ignore_conflicts=True)
+    Document.objects.filter(pk__in=[d.pk for d in fresh]).update(financial_status=Document.FinancialStatus.POSTING, updated_at=now)
+    for doc in claimed:
         doc.financial_status = Document.FinancialStatus.POSTING
-        writes.append(OutboundWrite(connection=erp, document=doc, action=POST, idempotency_key=doc.posting_key,
-                                    payload=posting_payload(doc), run=run))
-    OutboundWrite.objects.bulk_create(writes)
     from workbench.models import DocumentEvent
 
     DocumentEvent.objects.bulk_create([
