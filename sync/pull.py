@@ -79,8 +79,13 @@ def claim(connection: Connection, job: str, seconds: int = 900) -> bool:
     now = timezone.now()
     from django.db.models import Q
 
-    return bool(SyncCursor.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=lease.pk)
-                .update(lease_until=now + timedelta(seconds=seconds)))
+    if not SyncCursor.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=lease.pk).update(
+            lease_until=now + timedelta(seconds=seconds)):
+        return False
+    # We hold the job now: any run still marked running lost its worker (killed mid-way).
+    SyncRun.objects.filter(connection=connection, job=job, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED, finished_at=now, message="The worker running this was lost; the next run carried on.")
+    return True
 
 
 def release(connection: Connection, job: str) -> None:

@@ -303,3 +303,14 @@ def test_payments_in_the_erp_are_confirmed_to_the_expense_platform(conns, erp_sa
     stats = expense_sandbox[0].stats_payload()
     assert stats["payment_confirmations"] == paid.count()
     assert stats["docs"][doc.source_id]["payments"] == 1
+
+
+def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next(conns):
+    from sync.models import SyncCursor
+
+    erp, _ = conns
+    ghost = SyncRun.objects.create(connection=erp, job="master_data", status="running")
+    SyncCursor.objects.create(connection=erp, stream="lease:master_data", lease_until="2000-01-01T00:00:00Z")
+    assert run(erp, "master_data").status == "succeeded"
+    ghost.refresh_from_db()
+    assert ghost.status == "failed" and "lost" in ghost.message
