@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 
 from workbench.models import Document, DocumentEvent, ExceptionEvent, ExceptionItem
-from workbench.models.exceptions import ACTIVE_STATUSES, Category
+from workbench.models.exceptions import Category
 
 
 def exception_item_list():
@@ -41,7 +41,3 @@ def document_trace(document: Document) -> list[dict]:
 def item_events(item: ExceptionItem):
     return ExceptionEvent.objects.filter(item=item).select_related("actor")
 
-
-def group_summary(group_id: int) -> dict:
-    return ExceptionItem.objects.filter(group_id=group_id, status__in=ACTIVE_STATUSES).aggregate(
-        count=Count("id"), amount=Sum("amount_at_risk"))

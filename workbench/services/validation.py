@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
-
 from workbench.models import Document, DocumentLine
 from workbench.rules import RULES, Finding
 from workbench.rules.context import MasterDataContext
@@ -34,6 +32,3 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
         results.append((doc, findings))
     return exception_items_reconcile(results=results, codes=RULES.keys(), actor=actor)
 
-
-def document_lines_prefetch():
-    return Prefetch("lines", queryset=DocumentLine.objects.order_by("line_no"))
