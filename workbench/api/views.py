@@ -19,10 +19,6 @@ from . import serializers as s
 ERRORS = {400: s.ErrorSerializer, 403: s.ErrorSerializer, 404: s.ErrorSerializer, 409: s.ErrorSerializer}
 
 
-def _error(exc) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-
-
 class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Exception items. Filters: code, category, status (or `active`), entity (code), assignee (username, `me`, `none`), age, q."""
 
@@ -34,69 +30,54 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     def get_serializer_class(self):
         return s.ExceptionItemDetailSerializer if self.action == "retrieve" else s.ExceptionItemSerializer
 
+    def _act(self, action, *, refused=status.HTTP_409_CONFLICT) -> Response:
+        """Run one service on the item; a refusal is a clear 4xx with the service's words."""
+        try:
+            action(self.get_object())
+        except WorkbenchError as exc:
+            return Response({"detail": str(exc)}, status=refused)
+        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+
+    def _valid(self, serializer_class):
+        self.get_object()  # a missing item is a 404 before its body is judged
+        data = serializer_class(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
     @extend_schema(request=s.AssignSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
-        item = self.get_object()
-        data = s.AssignSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        name = data.validated_data["assignee"]
+        name = self._valid(s.AssignSerializer)["assignee"]
         user = request.user if name == "me" else (get_user_model().objects.filter(username=name).first() if name else None)
         if name and user is None:
             return Response({"detail": f"No user named {name!r}."}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            items_service.exception_item_assign(item=item, assignee=user, actor=request.user)
-        except WorkbenchError as exc:
-            return _error(exc)
-        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+        return self._act(lambda item: items_service.exception_item_assign(item=item, assignee=user, actor=request.user))
 
     @extend_schema(request=s.ReasonSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def override(self, request, pk=None):
-        item = self.get_object()
-        data = s.ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            items_service.exception_item_override(item=item, reason=data.validated_data["reason"], actor=request.user)
-        except WorkbenchError as exc:
-            return _error(exc)
-        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+        reason = self._valid(s.ReasonSerializer)["reason"]
+        return self._act(lambda item: items_service.exception_item_override(item=item, reason=reason, actor=request.user))
 
     @extend_schema(request=s.ReasonSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="send-back")
     def send_back(self, request, pk=None):
-        item = self.get_object()
-        data = s.ReasonSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            items_service.exception_item_send_back(item=item, reason=data.validated_data["reason"], actor=request.user)
-        except WorkbenchError as exc:
-            return _error(exc)
-        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+        reason = self._valid(s.ReasonSerializer)["reason"]
+        return self._act(lambda item: items_service.exception_item_send_back(item=item, reason=reason, actor=request.user))
 
     @extend_schema(request=None, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
-        item = self.get_object()
-        try:
-            items_service.exception_item_retry(item=item, actor=request.user)
-        except WorkbenchError as exc:
-            return _error(exc)
-        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+        return self._act(lambda item: items_service.exception_item_retry(item=item, actor=request.user))
 
     @extend_schema(request=s.CorrectionSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def correct(self, request, pk=None):
-        item = self.get_object()
-        data = s.CorrectionSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        line = get_object_or_404(DocumentLine, pk=data.validated_data["line"], document_id=item.document_id)
-        try:
-            document_line_correct(line=line, field_name=data.validated_data["field"], value=data.validated_data["value"],
-                                  reason=data.validated_data["reason"], actor=request.user)
-        except WorkbenchError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
+        data = self._valid(s.CorrectionSerializer)
+        line = get_object_or_404(DocumentLine, pk=data["line"], document_id=self.get_object().document_id)
+        return self._act(lambda item: document_line_correct(line=line, field_name=data["field"], value=data["value"],
+                                                            reason=data["reason"], actor=request.user),
+                         refused=status.HTTP_400_BAD_REQUEST)
 
 
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
