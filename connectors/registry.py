@@ -8,12 +8,16 @@ from importlib import import_module
 CONNECTORS = {
     "business_central": "connectors.business_central.connector:BusinessCentralConnector",
     "concur": "connectors.concur.connector:ConcurConnector",
+    "coupa": "connectors.coupa.connector:CoupaConnector",
+    "servicenow": "connectors.servicenow.connector:ServiceNowConnector",
 }
 
 # kind -> "module:Class" of its sandbox (a connectors.sandbox.kit.Sandbox; see `manage.py sandbox`).
 SANDBOXES = {
     "business_central": "connectors.business_central.sandbox.server:BusinessCentralSandbox",
     "concur": "connectors.concur.sandbox.server:ConcurSandbox",
+    "coupa": "connectors.coupa.sandbox.server:CoupaSandbox",
+    "servicenow": "connectors.servicenow.sandbox.server:ServiceNowSandbox",
 }
 
 

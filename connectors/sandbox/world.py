@@ -58,6 +58,11 @@ GL_ACCOUNTS = [
     ("8140", "Mileage", "Expense"), ("8150", "Office Supplies", "Expense"), ("8160", "Telephone", "Expense"),
     ("8170", "Training", "Expense"), ("8180", "Entertainment", "Expense"), ("8190", "Software", "Expense"),
     ("2310", "Employee Payables", "Liabilities"), ("8990", "Old Travel (blocked)", "Expense"),
+    # Procure-to-pay (see procurement.py CATEGORIES)
+    ("6110", "IT hardware", "Expense"), ("6120", "Software licences", "Expense"),
+    ("6130", "Professional services", "Expense"), ("6140", "Facilities and maintenance", "Expense"),
+    ("6150", "Marketing services", "Expense"), ("6160", "Office furniture", "Expense"),
+    ("6170", "Lab and test equipment", "Expense"), ("2110", "Accounts Payable", "Liabilities"),
 ]
 BLOCKED_ACCOUNTS = {"8990"}
 
