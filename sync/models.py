@@ -32,6 +32,8 @@ class SyncRun(models.Model):
         MASTER_DATA = "master_data", "Master data pull"
         EXPENSE_PULL = "expense_pull", "Expense report pull"
         POSTING_STATUS = "posting_status", "ERP posting status pull"
+        PROCUREMENT_PULL = "procurement_pull", "Procurement pull (requisitions, receipts, invoices)"
+        APPROVALS_PULL = "approvals_pull", "Approval decisions pull"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -262,12 +262,50 @@ def pull_posting_status(run: SyncRun) -> None:
         _progress(run, records_read=len(page.records), records_posted=changed, progress_done=1)
 
     read_with_retries(connection, lambda: connector.read("purchase_invoices", cur.value), on_page)
+    pull_purchase_orders(run, connector)
+
+
+def pull_purchase_orders(run: SyncRun, connector) -> None:
+    """The ERP's purchase orders (ours and those entered there): what invoices are matched against."""
+    from sync.p2p import invoices_revalidate_for
+    from workbench.services.p2p_documents import p2p_documents_upsert
+
+    connection = run.connection
+    if not any(s.name == "purchase_orders" for s in connector.discover()):
+        return
+    cur = _cursor(connection, "purchase_orders")
+
+    def on_page(page: Page) -> None:
+        with transaction.atomic():
+            result = p2p_documents_upsert(system=connection.kind, kind=Document.Kind.PURCHASE_ORDER, records=page.records)
+            invoices_revalidate_for(po_numbers={d.number for d in result.touched})
+            if page.next_cursor is not None:
+                cur.value = page.next_cursor
+                cur.save(update_fields=["value", "updated_at"])
+        _progress(run, records_read=len(page.records), records_failed=len(page.errors))
+
+    read_with_retries(connection, lambda: connector.read("purchase_orders", cur.value), on_page)
+
+
+def _procurement(run):
+    from sync.p2p import pull_procurement
+
+    pull_procurement(run)
+
+
+def _approvals(run):
+    from sync.p2p import escalate_overdue, pull_approvals
+
+    pull_approvals(run)
+    escalate_overdue()
 
 
 JOBS = {
     SyncRun.Job.MASTER_DATA: pull_master_data,
     SyncRun.Job.EXPENSE_PULL: pull_expense_reports,
     SyncRun.Job.POSTING_STATUS: pull_posting_status,
+    SyncRun.Job.PROCUREMENT_PULL: _procurement,
+    SyncRun.Job.APPROVALS_PULL: _approvals,
 }
 
 

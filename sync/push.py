@@ -30,8 +30,16 @@ from workbench.services.exception_items import exception_item_raise, exception_i
 log = logging.getLogger(__name__)
 
 POST = "post_expense_report"
+POST_INVOICE = "post_supplier_invoice"
+CREATE_PO = "create_purchase_order"
 CONFIRM = "posting_confirmation"
 PAYMENT = "payment_confirmation"
+# What "posting" a document to the ERP means, per kind (the outbox treats them alike).
+POSTING_ACTIONS = {"expense_report": POST, "supplier_invoice": POST_INVOICE, "requisition": CREATE_PO}
+ERP_POSTINGS = set(POSTING_ACTIONS.values())
+# Procure-to-pay writes whose outcome sync/p2p.py records.
+P2P_ACTIONS = {POST_INVOICE, CREATE_PO, "create_approval", "cancel_approval", "requisition_decision",
+               "requisition_ordered", "invoice_status", "requisition_validation"}
 
 
 def erp_connection() -> Connection | None:
@@ -50,6 +58,10 @@ def erp_document_number(doc: Document) -> str:
 
 def posting_payload(doc: Document, lines=None) -> dict:
     lines = list(doc.lines.all()) if lines is None else lines
+    if doc.kind != Document.Kind.EXPENSE_REPORT:
+        from sync.p2p import p2p_posting_payload
+
+        return p2p_posting_payload(doc, lines)
     dates = [ln.date for ln in lines if ln.date]
     posting_date = max(dates) if dates else timezone.now().date()
     return {
@@ -98,7 +110,12 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     lines_by_doc: dict[int, list] = {}
     for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in claimed]).order_by("document_id", "line_no"):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)
-    writes = [OutboundWrite(connection=erp, document=doc, action=POST, idempotency_key=doc.posting_key,
+    for doc in claimed:
+        if doc.kind == Document.Kind.SUPPLIER_INVOICE:
+            from workbench.services.p2p_documents import invoice_consume
+
+            invoice_consume(document=doc)  # its quantities now count against the PO lines
+    writes = [OutboundWrite(connection=erp, document=doc, action=POSTING_ACTIONS[doc.kind], idempotency_key=doc.posting_key,
                             payload=posting_payload(doc, lines_by_doc.get(doc.pk, [])), run=run) for doc in claimed]
     # New documents share their key with any concurrent attempt: the unique key keeps it to one write.
     OutboundWrite.objects.bulk_create(writes, ignore_conflicts=True)
@@ -109,7 +126,8 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
 
     DocumentEvent.objects.bulk_create([
         DocumentEvent(document=w.document, at=now, system="workbench", action="posting_queued",
-                      message=f"Validated; queued for posting to {erp.name} as {w.payload['document_number']}",
+                      message=(f"Approved; queued to create PO {w.payload['number']} in {erp.name}" if w.action == CREATE_PO
+                               else f"Validated; queued for posting to {erp.name} as {w.payload['document_number']}"),
                       correlation_id=w.document.correlation_id, data={"idempotency_key": w.idempotency_key})
         for w in writes
     ])
@@ -165,7 +183,7 @@ def enqueue_payment_confirmation(doc: Document, erp_record: dict) -> None:
 
 
 def writes_by_document_number(numbers: list[str]):
-    return OutboundWrite.objects.filter(action=POST, payload__document_number__in=numbers)
+    return OutboundWrite.objects.filter(action__in=[POST, POST_INVOICE], payload__document_number__in=numbers)
 
 
 # --- processing ---------------------------------------------------------------------------------------
@@ -276,7 +294,11 @@ def _done(w: OutboundWrite, lease, result) -> None:
     doc = w.document
     exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=w.pk) if doc else [],
                             action="replayed", reason="The write went through.")
-    if w.action == POST and doc is not None:
+    if w.action in P2P_ACTIONS:
+        from sync.p2p import p2p_write_done
+
+        p2p_write_done(w, result)
+    elif w.action == POST and doc is not None:
         data = result.data or {}
         document_mark_posted(document=doc, erp_system=w.connection.kind, erp_id=result.external_id,
                              number=str(data.get("number") or ""), fiscal_year=str(data.get("fiscal_year") or ""),
@@ -301,7 +323,11 @@ def _rejected(w: OutboundWrite, lease, exc: Rejected) -> None:
                                    result={"code": exc.code, "message": exc.message}):
         return
     doc = w.document
-    if w.action == POST and doc is not None:
+    if w.action in P2P_ACTIONS and doc is not None:
+        from sync.p2p import p2p_write_rejected
+
+        p2p_write_rejected(w, exc)
+    elif w.action == POST and doc is not None:
         if exc.field == "cost_center" and exc.value and doc.entity_id:
             # The ERP (system of record) says this cost center is blocked: stop offering it and flag it early.
             CostCenter.objects.filter(entity_id=doc.entity_id, code=exc.value).update(active=False)
@@ -341,7 +367,7 @@ def _failed(w: OutboundWrite, lease, exc: Exception, *, held: bool) -> None:
 @transaction.atomic
 def replay(write: OutboundWrite) -> None:
     """Dead-letter replay: same key, attempts reset. A refused write-back (not a posting) may be replayed too."""
-    replayable = [OutboundWrite.Status.DEAD] + ([OutboundWrite.Status.REJECTED] if write.action != POST else [])
+    replayable = [OutboundWrite.Status.DEAD] + ([OutboundWrite.Status.REJECTED] if write.action not in ERP_POSTINGS else [])
     OutboundWrite.objects.filter(pk=write.pk, status__in=replayable).update(
         status=OutboundWrite.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None)
     kick_outbox()

@@ -22,6 +22,7 @@ def default_entries() -> list[dict]:
     entries = [
         {"name": "Outbox: send pending writes", "task": "sync.process_outbox", "every": 10, "kwargs": {}},
         {"name": "Connections: probe the ones that are down", "task": "sync.check_connections", "every": 20, "kwargs": {}},
+        {"name": "E-invoice inbox: watched folder", "task": "sync.scan_einvoice_inbox", "every": 30, "kwargs": {}},
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:
@@ -32,6 +33,12 @@ def default_entries() -> list[dict]:
         elif conn.role == Connection.Role.EXPENSE:
             entries.append({"name": f"{conn.name}: expense reports", "task": "sync.scheduled_job", "every": 60,
                             "kwargs": {"connection": conn.name, "job": "expense_pull"}})
+        elif conn.role == Connection.Role.PROCUREMENT:
+            entries.append({"name": f"{conn.name}: requisitions, receipts and invoices", "task": "sync.scheduled_job",
+                            "every": 60, "kwargs": {"connection": conn.name, "job": "procurement_pull"}})
+        elif conn.role == Connection.Role.APPROVALS:
+            entries.append({"name": f"{conn.name}: approval decisions", "task": "sync.scheduled_job", "every": 30,
+                            "kwargs": {"connection": conn.name, "job": "approvals_pull"}})
     return entries
 
 

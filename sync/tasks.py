@@ -99,3 +99,11 @@ def check_connections_task() -> int:
         check_connection(conn)
         n += 1
     return n
+
+
+@shared_task(name="sync.scan_einvoice_inbox", acks_late=True)
+def scan_einvoice_inbox_task() -> dict:
+    """The watched folder of the e-invoice inbox (EINVOICE_INBOX, default .var/einvoice-inbox)."""
+    from sync.inbox import scan_folder
+
+    return scan_folder()

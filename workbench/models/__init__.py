@@ -3,9 +3,27 @@ from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
 from .exceptions import ExceptionEvent, ExceptionGroup, ExceptionItem
 from .masterdata import AccountingPeriod, CostCenter, Employee, GLAccount, LegalEntity, Project, TaxCode
+from .procurement import (
+    ApprovalDelegation,
+    ApprovalRule,
+    ApprovalTask,
+    Budget,
+    MatchTolerance,
+    PurchaseCategory,
+    Supplier,
+    SupplierContract,
+)
 
 __all__ = [
     "AccountingPeriod",
+    "ApprovalDelegation",
+    "ApprovalRule",
+    "ApprovalTask",
+    "Budget",
+    "MatchTolerance",
+    "PurchaseCategory",
+    "Supplier",
+    "SupplierContract",
     "Connection",
     "CostCenter",
     "Document",

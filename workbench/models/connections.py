@@ -12,6 +12,8 @@ class Connection(models.Model):
     class Role(models.TextChoices):
         ERP = "erp", "ERP (system of record)"
         EXPENSE = "expense", "Expense platform"
+        PROCUREMENT = "procurement", "Procurement suite"
+        APPROVALS = "approvals", "Approval engine"
 
     class Health(models.TextChoices):
         UNKNOWN = "unknown"
@@ -20,7 +22,7 @@ class Connection(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=40, help_text="Connector kind, e.g. business_central, concur")
-    role = models.CharField(max_length=10, choices=Role.choices)
+    role = models.CharField(max_length=12, choices=Role.choices)
     config = models.JSONField(default=dict, help_text="base_url, client_id, client_secret, page_size, timeout")
     enabled = models.BooleanField(default=True)
     health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)

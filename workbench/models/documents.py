@@ -24,6 +24,10 @@ CURRENCY_CHECK = models.Q(currency__regex=r"^[A-Z]{3}$")
 class Document(models.Model):
     class Kind(models.TextChoices):
         EXPENSE_REPORT = "expense_report", "Expense report"
+        REQUISITION = "requisition", "Requisition"
+        PURCHASE_ORDER = "purchase_order", "Purchase order"
+        GOODS_RECEIPT = "goods_receipt", "Goods receipt"
+        SUPPLIER_INVOICE = "supplier_invoice", "Supplier invoice"
 
     class BusinessStatus(models.TextChoices):
         PENDING = "pending", "Pending approval"
@@ -34,8 +38,14 @@ class Document(models.Model):
         NOT_POSTED = "not_posted", "Not posted"
         POSTING = "posting", "Posting"
         POSTED = "posted", "Posted"
+        READY_FOR_PAYMENT = "ready_for_payment", "Ready for payment"
         REJECTED = "rejected", "Rejected by ERP"
         PAID = "paid", "Paid"
+
+    class MatchStatus(models.TextChoices):
+        NONE = "", "—"
+        MATCHED = "matched", "Matched"
+        EXCEPTION = "exception", "Match exception"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EXPENSE_REPORT)
     correlation_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -47,12 +57,21 @@ class Document(models.Model):
     entity_code = models.CharField(max_length=20, blank=True, help_text="As the source sent it.")
     party_code = models.CharField(max_length=40, blank=True, help_text="Employee (or supplier) code.")
     party_name = models.CharField(max_length=200, blank=True)
+    party_tax_id = models.CharField(max_length=40, blank=True, help_text="Supplier's tax id as the document gave it.")
     currency = models.CharField(max_length=3)
     total = models.DecimalField(max_digits=20, decimal_places=4)
     version = models.CharField(max_length=20, default="1")
     revision = models.PositiveIntegerField(default=0)
     business_status = models.CharField(max_length=10, choices=BusinessStatus.choices, default=BusinessStatus.APPROVED)
-    financial_status = models.CharField(max_length=12, choices=FinancialStatus.choices, default=FinancialStatus.NOT_POSTED)
+    financial_status = models.CharField(max_length=20, choices=FinancialStatus.choices, default=FinancialStatus.NOT_POSTED)
+    # Procure-to-pay: a PO's requisition, an invoice's or receipt's PO.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    requester_code = models.CharField(max_length=40, blank=True, help_text="Who asked for it (requisitions, POs).")
+    document_date = models.DateField(null=True, blank=True, help_text="Invoice date, receipt date, order date.")
+    po_number = models.CharField(max_length=60, blank=True, help_text="The PO an invoice or receipt refers to.")
+    number_key = models.CharField(max_length=60, blank=True, db_index=True,
+                                  help_text="Invoices: the number normalized for duplicate checks (case, spaces, dashes, leading zeros).")
+    match_status = models.CharField(max_length=10, choices=MatchStatus.choices, default="", blank=True)
     erp_document_number = models.CharField(max_length=60, blank=True)
     erp_fiscal_year = models.CharField(max_length=4, blank=True)
     erp_message = models.TextField(blank=True)
@@ -69,7 +88,7 @@ class Document(models.Model):
             models.UniqueConstraint(fields=["source_system", "source_id"], name="uniq_document_source"),
             models.CheckConstraint(condition=CURRENCY_CHECK, name="document_currency_iso"),
         ]
-        indexes = [models.Index(fields=["financial_status"])]
+        indexes = [models.Index(fields=["financial_status"]), models.Index(fields=["kind", "po_number"])]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.number or self.source_id}"
@@ -97,6 +116,16 @@ class DocumentLine(models.Model):
     cost_center = models.CharField(max_length=40, blank=True)
     project = models.CharField(max_length=40, blank=True)
     tax_code = models.CharField(max_length=40, blank=True)
+    # Procure-to-pay lines: quantities and prices, and the PO line a receipt or invoice line is for.
+    quantity = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    uom = models.CharField(max_length=10, blank=True)
+    supplier_code = models.CharField(max_length=40, blank=True)
+    po_line_no = models.PositiveIntegerField(null=True, blank=True)
+    po_line = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="matched_lines")
+    received_quantity = models.DecimalField(max_digits=20, decimal_places=4, default=0, help_text="PO lines: received so far")
+    invoiced_quantity = models.DecimalField(max_digits=20, decimal_places=4, default=0, help_text="PO lines: matched invoices so far")
+    match_status = models.CharField(max_length=10, blank=True, default="")
 
     class Meta:
         ordering = ["document_id", "line_no"]

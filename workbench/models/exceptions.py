@@ -31,6 +31,8 @@ class Category(models.TextChoices):
     MASTER_DATA = "master_data", "Master data"
     POLICY = "policy", "Policy"
     POSTING = "posting", "Posting"
+    MATCHING = "matching", "Invoices & matching"
+    APPROVAL = "approval", "Requisitions & approvals"
     TECHNICAL = "technical", "Technical"
 
 

@@ -55,6 +55,7 @@ class AccountingPeriod(EntityScoped):
 
 class CostCenter(EntityScoped):
     active = models.BooleanField(default=True)
+    owner_code = models.CharField(max_length=40, blank=True, help_text="Employee code of the owner: first approver.")
 
     class Meta(EntityScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_cost_center_code")]
@@ -84,6 +85,7 @@ class Employee(EntityScoped):
 
     email = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    manager_code = models.CharField(max_length=40, blank=True, help_text="From the identity provider / approval engine.")
 
     class Meta(EntityScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_employee_code")]

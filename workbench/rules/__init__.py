@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from workbench.models.exceptions import Category, Severity
 
 FINANCE_EXPENSE = "finance_expense"  # business owner team: expense accounting
+ACCOUNTS_PAYABLE = "accounts_payable"  # supplier invoices, matching, payment readiness
+PROCUREMENT = "procurement"  # requisitions, approvals, budgets
 INTEGRATION = "integration"  # technical owner team
 
 
@@ -47,6 +49,21 @@ CODES: dict[str, CodeSpec] = {
         CodeSpec("MALFORMED_RECORD", "Malformed record from source", Category.TECHNICAL, Severity.HIGH, INTEGRATION, 8),
         CodeSpec("POSTING_FAILED", "Write failed after retries", Category.TECHNICAL, Severity.HIGH, INTEGRATION, 8),
         CodeSpec("CONNECTOR_UNAVAILABLE", "Connection unavailable", Category.TECHNICAL, Severity.CRITICAL, INTEGRATION, 2),
+        # Procure-to-pay: requisitions and approvals
+        CodeSpec("BLOCKED_SUPPLIER", "Supplier blocked or inactive", Category.APPROVAL, Severity.HIGH, PROCUREMENT, 24),
+        CodeSpec("NO_CONTRACT", "No contract for this category", Category.APPROVAL, Severity.MEDIUM, PROCUREMENT, 48),
+        CodeSpec("BUDGET_EXCEEDED", "Budget exceeded", Category.APPROVAL, Severity.HIGH, PROCUREMENT, 24),
+        CodeSpec("SOD_VIOLATION", "Segregation of duties", Category.APPROVAL, Severity.CRITICAL, PROCUREMENT, 8),
+        CodeSpec("APPROVAL_OVERDUE", "Approval overdue", Category.APPROVAL, Severity.MEDIUM, PROCUREMENT, 24, blocking=False),
+        CodeSpec("NO_APPROVER", "No eligible approver", Category.APPROVAL, Severity.HIGH, PROCUREMENT, 24),
+        # Procure-to-pay: supplier invoices and three-way match
+        CodeSpec("PRICE_VARIANCE", "Price above PO", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
+        CodeSpec("QUANTITY_VARIANCE", "Quantity above received", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
+        CodeSpec("NOT_RECEIVED", "Invoiced, not received", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 72),
+        CodeSpec("NO_PURCHASE_ORDER", "No matching purchase order", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
+        CodeSpec("DUPLICATE_INVOICE", "Duplicate invoice", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
+        CodeSpec("UNKNOWN_SUPPLIER", "Supplier not in ERP", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
+        CodeSpec("INVALID_EINVOICE", "E-invoice fails UBL 2.1 schema", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
     ]
 }
 
@@ -62,17 +79,23 @@ class Finding:
 
 Rule = Callable[..., Iterable[Finding]]
 RULES: dict[str, Rule] = {}
+RULE_KINDS: dict[str, frozenset[str]] = {}  # code -> document kinds the rule runs on
 
 
-def rule(code: str) -> Callable[[Rule], Rule]:
+def rule(code: str, kinds: Iterable[str] = ("expense_report",)) -> Callable[[Rule], Rule]:
     if code not in CODES:
         raise ValueError(f"describe {code} in CODES first")
 
     def register(fn: Rule) -> Rule:
         RULES[code] = fn
+        RULE_KINDS[code] = frozenset(kinds)
         return fn
 
     return register
 
 
-from . import expense  # noqa: E402,F401  (registers the expense rules)
+def rules_for(kind: str) -> dict[str, Rule]:
+    return {code: fn for code, fn in RULES.items() if kind in RULE_KINDS[code]}
+
+
+from . import expense, procurement  # noqa: E402,F401  (registers the rules)

@@ -17,6 +17,16 @@ class MasterDataContext:
     employees: dict[tuple[int, str], Employee] = field(default_factory=dict)
     periods: dict[int, list[AccountingPeriod]] = field(default_factory=dict)  # sorted by start
     _starts: dict[int, list] = field(default_factory=dict)
+    _p2p: object = None
+
+    @property
+    def p2p(self):
+        """Procure-to-pay lookups, loaded on first use (expense-only batches never pay for them)."""
+        if self._p2p is None:
+            from .p2p_context import P2PContext
+
+            self._p2p = P2PContext()
+        return self._p2p
 
     @classmethod
     def load(cls) -> MasterDataContext:

@@ -1,11 +1,11 @@
-"""Rules for expense reports. Each returns findings; an empty result means the rule passes."""
+"""Rules for expense reports (several also run on requisitions). Each returns findings; none means it passes."""
 
 from __future__ import annotations
 
 from . import Finding, rule
 
 
-@rule("UNKNOWN_ENTITY")
+@rule("UNKNOWN_ENTITY", kinds=("expense_report", "requisition", "supplier_invoice"))
 def unknown_entity(doc, lines, ctx):
     if doc.entity_id is None:
         yield Finding("UNKNOWN_ENTITY", f"Legal entity '{doc.entity_code}' is not in the ERP's company list.",
@@ -25,7 +25,7 @@ def inactive_employee(doc, lines, ctx):
                       root_cause=doc.party_code)
 
 
-@rule("MISSING_COST_CENTER")
+@rule("MISSING_COST_CENTER", kinds=("expense_report", "requisition"))
 def missing_cost_center(doc, lines, ctx):
     for ln in lines:
         if not ln.cost_center.strip():
@@ -33,7 +33,7 @@ def missing_cost_center(doc, lines, ctx):
                           line=ln, root_cause=doc.party_code)
 
 
-@rule("UNKNOWN_COST_CENTER")
+@rule("UNKNOWN_COST_CENTER", kinds=("expense_report", "requisition"))
 def unknown_cost_center(doc, lines, ctx):
     if doc.entity_id is None:
         return
@@ -46,7 +46,7 @@ def unknown_cost_center(doc, lines, ctx):
                           line=ln, root_cause=ln.cost_center, detail={"value": ln.cost_center})
 
 
-@rule("CLOSED_PERIOD")
+@rule("CLOSED_PERIOD", kinds=("expense_report", "requisition"))
 def closed_period(doc, lines, ctx):
     if doc.entity_id is None:
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -43,7 +43,7 @@ def _dt(value) -> datetime | None:
         d = parse_date(str(value)[:10])
         parsed = datetime(d.year, d.month, d.day) if d else None
     if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
+        parsed = timezone.make_aware(parsed, UTC)
     return parsed
 
 

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from workbench.models import AccountingPeriod, CostCenter, Employee, GLAccount, LegalEntity, Project, TaxCode
+from workbench.models import (
+    AccountingPeriod,
+    Budget,
+    CostCenter,
+    Employee,
+    GLAccount,
+    LegalEntity,
+    Project,
+    PurchaseCategory,
+    Supplier,
+    SupplierContract,
+    TaxCode,
+)
+from workbench.money import parse_amount
 from workbench.services.documents import _date
 
 # stream -> (model, fields taken from the record besides entity/code)
@@ -15,16 +28,26 @@ STREAMS = {
     "accounting_periods": (AccountingPeriod, ["name", "start", "end", "closed"]),
     "employees": (Employee, ["name", "email", "status"]),
     "projects": (Project, ["name"]),
+    "suppliers": (Supplier, ["name", "tax_id", "currency", "blocked", "changed_by_email"]),
 }
-ORDER = ["legal_entities", *STREAMS]  # entities first: everything else hangs off them
+ORDER = ["legal_entities", *STREAMS, "budgets"]  # entities first: everything else hangs off them
+# Owned by the procurement suite, not the ERP: read from it by the procurement pull.
+PROCUREMENT_STREAMS = ["commodities", "contracts"]
 
 
 def _value(field: str, rec: dict):
     v = rec.get(field)
     if field in ("start", "end"):
         return _date(v)
+    if field == "blocked" and not isinstance(v, bool):
+        v = str(v or "").strip()
+        return v if v in ("Payment", "All") else ""
     if field in ("blocked", "closed"):
         return bool(v)
+    if field == "tax_id":
+        return str(v or "").replace(" ", "").upper()[:40]
+    if field == "currency":
+        return str(v or "")[:3].upper()
     if field == "status":
         return str(v or "active").lower()
     return "" if v is None else str(v)[:200]
@@ -41,6 +64,8 @@ def masterdata_upsert(*, stream: str, records: list[dict]) -> tuple[int, list[st
         LegalEntity.objects.bulk_create(rows, update_conflicts=True, unique_fields=["code"],
                                         update_fields=["name", "currency", "erp_id"])
         return len(rows), errors
+    if stream in ("budgets", "commodities", "contracts"):
+        return _upsert_other(stream, records)
     model, fields = STREAMS[stream]
     entities = dict(LegalEntity.objects.values_list("code", "pk"))
     rows = []
@@ -54,4 +79,42 @@ def masterdata_upsert(*, stream: str, records: list[dict]) -> tuple[int, list[st
         rows.append(obj)
     model.objects.bulk_create(rows, update_conflicts=True, unique_fields=["entity", "code"],
                               update_fields=[*fields, "erp_id", "synced_at"])
+    return len(rows), errors
+
+
+def _upsert_other(stream: str, records: list[dict]) -> tuple[int, list[str]]:
+    errors: list[str] = []
+    if stream == "budgets":
+        entities = {e.code: e for e in LegalEntity.objects.all()}
+        rows = []
+        for r in records:
+            entity = entities.get(r.get("entity"))
+            try:
+                amount = parse_amount(r.get("amount"))
+            except ValueError as exc:
+                errors.append(f"budgets: {r.get('external_id')}: {exc}")
+                continue
+            if entity is None or not r.get("cost_center") or not r.get("gl_account") or not r.get("period"):
+                errors.append(f"budgets: {r.get('external_id')!r} names unknown entity {r.get('entity')!r} or lacks keys")
+                continue
+            rows.append(Budget(entity=entity, cost_center=str(r["cost_center"])[:40], gl_account=str(r["gl_account"])[:40],
+                               period=str(r["period"])[:7], amount=amount, currency=entity.currency,
+                               erp_id=str(r.get("external_id") or "")[:64]))
+        Budget.objects.bulk_create(rows, update_conflicts=True, unique_fields=["entity", "cost_center", "gl_account", "period"],
+                                   update_fields=["amount", "currency", "erp_id", "synced_at"])
+        return len(rows), errors
+    if stream == "commodities":
+        rows = [PurchaseCategory(code=str(r["code"])[:40], name=str(r.get("name") or "")[:200],
+                                 gl_account=str(r.get("gl_account") or "")[:40],
+                                 contract_required=bool(r.get("contract_required")), external_id=str(r.get("external_id") or "")[:64])
+                for r in records if r.get("code")]
+        PurchaseCategory.objects.bulk_create(rows, update_conflicts=True, unique_fields=["code"],
+                                             update_fields=["name", "gl_account", "contract_required", "external_id"])
+        return len(rows), errors
+    rows = [SupplierContract(number=str(r["number"])[:60], supplier_code=str(r.get("supplier_code") or "")[:40],
+                             category=str(r.get("category") or "")[:40], start=_date(r.get("start")), end=_date(r.get("end")),
+                             status=str(r.get("status") or "published")[:20], external_id=str(r.get("external_id") or "")[:64])
+            for r in records if r.get("number")]
+    SupplierContract.objects.bulk_create(rows, update_conflicts=True, unique_fields=["number"],
+                                         update_fields=["supplier_code", "category", "start", "end", "status", "external_id"])
     return len(rows), errors

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workbench.models import Document, DocumentLine
-from workbench.rules import RULES, Finding
+from workbench.rules import Finding, rules_for
 from workbench.rules.context import MasterDataContext
 from workbench.services.exception_items import exception_items_reconcile
 
@@ -21,14 +21,26 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
     for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in documents]).order_by("document_id", "line_no"):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)
     results: list[tuple[Document, list[Finding]]] = []
+    if any(d.kind != Document.Kind.EXPENSE_REPORT for d in documents):
+        ctx.p2p.prepare(documents)
+    codes: set[str] = set()
     for doc in documents:
         if doc.entity_id is None and doc.entity_code in ctx.entities:
             doc.entity = ctx.entities[doc.entity_code]  # master data arrived after the document
             Document.objects.filter(pk=doc.pk).update(entity=doc.entity)
         lines = lines_by_doc.get(doc.pk, [])
         findings: list[Finding] = []
-        for check in RULES.values():
+        rules = rules_for(doc.kind) if doc.business_status != Document.BusinessStatus.REJECTED else {}
+        codes.update(rules_for(doc.kind))
+        for check in rules.values():
             findings.extend(check(doc, lines, ctx))
         results.append((doc, findings))
-    return exception_items_reconcile(results=results, codes=RULES.keys(), actor=actor)
+    clean = exception_items_reconcile(results=results, codes=codes, actor=actor)
+    if ctx._p2p is not None and ctx.p2p.match_results:
+        from workbench.services.matching import match_results_save
+
+        match_results_save(results=ctx.p2p.match_results, clean={d.pk for d in clean})
+    if ctx._p2p is not None:
+        ctx.p2p.reset_batch()
+    return clean
 

@@ -1,0 +1,92 @@
+"""The e-invoice inbox: UBL 2.1 / PEPPOL BIS Billing 3.0 documents from an upload, the API or a watched folder.
+
+Every channel calls `einvoice_receive`. A valid document becomes a supplier invoice (matched like
+any other); one that fails the UBL 2.1 schema (or is not UBL at all) becomes an INVALID_EINVOICE
+item that quotes the schema's error and its line. The same file twice is one document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from connectors.einvoice import InvalidEInvoice, parse_einvoice
+from sync import push
+from workbench.models import Document, ExceptionItem
+from workbench.services.documents import document_event_add
+from workbench.services.exception_items import exception_item_raise
+from workbench.services.p2p_documents import p2p_documents_upsert
+from workbench.services.validation import documents_validate
+
+log = logging.getLogger(__name__)
+SYSTEM = "einvoice"
+
+
+@dataclass
+class Received:
+    document: Document | None = None
+    item: ExceptionItem | None = None
+    duplicate_file: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.document is not None
+
+
+def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None) -> Received:
+    """Store one e-invoice; never raises for a bad document (it becomes an exception item)."""
+    name = Path(filename or "upload.xml").name[:120]
+    try:
+        record = parse_einvoice(content, filename=name)
+    except InvalidEInvoice as exc:
+        digest = hashlib.sha256(content).hexdigest()[:24]
+        summary = {k: str(v) for k, v in (exc.summary or {}).items() if v}
+        what = " ".join(x for x in (summary.get("number"), summary.get("supplier")) if x)
+        item = exception_item_raise(
+            code="INVALID_EINVOICE", fp=f"INVALID_EINVOICE:{digest}",
+            message=f"{name} ({channel}){' — ' + what if what else ''} is not a valid UBL 2.1 invoice: {exc.message}",
+            detail={"file": name, "channel": channel, "line": exc.line, "errors": exc.errors[:20], "summary": summary,
+                    "sha256": digest}, root_cause=summary.get("supplier", "")[:60] or channel,
+            currency=(summary.get("currency") or "")[:3].upper() if len(summary.get("currency") or "") == 3 else "",
+            search_extra=f"{name} {what}")
+        return Received(item=item)
+    with transaction.atomic():
+        existed = Document.objects.filter(source_system=SYSTEM, source_id=record["external_id"]).first()
+        if existed is not None:
+            return Received(document=existed, duplicate_file=True)
+        result = p2p_documents_upsert(system=SYSTEM, kind=Document.Kind.SUPPLIER_INVOICE, records=[record])
+        doc = result.touched[0]
+        document_event_add(document=doc, system=SYSTEM, action="received_file", actor=actor,
+                           message=f"E-invoice {name} received by {channel}")
+        clean = documents_validate(documents=[doc])
+        push.enqueue_postings([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED])
+    return Received(document=doc)
+
+
+def inbox_folder() -> Path:
+    return Path(os.getenv("EINVOICE_INBOX") or Path(settings.VAR_DIR) / "einvoice-inbox")
+
+
+def scan_folder(folder: Path | None = None) -> dict[str, int]:
+    """Take every *.xml in the folder: valid ones move to processed/, invalid ones to rejected/."""
+    folder = folder or inbox_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = {"received": 0, "rejected": 0, "duplicates": 0}
+    for path in sorted(folder.glob("*.xml")) + sorted(folder.glob("*.XML")):
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            log.warning("e-invoice inbox: cannot read %s: %s", path, exc)
+            continue
+        got = einvoice_receive(content=content, filename=path.name, channel="watched folder")
+        target = folder / ("processed" if got.ok else "rejected")
+        target.mkdir(exist_ok=True)
+        path.replace(target / path.name)
+        counts["received" if got.ok and not got.duplicate_file else "duplicates" if got.ok else "rejected"] += 1
+    return counts

@@ -1,0 +1,273 @@
+"""Procure-to-pay in the ledger: requisition checks (the synchronous API), routing, matching, duplicates."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import master_data
+from workbench.models import (
+    ApprovalDelegation,
+    ApprovalRule,
+    Budget,
+    CostCenter,
+    Document,
+    Employee,
+    ExceptionItem,
+    MatchTolerance,
+    PurchaseCategory,
+    Supplier,
+    SupplierContract,
+)
+from workbench.services import approvals
+from workbench.services.p2p_documents import p2p_documents_upsert
+from workbench.services.requisitions import clear_cache
+from workbench.services.validation import documents_validate
+
+pytestmark = pytest.mark.django_db
+VALIDATE = "/api/p2p/requisitions/validate/"
+
+
+@pytest.fixture
+def p2p(analyst):
+    """NW-US with three suppliers (fine, blocked, no contract), two categories, a budget and a hierarchy."""
+    clear_cache()
+    entity = master_data()
+    Supplier.objects.create(entity=entity, code="V100", name="Contoso Hardware", tax_id="DE123456789")
+    Supplier.objects.create(entity=entity, code="V200", name="Blocked Corp", blocked="All")
+    Supplier.objects.create(entity=entity, code="V300", name="Fabrikam Consulting")
+    PurchaseCategory.objects.create(code="IT-HW", name="IT hardware", gl_account="6110")
+    PurchaseCategory.objects.create(code="PROF-SVC", name="Professional services", gl_account="6130", contract_required=True)
+    today = timezone.now().date()
+    SupplierContract.objects.create(number="CTR-1", supplier_code="V100", category="PROF-SVC",
+                                    start=today - timedelta(days=100), end=today + timedelta(days=100))
+    period = f"{today:%Y-%m}"
+    for acct in ("6110", "6130"):
+        Budget.objects.create(entity=entity, cost_center="ENG", gl_account=acct, period=period, amount=Decimal("10000"),
+                              currency="USD")
+    for code, name, manager in [("E0010", "Olivia Owner", "E0011"), ("E0011", "Dan Director", "E0012"),
+                                ("E0012", "Carla CFO", ""), ("E0013", "Rita Requester", "E0010")]:
+        Employee.objects.create(entity=entity, code=code, name=name, manager_code=manager)
+    CostCenter.objects.filter(entity=entity, code="ENG").update(owner_code="E0010")
+    return entity
+
+
+def req(**over):
+    line = {"description": "Laptop 14in", "category": "IT-HW", "quantity": "2", "unit_price": "1200.00",
+            "gl_account": "6110", "cost_center": "ENG", "supplier_code": "V100",
+            "need_by_date": (timezone.now().date() + timedelta(days=10)).isoformat()}
+    line.update(over.pop("line", {}))
+    body = {"external_id": "REQ-1", "number": "2001", "entity": "NW-US", "requester_code": "E0013", "title": "Laptops",
+            "currency": "USD", "lines": [line]}
+    body.update(over)
+    return body
+
+
+def test_a_valid_requisition_passes_the_synchronous_check(p2p, analyst_client):
+    r = analyst_client.post(VALIDATE, req(), content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"status": "valid", "messages": [], "findings": []}
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"line": {"supplier_code": "V200"}}, "BLOCKED_SUPPLIER"),
+    ({"line": {"supplier_code": "V999"}}, "UNKNOWN_SUPPLIER"),
+    ({"line": {"supplier_code": "V300", "category": "PROF-SVC", "gl_account": "6130"}}, "NO_CONTRACT"),
+    ({"line": {"quantity": "20"}}, "BUDGET_EXCEEDED"),
+    ({"line": {"cost_center": "SALE"}}, "UNKNOWN_COST_CENTER"),
+    ({"line": {"need_by_date": "2026-09-15"}}, "CLOSED_PERIOD"),
+    ({"entity": "NW-XX"}, "UNKNOWN_ENTITY"),
+])
+def test_each_problem_is_named_in_the_answer(p2p, analyst_client, change, code):
+    r = analyst_client.post(VALIDATE, req(**change), content_type="application/json")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["status"] == "invalid"
+    assert code in {f["code"] for f in body["findings"]}, body
+    assert all(m for m in body["messages"])
+
+
+def test_budget_counts_what_others_already_committed(p2p, analyst_client):
+    ok = analyst_client.post(VALIDATE, req(line={"quantity": "8"}), content_type="application/json").json()
+    assert ok["status"] == "valid"  # 9,600 of 10,000
+    # An approved requisition for 2,400 now takes part of the budget.
+    p2p_documents_upsert(system="coupa", kind="requisition", records=[{
+        **req(external_id="REQ-0", number="2000"), "status": "approved", "total": "2400",
+        "lines": [{**req()["lines"][0], "amount": "2400"}]}])
+    again = analyst_client.post(VALIDATE, req(line={"quantity": "8"}), content_type="application/json").json()
+    assert again["status"] == "invalid" and again["findings"][0]["code"] == "BUDGET_EXCEEDED"
+    assert "7,600.00" in again["messages"][0]
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"entity": "NW-US"}, req(currency="usd"), req(lines=[]), req(line={"quantity": "many"}),
+    req(title="<script>alert(1)</script>" * 50), "not json", [1, 2, 3],
+])
+def test_bad_input_is_a_clear_400_never_a_500(p2p, analyst_client, body):
+    import json
+
+    r = analyst_client.post(VALIDATE, json.dumps(body), content_type="application/json")
+    assert r.status_code in (200, 400), r.content
+    if r.status_code == 400:
+        assert r.json()
+
+
+def test_the_validation_api_needs_a_login(p2p, client):
+    assert client.post(VALIDATE, req(), content_type="application/json").status_code == 401
+
+
+# --- approval routing --------------------------------------------------------------------------------
+
+
+def stored(body=None) -> Document:
+    rec = {**(body or req()), "status": "pending_approval"}
+    rec["lines"] = [{**ln, "amount": str(Decimal(ln["quantity"]) * Decimal(ln["unit_price"]))} for ln in rec["lines"]]
+    rec["total"] = str(sum(Decimal(ln["amount"]) for ln in rec["lines"]))
+    return p2p_documents_upsert(system="coupa", kind="requisition", records=[rec]).touched[0]
+
+
+def test_thresholds_pick_the_number_of_levels_up_the_owner_hierarchy(p2p):
+    ApprovalRule.objects.create(entity=p2p, min_amount=0, levels=1)
+    ApprovalRule.objects.create(entity=p2p, min_amount=2000, levels=2)
+    small = stored(req(line={"quantity": "1", "unit_price": "500"}))
+    big = stored(req(external_id="REQ-2", number="2002"))
+    assert [s.approver for s in approvals.approval_chain(small)[0]] == ["E0010"]
+    assert [s.approver for s in approvals.approval_chain(big)[0]] == ["E0010", "E0011"]
+
+
+def test_a_requester_never_approves_their_own_requisition(p2p):
+    ApprovalRule.objects.create(entity=p2p, min_amount=0, levels=2)
+    doc = stored(req(requester_code="E0010"))  # the cost center owner asks for something
+    steps, _ = approvals.approval_chain(doc)
+    assert "E0010" not in [s.approver for s in steps]
+    assert [s.approver for s in steps] == ["E0011", "E0012"]
+
+
+def test_an_absent_approver_is_replaced_by_their_delegate(p2p):
+    today = timezone.now().date()
+    ApprovalDelegation.objects.create(approver="E0010", delegate="E0012", start=today - timedelta(days=1),
+                                      end=today + timedelta(days=5), reason="Vacation")
+    steps, _ = approvals.approval_chain(stored())
+    assert steps[0].approver == "E0012" and steps[0].delegated_from == "E0010"
+
+
+def test_decisions_move_the_chain_and_the_last_approval_approves(p2p):
+    ApprovalRule.objects.create(entity=p2p, min_amount=0, levels=2)
+    doc = stored()
+    tasks = approvals.requisition_route(document=doc)
+    assert [t.state for t in tasks] == ["requested", "pending"]
+    assert approvals.requisition_route(document=doc) == tasks  # routing twice creates nothing new
+    out = approvals.approval_decision_apply(task=tasks[0], state="approved", comments="ok", approver="E0010")
+    assert out.applied and out.next_task.approver_code == "E0011" and out.next_task.state == "requested"
+    out = approvals.approval_decision_apply(task=out.next_task, state="approved", comments="", approver="E0011")
+    doc.refresh_from_db()
+    assert out.requisition_decided == "approved" and doc.business_status == "approved"
+
+
+def test_a_decision_by_the_requester_is_a_segregation_of_duties_violation(p2p):
+    doc = stored()
+    task = approvals.requisition_route(document=doc)[0]
+    out = approvals.approval_decision_apply(task=task, state="approved", comments="", approver="E0013")
+    assert not out.applied
+    assert ExceptionItem.objects.filter(document=doc, code="SOD_VIOLATION", status="open").exists()
+
+
+# --- three-way match -------------------------------------------------------------------------------------
+
+
+def po(number="PO-1", lines=((10, "100.00"), (5, "20.00"))):
+    rec = {"external_id": f"bc-{number}", "number": number, "entity": "NW-US", "vendor_number": "V100", "currency": "USD",
+           "total": str(sum(q * Decimal(p) for q, p in lines)), "order_date": date.today().isoformat(),
+           "lines": [{"line_no": i, "description": f"Item {i}", "account": "6110", "cost_center": "ENG",
+                      "quantity": str(q), "unit_cost": p, "amount": str(q * Decimal(p))}
+                     for i, (q, p) in enumerate(lines, start=1)]}
+    return p2p_documents_upsert(system="business_central", kind="purchase_order", records=[rec]).touched[0]
+
+
+def receive(po_number, line_no, qty, rid):
+    return p2p_documents_upsert(system="coupa", kind="goods_receipt", records=[{
+        "external_id": rid, "po_number": po_number, "po_line_no": line_no, "quantity": str(qty),
+        "received_on": date.today().isoformat()}])
+
+
+def invoice(number, lines, po_number="PO-1", supplier="V100", ext=None):
+    rec = {"external_id": ext or f"inv-{number}", "number": number, "supplier_code": supplier, "entity": "NW-US",
+           "currency": "USD", "po_number": po_number, "invoice_date": date.today().isoformat(),
+           "total": str(sum(Decimal(q) * Decimal(p) for _, q, p in lines)),
+           "lines": [{"line_no": i, "po_line_no": po_line, "description": "x", "quantity": str(q), "unit_price": p,
+                      "amount": str(Decimal(q) * Decimal(p))} for i, (po_line, q, p) in enumerate(lines, start=1)]}
+    doc = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[rec]).touched[0]
+    clean = documents_validate(documents=[doc])
+    return doc, bool(clean)
+
+
+def codes(doc):
+    return sorted(ExceptionItem.objects.filter(document=doc, status__in=["open", "in_progress"]).values_list("code", flat=True))
+
+
+def test_an_invoice_that_matches_po_and_receipt_is_clean(p2p):
+    po()
+    receive("PO-1", 1, 10, "r1")
+    doc, clean = invoice("INV-1", [(1, 10, "100.00")])
+    assert clean and codes(doc) == []
+    assert doc.lines.get().po_line.line_no == 1
+
+
+def test_price_above_tolerance_is_a_price_variance_and_within_is_fine(p2p):
+    MatchTolerance.objects.create(entity=None, price_pct=Decimal("2"), amount_abs=Decimal("0"))
+    po()
+    receive("PO-1", 1, 10, "r1")
+    ok, clean = invoice("INV-1", [(1, 5, "101.50")])
+    assert clean, codes(ok)
+    bad, clean = invoice("INV-2", [(1, 5, "110.00")])
+    assert not clean and codes(bad) == ["PRICE_VARIANCE"]
+    item = ExceptionItem.objects.get(document=bad)
+    assert item.amount_at_risk == Decimal("550.00") and "110" in item.message
+
+
+def test_an_invoice_before_its_goods_waits_then_matches_when_they_arrive(p2p):
+    from sync.p2p import invoices_revalidate_for
+
+    po()
+    doc, clean = invoice("INV-9", [(2, 5, "20.00")])
+    assert not clean and codes(doc) == ["NOT_RECEIVED"]
+    receive("PO-1", 2, 5, "r2")
+    invoices_revalidate_for(po_numbers={"PO-1"})
+    assert codes(doc) == []
+    assert ExceptionItem.objects.get(document=doc).status == "resolved"
+
+
+def test_invoicing_more_than_was_received_is_a_quantity_variance(p2p):
+    po()
+    receive("PO-1", 1, 4, "r1")
+    doc, clean = invoice("INV-3", [(1, 6, "100.00")])
+    assert codes(doc) == ["QUANTITY_VARIANCE"]
+
+
+def test_the_same_invoice_number_spelled_differently_is_a_duplicate_only_the_second_time(p2p):
+    po()
+    receive("PO-1", 1, 10, "r1")
+    first, _ = invoice("INV-00123", [(1, 2, "100.00")])
+    second, clean = invoice("inv 123", [(1, 2, "100.00")], ext="inv-again")
+    assert "DUPLICATE_INVOICE" in codes(second) and not clean
+    assert "DUPLICATE_INVOICE" not in codes(first)
+
+
+def test_same_amount_and_day_from_another_supplier_is_flagged_as_possible(p2p):
+    po()
+    receive("PO-1", 1, 10, "r1")
+    invoice("A-1", [(1, 2, "100.00")])
+    other, _ = invoice("ZZ-77", [(1, 2, "100.00")], po_number="", supplier="V300")
+    item = ExceptionItem.objects.get(document=other, code="DUPLICATE_INVOICE")
+    assert item.detail["certainty"] == "possible" and item.message.startswith("Possible duplicate")
+
+
+def test_a_blocked_supplier_invoice_is_held(p2p):
+    Supplier.objects.filter(code="V100").update(blocked="Payment")
+    po()
+    receive("PO-1", 1, 10, "r1")
+    doc, clean = invoice("INV-5", [(1, 1, "100.00")])
+    assert not clean and codes(doc) == ["BLOCKED_SUPPLIER"]

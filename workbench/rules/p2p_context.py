@@ -1,0 +1,235 @@
+"""What the procure-to-pay rules need, loaded once per batch: suppliers, contracts, budgets, POs.
+
+`prepare(documents)` loads, in a handful of queries, everything the batch's requisitions and
+invoices refer to (their POs with lines, duplicate candidates, budget positions), so validating a
+page of 100 invoices or matching 100,000 lines stays a few queries per page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q
+from django.utils import timezone
+
+from workbench import matching
+from workbench.duplicates import DuplicateIndex, InvoiceKey, normalize_invoice_number
+from workbench.models import (
+    Budget,
+    Document,
+    DocumentLine,
+    MatchTolerance,
+    PurchaseCategory,
+    Supplier,
+    SupplierContract,
+)
+
+ZERO = Decimal(0)
+COMMITTED_PO = ("approved",)
+POSTED = ("posted", "ready_for_payment", "paid", "posting")
+
+
+@dataclass
+class BudgetPosition:
+    budget: Decimal
+    committed: Decimal
+    actual: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.budget - self.committed - self.actual
+
+
+def period_of_day(day: date | None) -> str:
+    return f"{(day or timezone.now().date()):%Y-%m}"
+
+
+def tolerance_for(entity_id: int | None, tolerances: dict) -> matching.Tolerance:
+    t = tolerances.get(entity_id) or tolerances.get(None)
+    if t is None:
+        return matching.Tolerance(price_pct=Decimal(2), qty_abs=ZERO, amount_abs=Decimal(25))
+    return matching.Tolerance(price_pct=t.price_pct, qty_abs=t.qty_abs, amount_abs=t.amount_abs)
+
+
+class P2PContext:
+    def __init__(self):
+        self.suppliers: dict[tuple[int, str], Supplier] = {
+            (s.entity_id, s.code): s for s in Supplier.objects.only("id", "entity_id", "code", "name", "blocked", "active", "tax_id")}
+        self.categories = {c.code: c for c in PurchaseCategory.objects.all()}
+        self.contracts: dict[tuple[str, str], list[SupplierContract]] = {}
+        for c in SupplierContract.objects.all():
+            self.contracts.setdefault((c.supplier_code, c.category), []).append(c)
+        self.tolerances = {t.entity_id: t for t in MatchTolerance.objects.all()}
+        self.po_lines: dict[tuple[int | None, str], list[DocumentLine]] = {}  # (entity, PO number) -> lines
+        self.dupes = DuplicateIndex()
+        self.budgets: dict[tuple, BudgetPosition] = {}
+        self.batch_invoiced: dict[int, Decimal] = {}  # PO line id -> quantity matched by earlier invoices of this batch
+        self.match_results: dict[int, list[tuple[DocumentLine, matching.LineResult]]] = {}
+
+    def reset_batch(self) -> None:
+        """Forget what one batch loaded: the next batch sees the quantities and budgets it committed."""
+        self.po_lines.clear()
+        self.dupes = DuplicateIndex()
+        self.budgets.clear()
+        self.batch_invoiced.clear()
+        self.match_results.clear()
+
+    # --- lookups the rules use -------------------------------------------------------------------
+    def supplier(self, entity_id: int, code: str) -> Supplier | None:
+        return self.suppliers.get((entity_id, code))
+
+    def has_contract(self, supplier_code: str, category: str, day: date | None) -> bool:
+        day = day or timezone.now().date()
+        return any(c.covers(day) for c in self.contracts.get((supplier_code, category), []))
+
+    @staticmethod
+    def period_of(doc: Document, line: DocumentLine) -> str:
+        return period_of_day(doc.document_date)
+
+    def budget_position(self, entity_id, cost_center, account, period, *, exclude_document=None) -> BudgetPosition | None:
+        key = (entity_id, cost_center, account, period)
+        if key not in self.budgets:
+            self._load_budgets([key], exclude_document)
+        return self.budgets.get(key)
+
+    def duplicates_of(self, doc: Document) -> list[tuple[str, InvoiceKey]]:
+        if doc.business_status == Document.BusinessStatus.REJECTED:
+            return []
+        # Only the later arrival is the duplicate: the first one received stays clean.
+        return [(kind, other) for kind, other in self.dupes.check(_invoice_key(doc)) if other.key < doc.pk]
+
+    def match(self, doc: Document, lines: list[DocumentLine]):
+        """(line, variance) for every variance the three-way match finds on this invoice (cached)."""
+        if doc.pk not in self.match_results:
+            self.match_results[doc.pk] = self._match(doc, lines)
+        out = []
+        for ln, result in self.match_results[doc.pk]:
+            out.extend((ln, v) for v in result.variances)
+        return out
+
+    # --- batch loading -------------------------------------------------------------------------------
+    def prepare(self, documents: list[Document]) -> None:
+        invoices = [d for d in documents if d.kind == Document.Kind.SUPPLIER_INVOICE]
+        reqs = [d for d in documents if d.kind == Document.Kind.REQUISITION]
+        if invoices:
+            self._load_pos({(d.entity_id, d.po_number) for d in invoices if d.po_number})
+            self._load_duplicate_candidates(invoices)
+        if reqs:
+            keys = set()
+            for ln in DocumentLine.objects.filter(document__in=reqs).select_related("document"):
+                if ln.cost_center and ln.gl_account and ln.document.entity_id:
+                    keys.add((ln.document.entity_id, ln.cost_center, ln.gl_account, self.period_of(ln.document, ln)))
+            # Each requisition is checked against what others already consume; its own lines are
+            # excluded when it was stored as approved before (re-validation).
+            self._load_budgets(keys, None)
+
+    def _load_pos(self, keys: set[tuple[int | None, str]]) -> None:
+        numbers = {n for _, n in keys if (_, n) not in self.po_lines}
+        if not numbers:
+            return
+        for ln in (DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER, document__number__in=numbers)
+                   .select_related("document").order_by("document_id", "line_no")):
+            self.po_lines.setdefault((ln.document.entity_id, ln.document.number), []).append(ln)
+        for key in keys:
+            self.po_lines.setdefault(key, [])
+
+    def _load_duplicate_candidates(self, invoices: list[Document]) -> None:
+        nums = {d.number_key for d in invoices if d.number_key}
+        sig = Q()
+        for d in invoices:
+            sig |= Q(total=d.total, currency=d.currency, document_date=d.document_date)
+        qs = (Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE)
+              .exclude(business_status=Document.BusinessStatus.REJECTED)
+              .filter(Q(number_key__in=nums) | sig))
+        for other in qs.only("id", "party_code", "number", "number_key", "total", "currency", "document_date", "business_status"):
+            self.dupes.add(_invoice_key(other))
+        for d in invoices:
+            self.dupes.add(_invoice_key(d))
+
+    def _load_budgets(self, keys, exclude_document) -> None:
+        keys = {k for k in keys if k not in self.budgets}
+        if not keys:
+            return
+        entities = {k[0] for k in keys}
+        ccs = {k[1] for k in keys}
+        accounts = {k[2] for k in keys}
+        for b in Budget.objects.filter(entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts,
+                                       period__in={k[3] for k in keys}):
+            key = (b.entity_id, b.cost_center, b.gl_account, b.period)
+            if key in keys:
+                self.budgets[key] = BudgetPosition(b.amount, ZERO, ZERO)
+        # Commitments: open PO lines (ordered, not yet invoiced) and approved requisitions not yet ordered.
+        # Actuals: what posted invoices consumed of PO lines (at the PO's price).
+        lines = (DocumentLine.objects
+                 .filter(document__entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts)
+                 .filter(Q(document__kind=Document.Kind.PURCHASE_ORDER)
+                         | Q(document__kind=Document.Kind.REQUISITION, document__business_status="approved",
+                             document__children__isnull=True))
+                 .values_list("document__entity_id", "cost_center", "gl_account", "document__document_date",
+                              "document__kind", "document_id", "amount", "quantity", "unit_price", "invoiced_quantity"))
+        for entity_id, cc, acct, day, kind, doc_id, amount, qty, price, invoiced in lines:
+            key = (entity_id, cc, acct, period_of_day(day))
+            pos = self.budgets.get(key)
+            if pos is None or doc_id == exclude_document:
+                continue
+            if kind == Document.Kind.PURCHASE_ORDER and qty and price is not None:
+                actual = (invoiced or ZERO) * price
+                pos.actual += actual
+                pos.committed += amount - actual
+            else:
+                pos.committed += amount
+
+    def _match(self, doc: Document, lines: list[DocumentLine]):
+        if doc.total < 0 or any(ln.amount < 0 or (ln.quantity or 0) < 0 for ln in lines):
+            return []  # credit notes and negative invoices are settled against their invoice, not matched
+        po = self.po_lines.get((doc.entity_id, doc.po_number), []) if doc.po_number else []
+        by_no = {p.line_no: p for p in po}
+        inv_lines, pairs = [], []
+        for ln in lines:
+            target = by_no.get(ln.po_line_no) if ln.po_line_no else None
+            if target is None and len(po) == 1:
+                target = po[0]
+            if target is None and not ln.po_line_no:
+                target = by_no.get(ln.line_no)
+            ln.po_line = target
+            qty = ln.quantity if ln.quantity is not None else Decimal(1)
+            price = ln.unit_price if ln.unit_price is not None else ln.amount
+            inv_lines.append(matching.InvLine(key=ln.pk, po_line=target.pk if target else None, quantity=qty,
+                                              unit_price=Decimal(price), amount=ln.amount))
+            pairs.append(ln)
+        po_lines = [matching.POLine(key=p.pk, quantity=p.quantity or ZERO, unit_price=Decimal(p.unit_price or 0)) for p in po]
+        receipts = [matching.Receipt(key=p.pk, po_line=p.pk, quantity=p.received_quantity) for p in po if p.received_quantity]
+        already = {p.pk: p.invoiced_quantity + self.batch_invoiced.get(p.pk, ZERO) for p in po}
+        results = matching.match_lines(inv_lines, po_lines, receipts, already_invoiced=already,
+                                       tolerance=tolerance_for(doc.entity_id, self.tolerances))
+        for ln, res in zip(pairs, results, strict=True):
+            if ln.po_line is not None and res.status == "matched":
+                consumed = sum((a.quantity for a in res.allocations), ZERO)
+                self.batch_invoiced[ln.po_line.pk] = self.batch_invoiced.get(ln.po_line.pk, ZERO) + consumed
+        if not doc.po_number:
+            for res in results:
+                for v in res.variances:
+                    if v.code == "NO_PO_LINE":
+                        v.code, v.message = "NO_PURCHASE_ORDER", "the invoice names no purchase order."
+        elif not po:
+            for res in results:
+                for v in res.variances:
+                    if v.code == "NO_PO_LINE":
+                        v.code, v.message = "NO_PURCHASE_ORDER", f"purchase order {doc.po_number} is not known (yet)."
+        else:
+            for res in results:
+                for v in res.variances:
+                    if v.code == "NO_PO_LINE":
+                        v.code = "NO_PURCHASE_ORDER"
+        return list(zip(pairs, results, strict=True))
+
+
+def _invoice_key(d: Document) -> InvoiceKey:
+    return InvoiceKey(key=d.pk, supplier=d.party_code or "", number=d.number,
+                      amount=d.total, currency=d.currency, date=str(d.document_date or ""))
+
+
+def number_key(number: str) -> str:
+    return normalize_invoice_number(number)[:60]

@@ -1,0 +1,179 @@
+"""Approval routing for requisitions: who must approve, in which order, and what happens to a decision.
+
+The chain comes from the admin's `ApprovalRule`s (amount thresholds per legal entity and category):
+`levels` approvers up the hierarchy that starts at the cost center's owner (or, if it has none, the
+requester's manager). Then, per step:
+- segregation of duties: the requester never approves their own requisition (the step moves one
+  level up);
+- delegation: an approver away (an active `ApprovalDelegation`) is replaced by their delegate;
+- duplicates collapse (one person approves once).
+No eligible approver is a NO_APPROVER item; a decision that breaks segregation of duties is a
+SOD_VIOLATION item and does not count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workbench.models import ApprovalDelegation, ApprovalRule, ApprovalTask, CostCenter, Document, Employee
+
+MAX_LEVELS = 5
+
+
+@dataclass
+class Step:
+    approver: str
+    name: str
+    reason: str
+    delegated_from: str = ""
+
+
+def _rule_for(doc: Document, categories: set[str]) -> ApprovalRule | None:
+    """The most specific active rule whose threshold the amount reaches (entity and category beat 'any')."""
+    rules = [r for r in ApprovalRule.objects.filter(active=True).filter(Q(entity=doc.entity) | Q(entity__isnull=True))
+             if (not r.category or r.category in categories) and doc.total >= r.min_amount]
+    if not rules:
+        return None
+    return max(rules, key=lambda r: (r.levels, r.entity_id is not None, bool(r.category), r.min_amount))
+
+
+def approval_chain(doc: Document) -> tuple[list[Step], str]:
+    """The approvers of a requisition in order, and a note on how they were found ("" or a problem)."""
+    lines = list(doc.lines.all())
+    categories = {ln.category for ln in lines if ln.category}
+    rule = _rule_for(doc, categories)
+    levels = rule.levels if rule else 1
+    rule_text = (f"rule {rule.entity.code if rule.entity else 'any entity'}/{rule.category or 'any category'} "
+                 f"from {rule.min_amount:,.0f}" if rule else "default (one level)")
+    employees = {e.code: e for e in Employee.objects.filter(entity=doc.entity)} if doc.entity_id else {}
+    cost_center = next((ln.cost_center for ln in lines if ln.cost_center), "")
+    owner = CostCenter.objects.filter(entity=doc.entity, code=cost_center).values_list("owner_code", flat=True).first()
+    start = owner or (employees.get(doc.requester_code).manager_code if employees.get(doc.requester_code) else "")
+    today = timezone.now().date()
+    away = {d.approver: d for d in ApprovalDelegation.objects.filter(start__lte=today, end__gte=today)}
+
+    steps: list[Step] = []
+    seen = {doc.requester_code}
+    person, level, hops = start, 1, 0
+    while person and level <= levels and hops < MAX_LEVELS + 5:
+        hops += 1
+        nxt = employees[person].manager_code if person in employees else ""
+        if person == doc.requester_code:  # segregation of duties: never one's own requisition
+            person = nxt
+            continue
+        who, delegated_from = person, ""
+        if person in away and away[person].delegate not in seen:
+            who, delegated_from = away[person].delegate, person
+        if who not in seen:
+            why = "cost center owner" if level == 1 and person == owner else f"level {level}"
+            emp = employees.get(who)
+            steps.append(Step(who, emp.name if emp else who, f"{why} ({rule_text})", delegated_from))
+            seen.add(who)
+            level += 1
+        person = nxt
+    if rule and rule.extra_approver and rule.extra_approver not in seen:
+        emp = employees.get(rule.extra_approver)
+        steps.append(Step(rule.extra_approver, emp.name if emp else rule.extra_approver, f"named in {rule_text}"))
+    problem = ""
+    if not steps:
+        problem = (f"No eligible approver for requisition {doc.number}: cost center {cost_center or '(none)'} has no owner "
+                   f"and requester {doc.requester_code} no manager other than themselves.")
+    elif len(steps) < levels:
+        problem = f"{rule_text} needs {levels} approvers; only {len(steps)} eligible people were found above the requester."
+    return steps, problem
+
+
+@transaction.atomic
+def requisition_route(*, document: Document) -> list[ApprovalTask]:
+    """Create the approval tasks of a requisition (once per version); the first is requested now."""
+    from workbench.services.documents import document_event_add
+    from workbench.services.exception_items import exception_item_raise
+
+    existing = list(document.approval_tasks.filter(correlation_key__startswith=f"{document.posting_key}:"))
+    if existing:
+        return existing
+    steps, problem = approval_chain(document)
+    if problem:
+        exception_item_raise(code="NO_APPROVER", fp=f"NO_APPROVER:doc{document.pk}:v{document.version}", document=document,
+                             message=problem, root_cause=document.entity_code)
+    if not steps:
+        return []
+    sla = _sla_hours(document)
+    now = timezone.now()
+    tasks = [ApprovalTask(document=document, sequence=i, approver_code=s.approver, approver_name=s.name,
+                          delegated_from=s.delegated_from, reason=s.reason[:200],
+                          state=ApprovalTask.State.REQUESTED if i == 1 else ApprovalTask.State.PENDING,
+                          correlation_key=f"{document.posting_key}:approve:{i}:{s.approver}",
+                          due_at=now + timedelta(hours=sla) if i == 1 else None)
+             for i, s in enumerate(steps, start=1)]
+    ApprovalTask.objects.bulk_create(tasks)
+    chain = " → ".join(f"{s.name} ({s.approver}{', for ' + s.delegated_from if s.delegated_from else ''})" for s in steps)
+    document_event_add(document=document, system="workbench", action="routed", message=f"Routed for approval: {chain}")
+    return list(document.approval_tasks.filter(correlation_key__startswith=f"{document.posting_key}:"))
+
+
+def _sla_hours(document: Document) -> int:
+    lines = list(document.lines.all())
+    rule = _rule_for(document, {ln.category for ln in lines if ln.category})
+    return rule.sla_hours if rule else 48
+
+
+@dataclass
+class DecisionOutcome:
+    task: ApprovalTask
+    applied: bool
+    next_task: ApprovalTask | None = None
+    requisition_decided: str = ""  # "", "approved", "rejected"
+
+
+@transaction.atomic
+def approval_decision_apply(*, task: ApprovalTask, state: str, comments: str, approver: str = "") -> DecisionOutcome:
+    """Record one decision from the approval engine; move the chain on, or finish it."""
+    from workbench.services.documents import document_event_add
+    from workbench.services.exception_items import exception_item_raise
+
+    doc = task.document
+    if task.state not in (ApprovalTask.State.REQUESTED, ApprovalTask.State.PENDING) or state not in ("approved", "rejected"):
+        return DecisionOutcome(task, False)
+    if approver and approver == doc.requester_code:
+        exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=doc,
+                             message=f"{approver} decided on their own requisition {doc.number}; the decision was not counted.",
+                             root_cause=approver)
+        return DecisionOutcome(task, False)
+    now = timezone.now()
+    if not ApprovalTask.objects.filter(pk=task.pk, state=task.state).update(state=state, decided_at=now, comments=comments[:2000]):
+        return DecisionOutcome(task, False)
+    task.state = state
+    document_event_add(document=doc, system="approvals", action=f"approval_{state}",
+                       message=f"Step {task.sequence}: {task.approver_name or task.approver_code} {state}"
+                               + (f": {comments}" if comments else ""))
+    if state == "rejected":
+        ApprovalTask.objects.filter(document=doc, state=ApprovalTask.State.PENDING).update(state=ApprovalTask.State.CANCELLED)
+        Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.REJECTED, updated_at=now)
+        doc.business_status = Document.BusinessStatus.REJECTED
+        return DecisionOutcome(task, True, requisition_decided="rejected")
+    nxt = doc.approval_tasks.filter(state=ApprovalTask.State.PENDING).order_by("sequence").first()
+    if nxt is not None:
+        ApprovalTask.objects.filter(pk=nxt.pk).update(state=ApprovalTask.State.REQUESTED,
+                                                      due_at=now + timedelta(hours=_sla_hours(doc)))
+        nxt.refresh_from_db()
+        return DecisionOutcome(task, True, next_task=nxt)
+    Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.APPROVED, approved_at=now, updated_at=now)
+    doc.business_status = Document.BusinessStatus.APPROVED
+    doc.approved_at = now
+    document_event_add(document=doc, system="workbench", action="approved", message="All approvers approved")
+    return DecisionOutcome(task, True, requisition_decided="approved")
+
+
+def overdue_tasks():
+    return ApprovalTask.objects.filter(state=ApprovalTask.State.REQUESTED, due_at__lt=timezone.now()).select_related("document")
+
+
+def amount_text(amount: Decimal, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"

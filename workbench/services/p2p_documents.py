@@ -1,0 +1,312 @@
+"""Procure-to-pay documents from their sources: requisitions, POs, receipts and supplier invoices.
+
+Canonical records (connectors/README.md) become `Document` rows of the matching kind. The source
+owns what users typed; its status changes (approved, ordered) are applied in place. A document's
+`version` is a digest of its content, so our own write-backs (status, ERP PO number) never look
+like a new version: no circular updates. A new version of a document that already reached the ERP
+is not applied; it raises CHANGED_AFTER_POSTING for a person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef, LegalEntity, Supplier
+from workbench.money import parse_amount
+from workbench.rules.p2p_context import number_key
+from workbench.services.documents import UpsertResult, _changed_after_posting, _date, _dt, _supersede_items
+
+KIND = Document.Kind
+STATUS_MAP = {  # source status -> business status
+    "draft": "pending", "pending_approval": "pending", "pending_buyer_action": "pending", "approved": "approved",
+    "ordered": "approved", "rejected": "rejected", "withdrawn": "rejected", "voided": "rejected",
+    "new": "pending", "pending_receipt": "pending", "disputed": "pending", "issued": "approved", "open": "approved",
+    "released": "approved", "closed": "approved", "cancelled": "rejected", "canceled": "rejected",
+}
+CONTENT_FIELDS = {
+    KIND.REQUISITION: ("entity", "requester_code", "currency", "total", "lines"),
+    KIND.PURCHASE_ORDER: ("entity", "supplier_code", "vendor_number", "currency", "total", "lines"),
+    KIND.SUPPLIER_INVOICE: ("number", "supplier_code", "supplier_tax_id", "entity", "currency", "total", "invoice_date",
+                            "po_number", "lines", "document_type"),
+    KIND.GOODS_RECEIPT: ("po_number", "po_line_no", "quantity", "received_on"),
+}
+LINE_VOLATILE = {"received_quantity", "invoiced_quantity"}
+
+
+def _digest(kind: str, rec: dict) -> str:
+    content = {k: rec.get(k) for k in CONTENT_FIELDS[kind]}
+    if isinstance(content.get("lines"), list):
+        content["lines"] = [{k: v for k, v in ln.items() if k not in LINE_VOLATILE} for ln in content["lines"]]
+    return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _s(value, n: int) -> str:
+    return "" if value is None else str(value)[:n]
+
+
+def _dec(value) -> Decimal | None:
+    return None if value in (None, "") else parse_amount(value)
+
+
+def check_p2p_record(kind: str, rec: dict) -> str:
+    """Why a canonical P2P record cannot be stored, or "" (one bad record never fails a page)."""
+    try:
+        if not rec.get("external_id"):
+            return "record has no id"
+        if kind == KIND.GOODS_RECEIPT:
+            if not rec.get("po_number"):
+                return "receipt names no purchase order"
+            parse_amount(rec.get("quantity"))
+            return ""
+        cur = str(rec.get("currency") or "")
+        if len(cur) != 3 or not cur.isalpha() or not cur.isupper():
+            return f"currency {cur!r} is not an ISO 4217 code"
+        parse_amount(rec.get("total", 0))
+        for i, ln in enumerate(rec.get("lines") or [], start=1):
+            for f in ("amount", "quantity", "unit_price"):
+                if ln.get(f) not in (None, ""):
+                    parse_amount(ln.get(f))
+            lc = str(ln.get("currency") or cur)
+            if len(lc) != 3 or not lc.isalpha() or not lc.isupper():
+                return f"line {i}: currency {lc!r} is not an ISO 4217 code"
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity]) -> dict:
+    entity_code = _s(rec.get("entity"), 20)
+    common = dict(kind=kind, source_system=system, source_id=_s(rec["external_id"], 100),
+                  entity=entities.get(entity_code), entity_code=entity_code, version=_digest(kind, rec))
+    status = STATUS_MAP.get(str(rec.get("status") or "").lower(), "pending")
+    if kind == KIND.REQUISITION:
+        return dict(common, number=_s(rec.get("number"), 60), name=_s(rec.get("title"), 300),
+                    party_code=_s(rec.get("requester_code"), 40), party_name=_s(rec.get("requester_name"), 200),
+                    requester_code=_s(rec.get("requester_code"), 40), currency=_s(rec.get("currency"), 3).upper(),
+                    total=parse_amount(rec.get("total", 0)), business_status=status,
+                    submitted_at=_dt(rec.get("submitted_at")),
+                    document_date=_date(rec.get("submitted_at")) or timezone.now().date())
+    if kind == KIND.PURCHASE_ORDER:
+        return dict(common, number=_s(rec.get("number"), 60), name=f"PO {_s(rec.get('number'), 60)}",
+                    party_code=_s(rec.get("supplier_code") or rec.get("vendor_number"), 40),
+                    party_name=_s(rec.get("supplier_name"), 200), currency=_s(rec.get("currency"), 3).upper(),
+                    total=parse_amount(rec.get("total", 0)), business_status="approved", financial_status="posted",
+                    document_date=_date(rec.get("order_date") or rec.get("created_at")) or timezone.now().date(),
+                    po_number=_s(rec.get("number"), 60))
+    if kind == KIND.SUPPLIER_INVOICE:
+        credit = rec.get("document_type") == "credit_note"
+        total = parse_amount(rec.get("total", 0))
+        return dict(common, number=_s(rec.get("number"), 60), number_key=number_key(_s(rec.get("number"), 60)),
+                    name=("Credit note " if credit else "Invoice ") + _s(rec.get("number"), 60),
+                    party_code=_s(rec.get("supplier_code"), 40), party_name=_s(rec.get("supplier_name"), 200),
+                    party_tax_id=_s(rec.get("supplier_tax_id"), 40), currency=_s(rec.get("currency"), 3).upper(),
+                    total=-total if credit and total > 0 else total, business_status="approved",
+                    document_date=_date(rec.get("invoice_date")), po_number=_s(rec.get("po_number"), 60),
+                    submitted_at=_dt(rec.get("updated_at") or rec.get("invoice_date")))
+    # goods receipt: one receiving transaction (one line)
+    return dict(common, number=_s(rec.get("number") or rec["external_id"], 60),
+                name=f"Receipt for {_s(rec.get('po_number'), 60)} line {rec.get('po_line_no')}",
+                currency="XXX", total=Decimal(0), business_status="approved", financial_status="posted",
+                document_date=_date(rec.get("received_on")), po_number=_s(rec.get("po_number"), 60))
+
+
+def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
+    if kind == KIND.GOODS_RECEIPT:
+        return [DocumentLine(document=doc, line_no=1, external_id=_s(rec["external_id"], 100), amount=Decimal(0),
+                             currency=doc.currency, quantity=parse_amount(rec.get("quantity")),
+                             po_line_no=int(rec["po_line_no"]) if str(rec.get("po_line_no") or "").isdigit() else None,
+                             date=_date(rec.get("received_on")), description=f"Received on {rec.get('received_on')}")]
+    out = []
+    sign = -1 if kind == KIND.SUPPLIER_INVOICE and rec.get("document_type") == "credit_note" else 1
+    for i, ln in enumerate(rec.get("lines") or [], start=1):
+        amount = parse_amount(ln.get("amount", 0))
+        po_line_no = ln.get("po_line_no")
+        out.append(DocumentLine(
+            document=doc, line_no=int(ln.get("line_no") or i) if str(ln.get("line_no") or "").isdigit() else i,
+            external_id=_s(ln.get("external_id"), 100), date=_date(ln.get("need_by_date") or ln.get("date")),
+            category=_s(ln.get("category"), 40), category_name=_s(ln.get("category_name"), 100),
+            description=_s(ln.get("description"), 2000), amount=amount * sign if amount > 0 else amount,
+            currency=_s(ln.get("currency") or doc.currency, 3).upper(), quantity=_dec(ln.get("quantity")),
+            unit_price=_dec(ln.get("unit_price") if ln.get("unit_price") not in (None, "") else ln.get("unit_cost")),
+            uom=_s(ln.get("uom"), 10), gl_account=_s(ln.get("gl_account") or ln.get("account"), 40),
+            cost_center=_s(ln.get("cost_center"), 40), project=_s(ln.get("project"), 40),
+            tax_code=_s(ln.get("tax_code"), 40), supplier_code=_s(ln.get("supplier_code"), 40),
+            po_line_no=int(po_line_no) if str(po_line_no or "").isdigit() else None,
+        ))
+    # Line numbers must be unique; sources that repeat them get positions instead.
+    if len({ln.line_no for ln in out}) != len(out):
+        for i, ln in enumerate(out, start=1):
+            ln.line_no = i
+    return out
+
+
+def _resolve_invoice_parties(fields: dict) -> None:
+    """E-invoices name the supplier by tax id and the buyer only by name: find the ERP's codes."""
+    if fields["po_number"] and (fields["entity"] is None or not fields["party_code"]):
+        po = Document.objects.filter(kind=KIND.PURCHASE_ORDER, number=fields["po_number"]).first()
+        if po is not None:
+            fields["entity"] = fields["entity"] or po.entity
+            fields["entity_code"] = fields["entity_code"] or po.entity_code
+            if not fields["party_code"]:
+                fields["party_code"] = po.party_code
+    if not fields["party_code"] and fields["party_tax_id"]:
+        tax = fields["party_tax_id"].replace(" ", "").upper()
+        qs = Supplier.objects.filter(tax_id__iexact=tax)
+        if fields["entity"] is not None:
+            qs = qs.filter(entity=fields["entity"])
+        sup = qs.select_related("entity").first()
+        if sup is not None:
+            fields["party_code"] = sup.code
+            if fields["entity"] is None:
+                fields["entity"], fields["entity_code"] = sup.entity, sup.entity.code
+
+
+@transaction.atomic
+def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> UpsertResult:
+    """Store a page of canonical P2P records of one kind; returns what was created or changed."""
+    result = UpsertResult()
+    if not records:
+        return result
+    entities = {e.code: e for e in LegalEntity.objects.all()}
+    by_id = {str(r["external_id"]): r for r in records}
+    existing = {d.source_id: d for d in Document.objects.filter(source_system=system, source_id__in=list(by_id))}
+    now = timezone.now()
+    lines, refs, events, new_docs = [], [], [], []
+    for source_id, rec in by_id.items():
+        fields = _header(kind, system, rec, entities)
+        if kind == KIND.SUPPLIER_INVOICE:
+            _resolve_invoice_parties(fields)
+        doc = existing.get(source_id)
+        if doc is None:
+            doc = Document(correlation_id=uuid.uuid4(), **fields)
+            new_docs.append((doc, rec))
+            continue
+        if fields["version"] == doc.version:
+            if doc.business_status != fields["business_status"] and kind != KIND.SUPPLIER_INVOICE:
+                Document.objects.filter(pk=doc.pk).update(business_status=fields["business_status"], updated_at=now)
+                events.append(DocumentEvent(document=doc, at=now, system=system, action="status",
+                                            message=f"{system}: {doc.business_status} → {fields['business_status']}",
+                                            correlation_id=doc.correlation_id))
+                doc.business_status = fields["business_status"]
+                result.changed.append(doc)
+            else:
+                result.unchanged.append(doc)
+            continue
+        if kind == KIND.PURCHASE_ORDER:
+            # The ERP owns POs: its change is the truth. Lines are updated in place, so receipts and
+            # invoice lines keep pointing at them.
+            _po_update(doc, fields, _lines(kind, doc, rec))
+            events.append(DocumentEvent(document=doc, at=now, system=system, action="changed",
+                                        message=f"PO changed in {system}", correlation_id=doc.correlation_id))
+            result.changed.append(doc)
+            continue
+        if doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
+            _changed_after_posting(doc, fields["version"], system)
+            result.unchanged.append(doc)
+            continue
+        _supersede_items(doc, f"Superseded by a new version from {system}.")
+        for k, v in fields.items():
+            setattr(doc, k, v)
+        doc.revision = 0
+        doc.save()
+        doc.lines.all().delete()
+        lines.extend(_lines(kind, doc, rec))
+        events.append(DocumentEvent(document=doc, at=now, system=system, action="new_version",
+                                    message=f"Changed in {system}", correlation_id=doc.correlation_id))
+        result.changed.append(doc)
+    if new_docs:
+        Document.objects.bulk_create([d for d, _ in new_docs])
+        if new_docs[0][0].pk is None:
+            ids = dict(Document.objects.filter(source_system=system, source_id__in=[d.source_id for d, _ in new_docs])
+                       .values_list("source_id", "pk"))
+            for d, _ in new_docs:
+                d.pk = d.id = ids[d.source_id]
+        for doc, rec in new_docs:
+            lines.extend(_lines(kind, doc, rec))
+            refs.append(DocumentRef(document=doc, system=system, kind=kind, external_id=doc.source_id))
+            what = {KIND.GOODS_RECEIPT: f"Receipt of {rec.get('quantity')} for {doc.po_number}"}.get(
+                kind, f"Received from {system} ({len(rec.get('lines') or [])} lines, {doc.total} {doc.currency})")
+            events.append(DocumentEvent(document=doc, at=now, system="workbench", action="received", message=what,
+                                        correlation_id=doc.correlation_id))
+            result.created.append(doc)
+    DocumentLine.objects.bulk_create(lines)
+    DocumentRef.objects.bulk_create(refs, ignore_conflicts=True)
+    DocumentEvent.objects.bulk_create(events)
+    p2p_link(documents=result.touched)
+    return result
+
+
+def _po_update(doc: Document, fields: dict, new_lines: list[DocumentLine]) -> None:
+    for k, v in fields.items():
+        setattr(doc, k, v)
+    doc.save()
+    current = {ln.line_no: ln for ln in doc.lines.all()}
+    keep = ["external_id", "description", "category", "amount", "currency", "quantity", "unit_price", "uom", "gl_account",
+            "cost_center", "project", "tax_code"]
+    for ln in new_lines:
+        old = current.pop(ln.line_no, None)
+        if old is None:
+            ln.save()
+        else:
+            for f in keep:
+                setattr(old, f, getattr(ln, f))
+            old.save(update_fields=keep)
+
+
+def p2p_link(*, documents: list[Document]) -> None:
+    """Tie receipts and invoices to their PO (and its lines), POs to their requisition; keep received totals."""
+    pos_touched: set[int] = set()
+    for doc in documents:
+        if doc.kind in (KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE) and doc.po_number:
+            po = Document.objects.filter(kind=KIND.PURCHASE_ORDER, number=doc.po_number).first()
+            if po is None:
+                continue
+            if doc.parent_id != po.pk:
+                Document.objects.filter(pk=doc.pk).update(parent=po)
+                doc.parent = po
+            if doc.kind == KIND.GOODS_RECEIPT:
+                by_no = {ln.line_no: ln.pk for ln in po.lines.all()}
+                for ln in doc.lines.all():
+                    if ln.po_line_no in by_no and ln.po_line_id != by_no[ln.po_line_no]:
+                        DocumentLine.objects.filter(pk=ln.pk).update(po_line_id=by_no[ln.po_line_no])
+                pos_touched.add(po.pk)
+        elif doc.kind == KIND.PURCHASE_ORDER:
+            req = Document.objects.filter(kind=KIND.REQUISITION, erp_document_number=doc.number).first()
+            if req is not None and doc.parent_id != req.pk:
+                Document.objects.filter(pk=doc.pk).update(parent=req)
+            # Receipts and invoices that arrived before their PO are tied to it now.
+            early = list(Document.objects.filter(kind__in=[KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE], po_number=doc.number,
+                                                 parent__isnull=True))
+            if early:
+                p2p_link(documents=early)
+            pos_touched.add(doc.pk)
+    for po_id in pos_touched:
+        po_received_refresh(po_id)
+
+
+def po_received_refresh(po_id: int) -> None:
+    """PO lines' received quantity = the sum of their receipts (receipts can arrive in any order)."""
+    received = dict(DocumentLine.objects.filter(po_line__document_id=po_id, document__kind=KIND.GOODS_RECEIPT)
+                    .values("po_line_id").annotate(q=Sum("quantity")).values_list("po_line_id", "q"))
+    for ln in DocumentLine.objects.filter(document_id=po_id):
+        q = received.get(ln.pk) or Decimal(0)
+        if ln.received_quantity != q:
+            DocumentLine.objects.filter(pk=ln.pk).update(received_quantity=q)
+
+
+def invoice_consume(*, document: Document) -> bool:
+    """Count a matched invoice's quantities against its PO lines, once (compare-and-set on match_status)."""
+    if not Document.objects.filter(pk=document.pk).exclude(match_status="matched").update(match_status="matched"):
+        return False
+    for ln in document.lines.filter(po_line__isnull=False):
+        if ln.quantity:
+            DocumentLine.objects.filter(pk=ln.po_line_id).update(invoiced_quantity=F("invoiced_quantity") + ln.quantity)
+    document.match_status = "matched"
+    return True
