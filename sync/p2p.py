@@ -235,6 +235,13 @@ def approval_decisions_apply(records: list[dict]) -> int:
         task = tasks.get(rec.get("correlation_key") or "")
         if task is None or rec.get("state") not in ("approved", "rejected"):
             continue
+        if ":variance:" in task.correlation_key:
+            from workbench.services.invoices import variance_decision
+
+            if task.state == ApprovalTask.State.REQUESTED and variance_decision(
+                    task=task, state=rec["state"], comments=str(rec.get("comments") or ""), approver=str(rec.get("approver") or "")):
+                n += 1
+            continue
         outcome = approvals.approval_decision_apply(task=task, state=rec["state"], comments=str(rec.get("comments") or ""),
                                                     approver=str(rec.get("approver") or ""))
         if not outcome.applied:

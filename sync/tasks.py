@@ -107,3 +107,23 @@ def scan_einvoice_inbox_task() -> dict:
     from sync.inbox import scan_folder
 
     return scan_folder()
+
+
+@shared_task(name="sync.rematch_open_invoices", acks_late=True)
+def rematch_open_invoices_task(entity_id: int | None = None) -> int:
+    """Tolerances changed: invoices with open match exceptions are matched again (and posted if now clean)."""
+    from workbench.models import ExceptionItem
+    from workbench.services.validation import documents_validate
+
+    items = ExceptionItem.objects.filter(code__in=["PRICE_VARIANCE", "QUANTITY_VARIANCE"], status__in=["open", "in_progress"])
+    if entity_id is not None:
+        items = items.filter(entity_id=entity_id)
+    ids = list(items.values_list("document_id", flat=True).distinct())
+    n = 0
+    for i in range(0, len(ids), 200):
+        with transaction.atomic():
+            docs = list(Document.objects.filter(pk__in=ids[i:i + 200]))
+            clean = documents_validate(documents=docs)
+            push.enqueue_postings([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED])
+        n += len(docs)
+    return n

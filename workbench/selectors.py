@@ -41,3 +41,73 @@ def document_trace(document: Document) -> list[dict]:
 def item_events(item: ExceptionItem):
     return ExceptionEvent.objects.filter(item=item).select_related("actor")
 
+
+
+# --- procure-to-pay -----------------------------------------------------------------------------------
+
+
+def accruals(*, entity_code: str = "") -> dict:
+    """Finance's accrual picture: goods received but not invoiced (accrue them), and invoices for goods
+    not (fully) received (hold them). Amounts at the PO's price, per PO line."""
+    from decimal import Decimal
+
+    from django.db.models import F
+
+    from workbench.models import DocumentLine
+
+    po_lines = (DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER)
+                .select_related("document", "document__entity").order_by("document__entity_code", "document__number", "line_no"))
+    if entity_code:
+        po_lines = po_lines.filter(document__entity_code=entity_code)
+    received = []
+    for ln in po_lines.filter(received_quantity__gt=F("invoiced_quantity")):
+        qty = ln.received_quantity - ln.invoiced_quantity
+        received.append({"line": ln, "po": ln.document, "quantity": qty,
+                         "amount": (qty * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01"))})
+    invoiced = []
+    inv_lines = (DocumentLine.objects.filter(document__kind=Document.Kind.SUPPLIER_INVOICE,
+                                             document__exceptions__code__in=["NOT_RECEIVED", "QUANTITY_VARIANCE"],
+                                             document__exceptions__status__in=["open", "in_progress", "waiting"],
+                                             document__exceptions__line_id=F("pk"))
+                 .select_related("document", "po_line").distinct().order_by("document__entity_code", "document__number"))
+    if entity_code:
+        inv_lines = inv_lines.filter(document__entity_code=entity_code)
+    for ln in inv_lines:
+        rec = ln.po_line.received_quantity - ln.po_line.invoiced_quantity if ln.po_line else Decimal(0)
+        missing = (ln.quantity or Decimal(0)) - max(rec, Decimal(0))
+        invoiced.append({"line": ln, "invoice": ln.document, "received": max(rec, Decimal(0)), "missing": missing,
+                         "amount": (missing * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01"))})
+
+    def totals(rows):
+        out: dict[str, Decimal] = {}
+        for r in rows:
+            cur = r["line"].currency
+            out[cur] = out.get(cur, Decimal(0)) + r["amount"]
+        return sorted(out.items())
+
+    return {"received_not_invoiced": received, "invoiced_not_received": invoiced,
+            "rni_totals": totals(received), "inr_totals": totals(invoiced)}
+
+
+def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool = True) -> list[dict]:
+    """Budget, commitments, actuals and available per entity, cost center, account and period."""
+    from workbench.models import Budget
+    from workbench.rules.p2p_context import P2PContext
+
+    budgets = Budget.objects.select_related("entity").order_by("entity__code", "period", "cost_center", "gl_account")
+    if entity_code:
+        budgets = budgets.filter(entity__code=entity_code)
+    if period:
+        budgets = budgets.filter(period=period)
+    budgets = list(budgets[:5000])
+    ctx = P2PContext.__new__(P2PContext)
+    ctx.budgets = {}
+    ctx._load_budgets({(b.entity_id, b.cost_center, b.gl_account, b.period) for b in budgets}, None)
+    rows = []
+    for b in budgets:
+        pos = ctx.budgets.get((b.entity_id, b.cost_center, b.gl_account, b.period))
+        if pos is None or (only_used and not pos.committed and not pos.actual):
+            continue
+        used = (pos.committed + pos.actual) / pos.budget * 100 if pos.budget else 0
+        rows.append({"budget": b, "pos": pos, "used_pct": min(int(used), 999)})
+    return rows

@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from workbench.views import documents, items, queue, sync
+from workbench.views import documents, items, p2p, queue, sync
 
 queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
 items_patterns = ([
@@ -14,7 +14,22 @@ items_patterns = ([
     path("<int:pk>/retry/", items.item_retry, name="retry"),
     path("<int:pk>/send-back/", items.item_send_back, name="send_back"),
     path("<int:pk>/assign/", items.item_assign, name="assign"),
+    path("<int:pk>/accept-variance/", p2p.accept_variance, name="accept_variance"),
+    path("<int:pk>/credit-note/", p2p.request_credit_note, name="credit_note"),
+    path("<int:pk>/route/", p2p.route_to_approver, name="route"),
+    path("<int:pk>/reject-invoice/", p2p.reject_invoice, name="reject_invoice"),
 ], "items")
+p2p_patterns = ([
+    path("accruals/", p2p.accruals_page, name="accruals"),
+    path("budgets/", p2p.budgets_page, name="budgets"),
+    path("settings/", p2p.settings_page, name="settings"),
+    path("settings/rules/", p2p.rule_save, name="rule_add"),
+    path("settings/rules/<int:pk>/", p2p.rule_save, name="rule_edit"),
+    path("settings/delegations/", p2p.delegation_save, name="delegation_add"),
+    path("settings/tolerances/", p2p.tolerance_save_view, name="tolerance_add"),
+    path("settings/tolerances/<int:pk>/", p2p.tolerance_save_view, name="tolerance_edit"),
+    path("einvoices/", p2p.einvoice_upload_page, name="einvoices"),
+], "p2p")
 documents_patterns = ([path("<int:pk>/", documents.document_detail, name="detail")], "documents")
 sync_patterns = ([
     path("", sync.sync_page, name="page"),
@@ -28,6 +43,7 @@ urlpatterns = [
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
     path("sync/", include(sync_patterns)),
+    path("p2p/", include(p2p_patterns)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("workbench.api.urls")),

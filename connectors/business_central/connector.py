@@ -1,4 +1,5 @@
-"""Business Central (API v2.0) connector: master data in, expense reports out as posted purchase invoices.
+"""Business Central (API v2.0) connector: master data and procure-to-pay documents in; expense reports
+and supplier invoices out as posted purchase invoices, purchase orders out with our PO number.
 
 Reads are per company and incremental on ``lastModifiedDateTime`` (inclusive ``ge``: the caller
 dedupes by external_id). A company's cursor only moves once all its pages are read, because BC pages
@@ -6,7 +7,12 @@ by key, not by time: moving it after page one could skip older changes still on 
 
 Writes are idempotent by the document number (our external document number, BC's
 ``vendorInvoiceNumber``): it is looked up before anything is created, so a resend after a timeout
-finds the first attempt instead of booking a second invoice.
+finds the first attempt instead of booking a second invoice. Purchase orders are idempotent the same
+way by their number (manual numbering: BC keeps ours).
+
+Besides the standard API, two more APIs of the same environment are read: the automation API's
+``users`` (to turn a vendor's ``systemModifiedBy`` into an email) and the custom API page
+``northwind/finance/v1.0`` that publishes ``budgetEntries``.
 """
 
 from __future__ import annotations
@@ -49,9 +55,16 @@ STREAMS = {
     "employees": StreamSpec("employees", "employee", cursor_field=CURSOR),
     "projects": StreamSpec("projects", "project", cursor_field=CURSOR),
     "purchase_invoices": StreamSpec("purchase_invoices", "erp_document", cursor_field=CURSOR),
+    "suppliers": StreamSpec("suppliers", "supplier", cursor_field=CURSOR),
+    "purchase_orders": StreamSpec("purchase_orders", "purchase_order", cursor_field=CURSOR),
+    "budgets": StreamSpec("budgets", "budget", cursor_field=CURSOR),
 }
 ENTITY_SETS = {"gl_accounts": "accounts", "tax_codes": "taxGroups", "employees": "employees",
-               "projects": "projects", "purchase_invoices": "purchaseInvoices"}
+               "projects": "projects", "purchase_invoices": "purchaseInvoices", "suppliers": "vendors",
+               "purchase_orders": "purchaseOrders"}
+EXPAND = {"purchase_orders": "purchaseOrderLines"}  # lines come with their order: one request per page
+AUTOMATION_API = "microsoft/automation/v2.0"
+BUDGET_API = "northwind/finance/v1.0"  # our custom API page (publisher/group/version)
 COST_CENTER_DIMENSION = "DEPARTMENT"
 POSTED = ("Open", "Paid")
 CORRELATION = re.compile(r"\s*CorrelationId:\s*[0-9A-Fa-f-]+\.?\s*$")
@@ -82,8 +95,9 @@ class BusinessCentralConnector:
         self.page_size = int(config.get("page_size") or 200)
         timeout = float(config.get("timeout") or 30)
         prefix = f"{quote(str(tenant))}/" if tenant else ""
+        self.api_root = f"{base_url}/v2.0/{prefix}{quote(self.environment)}/api"
         self.http = HttpClient(
-            f"{base_url}/v2.0/{prefix}{quote(self.environment)}/api/v2.0",
+            f"{self.api_root}/v2.0",
             token_url=str(config.get("token_url") or f"{base_url}/oauth2/v2.0/token"),
             client_id=str(config["client_id"]), client_secret=str(config["client_secret"]),
             scope=str(config.get("scope", DEFAULT_SCOPE)), error_parser=parse_error,
@@ -92,6 +106,7 @@ class BusinessCentralConnector:
         self._companies: list[dict] | None = None
         self._currencies: dict[str, str] = {}  # company id -> local currency
         self._dimensions: dict[tuple[str, str], str | None] = {}  # (company id, code) -> dimension id
+        self._user_emails: dict[str, dict[str, str]] = {}  # company id -> {user security id: email}
 
     # --- contract --------------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -125,30 +140,43 @@ class BusinessCentralConnector:
                 yield from self._read_company(stream, company, state)
 
     def write(self, op: WriteOp, *, idempotency_key: str) -> WriteResult:
-        if op.action != "post_expense_report":
-            raise ConfigError(f"business_central cannot {op.action!r}; it supports post_expense_report")
+        builders = {"post_expense_report": mapping.purchase_invoice_body,
+                    "post_supplier_invoice": mapping.supplier_invoice_body,
+                    "create_purchase_order": mapping.purchase_order_body}
+        if op.action not in builders:
+            raise ConfigError(f"business_central cannot {op.action!r}; it supports {', '.join(builders)}")
         payload = op.payload or {}
         try:
-            body = mapping.purchase_invoice_body(payload)
+            body = builders[op.action](payload)
         except MappingError as exc:
             raise Rejected("Workbench_InvalidPayload", str(exc)) from exc
         company = self._company_named(str(payload.get("entity") or ""))
-        invoices = f"companies({company['id']})/purchaseInvoices"
-        doc_no, vendor = body["vendorInvoiceNumber"], body["vendorNumber"]
         # BC ignores the header; it is sent so the request can be traced in logs and proxies.
         headers = {"Idempotency-Key": idempotency_key}
-        log.info("business_central post_expense_report %s (%s, key %s)", doc_no, company["name"], idempotency_key)
+        if op.action == "create_purchase_order":
+            return self._create_order(company, body, headers)
+        # Our expense document numbers are unique across vendors; suppliers' invoice numbers are not.
+        return self._post_invoice(op.action, company, body, headers, own_numbers=op.action == "post_expense_report")
+
+    def _post_invoice(self, action: str, company: dict, body: dict, headers: dict, *, own_numbers: bool) -> WriteResult:
+        invoices = f"companies({company['id']})/purchaseInvoices"
+        doc_no, vendor = body["vendorInvoiceNumber"], body["vendorNumber"]
+        log.info("business_central %s %s (%s, key %s)", action, doc_no, company["name"], headers["Idempotency-Key"])
+        culprits = CULPRITS if own_numbers else P2P_CULPRITS
+
+        def find() -> dict | None:
+            return self._find_invoice(invoices, doc_no, vendor, exclusive=own_numbers)
 
         changed = False  # once BC has accepted a change, any later failure leaves the outcome uncertain
         try:
-            invoice = self._find_invoice(invoices, doc_no, vendor)
+            invoice = find()
             resent = invoice is not None
             if invoice is None:
                 try:
                     invoice = self._object(self.http.request("POST", invoices, json_body=body, headers=headers))
                 except Rejected as exc:
                     # An earlier attempt whose answer was lost created it meanwhile: use that one.
-                    found = self._find_invoice(invoices, doc_no, vendor) if "already exists" in exc.message else None
+                    found = find() if "already exists" in exc.message else None
                     if found is None:
                         raise
                     invoice, resent = found, True
@@ -163,7 +191,7 @@ class BusinessCentralConnector:
                     self.http.request("POST", f"{invoices}({invoice['id']})/Microsoft.NAV.post", headers=headers)
                 except Rejected:
                     # A parallel attempt may have posted it a moment ago: that is success, not a refusal.
-                    again = self._find_invoice(invoices, doc_no, vendor)
+                    again = find()
                     if again is None or again.get("status") not in POSTED:
                         raise
                     return self._result(again, company, already=True)
@@ -177,8 +205,29 @@ class BusinessCentralConnector:
                 raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
             raise
         except Rejected as exc:
-            raise _with_culprit(exc) from None
+            raise _with_culprit(exc, culprits) from None
         return self._result(invoice, company, already=resent and status in POSTED)
+
+    def _create_order(self, company: dict, body: dict, headers: dict) -> WriteResult:
+        orders = f"companies({company['id']})/purchaseOrders"
+        number, vendor = body["number"], body["vendorNumber"]
+        log.info("business_central create_purchase_order %s (%s, key %s)", number, company["name"],
+                 headers["Idempotency-Key"])
+        try:
+            order = self._find_order(orders, number, vendor)
+            if order is not None:
+                return self._order_result(order, company, already=True)
+            try:
+                order = self._object(self.http.request("POST", orders, json_body=body, headers=headers))
+            except Rejected as exc:
+                # An earlier attempt whose answer was lost created it meanwhile: use that one.
+                found = self._find_order(orders, number, vendor) if "already exists" in exc.message else None
+                if found is None:
+                    raise
+                return self._order_result(found, company, already=True)
+        except Rejected as exc:
+            raise _with_culprit(exc, P2P_CULPRITS) from None
+        return self._order_result(order, company, already=False)
 
     # --- reading ---------------------------------------------------------------------------------
     def _pages(self, path: str, params: dict | None = None) -> Iterator[tuple[list, bool]]:
@@ -203,7 +252,9 @@ class BusinessCentralConnector:
         if path is None:
             return
         since = state.get(company["name"])
-        params = {"$filter": f"{CURSOR} ge {since}"} if since else None
+        params = {"$filter": f"{CURSOR} ge {since}"} if since else {}
+        if stream in EXPAND:
+            params["$expand"] = EXPAND[stream]
         mapper = self._mapper(stream, company)
         newest = since
         for rows, last in self._pages(path, params):
@@ -275,6 +326,8 @@ class BusinessCentralConnector:
         if stream == "cost_centers":
             dim_id = self._dimension_id(company, COST_CENTER_DIMENSION)
             return f"{base}/dimensions({dim_id})/dimensionValues" if dim_id else None
+        if stream == "budgets":
+            return f"{self.api_root}/{BUDGET_API}/{base}/budgetEntries"
         return f"{base}/{ENTITY_SETS[stream]}"
 
     def _mapper(self, stream: str, company: dict) -> Callable[[Any], dict]:
@@ -282,6 +335,14 @@ class BusinessCentralConnector:
         if stream == "purchase_invoices":
             currency = self._currency(company)
             return lambda raw: mapping.erp_document(raw, entity, currency)
+        if stream == "purchase_orders":
+            currency = self._currency(company)
+            return lambda raw: mapping.purchase_order(raw, entity, currency)
+        if stream == "suppliers":
+            currency, emails = self._currency(company), self._users(company)
+            return lambda raw: mapping.supplier(raw, entity, currency, emails)
+        if stream == "budgets":
+            return lambda raw: mapping.budget(raw, entity)
         fn = {"cost_centers": mapping.cost_center, "gl_accounts": mapping.gl_account, "tax_codes": mapping.tax_code,
               "employees": mapping.employee, "projects": mapping.project}[stream]
         return lambda raw: fn(raw, entity)
@@ -324,6 +385,21 @@ class BusinessCentralConnector:
             self._currencies[company["id"]] = code if isinstance(code, str) else ""
         return self._currencies[company["id"]]
 
+    def _users(self, company: dict) -> dict[str, str]:
+        """User security id -> email (contactEmail, else the user name if it is one), once per company
+        and connector: users change rarely, and a vendor's changer must not cost a request per row."""
+        if company["id"] not in self._user_emails:
+            emails = {}
+            for rows, _ in self._pages(f"{self.api_root}/{AUTOMATION_API}/companies({company['id']})/users"):
+                for raw in rows:
+                    if not isinstance(raw, dict) or not isinstance(raw.get("userSecurityId"), str):
+                        continue
+                    email = raw.get("contactEmail") or raw.get("authenticationEmail") or raw.get("userName")
+                    if isinstance(email, str) and "@" in email:
+                        emails[raw["userSecurityId"].lower()] = email
+            self._user_emails[company["id"]] = emails
+        return self._user_emails[company["id"]]
+
     def _dimension_id(self, company: dict, code: str) -> str | None:
         key = (company["id"], code)
         if key not in self._dimensions:
@@ -339,14 +415,17 @@ class BusinessCentralConnector:
     def _object(self, resp) -> dict:
         body = self.http.json_of(resp)
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
-            raise MalformedPayload(f"{resp.request.method} {resp.url}: expected a purchase invoice, got "
+            raise MalformedPayload(f"{resp.request.method} {resp.url}: expected a document with an id, got "
                                    f"{mapping.raw_excerpt(body, 300)}")
         return body
 
-    def _find_invoice(self, invoices: str, doc_no: str, vendor: str) -> dict | None:
-        """The invoice already carrying our document number, preferring a posted one."""
-        params = {"$filter": f"vendorInvoiceNumber eq {mapping.odata_string(doc_no)}"}
-        found = [r for page, _ in self._pages(invoices, params) for r in page
+    def _find_invoice(self, invoices: str, doc_no: str, vendor: str, *, exclusive: bool = True) -> dict | None:
+        """The invoice already carrying this document number, preferring a posted one. ``exclusive``:
+        the number is ours, so finding it on another vendor's invoice is a refusal, not a miss."""
+        query = f"vendorInvoiceNumber eq {mapping.odata_string(doc_no)}"
+        if not exclusive:
+            query += f" and vendorNumber eq {mapping.odata_string(vendor)}"
+        found = [r for page, _ in self._pages(invoices, {"$filter": query}) for r in page
                  if isinstance(r, dict) and r.get("vendorInvoiceNumber") == doc_no and isinstance(r.get("id"), str)]
         if not found:
             return None
@@ -357,6 +436,29 @@ class BusinessCentralConnector:
                            f"Vendor invoice number {doc_no} is already used by purchase invoice {other.get('number')} "
                            f"of vendor {other.get('vendorNumber')}, not {vendor}.")
         return next((r for r in mine if r.get("status") in POSTED), mine[0])
+
+    def _find_order(self, orders: str, number: str, vendor: str) -> dict | None:
+        params = {"$filter": f"number eq {mapping.odata_string(number)}"}
+        found = next((r for page, _ in self._pages(orders, params) for r in page
+                      if isinstance(r, dict) and r.get("number") == number and isinstance(r.get("id"), str)), None)
+        if found is not None and found.get("vendorNumber") != vendor:
+            raise Rejected("Workbench_DocumentNumberInUse",
+                           f"Purchase order number {number} is already used by an order of vendor "
+                           f"{found.get('vendorNumber')}, not {vendor}.", field="number", value=number)
+        return found
+
+    @staticmethod
+    def _order_result(order: dict, company: dict, *, already: bool) -> WriteResult:
+        status = str(order.get("status") or "").strip().lower()
+        try:
+            total = mapping.money(order, "totalAmountExcludingTax")
+        except MappingError as exc:
+            raise MalformedPayload(f"purchase order {order.get('id')}: {exc}") from None
+        return WriteResult(
+            external_id=order["id"], status=mapping.ORDER_STATUS.get(status, status),
+            message=f"{'Already created' if already else 'Created'} as {order.get('number')} in {company['name']}",
+            data={"number": str(order.get("number") or ""), "total": total, "entity": company["name"]},
+        )
 
     def _result(self, invoice: dict, company: dict, *, already: bool) -> WriteResult:
         number = str(invoice.get("number") or "")
@@ -371,12 +473,29 @@ class BusinessCentralConnector:
         )
 
 
-BLOCKED_DIMENSION = re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) is blocked")
+# BC's words -> the payload field they name. Expense reports only act on a blocked department (sync
+# deactivates that cost center); P2P writes name every culprit BC's message reveals.
+CULPRITS = [(re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) is blocked"), "cost_center")]
+P2P_CULPRITS = [
+    *CULPRITS,
+    (re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) does not exist"), "cost_center"),
+    (re.compile(r"Dimension Value PROJECT - (?P<value>\S+) (?:is blocked|does not exist)"), "project"),
+    (re.compile(r"Vendor (?P<value>\S+) is blocked with type"), "vendor_number"),
+    (re.compile(r"Buy-from Vendor No\. of table Purchase Header contains a value \((?P<value>[^)]*)\)"), "vendor_number"),
+    (re.compile(r"field No\. of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "account"),
+    (re.compile(r"in G/L Account: No\.=(?P<value>[^.\s]+)"), "account"),
+    (re.compile(r"Tax Group Code of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "tax_code"),
+    (re.compile(r"Purchase Header does not exist.*No\.='(?P<value>[^']*)'"), "order_number"),
+    (re.compile(r"Purchase Order (?P<value>\S+) is for vendor"), "order_number"),
+]
 
 
-def _with_culprit(exc: Rejected) -> Rejected:
+def _with_culprit(exc: Rejected, culprits=CULPRITS) -> Rejected:
     """Name the field BC objected to, where its words say which (a blocked department = cost center)."""
-    m = BLOCKED_DIMENSION.search(exc.message)
-    if m and not exc.field:
-        return Rejected(exc.code, exc.message, field="cost_center", value=m.group("value").rstrip(".").strip("'"))
+    if exc.field:
+        return exc
+    for pattern, field in culprits:
+        m = pattern.search(exc.message)
+        if m:
+            return Rejected(exc.code, exc.message, field=field, value=m.group("value").rstrip(".").strip("'"))
     return exc

@@ -7,6 +7,7 @@ the connector turns that into a ``RecordError`` so one bad row never stops a syn
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,6 +16,10 @@ EMPTY_DATE = "0001-01-01"  # BC's "no date"
 STATUS = {"draft": "draft", "in review": "draft", "": "draft", "open": "open", "paid": "paid",
           "canceled": "canceled", "corrective": "canceled"}
 EMPLOYEE_STATUS = {"active", "inactive", "terminated"}
+# purchaseOrderEntityBufferStatus; "Released" is what some versions call a released order.
+ORDER_STATUS = {"draft": "draft", "in review": "in_review", "open": "open", "released": "released"}
+VENDOR_BLOCKED = {"": "", "payment": "Payment", "all": "All"}  # BC sends " " for "not blocked"
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_DESCRIPTION = 100  # Purchase Line.Description is Text[100] in BC
 
 
@@ -174,6 +179,61 @@ def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
     }
 
 
+def supplier(raw: Any, entity: str, company_currency: str, user_emails: dict[str, str]) -> dict:
+    """``user_emails``: user security id (lower case) -> contact email, from the automation API."""
+    raw = _obj(raw)
+    blocked = raw.get("blocked")
+    if not isinstance(blocked, str) or blocked.strip().lower() not in VENDOR_BLOCKED:
+        raise MappingError(f"unknown vendor blocked value {blocked!r}")
+    # Whoever changed it last; a vendor nobody touched since creation names its creator.
+    who = text(raw, "systemModifiedBy", required=False) or text(raw, "systemCreatedBy", required=False)
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
+            "name": text(raw, "displayName", required=False), "tax_id": text(raw, "taxRegistrationNumber", required=False),
+            "currency": text(raw, "currencyCode", required=False) or company_currency,
+            "blocked": VENDOR_BLOCKED[blocked.strip().lower()], "changed_by_email": user_emails.get(who.lower(), ""),
+            "updated_at": timestamp(raw)}
+
+
+def purchase_order(raw: Any, entity: str, company_currency: str) -> dict:
+    """A purchaseOrder read with ``$expand=purchaseOrderLines``."""
+    raw = _obj(raw)
+    status = raw.get("status")
+    if not isinstance(status, str) or status.strip().lower() not in ORDER_STATUS:
+        raise MappingError(f"unknown purchase order status {status!r}")
+    lines_raw = raw.get("purchaseOrderLines")
+    if not isinstance(lines_raw, list):
+        raise MappingError("purchaseOrderLines missing (read with $expand=purchaseOrderLines)")
+    lines = []
+    for ln in map(_obj, lines_raw):
+        if ln.get("lineType") == "Comment":
+            continue  # text only: nothing to receive or invoice
+        lines.append({
+            "external_id": text(ln, "id"), "line_no": ln.get("sequence"),
+            "description": text(ln, "description", required=False), "account": text(ln, "lineObjectNumber"),
+            "quantity": money(ln, "quantity"), "unit_cost": money(ln, "directUnitCost"),
+            "amount": money(ln, "amountExcludingTax"),
+            "cost_center": text(ln, "shortcutDimension1Code", required=False),
+            "received_quantity": money(ln, "receivedQuantity"), "invoiced_quantity": money(ln, "invoicedQuantity"),
+        })
+    return {
+        "external_id": text(raw, "id"), "entity": entity, "number": text(raw, "number"),
+        "vendor_number": text(raw, "vendorNumber"), "status": ORDER_STATUS[status.strip().lower()],
+        "currency": text(raw, "currencyCode", required=False) or company_currency,
+        # The commitment is the net amount: tax is settled on the invoice.
+        "total": money(raw, "totalAmountExcludingTax"), "order_date": day(raw, "orderDate"),
+        "fully_received": flag(raw, "fullyReceived"), "lines": sorted(lines, key=lambda ln: ln["line_no"] or 0),
+    }
+
+
+def budget(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    period = text(raw, "period")
+    if not PERIOD.match(period):
+        raise MappingError(f"period must be YYYY-MM, got {period!r}")
+    return {"external_id": text(raw, "id"), "entity": entity, "cost_center": text(raw, "costCenterCode"),
+            "gl_account": text(raw, "accountNumber"), "period": period, "amount": money(raw, "amount")}
+
+
 # --- canonical -> BC: the deep insert for an expense report -----------------------------------------
 
 def odata_string(value: str) -> str:
@@ -181,48 +241,65 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _amount(value: Any, where: str) -> float:
-    if isinstance(value, bool):
-        raise MappingError(f"{where}: amount must be a number")
+def _amount(value: Any, where: str, places: str = "0.01", what: str = "amount") -> float:
+    if isinstance(value, bool) or value is None:
+        raise MappingError(f"{where}: {what} must be a number")
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+        amount = Decimal(str(value)).quantize(Decimal(places))
     except (InvalidOperation, ValueError):
-        raise MappingError(f"{where}: amount must be a number, got {value!r}") from None
+        raise MappingError(f"{where}: {what} must be a number, got {value!r}") from None
     # JSON carries numbers; a two-decimal amount survives float's shortest repr exactly, and the
     # server parses it back as a decimal.
     return float(amount)
 
 
-def purchase_invoice_body(payload: dict) -> dict:
-    """``post_expense_report`` payload -> a purchaseInvoice deep insert (lines + dimension set lines)."""
-    for key in ("vendor_number", "document_number", "posting_date", "lines"):
+def _quantity(value: Any, where: str) -> float:
+    return _amount(value, where, "0.00001", "quantity")  # BC keeps quantities to 5 decimals
+
+
+def _require(payload: dict, *keys: str) -> None:
+    for key in keys:
         if not payload.get(key):
             raise MappingError(f"payload is missing {key}")
     if not isinstance(payload["lines"], list):
         raise MappingError("payload lines must be a list")
+
+
+def _invoice_line(line: Any, idx: int, quantity: float, unit_cost: float) -> dict:
+    dims = []
+    if line.get("cost_center"):
+        dims.append({"code": "DEPARTMENT", "valueCode": str(line["cost_center"])})
+    if line.get("project"):
+        dims.append({"code": "PROJECT", "valueCode": str(line["project"])})
+    body_line: dict[str, Any] = {
+        "lineType": "Account", "lineObjectNumber": str(line["account"]),
+        "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
+        "quantity": quantity, "unitCost": unit_cost,
+    }
+    if line.get("tax_code"):
+        body_line["taxCode"] = str(line["tax_code"])
+    if dims:
+        body_line["dimensionSetLines"] = dims
+    return body_line
+
+
+def _account_lines(payload: dict) -> list[dict]:
+    for idx, line in enumerate(payload["lines"], start=1):
+        if not isinstance(line, dict) or not line.get("account"):
+            raise MappingError(f"line {idx}: missing account")
+    return payload["lines"]
+
+
+def purchase_invoice_body(payload: dict) -> dict:
+    """``post_expense_report`` payload -> a purchaseInvoice deep insert (lines + dimension set lines)."""
+    _require(payload, "vendor_number", "document_number", "posting_date", "lines")
     lines: list[dict] = []
     description = str(payload.get("description") or "").strip()
     if description:
         # The header has no description in v2.0; a comment line carries it onto the document.
         lines.append({"lineType": "Comment", "description": description[:MAX_DESCRIPTION]})
-    for idx, line in enumerate(payload["lines"], start=1):
-        if not isinstance(line, dict) or not line.get("account"):
-            raise MappingError(f"line {idx}: missing account")
-        dims = []
-        if line.get("cost_center"):
-            dims.append({"code": "DEPARTMENT", "valueCode": str(line["cost_center"])})
-        if line.get("project"):
-            dims.append({"code": "PROJECT", "valueCode": str(line["project"])})
-        body_line: dict[str, Any] = {
-            "lineType": "Account", "lineObjectNumber": str(line["account"]),
-            "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
-            "quantity": 1, "unitCost": _amount(line.get("amount"), f"line {idx}"),
-        }
-        if line.get("tax_code"):
-            body_line["taxCode"] = str(line["tax_code"])
-        if dims:
-            body_line["dimensionSetLines"] = dims
-        lines.append(body_line)
+    for idx, line in enumerate(_account_lines(payload), start=1):
+        lines.append(_invoice_line(line, idx, 1, _amount(line.get("amount"), f"line {idx}")))
     body: dict[str, Any] = {
         "vendorNumber": str(payload["vendor_number"]), "vendorInvoiceNumber": str(payload["document_number"]),
         "postingDate": str(payload["posting_date"]), "invoiceDate": str(payload["posting_date"]),
@@ -237,3 +314,48 @@ def fiscal_year(posting_date: str) -> str:
     """The fiscal year of a posting date. The companies' fiscal years start in January
     (``newFiscalYear`` periods), and BC's purchase invoice does not expose the year itself."""
     return posting_date[:4]
+
+
+def supplier_invoice_body(payload: dict) -> dict:
+    """``post_supplier_invoice`` payload -> a purchaseInvoice deep insert, linked to its order by the
+    sandbox's ``purchaseOrderNumber`` (BC's ``orderNumber`` is read-only)."""
+    _require(payload, "vendor_number", "document_number", "posting_date", "lines")
+    lines = [_invoice_line(line, idx, _quantity(line.get("quantity"), f"line {idx}"),
+                           _amount(line.get("unit_cost"), f"line {idx}", what="unit_cost"))
+             for idx, line in enumerate(_account_lines(payload), start=1)]
+    body: dict[str, Any] = {
+        "vendorNumber": str(payload["vendor_number"]), "vendorInvoiceNumber": str(payload["document_number"]),
+        "postingDate": str(payload["posting_date"]),
+        "invoiceDate": str(payload.get("invoice_date") or payload["posting_date"]), "purchaseInvoiceLines": lines,
+    }
+    if payload.get("currency"):
+        body["currencyCode"] = str(payload["currency"])
+    if payload.get("order_number"):
+        body["purchaseOrderNumber"] = str(payload["order_number"])
+    return body
+
+
+def purchase_order_body(payload: dict) -> dict:
+    """``create_purchase_order`` payload -> a purchaseOrders deep insert with a manual number. Cost
+    center and project go to the lines' shortcut dimensions 1 (DEPARTMENT) and 2 (PROJECT)."""
+    _require(payload, "number", "vendor_number", "lines")
+    lines = []
+    for idx, line in enumerate(_account_lines(payload), start=1):
+        body_line: dict[str, Any] = {
+            "lineType": "Account", "lineObjectNumber": str(line["account"]),
+            "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
+            "quantity": _quantity(line.get("quantity"), f"line {idx}"),
+            "directUnitCost": _amount(line.get("unit_cost"), f"line {idx}", what="unit_cost"),
+        }
+        if line.get("cost_center"):
+            body_line["shortcutDimension1Code"] = str(line["cost_center"])
+        if line.get("project"):
+            body_line["shortcutDimension2Code"] = str(line["project"])
+        lines.append(body_line)
+    body: dict[str, Any] = {"number": str(payload["number"]), "vendorNumber": str(payload["vendor_number"]),
+                            "purchaseOrderLines": lines}
+    if payload.get("order_date"):
+        body["orderDate"] = str(payload["order_date"])
+    if payload.get("currency"):
+        body["currencyCode"] = str(payload["currency"])
+    return body

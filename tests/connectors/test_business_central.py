@@ -117,7 +117,7 @@ def test_check_unreachable():
 def test_discover(env):
     specs = {s.name: s for s in env.connector().discover()}
     assert set(specs) == {"legal_entities", "cost_centers", "gl_accounts", "tax_codes", "accounting_periods",
-                          "employees", "projects", "purchase_invoices"}
+                          "employees", "projects", "purchase_invoices", "suppliers", "purchase_orders", "budgets"}
     assert specs["employees"].canonical == "employee" and specs["employees"].cursor_field == "lastModifiedDateTime"
     assert specs["purchase_invoices"].canonical == "erp_document"
     assert all(s.primary_key == "external_id" for s in specs.values())

@@ -19,6 +19,8 @@ from sync.models import OutboundWrite, SyncRun
 from tests.conftest import SMALL_WORLD, TODAY, make_connections
 from workbench.models import Document, ExceptionItem
 
+EXPENSES = Document.objects.filter(kind="expense_report")  # the P2P documents of the same sandboxes are not counted
+
 pytestmark = pytest.mark.django_db
 
 
@@ -106,13 +108,13 @@ def test_first_sync_posts_valid_reports_writes_back_and_queues_the_rest(conns, w
     assert raised == expected_codes(world)
 
     clean = [r for r in world.reports if not r.malformed and not any(ln.problem for ln in r.lines)]
-    posted = Document.objects.filter(financial_status__in=["posted", "paid"])
+    posted = EXPENSES.filter(financial_status__in=["posted", "paid"])
     assert posted.count() == len(clean) > 0
     assert all(d.erp_document_number for d in posted)
     # every document is either posted or held by an active exception: nothing is lost
-    for doc in Document.objects.exclude(financial_status__in=["posted", "paid"]):
+    for doc in EXPENSES.exclude(financial_status__in=["posted", "paid"]):
         assert doc.exceptions.filter(status__in=["open", "in_progress", "waiting"]).exists(), doc
-    assert Document.objects.count() == len(world.reports) - 2  # the two malformed are quarantined
+    assert EXPENSES.count() == len(world.reports) - 2  # the two malformed are quarantined
 
     # the closed loop: the expense platform shows the ERP's document number
     concur = expense_sandbox[0]
@@ -120,7 +122,7 @@ def test_first_sync_posts_valid_reports_writes_back_and_queues_the_rest(conns, w
     shown = concur.stats_payload()["docs"][doc.source_id]
     assert shown["erpDocumentNumber"] == doc.erp_document_number
     # and the ERP's refusals were sent back too
-    rejected = Document.objects.filter(financial_status="rejected").first()
+    rejected = EXPENSES.filter(financial_status="rejected").first()
     assert concur.stats_payload()["docs"][rejected.source_id]["status"] in ("FAILED", "ERROR", "failed", "error")
 
     # trace from source approval to ERP posting, all with the document's correlation id
@@ -135,7 +137,7 @@ def test_syncing_three_times_and_redelivery_post_each_report_once(conns, erp_san
         full_sync(erp, expense)
     # the expense platform delivers every report again
     concur = expense_sandbox[0]
-    ids = list(Document.objects.values_list("source_id", flat=True))
+    ids = list(EXPENSES.values_list("source_id", flat=True))
     import json
     import urllib.request
 
@@ -145,7 +147,7 @@ def test_syncing_three_times_and_redelivery_post_each_report_once(conns, erp_san
     full_sync(erp, expense)
     per_number = erp_documents_per_number(erp_sandbox)
     assert per_number and max(per_number.values()) == 1
-    assert len(per_number) == Document.objects.filter(financial_status__in=["posted", "paid"]).count()
+    assert len(per_number) == EXPENSES.filter(financial_status__in=["posted", "paid"]).count()
     assert concur is not None
 
 
@@ -165,8 +167,8 @@ def test_500s_and_429s_end_with_every_report_posted_or_queued(conns, erp_sandbox
     expense_sandbox[0].faults.update({"error_rate": 0, "throttle_rate": 0})
     run(expense, "expense_pull")
     drain_outbox()
-    assert Document.objects.count() == len(world.reports) - 2
-    for doc in Document.objects.all():
+    assert EXPENSES.count() == len(world.reports) - 2
+    for doc in EXPENSES.all():
         assert doc.financial_status in ("posted", "paid") or doc.exceptions.filter(status="open").exists(), doc
     assert max(erp_documents_per_number(erp_sandbox).values()) == 1
     assert erp_sandbox[0].stats.get("faults.500", 0) + erp_sandbox[0].stats.get("faults.429", 0) > 0
@@ -192,7 +194,7 @@ def test_an_outage_is_one_incident_and_held_postings_replay_on_recovery(conns, e
     assert check_connection(erp.__class__.objects.get(pk=erp.pk))
     drain_outbox()
     assert ExceptionItem.objects.get(code="CONNECTOR_UNAVAILABLE").status == "resolved"
-    assert Document.objects.filter(financial_status__in=["posted", "rejected"]).count() >= held
+    assert EXPENSES.filter(financial_status__in=["posted", "rejected"]).count() >= held
 
 
 def test_an_uncertain_posting_is_looked_up_not_sent_twice(conns, erp_sandbox, expense_sandbox):
@@ -296,8 +298,8 @@ def test_payments_in_the_erp_are_confirmed_to_the_expense_platform(conns, erp_sa
     full_sync(erp, expense)
     run(erp, "posting_status")
     drain_outbox()
-    paid = Document.objects.filter(financial_status="paid")
-    assert paid.count() > 10 and not Document.objects.filter(financial_status="posted").exists()
+    paid = EXPENSES.filter(financial_status="paid")
+    assert paid.count() > 10 and not EXPENSES.filter(financial_status="posted").exists()
     doc = paid.first()
     assert doc.paid_at and doc.events.filter(action="payment_confirmed").exists()
     stats = expense_sandbox[0].stats_payload()

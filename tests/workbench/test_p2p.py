@@ -271,3 +271,97 @@ def test_a_blocked_supplier_invoice_is_held(p2p):
     receive("PO-1", 1, 10, "r1")
     doc, clean = invoice("INV-5", [(1, 1, "100.00")])
     assert not clean and codes(doc) == ["BLOCKED_SUPPLIER"]
+
+
+# --- screens and analyst actions -----------------------------------------------------------------------
+
+
+def price_variance_item(p2p):
+    po()
+    receive("PO-1", 1, 10, "r1")
+    doc, _ = invoice("INV-PV", [(1, 5, "110.00")])
+    return ExceptionItem.objects.get(document=doc, code="PRICE_VARIANCE")
+
+
+def test_the_item_page_compares_invoice_po_and_receipt(p2p, analyst_client):
+    item = price_variance_item(p2p)
+    html = analyst_client.get(f"/items/{item.pk}/").content.decode()
+    assert 'data-testid="match-table"' in html and "Accept variance" in html
+    assert "$100.00" in html.replace("USD ", "$") or "100.00" in html
+    assert "Ask supplier for a credit note" in html and "Reject back to the supplier" in html
+
+
+def test_accepting_a_variance_needs_a_reason_and_authority(p2p, analyst_client, monkeypatch):
+
+    sent = []
+    monkeypatch.setattr("sync.tasks.revalidate_document_task.delay_on_commit", lambda *a, **k: sent.append(a))
+    item = price_variance_item(p2p)  # variance 50.00
+    MatchTolerance.objects.create(entity=None, price_pct=Decimal("2"), accept_limit=Decimal("40"))
+    r = analyst_client.post(f"/items/{item.pk}/accept-variance/", {"reason": "Freight agreed"}, HTTP_HX_REQUEST="true")
+    assert "above your authority" in r.headers.get("HX-Trigger", "")
+    MatchTolerance.objects.update(accept_limit=Decimal("100"))
+    r = analyst_client.post(f"/items/{item.pk}/accept-variance/", {"reason": ""}, HTTP_HX_REQUEST="true")
+    assert "needs a reason" in r.headers.get("HX-Trigger", "")
+    analyst_client.post(f"/items/{item.pk}/accept-variance/", {"reason": "Freight agreed"}, HTTP_HX_REQUEST="true")
+    item.refresh_from_db()
+    assert item.status == "overridden" and sent == [(item.document_id,)]
+    assert item.events.filter(action="overridden", reason__contains="Freight agreed").exists()
+
+
+def test_rejecting_an_invoice_closes_its_items_and_never_posts_it(p2p, analyst_client):
+    item = price_variance_item(p2p)
+    analyst_client.post(f"/items/{item.pk}/reject-invoice/", {"reason": "Wrong price, send a corrected invoice"})
+    item.refresh_from_db()
+    item.document.refresh_from_db()
+    assert item.status == "resolved" and item.document.business_status == "rejected"
+    assert documents_validate(documents=[item.document]) == [item.document]  # no rule runs on a rejected invoice
+    assert not item.document.writes.exists()
+
+
+def test_accruals_show_received_not_invoiced_and_invoiced_not_received(p2p, analyst_client):
+    po()
+    receive("PO-1", 1, 10, "r1")
+    invoice("INV-A", [(1, 4, "100.00")])
+    Document.objects.filter(number="INV-A").update(match_status="")
+    from workbench.services.p2p_documents import invoice_consume
+
+    invoice_consume(document=Document.objects.get(number="INV-A"))
+    invoice("INV-B", [(2, 5, "20.00")])  # line 2 never received
+    html = analyst_client.get("/p2p/accruals/").content.decode()
+    rni = html.split('data-testid="rni"')[1].split("</section>")[0]
+    inr = html.split('data-testid="inr"')[1].split("</section>")[0]
+    assert "PO-1" in rni and "600.00" in rni  # 6 received, not yet invoiced, at 100
+    assert "INV-B" in inr and "100.00" in inr
+
+
+def test_budgets_page_shows_commitments_and_what_is_left(p2p, analyst_client):
+    po(lines=((3, "1000.00"),))
+    Document.objects.filter(kind="purchase_order").update(document_date=timezone.now().date())
+    html = analyst_client.get("/p2p/budgets/").content.decode()
+    assert "ENG" in html and "3,000.00" in html and "7,000.00" in html
+
+
+def test_an_admin_changes_an_approval_threshold_and_it_is_recorded(p2p, client, admin_user, analyst_client):
+    rule = ApprovalRule.objects.create(entity=p2p, min_amount=5000, levels=2)
+    assert analyst_client.get("/p2p/settings/").status_code == 302  # analysts cannot edit settings
+    client.force_login(admin_user)
+    r = client.post(f"/p2p/settings/rules/{rule.pk}/", {"entity": p2p.pk, "category": "", "min_amount": "2500",
+                                                        "levels": "3", "extra_approver": "", "sla_hours": "24", "active": "on"},
+                    HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and "Approval rule saved" in r.headers["HX-Trigger"]
+    rule.refresh_from_db()
+    assert rule.min_amount == Decimal("2500") and rule.levels == 3 and rule.updated_by == admin_user
+    bad = client.post(f"/p2p/settings/rules/{rule.pk}/", {"min_amount": "lots", "levels": "9", "sla_hours": "1"},
+                      HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200 and "Check the rule" in bad.headers["HX-Trigger"]
+
+
+def test_the_upload_screen_takes_several_files(p2p, analyst_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.sync.test_einvoice_inbox import CII, UBL
+
+    r = analyst_client.post("/p2p/einvoices/", {"files": [SimpleUploadedFile("a.xml", UBL[3].read_bytes()),
+                                                          SimpleUploadedFile("b.xml", CII[1].read_bytes())]})
+    html = r.content.decode()
+    assert r.status_code == 200 and "Invoice" in html and "Invalid" in html and "not a UBL 2.1" in html

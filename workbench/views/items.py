@@ -31,6 +31,13 @@ def _context(item: ExceptionItem, **extra) -> dict:
             ctx["cost_centers"] = cost_center_choices(doc.entity_id)
             ctx["tax_codes"] = tax_code_choices(doc.entity_id)
             ctx["open_periods"] = AccountingPeriod.objects.filter(entity_id=doc.entity_id, closed=False).order_by("start")
+    if doc is not None and doc.kind == "supplier_invoice":
+        from workbench.services.invoices import accept_limit, can_accept, variance_of
+
+        ctx["match_lines"] = list(doc.lines.select_related("po_line").order_by("line_no"))
+        ctx["variance"] = variance_of(item)
+        ctx["accept_limit"] = accept_limit(doc)
+        ctx["may_accept"] = can_accept(extra["user"], item) if "user" in extra else None
     ctx["reason_form"] = ReasonForm()
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
     ctx.update(extra)
@@ -40,13 +47,13 @@ def _context(item: ExceptionItem, **extra) -> dict:
 @vary_on_headers("HX-Request")
 def item_detail(request, pk):
     item = get_object_or_404(ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection"), pk=pk)
-    return render(request, "workbench/item.html", _context(item))
+    return render(request, "workbench/item.html", _context(item, user=request.user))
 
 
 def item_progress(request, pk):
     """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
     item = get_object_or_404(exception_item_list(), pk=pk)
-    response = render(request, "workbench/item.html#work", _context(item))
+    response = render(request, "workbench/item.html#work", _context(item, user=request.user))
     settled = not item.is_active or item.status != "waiting"
     posting = item.document is not None and item.document.financial_status == "posting"
     if settled and not posting:
@@ -58,7 +65,7 @@ def _action_response(request, item, message, level="success"):
     """HTMX: re-render the actions + progress section and raise a toast; plain POST: redirect."""
     item = exception_item_get(item.pk)
     if request.htmx:
-        response = render(request, "workbench/item.html#work", _context(item))
+        response = render(request, "workbench/item.html#work", _context(item, user=request.user))
         return trigger_client_event(response, "toast", {"message": message, "level": level})
     (messages.success if level == "success" else messages.error)(request, message)
     return redirect("items:detail", pk=item.pk)

@@ -4,6 +4,13 @@ Table relations (vendor, G/L account, tax group, dimension value) are checked wh
 created, as BC validates fields on insert; the state of master data (closed periods, blocked
 accounts or dimension values, terminated employees) is checked when the document is posted. Wording
 follows BC's own messages (see reference/business-central/error-codes.csv).
+
+Vendors are the employees (expense reports) and the ``vendors`` set (suppliers). A vendor blocked
+"All" cannot be put on a new document nor posted; "Payment" only stops payments.
+
+Purchase orders take a client ``number`` (manual numbering, unique per company). A purchase invoice
+is linked to an order by the sandbox's request property ``purchaseOrderNumber`` (BC's own
+``orderNumber`` is read-only); posting it adds the invoiced quantities to the order's lines.
 """
 
 from __future__ import annotations
@@ -15,11 +22,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .odata import BcError
-from .seed import DEPARTMENT, EMPTY_DATE, ZERO_GUID
+from .seed import DEPARTMENT, EMPTY_DATE, PROJECT, ZERO_GUID
 
 KNOWN_CURRENCIES = {"USD", "EUR", "GBP", "CHF", "CAD", "DKK", "SEK", "NOK", "JPY"}
 HEADER_WRITABLE = {"vendorNumber", "vendorId", "vendorInvoiceNumber", "invoiceDate", "postingDate", "dueDate",
-                   "currencyCode", "purchaser", "purchaseInvoiceLines"}
+                   "currencyCode", "purchaser", "purchaseInvoiceLines", "purchaseOrderNumber"}
 HEADER_READ_ONLY = {"id", "number", "status", "vendorName", "totalAmountExcludingTax", "totalTaxAmount",
                     "totalAmountIncludingTax", "lastModifiedDateTime", "orderId", "orderNumber"}
 LINE_WRITABLE = {"lineType", "lineObjectNumber", "accountId", "description", "description2", "quantity", "unitCost",
@@ -34,6 +41,13 @@ INVOICE_FIELDS = ("id", "number", "postingDate", "invoiceDate", "dueDate", "vend
                   "currencyId", "currencyCode", "orderId", "orderNumber", "purchaser", "pricesIncludeTax",
                   "discountAmount", "discountAppliedBeforeTax", "totalAmountExcludingTax", "totalTaxAmount",
                   "totalAmountIncludingTax", "status", "lastModifiedDateTime")
+ORDER_WRITABLE = {"number", "vendorNumber", "vendorId", "orderDate", "postingDate", "currencyCode", "purchaser",
+                  "requestedReceiptDate", "purchaseOrderLines"}
+ORDER_READ_ONLY = {"id", "status", "vendorName", "totalAmountExcludingTax", "totalTaxAmount",
+                   "totalAmountIncludingTax", "fullyReceived", "lastModifiedDateTime"}
+ORDER_LINE_WRITABLE = {"lineType", "lineObjectNumber", "accountId", "description", "quantity", "directUnitCost",
+                       "sequence", "expectedReceiptDate", "shortcutDimension1Code", "shortcutDimension2Code"}
+MAX_ORDER_NO = 20  # Purchase Header."No." is Code[20]
 
 
 @dataclass
@@ -45,7 +59,8 @@ class Ledger:
     tax_groups: dict[str, dict]
     dimensions: dict[str, dict]
     dim_values: dict[tuple[str, str], dict]
-    vendors: dict[str, dict]  # expense reports are paid to employees: employee number = vendor number
+    # Expense reports are paid to employees (employee number = vendor number); suppliers are vendors.
+    vendors: dict[str, dict]
     periods: list[dict]  # sorted by startingDate
 
     @property
@@ -113,14 +128,48 @@ def _vendor(body: dict, ledger: Ledger) -> dict:
         vendor = ledger.vendors.get(str(number))
         if vendor is None:
             raise relation("Buy-from Vendor No.", "Purchase Header", number, "Vendor")
-        return vendor
-    if vendor_id:
+    elif vendor_id:
         vendor = next((v for v in ledger.vendors.values() if v["id"] == str(vendor_id).lower()), None)
         if vendor is None:
             raise BcError(404, "Internal_RecordNotFound",
                           f"The Vendor does not exist. Identification fields and values: Id='{vendor_id}'")
-        return vendor
-    raise dialog("A vendorNumber or a vendorId must be provided.")
+    else:
+        raise dialog("A vendorNumber or a vendorId must be provided.")
+    check_vendor_blocked(vendor, "create")
+    return vendor
+
+
+def check_vendor_blocked(vendor: dict, action: str) -> None:
+    """BC's Vendor.CheckBlockedVendOnDocs: "All" stops documents; "Payment" only stops payments."""
+    if vendor.get("blocked") == "All":
+        raise dialog(f"You cannot {action} this type of document when Vendor {vendor['number']} is blocked with "
+                     "type All")
+
+
+def _account(number: Any, account_id: Any, ledger: Ledger, *, blocked_ok: bool = True) -> dict:
+    account = None
+    if number:
+        account = ledger.accounts.get(str(number))
+    elif account_id:
+        account = next((a for a in ledger.accounts.values() if a["id"] == str(account_id).lower()), None)
+    if account is None:
+        raise relation("No.", "Purchase Line", number or account_id or "", "G/L Account")
+    if account.get("blocked") and not blocked_ok:
+        raise blocked_account(account)
+    return account
+
+
+def blocked_account(account: dict) -> BcError:
+    return BcError(400, "Application_FieldValidationException",
+                   f"Blocked must be equal to 'No'  in G/L Account: No.={account['number']}. Current value is 'Yes'.")
+
+
+def _dimension_value(code: str, value: str, ledger: Ledger) -> None:
+    dim_value = ledger.dim_values.get((code, value))
+    if dim_value is None:
+        raise dialog(f"Dimension Value {code} - {value} does not exist.")
+    if dim_value.get("_blocked"):
+        raise dialog(f"Dimension Value {code} - {value} is blocked.")
 
 
 def _line(raw: Any, seq: int, ledger: Ledger) -> dict:
@@ -135,13 +184,7 @@ def _line(raw: Any, seq: int, ledger: Ledger) -> dict:
     description = check_text(raw.get("description"), MAX_DESCRIPTION)
     account = None
     if line_type == "Account":
-        number, account_id = raw.get("lineObjectNumber"), raw.get("accountId")
-        if number:
-            account = ledger.accounts.get(str(number))
-        elif account_id:
-            account = next((a for a in ledger.accounts.values() if a["id"] == str(account_id).lower()), None)
-        if account is None:
-            raise relation("No.", "Purchase Line", number or account_id or "", "G/L Account")
+        account = _account(raw.get("lineObjectNumber"), raw.get("accountId"), ledger)
     tax_code = check_text(raw.get("taxCode"), 20)
     if tax_code and tax_code not in ledger.tax_groups:
         raise relation("Tax Group Code", "Purchase Line", tax_code, "Tax Group")
@@ -171,7 +214,8 @@ def _line(raw: Any, seq: int, ledger: Ledger) -> dict:
 
 
 def validate_new_invoice(body: Any, ledger: Ledger, *, today: str,
-                         duplicate: Callable[[str, str], dict | None]) -> dict:
+                         duplicate: Callable[[str, str], dict | None],
+                         order_named: Callable[[str], dict | None] = lambda number: None) -> dict:
     """Check a deep-insert body; returns the resolved header and lines. Nothing is stored on error."""
     if not isinstance(body, dict):
         raise BcError(400, "BadRequest", "Invalid Request Body")
@@ -193,8 +237,17 @@ def validate_new_invoice(body: Any, ledger: Ledger, *, today: str,
     lines_raw = body.get("purchaseInvoiceLines") or []
     if not isinstance(lines_raw, list):
         raise BcError(400, "BadRequest", "Invalid Request Body")
+    order = None
+    order_no = check_text(body.get("purchaseOrderNumber"), MAX_ORDER_NO)
+    if order_no:
+        order = order_named(order_no)
+        if order is None:
+            raise BcError(404, "Internal_RecordNotFound", "The Purchase Header does not exist. Identification fields "
+                          f"and values: Document Type='Order',No.='{order_no}'")
+        if order["vendorNumber"] != vendor["number"]:
+            raise dialog(f"Purchase Order {order_no} is for vendor {order['vendorNumber']}, not {vendor['number']}.")
     return {
-        "vendor": vendor, "vendorInvoiceNumber": vin, "postingDate": posting, "invoiceDate": invoice_date,
+        "vendor": vendor, "order": order, "vendorInvoiceNumber": vin, "postingDate": posting, "invoiceDate": invoice_date,
         "dueDate": check_date(body.get("dueDate"), invoice_date), "currencyCode": currency,
         "purchaser": check_text(body.get("purchaser"), 20),
         "lines": [_line(raw, i + 1, ledger) for i, raw in enumerate(lines_raw)],
@@ -204,7 +257,7 @@ def validate_new_invoice(body: Any, ledger: Ledger, *, today: str,
 def build_invoice(data: dict, *, invoice_id: str, number: str, line_id: Callable[[int], str],
                   dimension_ids: dict[str, str], value_ids: dict[tuple[str, str], dict], company_id: str) -> dict:
     """The stored document: BC's purchaseInvoice properties, lines kept inside under ``_lines``."""
-    vendor = data["vendor"]
+    vendor, order = data["vendor"], data.get("order")
     lines = []
     for ln in data["lines"]:
         amount = (ln["quantity"] * ln["unitCost"]).quantize(Decimal("0.01"))
@@ -240,7 +293,8 @@ def build_invoice(data: dict, *, invoice_id: str, number: str, line_id: Callable
     doc.update({f: "" for f in ADDRESS_FIELDS})
     doc.update({
         "shortcutDimension1Code": "", "shortcutDimension2Code": "", "currencyId": ZERO_GUID,
-        "currencyCode": data["currencyCode"], "orderId": ZERO_GUID, "orderNumber": "", "purchaser": data["purchaser"],
+        "currencyCode": data["currencyCode"], "orderId": order["id"] if order else ZERO_GUID,
+        "orderNumber": order["number"] if order else "", "purchaser": data["purchaser"],
         "pricesIncludeTax": True, "discountAmount": 0, "discountAppliedBeforeTax": False,
         "totalAmountExcludingTax": total, "totalTaxAmount": 0, "totalAmountIncludingTax": total, "status": "Draft",
         "_company": company_id, "_lines": lines, "_postedAt": None,
@@ -282,28 +336,97 @@ def check_postable(doc: dict, ledger: Ledger, *, duplicate_posted: Callable[[str
     vendor = ledger.vendors.get(doc["vendorNumber"])
     if vendor is None:
         raise relation("Buy-from Vendor No.", "Purchase Header", doc["vendorNumber"], "Vendor")
-    if vendor.get("status") != "Active":
+    if "blocked" in vendor:  # a supplier (the vendors set)
+        check_vendor_blocked(vendor, "post")
+    elif vendor.get("status") != "Active":  # an employee
         raise dialog(f"You cannot post because employee {vendor['number']} is {str(vendor.get('status')).lower()}.")
     for ln in lines:
         account = ledger.accounts.get(ln["lineObjectNumber"])
         if account is None:
             raise relation("No.", "Purchase Line", ln["lineObjectNumber"], "G/L Account")
         if account.get("blocked"):
-            raise BcError(400, "Application_FieldValidationException",
-                          f"Blocked must be equal to 'No'  in G/L Account: No.={account['number']}. "
-                          "Current value is 'Yes'.")
+            raise blocked_account(account)
         codes = {d["code"]: d["valueCode"] for d in ln["_dims"]}
         if account.get("category") == "Expense" and not codes.get(DEPARTMENT):
             # Expense accounts carry a mandatory DEPARTMENT default dimension ("Code Mandatory").
             raise dialog(f"Select a Dimension Value Code for the Dimension Code {DEPARTMENT} for G/L Account "
                          f"{account['number']}.")
         for code, value in codes.items():
-            dim_value = ledger.dim_values.get((code, value))
-            if dim_value is None:
-                raise dialog(f"Dimension Value {code} - {value} does not exist.")
-            if dim_value.get("_blocked"):
-                raise dialog(f"Dimension Value {code} - {value} is blocked.")
+            _dimension_value(code, value, ledger)
     if Decimal(str(doc["totalAmountIncludingTax"])) < 0:
         raise dialog("The total amount for the invoice must be 0 or greater.")
     if duplicate_posted(doc["vendorNumber"], doc["vendorInvoiceNumber"]):
         raise dialog(f"Purchase Invoice {doc['vendorInvoiceNumber']} already exists for this vendor.")
+
+
+# --- purchase orders ------------------------------------------------------------------------------
+
+def _order_line(raw: Any, seq: int, ledger: Ledger) -> dict:
+    if not isinstance(raw, dict):
+        raise BcError(400, "BadRequest", "Invalid Request Body")
+    for key in raw:
+        if key not in ORDER_LINE_WRITABLE:
+            raise unknown_property(key, "purchaseOrderLine")
+    if (raw.get("lineType") or "Account") != "Account":
+        raise dialog(f"Line type {raw['lineType']} is not supported on purchase orders in this company. Use Account.")
+    # BC validates the G/L account (blocked included) when the line's No. is set, and shortcut
+    # dimension values when they are set; the mandatory DEPARTMENT is only checked on posting.
+    account = _account(raw.get("lineObjectNumber"), raw.get("accountId"), ledger, blocked_ok=False)
+    dims = {}
+    for field, code in (("shortcutDimension1Code", DEPARTMENT), ("shortcutDimension2Code", PROJECT)):
+        value = check_text(raw.get(field), 20)
+        if value:
+            _dimension_value(code, value, ledger)
+        dims[field] = value
+    quantity = _decimal(raw.get("quantity"), Decimal(1))
+    if quantity < 0:
+        raise dialog("Quantity must be positive.")
+    return {"sequence": raw.get("sequence") if isinstance(raw.get("sequence"), int) else seq * 10000,
+            "account": account, "description": check_text(raw.get("description"), MAX_DESCRIPTION),
+            "quantity": quantity, "unitCost": _decimal(raw.get("directUnitCost"), Decimal(0)),
+            "expected": check_date(raw.get("expectedReceiptDate"), ""), **dims}
+
+
+def validate_new_order(body: Any, ledger: Ledger, *, today: str, exists: Callable[[str], bool]) -> dict:
+    """Check a purchaseOrders deep insert; returns the resolved header and lines. Nothing is stored on error."""
+    if not isinstance(body, dict):
+        raise BcError(400, "BadRequest", "Invalid Request Body")
+    for key in body:
+        if key in ORDER_READ_ONLY:
+            raise BcError(400, "BadRequest_InvalidOperation", f"Control '{key}' is read-only.")
+        if key not in ORDER_WRITABLE and not key.startswith("@odata"):
+            raise unknown_property(key, "purchaseOrder")
+    number = check_text(body.get("number"), MAX_ORDER_NO)
+    if number and exists(number):
+        # The primary key (Document Type, No.) is taken: BC's duplicate-key answer.
+        raise BcError(400, "Internal_EntityWithSameKeyExists", "The Purchase Header already exists. Identification "
+                      f"fields and values: Document Type='Order',No.='{number}'")
+    vendor = _vendor(body, ledger)
+    order_date = check_date(body.get("orderDate"), today)
+    currency = check_text(body.get("currencyCode"), 10) or ledger.currency
+    if currency != ledger.currency and currency not in KNOWN_CURRENCIES:
+        raise relation("Currency Code", "Purchase Header", currency, "Currency")
+    lines_raw = body.get("purchaseOrderLines") or []
+    if not isinstance(lines_raw, list):
+        raise BcError(400, "BadRequest", "Invalid Request Body")
+    return {"number": number, "vendor": vendor, "orderDate": order_date, "currencyCode": currency,
+            "postingDate": check_date(body.get("postingDate"), order_date),
+            "purchaser": check_text(body.get("purchaser"), 20),
+            "lines": [_order_line(raw, i + 1, ledger) for i, raw in enumerate(lines_raw)]}
+
+
+def invoice_order_lines(order: dict, invoice: dict) -> dict:
+    """The order after posting ``invoice`` against it: each account line of the invoice is matched to
+    the first order line on the same account with quantity left to invoice (else the first on that
+    account) and adds to its invoicedQuantity. Lines on other accounts (freight...) match nothing."""
+    lines = [dict(ln) for ln in order["_lines"]]
+    for inv_line in (ln for ln in invoice["_lines"] if ln["lineType"] == "Account"):
+        same = [ln for ln in lines if ln["lineObjectNumber"] == inv_line["lineObjectNumber"]]
+        open_ = [ln for ln in same if Decimal(str(ln["invoicedQuantity"])) < Decimal(str(ln["quantity"]))]
+        target = (open_ or same or [None])[0]
+        if target is None:
+            continue
+        invoiced = Decimal(str(target["invoicedQuantity"])) + Decimal(str(inv_line["quantity"]))
+        received = Decimal(str(target["receivedQuantity"]))
+        target.update(invoicedQuantity=invoiced, invoiceQuantity=max(received - invoiced, Decimal(0)))
+    return {**order, "_lines": lines}

@@ -2,6 +2,8 @@
 
 Stored documents hold BC's public properties plus internal keys starting with ``_`` (the owning
 company, the blocked flag BC does not expose, invoice lines...), which the server never sends.
+Procure-to-pay documents (vendors, purchase orders, receipts, budgets) and the automation API's
+users come from ``build_p2p`` on the same world and seed, so they agree with the other sandboxes.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import re
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
+from connectors.sandbox.procurement import build_p2p
 from connectors.sandbox.world import BLOCKED_ACCOUNTS, BLOCKED_COST_CENTER, GL_ACCOUNTS, TAX_CODES, World, stable_guid
 
 from .odata import iso_ms
@@ -36,6 +41,61 @@ def stamp(doc: dict, when: str) -> dict:
     doc["lastModifiedDateTime"] = when
     doc["@odata.etag"] = etag(doc)
     return doc
+
+
+def user_id(seed: int, employee_code: str) -> str:
+    """The user security id of an employee's BC user (tenant-wide, the same in every company)."""
+    return stable_guid("bc", seed, "user", employee_code)
+
+
+def order_line(*, line_id: str, order_id: str, sequence: int, account: dict, description: str,
+               quantity: Decimal, unit_cost: Decimal, expected: str, cost_center: str = "", project: str = "",
+               received: Decimal = Decimal(0), invoiced: Decimal = Decimal(0)) -> dict:
+    """A purchaseOrderLine. BC has no dimensions on the v2.0 line; like the header, the sandbox shows
+    the shortcut dimensions (1 = DEPARTMENT, 2 = PROJECT) on it so a reader needs no extra call."""
+    amount = (quantity * unit_cost).quantize(Decimal("0.01"))
+    return {
+        "id": line_id, "documentId": order_id, "sequence": sequence, "itemId": ZERO_GUID, "accountId": account["id"],
+        "lineType": "Account", "lineObjectNumber": account["number"], "description": description, "description2": "",
+        "unitOfMeasureId": ZERO_GUID, "unitOfMeasureCode": "", "quantity": quantity, "directUnitCost": unit_cost,
+        "discountAmount": 0, "discountPercent": 0, "discountAppliedBeforeTax": False, "amountExcludingTax": amount,
+        "taxCode": "", "taxPercent": 0, "totalTaxAmount": 0, "amountIncludingTax": amount,
+        "invoiceDiscountAllocation": 0, "netAmount": amount, "netTaxAmount": 0, "netAmountIncludingTax": amount,
+        "expectedReceiptDate": expected, "receivedQuantity": received, "invoicedQuantity": invoiced,
+        "invoiceQuantity": max(received - invoiced, Decimal(0)), "receiveQuantity": max(quantity - received, Decimal(0)),
+        "itemVariantId": ZERO_GUID, "locationId": ZERO_GUID,
+        "shortcutDimension1Code": cost_center, "shortcutDimension2Code": project,
+    }
+
+
+def order_totals(order: dict) -> dict:
+    """Recompute the header's derived fields from its lines (after a create, a receipt or an invoice)."""
+    lines = order["_lines"]
+    total = sum((Decimal(str(ln["amountExcludingTax"])) for ln in lines), Decimal(0))
+    received = all(Decimal(str(ln["receivedQuantity"])) >= Decimal(str(ln["quantity"])) for ln in lines)
+    # The sandbox books no tax on orders (tax is settled on the invoice), so both totals agree.
+    return {**order, "totalAmountExcludingTax": total, "totalTaxAmount": 0, "totalAmountIncludingTax": total,
+            "fullyReceived": bool(lines) and received}
+
+
+def purchase_order(*, order_id: str, number: str, vendor: dict, order_date: str, currency: str, purchaser: str,
+                   lines: list[dict], company_id: str) -> dict:
+    doc = {
+        "id": order_id, "number": number, "orderDate": order_date, "postingDate": order_date,
+        "vendorId": vendor["id"], "vendorNumber": vendor["number"], "vendorName": vendor["displayName"],
+        "payToName": vendor["displayName"], "payToVendorId": vendor["id"], "payToVendorNumber": vendor["number"],
+        "shipToName": "", "shipToContact": "",
+    }
+    doc.update({f"{who}{part}": "" for who in ("buyFrom", "payTo", "shipTo")
+                for part in ("AddressLine1", "AddressLine2", "City", "Country", "State", "PostCode")})
+    doc.update({
+        "shortcutDimension1Code": "", "shortcutDimension2Code": "", "currencyId": ZERO_GUID, "currencyCode": currency,
+        "pricesIncludeTax": False, "paymentTermsId": ZERO_GUID, "shipmentMethodId": ZERO_GUID, "purchaser": purchaser,
+        "requestedReceiptDate": EMPTY_DATE, "discountAmount": 0, "discountAppliedBeforeTax": False,
+        # The sandbox has no approval workflow or release step: an order is "Open" (released) at once.
+        "status": "Open", "_company": company_id, "_lines": lines,
+    })
+    return order_totals(doc)
 
 
 def seed_documents(world: World, seed: int) -> dict[str, dict[str, dict]]:
@@ -128,4 +188,83 @@ def seed_documents(world: World, seed: int) -> dict[str, dict[str, dict]]:
                 else EMPTY_DATE,
                 "status": emp.status, "birthDate": EMPTY_DATE, "statisticsGroupCode": "", "_company": cid,
             }, ts()))
+    _seed_p2p(world, seed, add, ts, gid, out)
     return out
+
+
+def _seed_p2p(world: World, seed: int, add, ts, gid, out: dict[str, dict[str, dict]]) -> None:
+    p2p = build_p2p(world, seed=seed)
+    # Users are tenant-wide: the automation API shows the same list in every company.
+    for emp in world.employees:
+        uid = user_id(seed, emp.code)
+        add("users", {"id": uid, "userSecurityId": uid, "userName": emp.email.split("@")[0].upper(),
+                      "displayName": emp.name, "state": "Enabled" if emp.status == "Active" else "Disabled",
+                      "expiryDate": None, "contactEmail": emp.email, "_company": ""})
+    companies = {c["name"]: c["id"] for c in out["companies"].values()}
+    accounts = {(d["_company"], d["number"]): d for d in out["accounts"].values()}
+    vendors: dict[str, dict] = {}
+    for sup in p2p.suppliers:
+        cid = companies[sup.entity]
+        who = user_id(seed, sup.created_by) if sup.created_by else ZERO_GUID
+        when = ts()
+        slug = re.sub(r"[^a-z0-9]+", "-", sup.name.lower()).strip("-")
+        vendors[sup.number] = stamp({
+            "id": gid("vendor", sup.entity, sup.number), "number": sup.number, "displayName": sup.name,
+            "addressLine1": "", "addressLine2": "", "city": "", "state": "", "country": sup.country, "postalCode": "",
+            "phoneNumber": "", "email": f"ap@{slug}.example", "website": "", "taxRegistrationNumber": sup.tax_id,
+            "currencyId": ZERO_GUID, "currencyCode": sup.currency, "irs1099Code": "", "paymentTermsId": ZERO_GUID,
+            "paymentMethodId": ZERO_GUID, "taxLiable": True, "blocked": sup.blocked or " ", "balance": 0,
+            "systemCreatedAt": when, "systemCreatedBy": who, "systemModifiedAt": when, "systemModifiedBy": who,
+            "_company": cid,
+        }, when)
+        add("vendors", vendors[sup.number])
+
+    received: dict[tuple[str, int], Decimal] = {}
+    for rec in p2p.receipts:
+        for rl in rec.lines:
+            received[(rec.po_number, rl.po_line_no)] = received.get((rec.po_number, rl.po_line_no), Decimal(0)) + rl.quantity
+    orders: dict[str, dict] = {}
+    for req in (r for r in p2p.requisitions if r.po_number):
+        cid = companies[req.entity]
+        oid = gid("purchaseOrder", req.entity, req.po_number)
+        lines = [order_line(
+            line_id=gid("purchaseOrderLine", oid, ln.line_no), order_id=oid, sequence=ln.line_no * 10000,
+            account=accounts[(cid, ln.gl_account)], description=ln.description, quantity=ln.quantity,
+            unit_cost=ln.unit_price, expected=ln.need_by.isoformat(), cost_center=ln.cost_center,
+            received=received.get((req.po_number, ln.line_no), Decimal(0)),
+        ) for ln in req.lines]
+        orders[req.po_number] = stamp(purchase_order(
+            order_id=oid, number=req.po_number, vendor=vendors[req.lines[0].supplier],
+            order_date=req.submitted.isoformat(), currency=req.currency, purchaser=req.requester, lines=lines,
+            company_id=cid), ts())
+        add("purchaseOrders", orders[req.po_number])
+
+    for rec in p2p.receipts:
+        order = orders[rec.po_number]
+        rid = gid("purchaseReceipt", rec.coupa_id)
+        by_no = {ln["sequence"] // 10000: ln for ln in order["_lines"]}
+        header = {
+            "id": rid, "number": f"PRCPT-{rec.coupa_id}", "invoiceDate": EMPTY_DATE,
+            "postingDate": rec.received.isoformat(), "dueDate": EMPTY_DATE, "vendorNumber": order["vendorNumber"],
+            "vendorName": order["vendorName"], "payToName": order["vendorName"], "payToContact": "",
+            "payToVendorNumber": order["vendorNumber"], "shipToName": "", "shipToContact": "",
+        }
+        header.update({f"{who}{part}": "" for who in ("buyFrom", "shipTo", "payTo")
+                       for part in ("AddressLine1", "AddressLine2", "City", "Country", "State", "PostCode")})
+        header.update({"currencyCode": order["currencyCode"], "orderNumber": rec.po_number,
+                       "_company": order["_company"], "_lines": [{
+                           "id": gid("purchaseReceiptLine", rid, rl.po_line_no), "documentId": rid,
+                           "sequence": rl.po_line_no * 10000, "lineType": "Account",
+                           "lineObjectNumber": by_no[rl.po_line_no]["lineObjectNumber"],
+                           "description": by_no[rl.po_line_no]["description"], "description2": "",
+                           "unitOfMeasureCode": "", "unitCost": by_no[rl.po_line_no]["directUnitCost"],
+                           "quantity": rl.quantity, "discountPercent": 0, "taxPercent": 0,
+                           "expectedReceiptDate": by_no[rl.po_line_no]["expectedReceiptDate"],
+                       } for rl in rec.lines]})
+        add("purchaseReceipts", stamp(header, ts()))
+
+    for b in p2p.budgets:
+        add("budgetEntries", stamp({
+            "id": gid("budgetEntry", b.entity, b.cost_center, b.gl_account, b.period), "costCenterCode": b.cost_center,
+            "accountNumber": b.gl_account, "period": b.period, "amount": b.amount, "_company": companies[b.entity],
+        }, ts()))

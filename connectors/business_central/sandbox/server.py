@@ -6,6 +6,13 @@ weak ETags, ``lastModifiedDateTime``, ``$filter``/``$top``, server-driven paging
 refusals. Tokens come from ``POST /oauth2/v2.0/token`` (Azure AD's path without the tenant).
 Sandbox-only controls: ``POST /sandbox/touch`` (change master data so incremental reads have work)
 and the kit's faults (``"timeout_methods": ["POST"]`` limits hangs to writes).
+
+Procure-to-pay: ``vendors``, ``purchaseOrders`` (+ ``purchaseOrderLines``, deep insert with a manual
+``number``), ``purchaseReceipts`` (+ lines, read only); the automation API's
+``/api/microsoft/automation/v2.0/companies(...)/users`` (who changed a vendor: ``systemModifiedBy``)
+and the custom API page ``/api/northwind/finance/v1.0/companies(...)/budgetEntries`` (read only).
+A purchase invoice names its order with the sandbox's request property ``purchaseOrderNumber``
+(see rules.py); posting it updates the order lines' ``invoicedQuantity``.
 """
 
 from __future__ import annotations
@@ -24,10 +31,13 @@ from connectors.sandbox.world import build_world, stable_guid
 
 from . import rules
 from .odata import BcError, Clock, page_of, parse_dt, parse_filter, parse_top, syntax_error
-from .seed import DEPARTMENT, PROJECT, seed_documents, stamp
+from .seed import DEPARTMENT, PROJECT, ZERO_GUID, order_line, order_totals, purchase_order, seed_documents, stamp
 
-API = r"/v2\.0/(?:[^/]+/)?(?P<env>[^/]+)/api/v2\.0"
+ROOT = r"/v2\.0/(?:[^/]+/)?(?P<env>[^/]+)/api"
+API = ROOT + r"/v2\.0"
 COMPANY = API + r"/companies\((?P<cid>[^)]*)\)"
+AUTOMATION_COMPANY = ROOT + r"/microsoft/automation/v2\.0/companies\((?P<cid>[^)]*)\)"
+CUSTOM_COMPANY = ROOT + r"/northwind/finance/v1\.0/companies\((?P<cid>[^)]*)\)"  # the budget API page
 KEY = r"\((?P<key>[^)]*)\)"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_PAGE_SIZE = 20000  # BC's own ceiling for odata.maxpagesize
@@ -43,8 +53,16 @@ SETS = {
     "projects": ("project", "Job"),
     "purchaseInvoices": ("purchaseInvoice", "Purch. Inv. Entity Aggregate"),
     "companyInformation": ("companyInformation", "Company Information"),
+    "vendors": ("vendor", "Vendor"),
+    "purchaseOrders": ("purchaseOrder", "Purchase Order Entity Buffer"),
+    "purchaseReceipts": ("purchaseReceipt", "Purch. Rcpt. Header"),
 }
 SET_NAMES = "|".join(SETS)
+# Sets outside the standard API (automation API, custom API page).
+TYPES = {**SETS, "users": ("user", "User"), "budgetEntries": ("budgetEntry", "Budget Entry")}
+# document set -> its lines' navigation property (lines are stored inside the document as ``_lines``)
+LINES = {"purchaseInvoices": "purchaseInvoiceLines", "purchaseOrders": "purchaseOrderLines",
+         "purchaseReceipts": "purchaseReceiptLines"}
 
 # /sandbox/touch: workbench stream -> (entity set, code property, name property)
 TOUCHABLE = {
@@ -56,6 +74,9 @@ TOUCHABLE = {
     "projects": ("projects", "number", "displayName"),
     "purchase_invoices": ("purchaseInvoices", "number", None),
     "legal_entities": ("companyInformation", "displayName", None),
+    "suppliers": ("vendors", "number", "displayName"),
+    "purchase_orders": ("purchaseOrders", "number", None),
+    "budgets": ("budgetEntries", "id", None),
 }
 REV_SUFFIX = re.compile(r" \(rev \d+\)$")
 
@@ -89,6 +110,7 @@ class BusinessCentralSandbox(Sandbox):
         self._sorted: dict[tuple[str, str], tuple[list[dict], list[str]]] = {}
         self._fields: dict[str, set[str]] = {"purchaseInvoices": set(rules.INVOICE_FIELDS)}
         self._vin: dict[tuple[str, str, str], str] = {}  # (company, vendor, vendorInvoiceNumber) -> id
+        self._orders: dict[tuple[str, str], str] = {}  # (company, purchase order number) -> id
         self._open: dict[str, tuple[str, float]] = {}  # posted, unpaid invoice id -> (company, posted at)
         self.clock = Clock(parse_dt("2000-01-01T00:00:00Z"))
 
@@ -98,10 +120,13 @@ class BusinessCentralSandbox(Sandbox):
         route("GET", COMPANY + rf"/(?P<set>{SET_NAMES})", self._list_set)
         route("GET", COMPANY + rf"/(?P<set>{SET_NAMES})" + KEY, self._get_one)
         route("GET", COMPANY + r"/dimensions" + KEY + r"/dimensionValues", self._list_dimension_values)
+        route("GET", AUTOMATION_COMPANY + r"/users", self._list_users)
+        route("GET", CUSTOM_COMPANY + r"/budgetEntries", self._list_budgets)
+        route("POST", COMPANY + r"/purchaseOrders", self._create_order)
         route("POST", COMPANY + r"/purchaseInvoices", self._create_invoice)
         route("PATCH", COMPANY + r"/purchaseInvoices" + KEY, self._patch_invoice)
         route("POST", COMPANY + r"/purchaseInvoices" + KEY + r"/Microsoft\.NAV\.post", self._post_invoice)
-        route("GET", COMPANY + r"/purchaseInvoices" + KEY + r"/purchaseInvoiceLines", self._list_lines)
+        route("GET", COMPANY + rf"/(?P<set>{'|'.join(LINES)})" + KEY + r"/(?P<nav>\w+)", self._list_lines)
         route("GET", COMPANY + r"/purchaseInvoices" + KEY + r"/purchaseInvoiceLines\((?P<line>[^)]*)\)"
               r"/dimensionSetLines", self._list_line_dimensions)
         # Registered last: any other GET under the API names the segment BC does not know.
@@ -136,6 +161,8 @@ class BusinessCentralSandbox(Sandbox):
                 self._fields.setdefault("purchaseInvoiceLines", set()).update(k for k in line if not k.startswith("_"))
             if doc["status"] == "Open" and doc.get("_postedAt") is not None:
                 self._open[doc["id"]] = (cid, doc["_postedAt"])
+        elif coll == "purchaseOrders":
+            self._orders[(cid, doc["number"])] = doc["id"]
 
     def _save(self, coll: str, doc: dict) -> dict:
         with self.lock:
@@ -161,7 +188,10 @@ class BusinessCentralSandbox(Sandbox):
         for doc in self.store.all("purchaseInvoices"):
             documents[doc["vendorInvoiceNumber"]] = documents.get(doc["vendorInvoiceNumber"], 0) + 1
             statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
-        return {**self.stats, "documents": documents, "invoices": statuses}
+        orders: dict[str, int] = {}
+        for doc in self.store.all("purchaseOrders"):
+            orders[doc["number"]] = orders.get(doc["number"], 0) + 1
+        return {**self.stats, "documents": documents, "invoices": statuses, "orders": orders}
 
     # --- lookups -------------------------------------------------------------------------------
     def _rows(self, coll: str, cid: str) -> tuple[list[dict], list[str]]:
@@ -191,7 +221,7 @@ class BusinessCentralSandbox(Sandbox):
         key = self._guid(key)
         doc = self._docs.get((coll, cid), {}).get(key)
         if doc is None:
-            caption = SETS.get(coll, (coll, coll))[1]
+            caption = TYPES.get(coll, (coll, coll))[1]
             raise BcError(404, "Internal_RecordNotFound",
                           f"The {caption} does not exist. Identification fields and values: Id='{{{key.upper()}}}'")
         return doc
@@ -206,7 +236,7 @@ class BusinessCentralSandbox(Sandbox):
             tax_groups={d["code"]: d for d in rows("taxGroups")},
             dimensions={d["code"]: d for d in rows("dimensions")},
             dim_values={(d["dimensionCode"], d["code"]): d for d in rows("dimensionValues")},
-            vendors={d["number"]: d for d in rows("employees")},
+            vendors={d["number"]: d for d in [*rows("employees"), *rows("vendors")]},
             periods=sorted(rows("accountingPeriods"), key=lambda d: d["startingDate"]),
         )
 
@@ -218,11 +248,14 @@ class BusinessCentralSandbox(Sandbox):
         return self.default_page_size, False
 
     def _context(self, req: Request, tail: str) -> str:
-        return f"http://{req.headers.get('Host', 'localhost')}/v2.0/{req.match['env']}/api/v2.0/$metadata#{tail}"
+        # The API the request went to: the standard v2.0 one, the automation API or the custom page.
+        m = re.search(r"/api/.*?(?=/companies)", req.path)
+        api = m.group(0) if m else "/api/v2.0"
+        return f"http://{req.headers.get('Host', 'localhost')}/v2.0/{req.match['env']}{api}/$metadata#{tail}"
 
     def _collection(self, req: Request, rows: list[dict], keys: list[str], coll: str, context: str,
                     extra: Any = None, view=public) -> tuple[int, dict, dict]:
-        entity = SETS.get(coll, (coll, coll))[0]
+        entity = TYPES.get(coll, (coll, coll))[0]
         predicate = parse_filter(req.query.get("$filter"), self._fields.get(coll, set()), entity)
         if extra is not None:
             predicate = (lambda d, p=predicate: extra(d) and p(d)) if predicate else extra
@@ -243,10 +276,12 @@ class BusinessCentralSandbox(Sandbox):
         qs = urlencode(query, quote_via=quote, safe="$'(),:/")
         return f"http://{req.headers.get('Host', 'localhost')}{req.path}?{qs}"
 
-    def _invoice_view(self, req: Request):
-        if "purchaseInvoiceLines" not in (req.query.get("$expand") or ""):
+    def _view(self, req: Request, coll: str):
+        """``$expand=<lines>`` on a document set inlines its lines (the only $expand supported)."""
+        nav = LINES.get(coll)
+        if nav is None or nav not in (req.query.get("$expand") or ""):
             return public
-        return lambda d: {**public(d), "purchaseInvoiceLines": [public(ln) for ln in d["_lines"]]}
+        return lambda d: {**public(d), nav: [public(ln) for ln in d["_lines"]]}
 
     # --- handlers: master data -----------------------------------------------------------------
     def _unknown_segment(self, req: Request):
@@ -269,16 +304,15 @@ class BusinessCentralSandbox(Sandbox):
         if coll == "purchaseInvoices":
             self._settle()
         rows, keys = self._rows(coll, company["id"])
-        view = self._invoice_view(req) if coll == "purchaseInvoices" else public
-        return self._collection(req, rows, keys, coll, f"companies({company['id']})/{coll}", view=view)
+        return self._collection(req, rows, keys, coll, f"companies({company['id']})/{coll}", view=self._view(req, coll))
 
     def _get_one(self, req: Request):
         company, coll = self._company(req), req.match["set"]
         if coll == "purchaseInvoices":
             self._settle()
         doc = self._find(coll, company["id"], req.match["key"])
-        view = self._invoice_view(req) if coll == "purchaseInvoices" else public
-        return {"@odata.context": self._context(req, f"companies({company['id']})/{coll}/$entity"), **view(doc)}
+        return {"@odata.context": self._context(req, f"companies({company['id']})/{coll}/$entity"),
+                **self._view(req, coll)(doc)}
 
     def _list_dimension_values(self, req: Request):
         company = self._company(req)
@@ -287,6 +321,53 @@ class BusinessCentralSandbox(Sandbox):
         return self._collection(req, rows, keys, "dimensionValues",
                                 f"companies({company['id']})/dimensions({dimension['id']})/dimensionValues",
                                 extra=lambda d: d["dimensionId"] == dimension["id"])
+
+    def _list_users(self, req: Request):
+        company = self._company(req)  # users are tenant-wide; the company only has to exist
+        rows, keys = self._rows("users", "")
+        return self._collection(req, rows, keys, "users", f"companies({company['id']})/users",
+                                view=lambda d: {k: v for k, v in public(d).items() if k != "id"})
+
+    def _list_budgets(self, req: Request):
+        company = self._company(req)
+        rows, keys = self._rows("budgetEntries", company["id"])
+        return self._collection(req, rows, keys, "budgetEntries", f"companies({company['id']})/budgetEntries")
+
+    # --- handlers: purchase orders -------------------------------------------------------------
+    def _create_order(self, req: Request):
+        company = self._company(req)
+        cid = company["id"]
+        with self.lock:
+            try:
+                data = rules.validate_new_order(req.json(), self._ledger(cid), today=self.today.isoformat(),
+                                                exists=lambda number: (cid, number) in self._orders)
+            except BcError:
+                self.count("purchaseOrders.rejected")
+                raise
+            number = data["number"]
+            if not number:  # no manual number: the company's number series
+                seq = company.get("_seqOrder", 0)
+                while not number or (cid, number) in self._orders:
+                    seq += 1
+                    number = f"PO{108000 + seq}"
+                self._save("companies", {**company, "_seqOrder": seq})
+            order_id = stable_guid("bc", self.seed, "purchaseOrder", company["name"], number)
+            lines = [order_line(
+                line_id=stable_guid("bc", self.seed, "purchaseOrderLine", order_id, ln["sequence"]), order_id=order_id,
+                sequence=ln["sequence"], account=ln["account"], description=ln["description"],
+                quantity=ln["quantity"], unit_cost=ln["unitCost"], expected=ln["expected"] or data["orderDate"],
+                cost_center=ln["shortcutDimension1Code"], project=ln["shortcutDimension2Code"],
+            ) for ln in data["lines"]]
+            doc = purchase_order(order_id=order_id, number=number, vendor=data["vendor"], order_date=data["orderDate"],
+                                 currency=data["currencyCode"], purchaser=data["purchaser"], lines=lines,
+                                 company_id=cid)
+            doc["postingDate"] = data["postingDate"]
+            self._save("purchaseOrders", stamp(doc, self.clock.now()))
+            self.count("purchaseOrders.created")
+        location = f"http://{req.headers.get('Host', 'localhost')}{req.path}({order_id})"
+        body = {"@odata.context": self._context(req, f"companies({cid})/purchaseOrders/$entity"),
+                **self._view(req, "purchaseOrders")(doc)}
+        return 201, body, {"Location": location}
 
     # --- handlers: purchase invoices -----------------------------------------------------------
     def _settle(self) -> None:
@@ -298,8 +379,12 @@ class BusinessCentralSandbox(Sandbox):
             for inv_id, (cid, posted_at) in list(self._open.items()):
                 if now - posted_at < self.pay_after:
                     continue
-                del self._open[inv_id]
                 doc = self._docs.get(("purchaseInvoices", cid), {}).get(inv_id)
+                vendor = next((v for v in self._docs.get(("vendors", cid), {}).values()
+                               if doc and v["number"] == doc["vendorNumber"]), None)
+                if vendor and vendor["blocked"] in ("Payment", "All"):
+                    continue  # a blocked vendor is not paid; it is, once unblocked
+                del self._open[inv_id]
                 if doc is None or doc["status"] != "Open":
                     continue
                 self._save("purchaseInvoices", stamp({**doc, "status": "Paid"}, self.clock.now()))
@@ -312,7 +397,9 @@ class BusinessCentralSandbox(Sandbox):
             try:
                 data = rules.validate_new_invoice(
                     req.json(), self._ledger(cid), today=self.today.isoformat(),
-                    duplicate=lambda vendor, vin: self._vin.get((cid, vendor, vin)))
+                    duplicate=lambda vendor, vin: self._vin.get((cid, vendor, vin)),
+                    order_named=lambda number: self._docs.get(("purchaseOrders", cid), {}).get(
+                        self._orders.get((cid, number), "")))
             except BcError:
                 self.count("purchaseInvoices.rejected")
                 raise
@@ -329,7 +416,7 @@ class BusinessCentralSandbox(Sandbox):
             self.count("purchaseInvoices.created")
         location = f"http://{req.headers.get('Host', 'localhost')}{req.path}({invoice_id})"
         body = {"@odata.context": self._context(req, f"companies({cid})/purchaseInvoices/$entity"),
-                **self._invoice_view(req)(doc)}
+                **self._view(req, "purchaseInvoices")(doc)}
         return 201, body, {"Location": location}
 
     def _patch_invoice(self, req: Request):
@@ -391,15 +478,23 @@ class BusinessCentralSandbox(Sandbox):
                 "_postedAt": posted_at,
             }, self.clock.now()))
             self.count("purchaseInvoices.posted")
+            order = self._docs.get(("purchaseOrders", cid), {}).get(doc.get("orderId") or ZERO_GUID)
+            if order is not None:
+                self._save("purchaseOrders", stamp(order_totals(rules.invoice_order_lines(order, doc)),
+                                                   self.clock.now()))
         return 204, b""  # an empty body: a 204 must not carry one (keep-alive would be corrupted)
 
     def _list_lines(self, req: Request):
+        coll, nav = req.match["set"], req.match["nav"]
+        if LINES[coll] != nav:
+            self._unknown_segment(req)
         company = self._company(req)
-        self._settle()
-        doc = self._find("purchaseInvoices", company["id"], req.match["key"])
+        if coll == "purchaseInvoices":
+            self._settle()
+        doc = self._find(coll, company["id"], req.match["key"])
         lines = sorted(doc["_lines"], key=lambda ln: ln["id"])
-        return self._collection(req, lines, [ln["id"] for ln in lines], "purchaseInvoiceLines",
-                                f"companies({company['id']})/purchaseInvoices({doc['id']})/purchaseInvoiceLines")
+        return self._collection(req, lines, [ln["id"] for ln in lines], nav,
+                                f"companies({company['id']})/{coll}({doc['id']})/{nav}")
 
     def _list_line_dimensions(self, req: Request):
         company = self._company(req)
@@ -461,7 +556,7 @@ class BusinessCentralSandbox(Sandbox):
         cid = company["id"]
         rows = [d for d in self._docs.get((coll, cid), {}).values()
                 if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT]
-        if not rows or stream in ("purchase_invoices", "legal_entities"):
+        if not rows or stream in ("purchase_invoices", "legal_entities", "suppliers", "purchase_orders", "budgets"):
             raise HttpError(400, {"error": {"code": "BadRequest", "message": f"cannot add records to {stream}"}})
         n = len(rows) + 1
         template = {k: v for k, v in max(rows, key=lambda d: str(d[code_field])).items() if k != "_rev"}

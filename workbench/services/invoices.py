@@ -1,0 +1,177 @@
+"""What an analyst does with a supplier invoice's match exception.
+
+- accept the variance, within their authority and with a reason (the invoice then goes on to posting);
+- ask the supplier for a credit note (the invoice is disputed in the source; the item waits);
+- route the variance to an approver (the approval engine decides; approval accepts it);
+- reject the invoice back to the supplier channel (nothing is posted; its items close as rejected).
+Every action is an event on the item and on the invoice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+
+from workbench.errors import InvalidTransition
+from workbench.models import ApprovalTask, Document, ExceptionItem, MatchTolerance
+from workbench.models.exceptions import ACTIVE_STATUSES, Status
+from workbench.services.documents import document_event_add
+from workbench.services.exception_items import (
+    exception_item_override,
+    exception_item_transition,
+    exception_items_resolve,
+)
+
+VARIANCES = ("PRICE_VARIANCE", "QUANTITY_VARIANCE")
+MATCH_CODES = ("PRICE_VARIANCE", "QUANTITY_VARIANCE", "NOT_RECEIVED", "NO_PURCHASE_ORDER", "DUPLICATE_INVOICE")
+MANAGERS = "Finance managers"
+
+
+def _invoice(item: ExceptionItem) -> Document:
+    doc = item.document
+    if doc is None or doc.kind != Document.Kind.SUPPLIER_INVOICE:
+        raise InvalidTransition("This action is for supplier invoice exceptions.")
+    if not item.is_active:
+        raise InvalidTransition("This item is no longer open.")
+    return doc
+
+
+def variance_of(item: ExceptionItem) -> Decimal:
+    try:
+        return abs(Decimal(str(item.detail.get("variance") or item.amount_at_risk)))
+    except InvalidOperation:
+        return item.amount_at_risk
+
+
+def accept_limit(doc: Document) -> Decimal:
+    tol = MatchTolerance.objects.filter(entity_id=doc.entity_id).first() or MatchTolerance.objects.filter(entity__isnull=True).first()
+    return tol.accept_limit if tol else Decimal(1000)
+
+
+def can_accept(user, item: ExceptionItem) -> bool:
+    if user.is_superuser or user.groups.filter(name=MANAGERS).exists():
+        return True
+    return item.document is not None and variance_of(item) <= accept_limit(item.document)
+
+
+def invoice_accept_variance(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
+    doc = _invoice(item)
+    if item.code not in VARIANCES:
+        raise InvalidTransition(f"{item.code} is not a variance; fix its cause or reject the invoice.")
+    if not reason.strip():
+        raise InvalidTransition("Accepting a variance needs a reason.")
+    if not can_accept(actor, item):
+        raise InvalidTransition(f"A variance of {variance_of(item):,.2f} {doc.currency} is above your authority "
+                                f"({accept_limit(doc):,.2f} {doc.currency}); route it to an approver.")
+    return exception_item_override(item=item, reason=f"Variance accepted: {reason}", actor=actor)
+
+
+@transaction.atomic
+def invoice_request_credit_note(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
+    doc = _invoice(item)
+    if item.code not in VARIANCES + ("DUPLICATE_INVOICE",):
+        raise InvalidTransition("A credit note is asked for a price or quantity variance (or a duplicate).")
+    text = reason.strip() or f"Please send a credit note for {variance_of(item):,.2f} {doc.currency}: {item.message}"
+    if item.status != Status.WAITING:
+        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="credit_note_requested", reason=text)
+    document_event_add(document=doc, system="workbench", action="credit_note_requested", message=text, actor=actor)
+    _tell_source(doc, "disputed", text, key=f"credit:{item.pk}")
+    return item
+
+
+@transaction.atomic
+def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "") -> ApprovalTask:
+    from sync.p2p import send_task
+    from workbench.services.approvals import approval_chain
+
+    doc = _invoice(item)
+    if item.code not in VARIANCES + ("NO_PURCHASE_ORDER", "NOT_RECEIVED"):
+        raise InvalidTransition(f"{item.code} is not decided by an approver.")
+    if not approver:
+        req = doc.parent.parent if doc.parent_id and doc.parent and doc.parent.parent_id else None
+        if req is not None:
+            steps, _ = approval_chain(req)
+            approver = steps[0].approver if steps else ""
+    if not approver:
+        raise InvalidTransition("No approver found for this invoice's PO; name one.")
+    supplier_changer = _supplier_changed_by(doc)
+    if approver in supplier_changer:
+        raise InvalidTransition(f"{approver} created or changed supplier {doc.party_code}: segregation of duties forbids "
+                                "them approving its invoice.")
+    key = f"{doc.posting_key}:variance:{item.pk}:{approver}"
+    task, _ = ApprovalTask.objects.get_or_create(correlation_key=key, defaults=dict(
+        document=doc, sequence=1, approver_code=approver, reason=f"{item.code} on invoice {doc.number}",
+        state=ApprovalTask.State.REQUESTED))
+    if item.status != Status.WAITING:
+        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="routed_to_approver",
+                                  reason=f"Routed to {approver} for a decision")
+    send_task(task)
+    return task
+
+
+def _supplier_changed_by(doc: Document) -> set[str]:
+    from workbench.models import Employee, Supplier
+
+    email = Supplier.objects.filter(entity_id=doc.entity_id, code=doc.party_code).values_list("changed_by_email", flat=True).first()
+    if not email:
+        return set()
+    return set(Employee.objects.filter(email__iexact=email).values_list("code", flat=True))
+
+
+@transaction.atomic
+def invoice_reject(*, item: ExceptionItem, reason: str, actor) -> Document:
+    doc = _invoice(item)
+    if not reason.strip():
+        raise InvalidTransition("Rejecting an invoice needs a reason for the supplier.")
+    if doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
+        raise InvalidTransition("This invoice already went to the ERP; reverse it there.")
+    Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.REJECTED)
+    document_event_add(document=doc, system="workbench", action="rejected_to_supplier", actor=actor,
+                       message=f"Rejected back to the supplier: {reason}")
+    exception_items_resolve(items=ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES),
+                            reason=f"Invoice rejected back to the supplier: {reason}", action="rejected_to_supplier", actor=actor)
+    _tell_source(doc, "disputed" if doc.source_system != "einvoice" else "rejected", reason, key=f"reject:{item.pk}")
+    return doc
+
+
+def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver: str) -> bool:
+    """An approver decided on a routed variance: approval accepts it, rejection hands it back."""
+    item_id = int(task.correlation_key.split(":variance:")[1].split(":")[0])
+    item = ExceptionItem.objects.filter(pk=item_id).first()
+    if item is None or not item.is_active:
+        return False
+    if approver and approver in _supplier_changed_by(task.document):
+        from workbench.services.exception_items import exception_item_raise
+
+        exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=task.document,
+                             message=f"{approver} changed supplier {task.document.party_code} and approved its invoice; "
+                                     "the decision was not counted.", root_cause=approver)
+        return False
+    ApprovalTask.objects.filter(pk=task.pk).update(state=state, comments=comments[:2000])
+    if state == "approved":
+        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided", reason=f"Approved by {approver}")
+        item.refresh_from_db()
+        from django.contrib.auth import get_user_model
+
+        system_user, _ = get_user_model().objects.get_or_create(username="approval-engine", defaults={"is_active": False})
+        exception_item_override(item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""),
+                                actor=system_user)
+    else:
+        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided",
+                                  reason=f"Rejected by {approver}" + (f": {comments}" if comments else ""))
+    return True
+
+
+def _tell_source(doc: Document, status: str, comment: str, *, key: str) -> None:
+    from sync.p2p import _enqueue
+    from workbench.models import Connection
+
+    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    if source is None:
+        document_event_add(document=doc, system="workbench", action="supplier_notified",
+                           message=f"No connection to {doc.source_system}: tell the supplier through its channel.")
+        return
+    _enqueue(source, doc, "invoice_status", f"{doc.posting_key}:{key}",
+             {"invoice_id": doc.source_id, "status": status, "erp_document_number": "", "payment_status": "",
+              "comment": comment[:500]})
