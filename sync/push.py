@@ -285,11 +285,18 @@ def process_outbox(limit: int = 50) -> int:
     return n
 
 
+def _plain(data):
+    """Vendor answers may carry Decimals (amounts): stored as their exact text."""
+    import json
+
+    return json.loads(json.dumps(data or {}, default=str))
+
+
 @transaction.atomic
 def _done(w: OutboundWrite, lease, result) -> None:
     if not _owned(w, lease).update(status=OutboundWrite.Status.DONE, lease_until=None, last_error="",
                                    result={"external_id": result.external_id, "status": result.status,
-                                           "message": result.message, "data": result.data}):
+                                           "message": result.message, "data": _plain(result.data)}):
         return
     doc = w.document
     exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=w.pk) if doc else [],

@@ -327,7 +327,8 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
                 for ln in req.lines:
                     ln.supplier, ln.category, ln.gl_account = bad.number, cat, spec[2]
             elif problem == "budget_exceeded":
-                req.lines[0].quantity = Decimal(400)
+                req.lines[0].quantity = Decimal(500)
+                req.lines[0].unit_price = max(req.lines[0].unit_price, Decimal(500))
             elif problem == "unknown_cost_center":
                 for ln in req.lines:
                     ln.cost_center = "SALE"
@@ -407,7 +408,7 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
                     start = date(today.year, today.month, 1)
                     m = start.month - 1 + delta
                     period = date(start.year + m // 12, m % 12 + 1, 1)
-                    budgets.append(Budget(code, cc, cat[2], f"{period:%Y-%m}", Decimal(rng.choice([25, 40, 60, 80])) * 1000))
+                    budgets.append(Budget(code, cc, cat[2], f"{period:%Y-%m}", Decimal(rng.choice([60, 80, 120, 150])) * 1000))
 
     return P2PWorld(world=world, suppliers=suppliers, requisitions=requisitions, receipts=receipts,
                     invoices=invoices, budgets=budgets, cost_center_owners=owners, managers=managers, users=users)

@@ -92,6 +92,9 @@ def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity])
                     requester_code=_s(rec.get("requester_code"), 40), currency=_s(rec.get("currency"), 3).upper(),
                     total=parse_amount(rec.get("total", 0)), business_status=status,
                     submitted_at=_dt(rec.get("submitted_at")),
+                    # Ordered in the source before we saw it: its PO is in the ERP already.
+                    **({"erp_document_number": _s(rec["erp_po_number"], 60), "financial_status": "posted"}
+                       if rec.get("erp_po_number") else {}),
                     document_date=_date(rec.get("submitted_at")) or timezone.now().date())
     if kind == KIND.PURCHASE_ORDER:
         return dict(common, number=_s(rec.get("number"), 60), name=f"PO {_s(rec.get('number'), 60)}",
@@ -140,8 +143,9 @@ def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
             tax_code=_s(ln.get("tax_code"), 40), supplier_code=_s(ln.get("supplier_code"), 40),
             po_line_no=int(po_line_no) if str(po_line_no or "").isdigit() else None,
         ))
-    # Line numbers must be unique; sources that repeat them get positions instead.
-    if len({ln.line_no for ln in out}) != len(out):
+    # Line numbers must be unique; sources that repeat them get positions instead. PO lines are
+    # numbered by position everywhere: the ERP counts 10000, 20000..., receipts and invoices 1, 2...
+    if kind == KIND.PURCHASE_ORDER or len({ln.line_no for ln in out}) != len(out):
         for i, ln in enumerate(out, start=1):
             ln.line_no = i
     return out

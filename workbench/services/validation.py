@@ -17,6 +17,8 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
     if not documents:
         return []
     ctx = ctx or MasterDataContext.load()
+    # Oldest first: the first invoice for some goods is the one that consumes the receipt.
+    documents = sorted(documents, key=lambda d: d.pk or 0)
     lines_by_doc: dict[int, list[DocumentLine]] = {}
     for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in documents]).order_by("document_id", "line_no"):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)

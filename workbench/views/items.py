@@ -20,9 +20,24 @@ FLAGGED_FIELD = {"MISSING_COST_CENTER": "cost_center", "UNKNOWN_COST_CENTER": "c
                  "INVALID_TAX_CODE": "tax_code"}
 
 
+def follow(item: ExceptionItem) -> bool:
+    """Whether the page should keep polling: a fix is being re-validated, or the document is on its way to the ERP."""
+    doc = item.document
+    if item.status == "waiting" or (doc is not None and doc.financial_status == "posting"):
+        return True
+    if doc is None or item.status not in ("overridden", "resolved") or doc.financial_status != "not_posted":
+        return False
+    # Accepted or fixed a moment ago: follow it until it posts, unless something else still holds it.
+    from django.utils import timezone
+
+    recent = item.resolved_at is not None and (timezone.now() - item.resolved_at).total_seconds() < 120
+    return recent and not doc.exceptions.filter(status__in=["open", "in_progress"]).exists()
+
+
 def _context(item: ExceptionItem, **extra) -> dict:
     doc = item.document
-    ctx = {"item": item, "doc": doc, "events": item_events(item), "flag": FLAGGED_FIELD.get(item.code, "")}
+    ctx = {"item": item, "doc": doc, "events": item_events(item), "flag": FLAGGED_FIELD.get(item.code, ""),
+           "follow": follow(item)}
     if doc is not None:
         ctx["lines"] = list(doc.lines.all())
         ctx["trace"] = document_trace(doc)
@@ -54,9 +69,7 @@ def item_progress(request, pk):
     """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
     item = get_object_or_404(exception_item_list(), pk=pk)
     response = render(request, "workbench/item.html#work", _context(item, user=request.user))
-    settled = not item.is_active or item.status != "waiting"
-    posting = item.document is not None and item.document.financial_status == "posting"
-    if settled and not posting:
+    if not follow(item):
         return HttpResponseStopPolling(response.content)
     return response
 
