@@ -101,7 +101,7 @@ def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool
         budgets = budgets.filter(period=period)
     budgets = list(budgets[:5000])
     ctx = P2PContext.__new__(P2PContext)
-    ctx.budgets = {}
+    ctx.budgets, ctx._budget_keys = {}, set()
     ctx._load_budgets({(b.entity_id, b.cost_center, b.gl_account, b.period) for b in budgets}, None)
     rows = []
     for b in budgets:

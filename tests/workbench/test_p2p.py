@@ -365,3 +365,30 @@ def test_the_upload_screen_takes_several_files(p2p, analyst_client):
                                                           SimpleUploadedFile("b.xml", CII[1].read_bytes())]})
     html = r.content.decode()
     assert r.status_code == 200 and "Invoice" in html and "Invalid" in html and "not a UBL 2.1" in html
+
+
+def test_an_overdue_approval_raises_an_item_and_escalates_to_the_manager(p2p):
+    from sync.p2p import escalate_overdue
+    from workbench.models import ApprovalTask
+
+    doc = stored()
+    task = approvals.requisition_route(document=doc)[0]
+    ApprovalTask.objects.filter(pk=task.pk).update(due_at=timezone.now() - timedelta(hours=1),
+                                                    created_at=timezone.now() - timedelta(hours=49))
+    assert escalate_overdue() == 1
+    item = ExceptionItem.objects.get(document=doc, code="APPROVAL_OVERDUE")
+    assert "escalated to E0011" in item.message
+    states = dict(ApprovalTask.objects.filter(document=doc).values_list("approver_code", "state"))
+    assert states == {"E0010": "cancelled", "E0011": "requested"}
+    assert escalate_overdue() == 0  # once
+
+
+def test_whoever_changed_a_supplier_never_approves_its_invoice(p2p):
+    from workbench.errors import InvalidTransition
+    from workbench.services.invoices import invoice_route_to_approver
+
+    Employee.objects.filter(code="E0011").update(email="dan@northwind.example")
+    Supplier.objects.filter(code="V100").update(changed_by_email="DAN@northwind.example")
+    item = price_variance_item(p2p)
+    with pytest.raises(InvalidTransition, match="segregation of duties"):
+        invoice_route_to_approver(item=item, actor=None, approver="E0011")

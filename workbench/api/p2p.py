@@ -112,9 +112,9 @@ def budget_check(request):
     entity = LegalEntity.objects.filter(code=d["entity"]).first()
     if entity is None:
         return Response({"detail": f"Legal entity {d['entity']!r} is not in the ERP."}, status=status.HTTP_404_NOT_FOUND)
-    pos = P2PContext.__new__(P2PContext)
-    pos.budgets = {}
-    position = P2PContext.budget_position(pos, entity.pk, d["cost_center"], d["gl_account"], d["period"])
+    ctx = P2PContext.__new__(P2PContext)
+    ctx.budgets, ctx._budget_keys = {}, set()
+    position = ctx.budget_position(entity.pk, d["cost_center"], d["gl_account"], d["period"])
     if position is None:
         return Response({"detail": f"No budget for {d['cost_center']}/{d['gl_account']} in {d['period']}."},
                         status=status.HTTP_404_NOT_FOUND)

@@ -30,6 +30,7 @@ class Document(models.Model):
         SUPPLIER_INVOICE = "supplier_invoice", "Supplier invoice"
 
     class BusinessStatus(models.TextChoices):
+        DRAFT = "draft", "Draft (with the requester)"
         PENDING = "pending", "Pending approval"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
@@ -88,7 +89,9 @@ class Document(models.Model):
             models.UniqueConstraint(fields=["source_system", "source_id"], name="uniq_document_source"),
             models.CheckConstraint(condition=CURRENCY_CHECK, name="document_currency_iso"),
         ]
-        indexes = [models.Index(fields=["financial_status"]), models.Index(fields=["kind", "po_number"])]
+        indexes = [models.Index(fields=["financial_status"]), models.Index(fields=["kind", "po_number"]),
+                   # duplicate-invoice candidates: same day and amount
+                   models.Index(fields=["document_date", "total"])]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.number or self.source_id}"

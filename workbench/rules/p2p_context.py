@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from workbench import matching
@@ -27,6 +27,7 @@ from workbench.models import (
 )
 
 ZERO = Decimal(0)
+FOUR = Decimal("0.0001")
 COMMITTED_PO = ("approved",)
 POSTED = ("posted", "ready_for_payment", "paid", "posting")
 
@@ -65,16 +66,20 @@ class P2PContext:
         self.po_lines: dict[tuple[int | None, str], list[DocumentLine]] = {}  # (entity, PO number) -> lines
         self.dupes = DuplicateIndex()
         self.budgets: dict[tuple, BudgetPosition] = {}
+        self._budget_keys: set[tuple] = set()  # asked for already (with or without a budget)
         self.batch_invoiced: dict[int, Decimal] = {}  # PO line id -> quantity matched by earlier invoices of this batch
         self.match_results: dict[int, list[tuple[DocumentLine, matching.LineResult]]] = {}
+        self._variances: dict[int, list] = {}
 
     def reset_batch(self) -> None:
         """Forget what one batch loaded: the next batch sees the quantities and budgets it committed."""
         self.po_lines.clear()
         self.dupes = DuplicateIndex()
         self.budgets.clear()
+        self._budget_keys.clear()
         self.batch_invoiced.clear()
         self.match_results.clear()
+        self._variances.clear()
 
     # --- lookups the rules use -------------------------------------------------------------------
     def supplier(self, entity_id: int, code: str) -> Supplier | None:
@@ -90,8 +95,7 @@ class P2PContext:
 
     def budget_position(self, entity_id, cost_center, account, period, *, exclude_document=None) -> BudgetPosition | None:
         key = (entity_id, cost_center, account, period)
-        if key not in self.budgets:
-            self._load_budgets([key], exclude_document)
+        self._load_budgets([key], exclude_document)
         return self.budgets.get(key)
 
     def duplicates_of(self, doc: Document) -> list[tuple[str, InvoiceKey]]:
@@ -104,10 +108,8 @@ class P2PContext:
         """(line, variance) for every variance the three-way match finds on this invoice (cached)."""
         if doc.pk not in self.match_results:
             self.match_results[doc.pk] = self._match(doc, lines)
-        out = []
-        for ln, result in self.match_results[doc.pk]:
-            out.extend((ln, v) for v in result.variances)
-        return out
+            self._variances[doc.pk] = [(ln, v) for ln, result in self.match_results[doc.pk] for v in result.variances]
+        return self._variances[doc.pk]
 
     # --- batch loading -------------------------------------------------------------------------------
     def prepare(self, documents: list[Document]) -> None:
@@ -129,57 +131,85 @@ class P2PContext:
         numbers = {n for _, n in keys if (_, n) not in self.po_lines}
         if not numbers:
             return
-        for ln in (DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER, document__number__in=numbers)
-                   .select_related("document").order_by("document_id", "line_no")):
-            self.po_lines.setdefault((ln.document.entity_id, ln.document.number), []).append(ln)
+        # Two indexed steps (the POs by number, then their lines by document): a join lets the planner
+        # scan every line in the ledger.
+        pos = {pk: (entity_id, number) for pk, entity_id, number in Document.objects.filter(
+            kind=Document.Kind.PURCHASE_ORDER, po_number__in=numbers).values_list("id", "entity_id", "number")}
+        for ln in (DocumentLine.objects.filter(document_id__in=list(pos)).order_by("document_id", "line_no")
+                   .only("id", "document_id", "line_no", "quantity", "unit_price", "received_quantity", "invoiced_quantity",
+                         "gl_account", "cost_center")):
+            self.po_lines.setdefault(pos[ln.document_id], []).append(ln)
         for key in keys:
             self.po_lines.setdefault(key, [])
 
     def _load_duplicate_candidates(self, invoices: list[Document]) -> None:
         nums = {d.number_key for d in invoices if d.number_key}
-        sig = Q()
+        base = (Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE)
+                .exclude(business_status=Document.BusinessStatus.REJECTED))
+        # Two indexed lookups (same number key; same day and amount), unioned here; the index decides exactly.
+        seen: set[int] = set()
+        for qs in (base.filter(number_key__in=nums),
+                   base.filter(document_date__in={d.document_date for d in invoices if d.document_date},
+                               total__in={d.total for d in invoices})):
+            for pk, party, number, total, currency, day in qs.values_list("id", "party_code", "number", "total", "currency",
+                                                                          "document_date"):
+                if pk not in seen:
+                    seen.add(pk)
+                    self.dupes.add(InvoiceKey(key=pk, supplier=party or "", number=number, amount=total, currency=currency,
+                                              date=str(day or "")))
         for d in invoices:
-            sig |= Q(total=d.total, currency=d.currency, document_date=d.document_date)
-        qs = (Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE)
-              .exclude(business_status=Document.BusinessStatus.REJECTED)
-              .filter(Q(number_key__in=nums) | sig))
-        for other in qs.only("id", "party_code", "number", "number_key", "total", "currency", "document_date", "business_status"):
-            self.dupes.add(_invoice_key(other))
-        for d in invoices:
-            self.dupes.add(_invoice_key(d))
+            if d.pk not in seen:
+                self.dupes.add(_invoice_key(d))
 
     def _load_budgets(self, keys, exclude_document) -> None:
-        keys = {k for k in keys if k not in self.budgets}
+        keys = {k for k in keys if k not in self._budget_keys}
         if not keys:
             return
+        self._budget_keys |= keys
         entities = {k[0] for k in keys}
         ccs = {k[1] for k in keys}
         accounts = {k[2] for k in keys}
-        for b in Budget.objects.filter(entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts,
-                                       period__in={k[3] for k in keys}):
+        periods = {k[3] for k in keys}
+        for b in Budget.objects.filter(entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts, period__in=periods):
             key = (b.entity_id, b.cost_center, b.gl_account, b.period)
             if key in keys:
                 self.budgets[key] = BudgetPosition(b.amount, ZERO, ZERO)
+        wanted = {k for k in keys if k in self.budgets}
+        if not wanted:
+            return
+        first = min(date.fromisoformat(p + "-01") for p in periods)
+        last = max(date.fromisoformat(p + "-01") for p in periods)
+        last = date(last.year + last.month // 12, last.month % 12 + 1, 1)
         # Commitments: open PO lines (ordered, not yet invoiced) and approved requisitions not yet ordered.
-        # Actuals: what posted invoices consumed of PO lines (at the PO's price).
-        lines = (DocumentLine.objects
-                 .filter(document__entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts)
-                 .filter(Q(document__kind=Document.Kind.PURCHASE_ORDER)
-                         | Q(document__kind=Document.Kind.REQUISITION, document__business_status="approved",
-                             document__children__isnull=True))
-                 .values_list("document__entity_id", "cost_center", "gl_account", "document__document_date",
-                              "document__kind", "document_id", "amount", "quantity", "unit_price", "invoiced_quantity"))
-        for entity_id, cc, acct, day, kind, doc_id, amount, qty, price, invoiced in lines:
-            key = (entity_id, cc, acct, period_of_day(day))
-            pos = self.budgets.get(key)
-            if pos is None or doc_id == exclude_document:
+        # Actuals: what matched invoices consumed of PO lines (at the PO's price). Summed by the database in
+        # plain SQL: this runs inside the synchronous validation call, where ORM compilation costs show.
+        def marks(values) -> str:
+            return ", ".join(["%s"] * len(values))
+
+        sql = f"""
+            SELECT d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind, SUM(l.amount),
+                   SUM(COALESCE(l.invoiced_quantity, 0) * COALESCE(l.unit_price, 0))
+            FROM {DocumentLine._meta.db_table} l JOIN {Document._meta.db_table} d ON d.id = l.document_id
+            WHERE d.entity_id IN ({marks(entities)}) AND l.cost_center IN ({marks(ccs)}) AND l.gl_account IN ({marks(accounts)})
+              AND d.document_date >= %s AND d.document_date < %s AND d.id <> %s
+              AND (d.kind = 'purchase_order' OR (d.kind = 'requisition' AND d.business_status = 'approved'
+                   AND NOT EXISTS (SELECT 1 FROM {Document._meta.db_table} c WHERE c.parent_id = d.id)))
+            GROUP BY d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind"""
+        params = [*entities, *ccs, *accounts, first, last, exclude_document or 0]
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        for entity_id, cc, acct, day, kind, amount, actual in rows:
+            if isinstance(day, str):  # SQLite hands dates back as text here
+                day = date.fromisoformat(day)
+            pos = self.budgets.get((entity_id, cc, acct, period_of_day(day)))
+            if pos is None:
                 continue
-            if kind == Document.Kind.PURCHASE_ORDER and qty and price is not None:
-                actual = (invoiced or ZERO) * price
-                pos.actual += actual
-                pos.committed += amount - actual
-            else:
-                pos.committed += amount
+            # PostgreSQL sums numerics exactly; SQLite may hand back a float: back to 4 decimals, as stored.
+            amount = Decimal(str(amount or 0)).quantize(FOUR)
+            actual = Decimal(str(actual or 0)).quantize(FOUR) if kind == Document.Kind.PURCHASE_ORDER else ZERO
+            pos.actual += actual
+            pos.committed += amount - actual
 
     def _match(self, doc: Document, lines: list[DocumentLine]):
         if doc.total < 0 or any(ln.amount < 0 or (ln.quantity or 0) < 0 for ln in lines):

@@ -119,8 +119,9 @@ def _match_findings(code):
     def check(doc, lines, ctx):
         for ln, variance in ctx.p2p.match(doc, lines):
             if variance.code == code and not variance.within_tolerance:
-                yield Finding(code, f"Line {ln.line_no}: {variance.message}", line=ln,
-                              root_cause=doc.po_number or doc.party_code,
+                # A price above the PO is usually the supplier's price list; missing goods are the PO's.
+                cause = doc.party_code if code == "PRICE_VARIANCE" else (doc.po_number or doc.party_code)
+                yield Finding(code, f"Line {ln.line_no}: {variance.message}", line=ln, root_cause=cause,
                               detail={"variance": str(variance.amount), "po_number": doc.po_number})
     return check
 

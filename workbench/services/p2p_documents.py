@@ -25,7 +25,7 @@ from workbench.services.documents import UpsertResult, _changed_after_posting, _
 
 KIND = Document.Kind
 STATUS_MAP = {  # source status -> business status
-    "draft": "pending", "pending_approval": "pending", "pending_buyer_action": "pending", "approved": "approved",
+    "draft": "draft", "pending_approval": "pending", "pending_buyer_action": "pending", "approved": "approved",
     "ordered": "approved", "rejected": "rejected", "withdrawn": "rejected", "voided": "rejected",
     "new": "pending", "pending_receipt": "pending", "disputed": "pending", "issued": "approved", "open": "approved",
     "released": "approved", "closed": "approved", "cancelled": "rejected", "canceled": "rejected",

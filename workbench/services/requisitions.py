@@ -42,7 +42,8 @@ def _context() -> MasterDataContext:
                               employees=ctx.employees, periods=ctx.periods, _starts=ctx._starts)
     p2p = P2PContext.__new__(P2PContext)
     p2p.__dict__.update(ctx._p2p.__dict__)
-    p2p.budgets, p2p.batch_invoiced, p2p.match_results, p2p.po_lines = {}, {}, {}, {}
+    p2p.budgets, p2p.batch_invoiced, p2p.match_results, p2p.po_lines, p2p._variances = {}, {}, {}, {}, {}
+    p2p._budget_keys = set()
     fresh._p2p = p2p
     return fresh
 

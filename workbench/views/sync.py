@@ -16,6 +16,8 @@ from workbench.models import Connection
 JOBS_BY_ROLE = {
     Connection.Role.ERP: [SyncRun.Job.MASTER_DATA, SyncRun.Job.POSTING_STATUS],
     Connection.Role.EXPENSE: [SyncRun.Job.EXPENSE_PULL],
+    Connection.Role.PROCUREMENT: [SyncRun.Job.PROCUREMENT_PULL],
+    Connection.Role.APPROVALS: [SyncRun.Job.APPROVALS_PULL],
 }
 
 

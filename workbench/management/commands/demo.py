@@ -47,19 +47,23 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.getenv("PORT", "8000")))
         parser.add_argument("--erp-port", type=int, default=int(os.getenv("SANDBOX_ERP_PORT", "8101")))
         parser.add_argument("--expense-port", type=int, default=int(os.getenv("SANDBOX_EXPENSE_PORT", "8102")))
+        parser.add_argument("--procurement-port", type=int, default=int(os.getenv("SANDBOX_PROCUREMENT_PORT", "8103")))
+        parser.add_argument("--approvals-port", type=int, default=int(os.getenv("SANDBOX_APPROVALS_PORT", "8104")))
         parser.add_argument("--lines", type=int, default=2000, help="expense lines seeded in the expense sandbox")
         parser.add_argument("--today", default=None, help="YYYY-MM-DD the sandboxes' data is built around")
 
     def handle(self, *args, **opts):
-        busy = [p for p in (opts["port"], opts["erp_port"], opts["expense_port"]) if _port_in_use(p)]
+        ports = (opts["port"], opts["erp_port"], opts["expense_port"], opts["procurement_port"], opts["approvals_port"])
+        busy = [p for p in ports if _port_in_use(p)]
         if busy:
-            raise SystemExit(f"Port {', '.join(map(str, busy))} is already in use (another `manage.py demo`?). "
-                             "Stop it, or set PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT.")
+            raise SystemExit(f"Port {', '.join(map(str, busy))} is already in use (another `manage.py demo`?). Stop it, or set "
+                             "PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT / SANDBOX_PROCUREMENT_PORT / SANDBOX_APPROVALS_PORT.")
         var = Path(settings.VAR_DIR)
         logs = var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("setup_demo", erp_port=opts["erp_port"], expense_port=opts["expense_port"])
+        call_command("setup_demo", erp_port=opts["erp_port"], expense_port=opts["expense_port"],
+                     procurement_port=opts["procurement_port"], approvals_port=opts["approvals_port"])
         py = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         today = opts["today"] or date.today().isoformat()
@@ -76,7 +80,11 @@ class Command(BaseCommand):
                               "--data", str(var / "sandbox-business_central.sqlite3"), "--today", today])
         start("sandbox-expense", [py, manage, "sandbox", "concur", "--port", str(opts["expense_port"]),
                                   "--data", str(var / "sandbox-concur.sqlite3"), "--today", today, "--lines", str(opts["lines"])])
-        for name, port in (("ERP", opts["erp_port"]), ("expense", opts["expense_port"])):
+        for kind, port in (("coupa", opts["procurement_port"]), ("servicenow", opts["approvals_port"])):
+            start(f"sandbox-{kind}", [py, manage, "sandbox", kind, "--port", str(port),
+                                      "--data", str(var / f"sandbox-{kind}.sqlite3"), "--today", today])
+        for name, port in (("ERP", opts["erp_port"]), ("expense", opts["expense_port"]),
+                           ("procurement", opts["procurement_port"]), ("approvals", opts["approvals_port"])):
             if not _wait_http(f"http://127.0.0.1:{port}/sandbox/health", 60):
                 self._stop(procs)
                 raise SystemExit(f"The {name} sandbox did not start on port {port}; see {logs}.")
@@ -93,7 +101,12 @@ class Command(BaseCommand):
             scheduled_job_task.delay(conn.name, "master_data")
         for conn in Connection.objects.filter(enabled=True, role=Connection.Role.EXPENSE):
             scheduled_job_task.apply_async((conn.name, "expense_pull"), countdown=20)
+        for conn in Connection.objects.filter(enabled=True, role=Connection.Role.APPROVALS):
+            scheduled_job_task.apply_async((conn.name, "approvals_pull"), countdown=10)
+        for conn in Connection.objects.filter(enabled=True, role=Connection.Role.PROCUREMENT):
+            scheduled_job_task.apply_async((conn.name, "procurement_pull"), countdown=25)
         url = f"http://127.0.0.1:{opts['port']}"
+        self._wire_p2p_sandboxes(url, opts)
         ok = _wait_http(f"{url}/healthz", 60)
         db = "PostgreSQL" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "SQLite (embedded)"
         broker = "Redis" if settings.REDIS_URL else "filesystem (embedded)"
@@ -101,7 +114,8 @@ class Command(BaseCommand):
         self.stdout.write("  log in as  analyst / analyst   (finance analyst)")
         self.stdout.write("         or  admin / admin       (admin)")
         self.stdout.write(f"  database: {db}; broker: {broker}; logs: {logs}")
-        self.stdout.write(f"  sandboxes: ERP http://127.0.0.1:{opts['erp_port']}/  expense http://127.0.0.1:{opts['expense_port']}/")
+        self.stdout.write(f"  sandboxes: ERP http://127.0.0.1:{opts['erp_port']}/  expense http://127.0.0.1:{opts['expense_port']}/  "
+                          f"procurement http://127.0.0.1:{opts['procurement_port']}/  approvals http://127.0.0.1:{opts['approvals_port']}/")
         self.stdout.write("  the first sync runs now; expense reports are posted within about a minute. Ctrl-C stops everything.\n")
         try:
             while True:
@@ -114,6 +128,25 @@ class Command(BaseCommand):
             pass
         finally:
             self._stop(procs)
+
+    @staticmethod
+    def _wire_p2p_sandboxes(url: str, opts) -> None:
+        """Coupa's Call Out points at our validation API; ServiceNow decides by itself after a minute (demo only)."""
+        import json
+        import urllib.request
+
+        from workbench.management.commands.setup_demo import callout_token
+
+        for port, path, body in (
+                (opts["procurement_port"], "/sandbox/callout",
+                 {"url": f"{url}/api/p2p/requisitions/validate/", "token": callout_token()}),
+                (opts["approvals_port"], "/sandbox/autodecide", {"after_seconds": 60, "reject_over": "250000"})):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(req, timeout=5).close()
+            except OSError:
+                pass  # the demo still runs; requisitions are then validated by the next pull
 
     @staticmethod
     def _stop(procs) -> None:
