@@ -64,6 +64,10 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
         doc = result.touched[0]
         document_event_add(document=doc, system=SYSTEM, action="received_file", actor=actor,
                            message=f"E-invoice {name} received by {channel}")
+        if doc.total < 0:
+            from workbench.services.invoices import credit_note_apply
+
+            credit_note_apply(credit_note=doc)
         clean = documents_validate(documents=[doc])
         push.enqueue_postings([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED])
     return Received(document=doc)

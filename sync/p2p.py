@@ -130,6 +130,11 @@ def pull_procurement(run: SyncRun) -> None:
                 if kind == KIND.GOODS_RECEIPT:
                     invoices_revalidate_for(po_numbers={d.po_number for d in result.touched})
                 else:
+                    for doc in result.created:
+                        if doc.total < 0:
+                            from workbench.services.invoices import credit_note_apply
+
+                            credit_note_apply(credit_note=doc)
                     clean = documents_validate(documents=result.touched, ctx=ctx)
                     push.enqueue_postings([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED], run=run)
                 for err in bad:

@@ -86,7 +86,9 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     if erp is None:
         return []
     docs = [d for d in docs if d.business_status == Document.BusinessStatus.APPROVED
-            and d.financial_status in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED)]
+            and d.financial_status in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED)
+            # Supplier credit notes settle a disputed invoice (sync/p2p.py); they are not posted as invoices.
+            and not (d.kind == Document.Kind.SUPPLIER_INVOICE and d.total < 0)]
     if not docs:
         return []
     existing = {w.idempotency_key: w for w in OutboundWrite.objects.filter(idempotency_key__in=[d.posting_key for d in docs])}

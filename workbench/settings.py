@@ -143,6 +143,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "kind" and a "status": name their enums apart in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentKindEnum": "workbench.models.documents.Document.Kind",
+        "ExceptionKindEnum": "workbench.models.exceptions.ExceptionItem.Kind",
+        "ExceptionStatusEnum": "workbench.models.exceptions.Status",
+        "FinancialStatusEnum": "workbench.models.documents.Document.FinancialStatus",
+        "BusinessStatusEnum": "workbench.models.documents.Document.BusinessStatus",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------

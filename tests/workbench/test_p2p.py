@@ -392,3 +392,23 @@ def test_whoever_changed_a_supplier_never_approves_its_invoice(p2p):
     item = price_variance_item(p2p)
     with pytest.raises(InvalidTransition, match="segregation of duties"):
         invoice_route_to_approver(item=item, actor=None, approver="E0011")
+
+
+def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client, monkeypatch):
+    from workbench.services.invoices import credit_note_apply
+
+    revalidated = []
+    monkeypatch.setattr("sync.tasks.revalidate_document_task.delay_on_commit", lambda *a, **k: revalidated.append(a))
+    item = price_variance_item(p2p)  # 5 x 10.00 above the PO: 50.00
+    analyst_client.post(f"/items/{item.pk}/credit-note/", {"reason": ""})
+    item.refresh_from_db()
+    assert item.status == "waiting"
+    cn = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[{
+        "external_id": "cn-1", "number": "CN-1", "document_type": "credit_note", "supplier_code": "V100", "entity": "NW-US",
+        "currency": "USD", "po_number": "PO-1", "invoice_date": date.today().isoformat(), "total": "50.00",
+        "lines": [{"line_no": 1, "description": "Price correction", "quantity": "1", "unit_price": "50.00", "amount": "50.00"}]}]).touched[0]
+    assert cn.total == Decimal("-50.00")
+    assert credit_note_apply(credit_note=cn) == 1
+    item.refresh_from_db()
+    assert item.status == "overridden" and revalidated == [(item.document_id,)]
+    assert "credit note CN-1" in item.events.last().reason

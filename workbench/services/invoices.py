@@ -175,3 +175,41 @@ def _tell_source(doc: Document, status: str, comment: str, *, key: str) -> None:
     _enqueue(source, doc, "invoice_status", f"{doc.posting_key}:{key}",
              {"invoice_id": doc.source_id, "status": status, "erp_document_number": "", "payment_status": "",
               "comment": comment[:500]})
+
+
+@transaction.atomic
+def credit_note_apply(*, credit_note: Document) -> int:
+    """A supplier's credit note arrived: the variances we asked it for are settled, and their invoices go on.
+
+    Items waiting on a credit-note request from the same supplier (and PO, when the credit note names
+    one) are accepted, oldest first, while the credit note's amount covers their variance.
+    """
+    from django.contrib.auth import get_user_model
+
+    if credit_note.total >= 0 or not credit_note.party_code:
+        return 0
+    left = -credit_note.total
+    waiting = (ExceptionItem.objects.filter(status=Status.WAITING, code__in=VARIANCES, document__party_code=credit_note.party_code,
+                                            events__action="credit_note_requested")
+               .select_related("document").distinct().order_by("opened_at", "id"))
+    if credit_note.po_number:
+        waiting = waiting.filter(document__po_number=credit_note.po_number)
+    system_user, _ = get_user_model().objects.get_or_create(username="workbench", defaults={"is_active": False})
+    n = 0
+    for item in waiting:
+        variance = variance_of(item)
+        if variance > left:
+            break
+        left -= variance
+        exception_item_transition(item=item, to=Status.OPEN, action="credit_note_received",
+                                  reason=f"Credit note {credit_note.number} received ({-credit_note.total:,.2f} {credit_note.currency})")
+        item.refresh_from_db()
+        exception_item_override(item=item, reason=f"Settled by credit note {credit_note.number}", actor=system_user)
+        document_event_add(document=credit_note, system="workbench", action="settles",
+                           message=f"Settles {item.code} on invoice {item.document.number} ({variance:,.2f} {credit_note.currency})")
+        n += 1
+    if not n:
+        document_event_add(document=credit_note, system="workbench", action="credit_note",
+                           message="Credit note received; no disputed invoice of this supplier waits for it. "
+                                   "Book it as a purchase credit memo in the ERP.")
+    return n
