@@ -21,7 +21,7 @@ from sync import push
 from workbench.models import Document, ExceptionItem
 from workbench.services.documents import document_event_add
 from workbench.services.exception_items import exception_item_raise
-from workbench.services.p2p_documents import p2p_documents_upsert
+from workbench.services.p2p_documents import check_p2p_record, p2p_documents_upsert
 from workbench.services.validation import documents_validate
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,11 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
     name = Path(filename or "upload.xml").name[:120]
     try:
         record = parse_einvoice(content, filename=name)
+        problem = check_p2p_record(Document.Kind.SUPPLIER_INVOICE, record)
+        if problem:  # schema-valid, but not something the ledger can hold (e.g. an amount of 10^26)
+            raise InvalidEInvoice(f"{problem}.", line=None, errors=[problem],
+                                  summary={"number": str(record.get("number") or ""), "supplier": str(record.get("supplier_name") or ""),
+                                           "currency": str(record.get("currency") or "")})
     except InvalidEInvoice as exc:
         digest = hashlib.sha256(content).hexdigest()[:24]
         summary = {k: str(v) for k, v in (exc.summary or {}).items() if v}

@@ -21,6 +21,7 @@ from connectors.base import ConnectorError, Page, RecordError, WriteOp
 from sync import push
 from sync.health import connector_for
 from sync.models import OutboundWrite, SyncCursor, SyncRun
+from workbench.errors import WorkbenchError
 from workbench.models import ApprovalTask, Connection, Document, Employee
 from workbench.rules.context import MasterDataContext
 from workbench.services import approvals
@@ -240,15 +241,22 @@ def approval_decisions_apply(records: list[dict]) -> int:
         task = tasks.get(rec.get("correlation_key") or "")
         if task is None or rec.get("state") not in ("approved", "rejected"):
             continue
-        if ":variance:" in task.correlation_key:
-            from workbench.services.invoices import variance_decision
+        try:
+            with transaction.atomic():
+                if ":variance:" in task.correlation_key:
+                    from workbench.services.invoices import variance_decision
 
-            if task.state == ApprovalTask.State.REQUESTED and variance_decision(
-                    task=task, state=rec["state"], comments=str(rec.get("comments") or ""), approver=str(rec.get("approver") or "")):
-                n += 1
+                    if task.state == ApprovalTask.State.REQUESTED and variance_decision(
+                            task=task, state=rec["state"], comments=str(rec.get("comments") or ""),
+                            approver=str(rec.get("approver") or "")):
+                        n += 1
+                    continue
+                outcome = approvals.approval_decision_apply(task=task, state=rec["state"], comments=str(rec.get("comments") or ""),
+                                                            approver=str(rec.get("approver") or ""))
+        except WorkbenchError as exc:
+            # One decision that cannot apply must not hold back the others (nor the cursor).
+            log.warning("approval decision for %s not applied: %s", task.correlation_key, exc)
             continue
-        outcome = approvals.approval_decision_apply(task=task, state=rec["state"], comments=str(rec.get("comments") or ""),
-                                                    approver=str(rec.get("approver") or ""))
         if not outcome.applied:
             continue
         n += 1
@@ -270,7 +278,7 @@ def escalate_overdue() -> int:
     n = 0
     for task in approvals.overdue_tasks():
         doc = task.document
-        manager = Employee.objects.filter(code=task.approver_code).values_list("manager_code", flat=True).first() or ""
+        manager = _escalation_target(task)
         exception_item_raise(
             code="APPROVAL_OVERDUE", fp=f"APPROVAL_OVERDUE:task{task.pk}", document=doc,
             message=f"{task.approver_name or task.approver_code} has not decided on requisition {doc.number} since "
@@ -292,6 +300,20 @@ def escalate_overdue() -> int:
                 send_task(new)
                 n += 1
     return n
+
+
+def _escalation_target(task: ApprovalTask) -> str:
+    """The approver's manager, or the next one up, who is neither the requester nor already in the chain."""
+    doc = task.document
+    taken = set(doc.approval_tasks.exclude(state=ApprovalTask.State.CANCELLED).values_list("approver_code", flat=True))
+    person = task.approver_code
+    for _ in range(6):
+        person = Employee.objects.filter(code=person).values_list("manager_code", flat=True).first() or ""
+        if not person:
+            return ""
+        if person != doc.requester_code and person not in taken:
+            return person
+    return ""
 
 
 # --- writes: payloads and outcomes ------------------------------------------------------------------------
@@ -319,8 +341,8 @@ def p2p_posting_payload(doc: Document, lines) -> dict:
 
 
 def po_number_for(doc: Document) -> str:
-    """The ERP PO number of a requisition: one per requisition (manual numbering in the ERP)."""
-    return f"PO-{doc.entity_code[-2:]}R{doc.number}"[:20]
+    """The ERP PO number of a requisition: one per requisition, never shared (manual numbering in the ERP)."""
+    return f"PO-R{doc.pk:07d}"
 
 
 @transaction.atomic
@@ -361,6 +383,10 @@ def p2p_write_done(w: OutboundWrite, result) -> None:
 def p2p_write_rejected(w: OutboundWrite, exc) -> None:
     doc = w.document
     if w.action in (push.CREATE_PO, push.POST_INVOICE):
+        if w.action == push.POST_INVOICE:
+            from workbench.services.p2p_documents import invoice_release
+
+            invoice_release(document=doc)  # counted again when a fix or retry queues it anew
         document_mark_rejected(document=doc, erp_system=w.connection.kind, code=exc.code, message=exc.message)
     elif w.action == "create_approval":
         exception_item_raise(code="NO_APPROVER", fp=f"NO_APPROVER:write{w.pk}", document=doc,

@@ -276,9 +276,14 @@ def pull_purchase_orders(run: SyncRun, connector) -> None:
     cur = _cursor(connection, "purchase_orders")
 
     def on_page(page: Page) -> None:
+        from sync.p2p import _split
+
+        good, bad = _split(Document.Kind.PURCHASE_ORDER, page)
         with transaction.atomic():
-            result = p2p_documents_upsert(system=connection.kind, kind=Document.Kind.PURCHASE_ORDER, records=page.records)
+            result = p2p_documents_upsert(system=connection.kind, kind=Document.Kind.PURCHASE_ORDER, records=good)
             invoices_revalidate_for(po_numbers={d.number for d in result.touched})
+            for err in bad:
+                quarantine(connection, err)
             if page.next_cursor is not None:
                 cur.value = page.next_cursor
                 cur.save(update_fields=["value", "updated_at"])

@@ -58,6 +58,10 @@ def revalidate_document_task(document_id: int, actor_id: int | None = None, repo
                            message="Re-validated: " + ("all rules pass" if clean else "still has open exceptions"), actor=actor)
         if clean and repost:
             push.enqueue_postings(clean)
+        if clean and doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
+            from sync.p2p import requisition_send_for_approval
+
+            requisition_send_for_approval(doc)  # a fixed or overridden requisition goes on to its approvers
         elif not clean:
             _reopen_waiting_on(doc, actor)
     return "clean" if clean else "blocked"

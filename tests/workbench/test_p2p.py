@@ -412,3 +412,85 @@ def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client
     item.refresh_from_db()
     assert item.status == "overridden" and revalidated == [(item.document_id,)]
     assert "credit note CN-1" in item.events.last().reason
+
+
+# --- review fixes: the edges a user or another system can reach ------------------------------------------
+
+
+def test_budget_check_answers_what_is_left(p2p, analyst_client):
+    period = f"{timezone.now():%Y-%m}"
+    r = analyst_client.post("/api/p2p/budgets/check/", {"entity": "NW-US", "cost_center": "ENG", "gl_account": "6110",
+                                                        "period": period, "amount": "12000"}, content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert r.json()["available"] == "10000.0000" and r.json()["sufficient"] is False
+    assert analyst_client.post("/api/p2p/budgets/check/", {"entity": "NW-US", "cost_center": "ENG", "gl_account": "6110",
+                                                           "period": "2026-13"}, content_type="application/json").status_code == 400
+    assert analyst_client.post("/api/p2p/budgets/check/", {"entity": "XX", "cost_center": "ENG", "gl_account": "6110",
+                                                           "period": period}, content_type="application/json").status_code == 404
+
+
+def test_a_pushed_decision_applies_once_and_only_for_the_step_whose_turn_it_is(p2p, analyst_client):
+    ApprovalRule.objects.create(entity=p2p, min_amount=0, levels=2)
+    doc = stored()
+    first, second = approvals.requisition_route(document=doc)
+    url = "/api/p2p/approvals/decisions/"
+    early = analyst_client.post(url, {"correlation_key": second.correlation_key, "state": "approved", "approver": "E0011"},
+                                content_type="application/json")
+    assert early.status_code == 200 and early.json() == {"applied": False}
+    doc.refresh_from_db()
+    assert doc.business_status == "pending"
+    ok = analyst_client.post(url, {"correlation_key": first.correlation_key, "state": "approved", "approver": "E0010"},
+                             content_type="application/json")
+    assert ok.json() == {"applied": True}
+    assert analyst_client.post(url, {"correlation_key": "nope", "state": "approved"}, content_type="application/json").status_code == 404
+
+
+def test_creating_a_requisition_twice_answers_its_state_and_never_resets_it(p2p, analyst_client):
+    body = req(external_id="API-1")
+    first = analyst_client.post("/api/p2p/requisitions/", body, content_type="application/json")
+    assert first.status_code == 201 and first.json()["status"] == "routed"
+    doc = Document.objects.get(pk=first.json()["document"])
+    Document.objects.filter(pk=doc.pk).update(business_status="approved")
+    again = analyst_client.post("/api/p2p/requisitions/", body, content_type="application/json")
+    assert again.status_code == 200 and again.json()["status"] == "approved"
+    assert Document.objects.get(pk=doc.pk).business_status == "approved"
+    huge = analyst_client.post("/api/p2p/requisitions/", req(external_id="API-2", line={"quantity": "99999999999999",
+                                                                                        "unit_price": "999999999999"}),
+                               content_type="application/json")
+    assert huge.status_code == 400
+
+
+def test_an_einvoice_with_absurd_numbers_is_an_exception_not_a_500(p2p, analyst_client):
+    from tests.sync.test_einvoice_inbox import FIXTURES
+
+    text = (FIXTURES / "bis-billing-3-testfiles" / "Invoice-Min_content_with_VAT.xml").read_text()
+    start = text.index("<cbc:InvoicedQuantity")
+    end = text.index("</cbc:InvoicedQuantity>", start)
+    tag_end = text.index(">", start) + 1
+    broken = text[:tag_end] + "1000000000000000000000000000000" + text[end:]
+    r = analyst_client.post("/api/p2p/einvoices/", broken.encode(), content_type="application/xml")
+    assert r.status_code == 422, r.content
+    assert "too large" in r.json()["message"]
+
+
+def test_a_negative_tolerance_is_refused_with_a_message(p2p, client, admin_user):
+    client.force_login(admin_user)
+    r = client.post("/p2p/settings/tolerances/", {"entity": "", "price_pct": "-5", "qty_abs": "0", "amount_abs": "0",
+                                                  "accept_limit": "10"}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and "Check the tolerance" in r.headers["HX-Trigger"]
+    assert not MatchTolerance.objects.exists()
+
+
+def test_the_erp_refusing_an_invoice_releases_its_quantities(p2p):
+    from workbench.services.p2p_documents import invoice_consume, invoice_release
+
+    po()
+    receive("PO-1", 1, 10, "r1")
+    doc, clean = invoice("INV-R", [(1, 10, "100.00")])
+    assert clean and invoice_consume(document=doc) and not invoice_consume(document=doc)  # once
+    po_line = Document.objects.get(kind="purchase_order").lines.get(line_no=1)
+    assert po_line.invoiced_quantity == 10
+    assert invoice_release(document=doc) and not invoice_release(document=doc)
+    po_line.refresh_from_db()
+    assert po_line.invoiced_quantity == 0
+    assert documents_validate(documents=[doc]) == [doc]  # its own quantities no longer count against it

@@ -20,6 +20,7 @@ from rest_framework.decorators import api_view, parser_classes
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
+from workbench.errors import WorkbenchError
 from workbench.models import ApprovalTask, Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.rules.p2p_context import P2PContext
@@ -32,9 +33,9 @@ ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
 class LineSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=500, allow_blank=True, required=False)
     category = serializers.CharField(max_length=40, allow_blank=True, required=False)
-    quantity = serializers.DecimalField(max_digits=20, decimal_places=4, required=False)
-    unit_price = serializers.DecimalField(max_digits=20, decimal_places=6, required=False)
-    amount = serializers.DecimalField(max_digits=20, decimal_places=4, required=False)
+    quantity = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
+    unit_price = serializers.DecimalField(max_digits=18, decimal_places=6, required=False, min_value=0)
+    amount = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
     currency = serializers.CharField(max_length=3, required=False, allow_blank=True)
     uom = serializers.CharField(max_length=10, required=False, allow_blank=True)
     gl_account = serializers.CharField(max_length=40, allow_blank=True, required=False)
@@ -51,7 +52,7 @@ class RequisitionSerializer(serializers.Serializer):
     requester_code = serializers.CharField(max_length=40)
     title = serializers.CharField(max_length=300, required=False, allow_blank=True)
     currency = serializers.RegexField(r"^[A-Z]{3}$", max_length=3)
-    total = serializers.DecimalField(max_digits=20, decimal_places=4, required=False)
+    total = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, min_value=0)
     submitted_at = serializers.DateTimeField(required=False, allow_null=True)
     lines = LineSerializer(many=True, allow_empty=False)
 
@@ -93,10 +94,12 @@ def requisition_validate(request):
                                   for f in result.findings]})
 
 
-BudgetQuery = inline_serializer("BudgetQuery", {
-    "entity": serializers.CharField(max_length=20), "cost_center": serializers.CharField(max_length=40),
-    "gl_account": serializers.CharField(max_length=40), "period": serializers.RegexField(r"^\d{4}-\d{2}$"),
-    "amount": serializers.DecimalField(max_digits=20, decimal_places=4, required=False)})
+class BudgetQuery(serializers.Serializer):
+    entity = serializers.CharField(max_length=20)
+    cost_center = serializers.CharField(max_length=40)
+    gl_account = serializers.CharField(max_length=40)
+    period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$")
+    amount = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
 
 
 @extend_schema(request=BudgetQuery, responses={200: inline_serializer("BudgetPosition", {
@@ -119,8 +122,10 @@ def budget_check(request):
         return Response({"detail": f"No budget for {d['cost_center']}/{d['gl_account']} in {d['period']}."},
                         status=status.HTTP_404_NOT_FOUND)
     amount = d.get("amount") or Decimal(0)
-    return Response({"budget": position.budget, "committed": position.committed, "actual": position.actual,
-                     "available": position.available, "currency": entity.currency, "sufficient": amount <= position.available})
+    # Money as exact decimal strings (a bare Decimal would be rendered as a JSON float).
+    return Response({"budget": str(position.budget), "committed": str(position.committed), "actual": str(position.actual),
+                     "available": str(position.available), "currency": entity.currency,
+                     "sufficient": amount <= position.available})
 
 
 @extend_schema(request=RequisitionSerializer, responses={201: inline_serializer("RequisitionCreated", {
@@ -139,23 +144,35 @@ def requisition_create(request):
     if not record["external_id"]:
         return Response({"detail": "external_id is required to create a requisition (it makes the call idempotent)."},
                         status=status.HTTP_400_BAD_REQUEST)
+    existing = Document.objects.filter(kind=Document.Kind.REQUISITION, source_system="api", source_id=record["external_id"]).first()
+    if existing is not None:  # a resend: answer with what we have, never move it back to pending
+        return _requisition_state(existing, status.HTTP_200_OK)
     record["status"] = "pending_approval"
-    record.setdefault("total", sum((Decimal(str(ln.get("amount") or Decimal(str(ln.get("quantity") or 1)) * Decimal(str(ln.get("unit_price") or 0))))
-                                    for ln in record["lines"]), Decimal(0)))
     for i, ln in enumerate(record["lines"], start=1):
         if ln.get("amount") is None:
-            ln["amount"] = Decimal(str(ln.get("quantity") or 1)) * Decimal(str(ln.get("unit_price") or 0))
+            ln["amount"] = (ln.get("quantity") or Decimal(1)) * (ln.get("unit_price") or Decimal(0))
         ln.setdefault("line_no", i)
+    record.setdefault("total", sum((ln["amount"] for ln in record["lines"]), Decimal(0)))
+    from workbench.services.p2p_documents import check_p2p_record
+
+    problem = check_p2p_record(Document.Kind.REQUISITION, record)
+    if problem:
+        return Response({"detail": problem}, status=status.HTTP_400_BAD_REQUEST)
     with transaction.atomic():
         result = p2p_documents_upsert(system="api", kind=Document.Kind.REQUISITION, records=[record])
         doc = (result.touched or result.unchanged)[0]
-        clean = documents_validate(documents=[doc])
-        if clean:
+        if documents_validate(documents=[doc]):
             requisition_send_for_approval(doc)
-    items = ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES)
-    return Response({"document": doc.pk, "status": "routed" if clean else "invalid",
+    return _requisition_state(doc, status.HTTP_201_CREATED)
+
+
+def _requisition_state(doc: Document, code: int) -> Response:
+    items = ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES).select_related("line")
+    state = ("ordered" if doc.erp_document_number else doc.business_status if doc.business_status != "pending"
+             else "routed" if doc.approval_tasks.exists() else "invalid")
+    return Response({"document": doc.pk, "status": state,
                      "findings": [{"code": i.code, "message": i.message, "line": i.line.line_no if i.line else None} for i in items]},
-                    status=status.HTTP_201_CREATED)
+                    status=code)
 
 
 @extend_schema(request=inline_serializer("PurchaseOrderCreate", {"requisition": serializers.IntegerField()}),
@@ -181,10 +198,11 @@ def purchase_order_create(request):
                     status=status.HTTP_202_ACCEPTED)
 
 
-Decision = inline_serializer("ApprovalDecision", {
-    "correlation_key": serializers.CharField(max_length=200), "state": serializers.ChoiceField(["approved", "rejected"]),
-    "comments": serializers.CharField(required=False, allow_blank=True, max_length=2000),
-    "approver": serializers.CharField(required=False, allow_blank=True, max_length=40)})
+class Decision(serializers.Serializer):
+    correlation_key = serializers.CharField(max_length=200)
+    state = serializers.ChoiceField(["approved", "rejected"])
+    comments = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    approver = serializers.CharField(required=False, allow_blank=True, max_length=40)
 
 
 @extend_schema(request=Decision, responses={200: inline_serializer("DecisionApplied", {"applied": serializers.BooleanField()}),
@@ -198,8 +216,11 @@ def approval_decision(request):
     body.is_valid(raise_exception=True)
     if not ApprovalTask.objects.filter(correlation_key=body.validated_data["correlation_key"]).exists():
         return Response({"detail": "No approval task with that correlation key."}, status=status.HTTP_404_NOT_FOUND)
-    with transaction.atomic():
-        n = approval_decisions_apply([dict(body.validated_data)])
+    try:
+        with transaction.atomic():
+            n = approval_decisions_apply([dict(body.validated_data)])
+    except WorkbenchError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response({"applied": bool(n)})
 
 

@@ -11,6 +11,7 @@ Who owns what:
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -75,7 +76,7 @@ class Budget(models.Model):
     entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE)
     cost_center = models.CharField(max_length=40)
     gl_account = models.CharField(max_length=40)
-    period = models.CharField(max_length=7, help_text="YYYY-MM")
+    period = models.CharField(max_length=7, help_text="YYYY-MM", validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$")])
     amount = models.DecimalField(max_digits=20, decimal_places=4)
     currency = models.CharField(max_length=3)
     erp_id = models.CharField(max_length=64, blank=True)
@@ -106,10 +107,10 @@ class ApprovalRule(AdminEdited):
 
     entity = models.ForeignKey(LegalEntity, null=True, blank=True, on_delete=models.CASCADE)
     category = models.CharField(max_length=40, blank=True)
-    min_amount = models.DecimalField(max_digits=20, decimal_places=4, default=0)
-    levels = models.PositiveSmallIntegerField(default=1)
+    min_amount = models.DecimalField(max_digits=20, decimal_places=4, default=0, validators=[MinValueValidator(0)])
+    levels = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(5)])
     extra_approver = models.CharField(max_length=40, blank=True, help_text="Employee code who also approves (e.g. IT).")
-    sla_hours = models.PositiveIntegerField(default=48)
+    sla_hours = models.PositiveIntegerField(default=48, validators=[MinValueValidator(1), MaxValueValidator(24 * 365)])
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -168,11 +169,13 @@ class MatchTolerance(AdminEdited):
     """Three-way match tolerances of one legal entity (or the default, entity empty)."""
 
     entity = models.OneToOneField(LegalEntity, null=True, blank=True, on_delete=models.CASCADE)
-    price_pct = models.DecimalField(max_digits=7, decimal_places=3, default=2, help_text="Unit price may exceed the PO's by this %")
-    qty_abs = models.DecimalField(max_digits=12, decimal_places=4, default=0, help_text="Invoiced quantity may exceed received by this")
-    amount_abs = models.DecimalField(max_digits=20, decimal_places=4, default=25,
-                                     help_text="A line's variance may not exceed this amount (document currency)")
-    accept_limit = models.DecimalField(max_digits=20, decimal_places=4, default=1000,
+    price_pct = models.DecimalField(max_digits=7, decimal_places=3, default=2, validators=[MinValueValidator(0)],
+                                    help_text="Unit price may exceed the PO's by this %")
+    qty_abs = models.DecimalField(max_digits=12, decimal_places=4, default=0, validators=[MinValueValidator(0)],
+                                  help_text="Invoiced quantity may exceed received by this")
+    amount_abs = models.DecimalField(max_digits=20, decimal_places=4, default=25, validators=[MinValueValidator(0)],
+                                     help_text="A line's variance may not exceed this amount (document currency); 0 = no cap")
+    accept_limit = models.DecimalField(max_digits=20, decimal_places=4, default=1000, validators=[MinValueValidator(0)],
                                        help_text="Largest variance an analyst may accept; above it a finance manager must")
 
     class Meta:

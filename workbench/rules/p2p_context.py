@@ -123,9 +123,9 @@ class P2PContext:
             for ln in DocumentLine.objects.filter(document__in=reqs).select_related("document"):
                 if ln.cost_center and ln.gl_account and ln.document.entity_id:
                     keys.add((ln.document.entity_id, ln.cost_center, ln.gl_account, self.period_of(ln.document, ln)))
-            # Each requisition is checked against what others already consume; its own lines are
-            # excluded when it was stored as approved before (re-validation).
-            self._load_budgets(keys, None)
+            # Each requisition is checked against what others already consume: the batch's own
+            # requisitions (approved ones being re-validated) do not count against themselves.
+            self._load_budgets(keys, [d.pk for d in reqs])
 
     def _load_pos(self, keys: set[tuple[int | None, str]]) -> None:
         numbers = {n for _, n in keys if (_, n) not in self.po_lines}
@@ -162,6 +162,8 @@ class P2PContext:
                 self.dupes.add(_invoice_key(d))
 
     def _load_budgets(self, keys, exclude_document) -> None:
+        """`exclude_document`: a document id or ids whose own lines do not count (the ones being checked)."""
+        excluded = [exclude_document] if isinstance(exclude_document, int) else [x for x in (exclude_document or []) if x]
         keys = {k for k in keys if k not in self._budget_keys}
         if not keys:
             return
@@ -191,11 +193,11 @@ class P2PContext:
                    SUM(COALESCE(l.invoiced_quantity, 0) * COALESCE(l.unit_price, 0))
             FROM {DocumentLine._meta.db_table} l JOIN {Document._meta.db_table} d ON d.id = l.document_id
             WHERE d.entity_id IN ({marks(entities)}) AND l.cost_center IN ({marks(ccs)}) AND l.gl_account IN ({marks(accounts)})
-              AND d.document_date >= %s AND d.document_date < %s AND d.id <> %s
+              AND d.document_date >= %s AND d.document_date < %s AND d.id NOT IN ({marks(excluded or [0])})
               AND (d.kind = 'purchase_order' OR (d.kind = 'requisition' AND d.business_status = 'approved'
                    AND NOT EXISTS (SELECT 1 FROM {Document._meta.db_table} c WHERE c.parent_id = d.id)))
             GROUP BY d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind"""
-        params = [*entities, *ccs, *accounts, first, last, exclude_document or 0]
+        params = [*entities, *ccs, *accounts, first, last, *(excluded or [0])]
         with connection.cursor() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()

@@ -139,7 +139,8 @@ def approval_decision_apply(*, task: ApprovalTask, state: str, comments: str, ap
     from workbench.services.exception_items import exception_item_raise
 
     doc = task.document
-    if task.state not in (ApprovalTask.State.REQUESTED, ApprovalTask.State.PENDING) or state not in ("approved", "rejected"):
+    # Only the step whose turn it is: a later step decided early must not approve the requisition.
+    if task.state != ApprovalTask.State.REQUESTED or state not in ("approved", "rejected"):
         return DecisionOutcome(task, False)
     if approver and approver == doc.requester_code:
         exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=doc,

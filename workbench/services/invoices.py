@@ -64,7 +64,11 @@ def invoice_accept_variance(*, item: ExceptionItem, reason: str, actor) -> Excep
     if not can_accept(actor, item):
         raise InvalidTransition(f"A variance of {variance_of(item):,.2f} {doc.currency} is above your authority "
                                 f"({accept_limit(doc):,.2f} {doc.currency}); route it to an approver.")
-    return exception_item_override(item=item, reason=f"Variance accepted: {reason}", actor=actor)
+    with transaction.atomic():
+        if item.status == Status.WAITING:  # e.g. a credit note was asked for and the analyst accepts instead
+            exception_item_transition(item=item, to=Status.OPEN, actor=actor, action="taken_back",
+                                      reason="Decided here instead of waiting")
+        return exception_item_override(item=item, reason=f"Variance accepted: {reason}", actor=actor)
 
 
 @transaction.atomic
@@ -99,10 +103,15 @@ def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "")
     if approver in supplier_changer:
         raise InvalidTransition(f"{approver} created or changed supplier {doc.party_code}: segregation of duties forbids "
                                 "them approving its invoice.")
-    key = f"{doc.posting_key}:variance:{item.pk}:{approver}"
-    task, _ = ApprovalTask.objects.get_or_create(correlation_key=key, defaults=dict(
-        document=doc, sequence=1, approver_code=approver, reason=f"{item.code} on invoice {doc.number}",
-        state=ApprovalTask.State.REQUESTED))
+    live = ApprovalTask.objects.filter(correlation_key__startswith=f"{doc.posting_key}:variance:{item.pk}:",
+                                       state=ApprovalTask.State.REQUESTED).first()
+    if live is not None:
+        raise InvalidTransition(f"{live.approver_code} has this variance already; wait for their decision.")
+    # Each routing is its own task (a rejected one is history): the attempt number keeps keys apart.
+    attempt = ApprovalTask.objects.filter(correlation_key__startswith=f"{doc.posting_key}:variance:{item.pk}:").count() + 1
+    task = ApprovalTask.objects.create(
+        correlation_key=f"{doc.posting_key}:variance:{item.pk}:{attempt}:{approver}", document=doc, sequence=1,
+        approver_code=approver, reason=f"{item.code} on invoice {doc.number}", state=ApprovalTask.State.REQUESTED)
     if item.status != Status.WAITING:
         exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="routed_to_approver",
                                   reason=f"Routed to {approver} for a decision")
@@ -127,6 +136,9 @@ def invoice_reject(*, item: ExceptionItem, reason: str, actor) -> Document:
     if doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
         raise InvalidTransition("This invoice already went to the ERP; reverse it there.")
     Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.REJECTED)
+    from workbench.services.p2p_documents import invoice_release
+
+    invoice_release(document=doc)  # its quantities no longer count against the PO
     document_event_add(document=doc, system="workbench", action="rejected_to_supplier", actor=actor,
                        message=f"Rejected back to the supplier: {reason}")
     exception_items_resolve(items=ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES),
@@ -149,17 +161,16 @@ def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver
                                      "the decision was not counted.", root_cause=approver)
         return False
     ApprovalTask.objects.filter(pk=task.pk).update(state=state, comments=comments[:2000])
-    if state == "approved":
-        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided", reason=f"Approved by {approver}")
+    if item.status == Status.WAITING:  # re-validation may have reopened it meanwhile
+        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided",
+                                  reason=f"{state.capitalize()} by {approver}" + (f": {comments}" if comments else ""))
         item.refresh_from_db()
+    if state == "approved":
         from django.contrib.auth import get_user_model
 
         system_user, _ = get_user_model().objects.get_or_create(username="approval-engine", defaults={"is_active": False})
         exception_item_override(item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""),
                                 actor=system_user)
-    else:
-        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided",
-                                  reason=f"Rejected by {approver}" + (f": {comments}" if comments else ""))
     return True
 
 

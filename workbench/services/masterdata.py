@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 
 from workbench.models import (
@@ -96,6 +98,9 @@ def _upsert_other(stream: str, records: list[dict]) -> tuple[int, list[str]]:
                 continue
             if entity is None or not r.get("cost_center") or not r.get("gl_account") or not r.get("period"):
                 errors.append(f"budgets: {r.get('external_id')!r} names unknown entity {r.get('entity')!r} or lacks keys")
+                continue
+            if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(r["period"])) or abs(amount) >= 10**15:
+                errors.append(f"budgets: {r.get('external_id')!r}: period {r['period']!r} or amount {amount} out of range")
                 continue
             rows.append(Budget(entity=entity, cost_center=str(r["cost_center"])[:40], gl_account=str(r["gl_account"])[:40],
                                period=str(r["period"])[:7], amount=amount, currency=entity.currency,

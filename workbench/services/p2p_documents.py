@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from decimal import Decimal
 
@@ -51,8 +52,22 @@ def _s(value, n: int) -> str:
     return "" if value is None else str(value)[:n]
 
 
+LIMIT = Decimal(10) ** 14  # numeric(20, 4) amounts and numeric(20, 6) prices: stay inside both
+
+
 def _dec(value) -> Decimal | None:
-    return None if value in (None, "") else parse_amount(value)
+    if value in (None, ""):
+        return None
+    v = parse_amount(value)
+    if abs(v) >= LIMIT:
+        raise ValueError(f"{value!r} is too large")
+    return v
+
+
+def _num(value) -> int | None:
+    """A line number as sources send it ("3", 3, 30000); anything else (e.g. "²", 10**30) is no number."""
+    text = str(value if value is not None else "").strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else None
 
 
 def check_p2p_record(kind: str, rec: dict) -> str:
@@ -63,16 +78,19 @@ def check_p2p_record(kind: str, rec: dict) -> str:
         if kind == KIND.GOODS_RECEIPT:
             if not rec.get("po_number"):
                 return "receipt names no purchase order"
-            parse_amount(rec.get("quantity"))
+            if _dec(rec.get("quantity")) is None:
+                return "receipt has no quantity"
             return ""
         cur = str(rec.get("currency") or "")
         if len(cur) != 3 or not cur.isalpha() or not cur.isupper():
             return f"currency {cur!r} is not an ISO 4217 code"
-        parse_amount(rec.get("total", 0))
-        for i, ln in enumerate(rec.get("lines") or [], start=1):
-            for f in ("amount", "quantity", "unit_price"):
-                if ln.get(f) not in (None, ""):
-                    parse_amount(ln.get(f))
+        _dec(rec.get("total", 0))
+        lines = rec.get("lines") or []
+        if not isinstance(lines, list) or not all(isinstance(ln, dict) for ln in lines):
+            return "lines are not a list of objects"
+        for i, ln in enumerate(lines, start=1):
+            for f in ("amount", "quantity", "unit_price", "unit_cost"):
+                _dec(ln.get(f))
             lc = str(ln.get("currency") or cur)
             if len(lc) != 3 or not lc.isalpha() or not lc.isupper():
                 return f"line {i}: currency {lc!r} is not an ISO 4217 code"
@@ -90,7 +108,7 @@ def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity])
         return dict(common, number=_s(rec.get("number"), 60), name=_s(rec.get("title"), 300),
                     party_code=_s(rec.get("requester_code"), 40), party_name=_s(rec.get("requester_name"), 200),
                     requester_code=_s(rec.get("requester_code"), 40), currency=_s(rec.get("currency"), 3).upper(),
-                    total=parse_amount(rec.get("total", 0)), business_status=status,
+                    total=_dec(rec.get("total")) or Decimal(0), business_status=status,
                     submitted_at=_dt(rec.get("submitted_at")),
                     # Ordered in the source before we saw it: its PO is in the ERP already.
                     **({"erp_document_number": _s(rec["erp_po_number"], 60), "financial_status": "posted"}
@@ -100,12 +118,12 @@ def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity])
         return dict(common, number=_s(rec.get("number"), 60), name=f"PO {_s(rec.get('number'), 60)}",
                     party_code=_s(rec.get("supplier_code") or rec.get("vendor_number"), 40),
                     party_name=_s(rec.get("supplier_name"), 200), currency=_s(rec.get("currency"), 3).upper(),
-                    total=parse_amount(rec.get("total", 0)), business_status="approved", financial_status="posted",
+                    total=_dec(rec.get("total")) or Decimal(0), business_status="approved", financial_status="posted",
                     document_date=_date(rec.get("order_date") or rec.get("created_at")) or timezone.now().date(),
                     po_number=_s(rec.get("number"), 60))
     if kind == KIND.SUPPLIER_INVOICE:
         credit = rec.get("document_type") == "credit_note"
-        total = parse_amount(rec.get("total", 0))
+        total = _dec(rec.get("total")) or Decimal(0)
         return dict(common, number=_s(rec.get("number"), 60), number_key=number_key(_s(rec.get("number"), 60)),
                     name=("Credit note " if credit else "Invoice ") + _s(rec.get("number"), 60),
                     party_code=_s(rec.get("supplier_code"), 40), party_name=_s(rec.get("supplier_name"), 200),
@@ -123,16 +141,15 @@ def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity])
 def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
     if kind == KIND.GOODS_RECEIPT:
         return [DocumentLine(document=doc, line_no=1, external_id=_s(rec["external_id"], 100), amount=Decimal(0),
-                             currency=doc.currency, quantity=parse_amount(rec.get("quantity")),
-                             po_line_no=int(rec["po_line_no"]) if str(rec.get("po_line_no") or "").isdigit() else None,
+                             currency=doc.currency, quantity=_dec(rec.get("quantity")),
+                             po_line_no=_num(rec.get("po_line_no")),
                              date=_date(rec.get("received_on")), description=f"Received on {rec.get('received_on')}")]
     out = []
     sign = -1 if kind == KIND.SUPPLIER_INVOICE and rec.get("document_type") == "credit_note" else 1
     for i, ln in enumerate(rec.get("lines") or [], start=1):
-        amount = parse_amount(ln.get("amount", 0))
-        po_line_no = ln.get("po_line_no")
+        amount = _dec(ln.get("amount")) or Decimal(0)
         out.append(DocumentLine(
-            document=doc, line_no=int(ln.get("line_no") or i) if str(ln.get("line_no") or "").isdigit() else i,
+            document=doc, line_no=_num(ln.get("line_no")) or i,
             external_id=_s(ln.get("external_id"), 100), date=_date(ln.get("need_by_date") or ln.get("date")),
             category=_s(ln.get("category"), 40), category_name=_s(ln.get("category_name"), 100),
             description=_s(ln.get("description"), 2000), amount=amount * sign if amount > 0 else amount,
@@ -141,7 +158,7 @@ def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
             uom=_s(ln.get("uom"), 10), gl_account=_s(ln.get("gl_account") or ln.get("account"), 40),
             cost_center=_s(ln.get("cost_center"), 40), project=_s(ln.get("project"), 40),
             tax_code=_s(ln.get("tax_code"), 40), supplier_code=_s(ln.get("supplier_code"), 40),
-            po_line_no=int(po_line_no) if str(po_line_no or "").isdigit() else None,
+            po_line_no=_num(ln.get("po_line_no")),
         ))
     # Line numbers must be unique; sources that repeat them get positions instead. PO lines are
     # numbered by position everywhere: the ERP counts 10000, 20000..., receipts and invoices 1, 2...
@@ -216,6 +233,8 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
             result.unchanged.append(doc)
             continue
         _supersede_items(doc, f"Superseded by a new version from {system}.")
+        if kind == KIND.SUPPLIER_INVOICE:
+            invoice_release(document=doc)
         for k, v in fields.items():
             setattr(doc, k, v)
         doc.revision = 0
@@ -305,12 +324,25 @@ def po_received_refresh(po_id: int) -> None:
             DocumentLine.objects.filter(pk=ln.pk).update(received_quantity=q)
 
 
+def _matched_quantity(ln: DocumentLine) -> Decimal:
+    return ln.quantity if ln.quantity is not None else Decimal(1)  # as the match counts an amount-only line
+
+
 def invoice_consume(*, document: Document) -> bool:
     """Count a matched invoice's quantities against its PO lines, once (compare-and-set on match_status)."""
     if not Document.objects.filter(pk=document.pk).exclude(match_status="matched").update(match_status="matched"):
         return False
     for ln in document.lines.filter(po_line__isnull=False):
-        if ln.quantity:
-            DocumentLine.objects.filter(pk=ln.po_line_id).update(invoiced_quantity=F("invoiced_quantity") + ln.quantity)
+        DocumentLine.objects.filter(pk=ln.po_line_id).update(invoiced_quantity=F("invoiced_quantity") + _matched_quantity(ln))
     document.match_status = "matched"
+    return True
+
+
+def invoice_release(*, document: Document) -> bool:
+    """Undo `invoice_consume` (the ERP refused the invoice, it was rejected, or a new version replaces it), once."""
+    if not Document.objects.filter(pk=document.pk, match_status="matched").update(match_status=""):
+        return False
+    for ln in document.lines.filter(po_line__isnull=False):
+        DocumentLine.objects.filter(pk=ln.po_line_id).update(invoiced_quantity=F("invoiced_quantity") - _matched_quantity(ln))
+    document.match_status = ""
     return True
