@@ -194,7 +194,7 @@ def send_task(task: ApprovalTask) -> None:
     conn = connection_of(Connection.Role.APPROVALS)
     payload = {"correlation_key": task.correlation_key, "document_number": doc.number, "approver": task.approver_code,
                "amount": str(doc.total), "currency": doc.currency,
-               "description": f"Requisition {doc.number}: {doc.name} ({doc.total:,.2f} {doc.currency}) — {task.reason}"[:300],
+               "description": f"{doc.get_kind_display()} {doc.number}: {doc.name} ({doc.total:,.2f} {doc.currency}) — {task.reason}"[:300],
                "due_date": task.due_at.isoformat() if task.due_at else "", "sequence": task.sequence}
     _enqueue(conn, doc, "create_approval", f"{task.correlation_key}:create", payload)
 
@@ -340,6 +340,48 @@ def p2p_posting_payload(doc: Document, lines) -> dict:
                       for ln in lines]}
 
 
+def p2p_confirmation(doc: Document) -> None:
+    """The ERP's answer on a procurement document, for its source (when sync learnt it from the ERP's side)."""
+    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    if source is None or source.role != Connection.Role.PROCUREMENT or doc.kind != KIND.SUPPLIER_INVOICE:
+        return
+    if doc.financial_status in (Document.FinancialStatus.POSTED, Document.FinancialStatus.READY_FOR_PAYMENT,
+                                Document.FinancialStatus.PAID):
+        payload = {"invoice_id": doc.source_id, "status": "approved", "erp_document_number": doc.erp_document_number,
+                   "payment_status": "paid" if doc.financial_status == "paid" else "ready_for_payment", "comment": ""}
+    else:
+        payload = {"invoice_id": doc.source_id, "status": "disputed", "erp_document_number": "", "payment_status": "",
+                   "comment": doc.erp_message[:500]}
+    _enqueue(source, doc, "invoice_status", f"{doc.posting_key}:status:{doc.financial_status}", payload)
+
+
+def p2p_paid(doc: Document) -> None:
+    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    if source is None or source.role != Connection.Role.PROCUREMENT or doc.kind != KIND.SUPPLIER_INVOICE:
+        return
+    _enqueue(source, doc, "invoice_status", f"{doc.source_system}:{doc.source_id}:paid",
+             {"invoice_id": doc.source_id, "status": "approved", "erp_document_number": doc.erp_document_number,
+              "payment_status": "paid", "comment": "Paid in the ERP."})
+
+
+def p2p_send_back(item, reason: str) -> bool:
+    """Send a requisition back to its requester (invalid, with our words), or dispute an invoice with its supplier."""
+    doc = item.document
+    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    if source is None or source.role != Connection.Role.PROCUREMENT:
+        return False
+    key = f"{doc.posting_key}:sendback:{item.pk}"
+    if doc.kind == KIND.REQUISITION:
+        _enqueue(source, doc, "requisition_validation", key,
+                 {"requisition_id": doc.source_id, "status": "invalid", "messages": [reason[:500]]})
+    elif doc.kind == KIND.SUPPLIER_INVOICE:
+        _enqueue(source, doc, "invoice_status", key, {"invoice_id": doc.source_id, "status": "disputed",
+                                                      "erp_document_number": "", "payment_status": "", "comment": reason[:500]})
+    else:
+        return False
+    return True
+
+
 def po_number_for(doc: Document) -> str:
     """The ERP PO number of a requisition: one per requisition, never shared (manual numbering in the ERP)."""
     return f"PO-R{doc.pk:07d}"
@@ -388,6 +430,16 @@ def p2p_write_rejected(w: OutboundWrite, exc) -> None:
 
             invoice_release(document=doc)  # counted again when a fix or retry queues it anew
         document_mark_rejected(document=doc, erp_system=w.connection.kind, code=exc.code, message=exc.message)
+    elif w.action == "create_approval" and ":variance:" in str(w.payload.get("correlation_key")):
+        from workbench.models import ExceptionItem
+        from workbench.services.exception_items import exception_item_transition
+
+        key = str(w.payload["correlation_key"])
+        ApprovalTask.objects.filter(correlation_key=key).update(state=ApprovalTask.State.CANCELLED, comments=exc.message[:2000])
+        item = ExceptionItem.objects.filter(pk=int(key.split(":variance:")[1].split(":")[0]), status="waiting").first()
+        if item is not None:
+            exception_item_transition(item=item, to="open", action="routing_refused",
+                                      reason=f"{w.connection.name} refused the approval for {w.payload.get('approver')}: {exc.message}")
     elif w.action == "create_approval":
         exception_item_raise(code="NO_APPROVER", fp=f"NO_APPROVER:write{w.pk}", document=doc,
                              message=f"{w.connection.name} refused the approval task for {w.payload.get('approver')}: {exc.message}",

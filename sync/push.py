@@ -148,6 +148,10 @@ def _enqueue(conn: Connection | None, doc: Document, action: str, key: str, payl
 def enqueue_confirmation(doc: Document) -> None:
     """Tell the source what the ERP did (the closed loop): the document number, or the refusal."""
     doc.refresh_from_db()
+    if doc.kind != Document.Kind.EXPENSE_REPORT:
+        from sync.p2p import p2p_confirmation
+
+        return p2p_confirmation(doc)
     if doc.financial_status in (Document.FinancialStatus.POSTED, Document.FinancialStatus.PAID):
         payload = {"doc_id": doc.source_id, "status": "success", "messages": [], "documents": [{
             "company": doc.entity_code, "document_number": doc.erp_document_number, "fiscal_year": doc.erp_fiscal_year,
@@ -162,6 +166,10 @@ def enqueue_confirmation(doc: Document) -> None:
 def enqueue_send_back(item, reason: str) -> bool:
     """A refusal to the source (FIS posting confirmation with status error) carrying the analyst's words."""
     doc = item.document
+    if doc is not None and doc.kind != Document.Kind.EXPENSE_REPORT:
+        from sync.p2p import p2p_send_back
+
+        return p2p_send_back(item, reason)
     if doc is not None:
         conn, doc_id = source_connection(doc), doc.source_id
         key = f"{doc.source_system}:{doc.source_id}:v{doc.version}.r{doc.revision}:sendback:{item.pk}"
@@ -178,6 +186,10 @@ def enqueue_send_back(item, reason: str) -> bool:
 
 
 def enqueue_payment_confirmation(doc: Document, erp_record: dict) -> None:
+    if doc.kind != Document.Kind.EXPENSE_REPORT:
+        from sync.p2p import p2p_paid
+
+        return p2p_paid(doc)
     payload = {"doc_id": doc.source_id, "status_code": "CP", "amount": str(doc.total), "currency": doc.currency,
                "date": (erp_record.get("paid_at") or timezone.now().isoformat())[:10],
                "reference": f"{doc.entity_code}/{doc.erp_document_number}/{doc.erp_fiscal_year}"}
@@ -281,6 +293,10 @@ def process_outbox(limit: int = 50) -> int:
             _failed(w, lease, exc, held=True)
         except ConnectorError as exc:
             _failed(w, lease, exc, held=False)
+        except Exception as exc:  # noqa: BLE001 - e.g. a write the connector does not support: it dies, with an item
+            log.exception("outbox write %s failed unexpectedly", w.idempotency_key)
+            OutboundWrite.objects.filter(pk=w.pk).update(attempts=settings.SYNC_MAX_ATTEMPTS)
+            _failed(w, lease, ConnectorError(f"{exc.__class__.__name__}: {exc}"), held=False)
         else:
             record_success(conn)
             _done(w, lease, result)

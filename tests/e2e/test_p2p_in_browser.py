@@ -79,7 +79,7 @@ def test_admin_changes_an_approval_threshold(live_server, page, admin_user):
     page.fill(f"[data-testid=min-amount-{rule.pk}]", "5000")
     page.fill(f"[data-testid=levels-{rule.pk}]", "3")
     page.click(f"[data-testid=save-rule-{rule.pk}]")
-    page.locator("#toasts", has_text="Approval rule saved").wait_for()
+    page.locator("#toasts", has_text="needs 3 approver(s)").wait_for()
     wait_until(lambda: ApprovalRule.objects.get(pk=rule.pk).levels == 3, 10, message="the rule to be saved")
     rule.refresh_from_db()
     assert rule.min_amount == Decimal("5000") and rule.updated_by == admin_user

@@ -343,12 +343,12 @@ def test_budgets_page_shows_commitments_and_what_is_left(p2p, analyst_client):
 
 def test_an_admin_changes_an_approval_threshold_and_it_is_recorded(p2p, client, admin_user, analyst_client):
     rule = ApprovalRule.objects.create(entity=p2p, min_amount=5000, levels=2)
-    assert analyst_client.get("/p2p/settings/").status_code == 302  # analysts cannot edit settings
+    assert analyst_client.get("/p2p/settings/").status_code == 403  # analysts cannot edit settings
     client.force_login(admin_user)
     r = client.post(f"/p2p/settings/rules/{rule.pk}/", {"entity": p2p.pk, "category": "", "min_amount": "2500",
                                                         "levels": "3", "extra_approver": "", "sla_hours": "24", "active": "on"},
                     HTTP_HX_REQUEST="true")
-    assert r.status_code == 200 and "Approval rule saved" in r.headers["HX-Trigger"]
+    assert r.status_code == 200 and "needs 3 approver(s)" in r.headers["HX-Trigger"]
     rule.refresh_from_db()
     assert rule.min_amount == Decimal("2500") and rule.levels == 3 and rule.updated_by == admin_user
     bad = client.post(f"/p2p/settings/rules/{rule.pk}/", {"min_amount": "lots", "levels": "9", "sla_hours": "1"},
@@ -494,3 +494,37 @@ def test_the_erp_refusing_an_invoice_releases_its_quantities(p2p):
     po_line.refresh_from_db()
     assert po_line.invoiced_quantity == 0
     assert documents_validate(documents=[doc]) == [doc]  # its own quantities no longer count against it
+
+
+def test_sending_a_requisition_back_tells_the_procurement_suite_not_the_expense_platform(p2p, analyst_client):
+    from sync.models import OutboundWrite
+    from workbench.models import Connection
+
+    Connection.objects.create(name="Coupa", kind="coupa", role="procurement", config={"base_url": "http://127.0.0.1:9"})
+    doc = stored(req(line={"supplier_code": "V200"}))
+    documents_validate(documents=[doc])
+    item = ExceptionItem.objects.get(document=doc, code="BLOCKED_SUPPLIER")
+    analyst_client.post(f"/items/{item.pk}/send-back/", {"reason": "Pick another supplier: V200 is blocked"})
+    write = OutboundWrite.objects.get(document=doc)
+    assert write.action == "requisition_validation"
+    assert write.payload == {"requisition_id": "REQ-1", "status": "invalid", "messages": ["Pick another supplier: V200 is blocked"]}
+
+
+def test_routing_to_someone_who_is_not_an_employee_is_refused_at_once(p2p, analyst_client):
+    item = price_variance_item(p2p)
+    r = analyst_client.post(f"/items/{item.pk}/route/", {"approver": "nobody_xyz"}, HTTP_HX_REQUEST="true")
+    assert "not an active employee code" in r.headers["HX-Trigger"]
+    item.refresh_from_db()
+    assert item.status == "open"
+
+
+def test_delegations_name_real_people(p2p, client, admin_user):
+    client.force_login(admin_user)
+    today = timezone.now().date().isoformat()
+    bad = client.post("/p2p/settings/delegations/", {"approver": "E0010", "delegate": "ZZ999", "start": today, "end": today},
+                      HTTP_HX_REQUEST="true")
+    assert "not an employee code" in bad.headers["HX-Trigger"]
+    same = client.post("/p2p/settings/delegations/", {"approver": "E0010", "delegate": "e0010", "start": today, "end": today},
+                       HTTP_HX_REQUEST="true")
+    assert "cannot delegate to themselves" in same.headers["HX-Trigger"]
+    assert not ApprovalDelegation.objects.exists()

@@ -7,7 +7,12 @@ from . import Finding, rule
 
 @rule("UNKNOWN_ENTITY", kinds=("expense_report", "requisition", "supplier_invoice"))
 def unknown_entity(doc, lines, ctx):
-    if doc.entity_id is None:
+    if doc.entity_id is None and not doc.entity_code:
+        # E-invoices name only the buyer; the entity comes from the PO or the supplier, when we know them.
+        yield Finding("UNKNOWN_ENTITY", f"The {doc.get_kind_display().lower()} names no legal entity of ours"
+                                        + (f" and its PO {doc.po_number} is not known" if doc.po_number else " and no PO")
+                                        + "; check the buyer it was addressed to.", root_cause="(none)")
+    elif doc.entity_id is None:
         yield Finding("UNKNOWN_ENTITY", f"Legal entity '{doc.entity_code}' is not in the ERP's company list.",
                       root_cause=doc.entity_code)
 

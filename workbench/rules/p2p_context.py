@@ -240,6 +240,11 @@ class P2PContext:
             if ln.po_line is not None and res.status == "matched":
                 consumed = sum((a.quantity for a in res.allocations), ZERO)
                 self.batch_invoiced[ln.po_line.pk] = self.batch_invoiced.get(ln.po_line.pk, ZERO) + consumed
+        numbers = {p.pk: p.line_no for p in po}
+        for res in results:  # the engine names PO lines by key (our id); people know them by line number
+            for v in res.variances:
+                for pk, no in numbers.items():
+                    v.message = v.message.replace(f"PO line {pk!r}", f"PO line {no}")
         if not doc.po_number:
             for res in results:
                 for v in res.variances:

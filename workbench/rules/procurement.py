@@ -51,8 +51,9 @@ def blocked_supplier(doc, lines, ctx):
             yield Finding("BLOCKED_SUPPLIER", f"Supplier {code} ({sup.name}) is blocked in the ERP for all transactions.",
                           root_cause=code, detail={"supplier": code, "blocked": sup.blocked or "inactive"})
         elif sup.blocked == "Payment":
-            what = "ordering from them now" if doc.kind == "requisition" else "this invoice cannot be paid"
-            yield Finding("BLOCKED_SUPPLIER", f"Supplier {code} ({sup.name}) is blocked for payments in the ERP: {what} needs a decision.",
+            what = ("decide whether to order from them now" if doc.kind == "requisition"
+                    else "this invoice can be posted but not paid until the ERP unblocks them")
+            yield Finding("BLOCKED_SUPPLIER", f"Supplier {code} ({sup.name}) is blocked for payments in the ERP: {what}.",
                           root_cause=code, detail={"supplier": code, "blocked": "Payment"})
 
 

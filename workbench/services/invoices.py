@@ -99,6 +99,12 @@ def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "")
             approver = steps[0].approver if steps else ""
     if not approver:
         raise InvalidTransition("No approver found for this invoice's PO; name one.")
+    from workbench.models import Employee
+
+    person = Employee.objects.filter(code__iexact=approver, status="active").first()
+    if person is None:
+        raise InvalidTransition(f"'{approver}' is not an active employee code (e.g. E0012).")
+    approver = person.code
     supplier_changer = _supplier_changed_by(doc)
     if approver in supplier_changer:
         raise InvalidTransition(f"{approver} created or changed supplier {doc.party_code}: segregation of duties forbids "

@@ -255,7 +255,8 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
             lines.extend(_lines(kind, doc, rec))
             refs.append(DocumentRef(document=doc, system=system, kind=kind, external_id=doc.source_id))
             what = {KIND.GOODS_RECEIPT: f"Receipt of {rec.get('quantity')} for {doc.po_number}"}.get(
-                kind, f"Received from {system} ({len(rec.get('lines') or [])} lines, {doc.total} {doc.currency})")
+                kind, f"Received from {system} ({len(rec.get('lines') or [])} line{'s' if len(rec.get('lines') or []) != 1 else ''}, "
+                   f"{doc.total:,.2f} {doc.currency})")
             events.append(DocumentEvent(document=doc, at=now, system="workbench", action="received", message=what,
                                         correlation_id=doc.correlation_id))
             result.created.append(doc)

@@ -8,8 +8,20 @@ from workbench.errors import InvalidTransition
 from workbench.models import ApprovalDelegation, ApprovalRule, MatchTolerance
 
 
+def _employee(code: str, what: str) -> str:
+    from workbench.models import Employee
+
+    code = (code or "").strip()
+    found = Employee.objects.filter(code__iexact=code).values_list("code", flat=True).first()
+    if found is None:
+        raise InvalidTransition(f"{what} '{code}' is not an employee code in the ERP.")
+    return found
+
+
 @transaction.atomic
 def approval_rule_save(*, rule: ApprovalRule, actor) -> ApprovalRule:
+    if rule.extra_approver:
+        rule.extra_approver = _employee(rule.extra_approver, "Also approves:")
     rule.updated_by = actor
     rule.save()
     return rule
@@ -17,6 +29,8 @@ def approval_rule_save(*, rule: ApprovalRule, actor) -> ApprovalRule:
 
 @transaction.atomic
 def delegation_add(*, delegation: ApprovalDelegation, actor) -> ApprovalDelegation:
+    delegation.approver = _employee(delegation.approver, "Approver")
+    delegation.delegate = _employee(delegation.delegate, "Delegate")
     if delegation.approver == delegation.delegate:
         raise InvalidTransition("An approver cannot delegate to themselves.")
     if delegation.end < delegation.start:

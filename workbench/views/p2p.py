@@ -4,10 +4,11 @@ and the e-invoice upload."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -74,10 +75,22 @@ def budgets_page(request):
 # --- settings: approval thresholds, delegations, match tolerances ------------------------------------------
 
 
+def staff_member_required(view):
+    """Settings are for admins; an analyst who follows a link gets a plain answer, not the admin login."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            return HttpResponseForbidden(render(request, "workbench/forbidden.html",
+                                                {"what": "Procurement settings are edited by admins."}).content)
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
 class ApprovalRuleForm(forms.ModelForm):
     class Meta:
         model = ApprovalRule
         fields = ["entity", "category", "min_amount", "levels", "extra_approver", "sla_hours", "active"]
+        labels = {"min_amount": "From amount", "extra_approver": "Also approves (employee code)", "sla_hours": "SLA (hours)"}
 
 
 class DelegationForm(forms.ModelForm):
@@ -123,8 +136,13 @@ def rule_save(request, pk=None):
     form = ApprovalRuleForm(request.POST, instance=instance)
     if not form.is_valid():
         return _saved(request, "rules", "Check the rule's fields.", rule_form=form)
-    rule = approval_rule_save(rule=form.save(commit=False), actor=request.user)
-    return _saved(request, "rules", f"Approval rule saved: {rule}.")
+    try:
+        rule = approval_rule_save(rule=form.save(commit=False), actor=request.user)
+    except WorkbenchError as exc:
+        form.add_error("extra_approver", str(exc))
+        return _saved(request, "rules", str(exc), rule_form=form)
+    who = f"{rule.entity.code if rule.entity else 'any entity'}, {rule.category or 'any category'}"
+    return _saved(request, "rules", f"Saved: {who} from {rule.min_amount:,.2f} needs {rule.levels} approver(s).")
 
 
 @staff_member_required
@@ -165,6 +183,8 @@ def einvoice_upload_page(request):
             messages.error(request, "Choose one or more UBL 2.1 XML files.")
         for f in files:
             got = einvoice_receive(content=f.read(25 * 1024 * 1024 + 1), filename=f.name, channel="upload", actor=request.user)
+            codes = sorted(set(got.document.exceptions.filter(status__in=["open", "in_progress", "waiting"])
+                               .values_list("code", flat=True))) if got.document else []
             results.append({"name": f.name, "ok": got.ok, "duplicate": got.duplicate_file, "document": got.document,
-                            "item": got.item})
+                            "item": got.item, "codes": codes})
     return render(request, "workbench/einvoice_upload.html", {"results": results, "total": Decimal(0)})
