@@ -9,6 +9,7 @@ CONNECTORS = {
     "business_central": "connectors.business_central.connector:BusinessCentralConnector",
     "concur": "connectors.concur.connector:ConcurConnector",
     "coupa": "connectors.coupa.connector:CoupaConnector",
+    "scim": "connectors.scim.connector:ScimConnector",
     "servicenow": "connectors.servicenow.connector:ServiceNowConnector",
 }
 
@@ -17,6 +18,7 @@ SANDBOXES = {
     "business_central": "connectors.business_central.sandbox.server:BusinessCentralSandbox",
     "concur": "connectors.concur.sandbox.server:ConcurSandbox",
     "coupa": "connectors.coupa.sandbox.server:CoupaSandbox",
+    "scim": "connectors.scim.sandbox.server:ScimSandbox",
     "servicenow": "connectors.servicenow.sandbox.server:ServiceNowSandbox",
 }
 

@@ -7,6 +7,9 @@
   idempotency key, then a call, then a recorded result (Brandur's idempotency keys; Sentry's
   webhook mailbox). A killed worker leaves a row whose lease expires and which is tried again
   with the same key.
+- `ReconciliationRun` is one nightly comparison of the ERP's master data with our copies, and each
+  `DriftRecord` one record that differs: added in the ERP, changed there without the timestamp an
+  incremental read relies on, or deleted there. Drift is reported, not repaired (sync/reconcile.py).
 """
 
 from django.db import models
@@ -98,3 +101,66 @@ class OutboundWrite(models.Model):
 
     def __str__(self):
         return self.idempotency_key
+
+
+class ReconciliationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="reconciliations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    triggered_by = models.CharField(max_length=150, default="schedule")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    compared = models.PositiveIntegerField(default=0, help_text="ERP records read and compared.")
+    added = models.PositiveIntegerField(default=0, help_text="In the ERP, not here.")
+    changed = models.PositiveIntegerField(default=0, help_text="Here, with other values than the ERP's.")
+    deleted = models.PositiveIntegerField(default=0, help_text="Here, no longer in the ERP.")
+    unreadable = models.PositiveIntegerField(default=0, help_text="ERP records that could not be compared.")
+    streams_done = models.PositiveIntegerField(default=0)
+    streams_total = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Per stream: compared, added, changed, deleted, unreadable.")
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["connection", "-started_at"])]
+
+    def __str__(self):
+        return f"reconciliation #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.SKIPPED)
+
+    @property
+    def drift_total(self) -> int:
+        return self.added + self.changed + self.deleted
+
+
+class DriftRecord(models.Model):
+    class Kind(models.TextChoices):
+        ADDED = "added", "Added in the ERP"
+        CHANGED = "changed", "Changed in the ERP"
+        DELETED = "deleted", "Deleted in the ERP"
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="drift")
+    stream = models.CharField(max_length=40)
+    key = models.CharField(max_length=255, help_text="Natural key: entity/code; budgets entity/cost center/account/period.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    diffs = models.JSONField(default=dict, help_text="{field: [ours, the ERP's]}; null on the side that has no record.")
+    erp_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["stream", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "stream", "key"], name="uniq_drift_per_run"),
+            models.CheckConstraint(condition=models.Q(kind__in=["added", "changed", "deleted"]), name="drift_kind_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.stream} {self.key}"

@@ -131,3 +131,37 @@ def rematch_open_invoices_task(entity_id: int | None = None) -> int:
             push.enqueue_postings([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED])
         n += len(docs)
     return n
+
+
+@shared_task(name="sync.mapping_run", acks_late=True)
+def mapping_run_task(run_id: int) -> str:
+    """Apply a saved mapping rule version: map, re-validate, queue postings (safe to run twice)."""
+    from workbench.models import MappingRun
+    from workbench.services.mappings import mapping_run_execute
+
+    run = MappingRun.objects.select_related("rule", "rule__entity").filter(pk=run_id).first()
+    if run is None or run.status == MappingRun.Status.DONE:
+        return "gone"
+    return mapping_run_execute(run).status
+
+
+@shared_task(name="sync.reconcile_master_data", acks_late=True)
+def reconcile_master_data_task(connection: int | str | None = None, run_id: int | None = None) -> str:
+    """Nightly: compare the ERP's master data with ours and record drift (sync/reconcile.py).
+
+    Beat passes the connection's name (or id); the page's button passes the run it queued.
+    """
+    from sync.models import ReconciliationRun
+    from sync.reconcile import run_reconciliation
+
+    if run_id is not None:
+        run = ReconciliationRun.objects.select_related("connection").filter(pk=run_id).first()
+        if run is None or run.finished:
+            return "gone"
+    else:
+        lookup = {"pk": connection} if isinstance(connection, int) else {"name": connection}
+        conn = Connection.objects.filter(**lookup).first()
+        if conn is None or not conn.enabled:
+            return "no such enabled connection"
+        run = ReconciliationRun.objects.create(connection=conn, triggered_by="schedule")
+    return run_reconciliation(run).status

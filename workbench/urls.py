@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from workbench.views import documents, items, p2p, queue, sync
+from workbench.views import documents, items, mappings, p2p, queue, reconciliation, schedules, sync
 
 queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
 items_patterns = ([
@@ -35,7 +35,23 @@ sync_patterns = ([
     path("", sync.sync_page, name="page"),
     path("connections/<int:pk>/run/<str:job>/", sync.run_now, name="run_now"),
     path("runs/<int:pk>/", sync.run_progress, name="run_progress"),
+    path("schedules/", schedules.schedules_page, name="schedules"),
+    path("reconciliation/", reconciliation.reconciliation_page, name="reconciliation"),
+    path("reconciliation/<int:pk>/", reconciliation.reconciliation_page, name="reconciliation_run"),
+    path("reconciliation/<int:pk>/progress/", reconciliation.reconciliation_progress, name="reconciliation_progress"),
+    path("connections/<int:pk>/reconcile/", reconciliation.reconcile_now, name="reconcile_now"),
+    path("schedules/<int:pk>/", schedules.schedule_save, name="schedule_save"),
 ], "sync")
+
+mappings_patterns = ([
+    path("", mappings.mappings_page, name="list"),
+    path("<int:pk>/", mappings.mappings_page, name="edit"),
+    path("test/", mappings.mapping_test, name="test"),
+    path("<int:pk>/test/", mappings.mapping_test, name="test_existing"),
+    path("save/", mappings.mapping_save, name="save"),
+    path("<int:pk>/save/", mappings.mapping_save, name="save_existing"),
+    path("runs/<int:pk>/", mappings.mapping_run_progress, name="run"),
+], "mappings")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False)),
@@ -44,6 +60,7 @@ urlpatterns = [
     path("documents/", include(documents_patterns)),
     path("sync/", include(sync_patterns)),
     path("p2p/", include(p2p_patterns)),
+    path("mappings/", include(mappings_patterns)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("workbench.api.urls")),

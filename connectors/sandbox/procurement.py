@@ -202,7 +202,8 @@ class P2PWorld:
 def _tax_id(country: str, n: int) -> str:
     """A syntactically valid tax id per country (check digits computed, so stdnum accepts them)."""
     if country == "US":
-        return f"{12 + n % 80:02d}-{3456780 + n * 7919 % 1000000:07d}"
+        prefixes = [10, 12, 20, 22, 30, 41, 45, 52, 61, 71, 81, 91]  # EIN campus prefixes the IRS issues
+        return f"{prefixes[n % len(prefixes)]:02d}-{3456780 + n * 7919 % 1000000:07d}"
     if country == "DE":
         body = f"{(12345678 + n * 104729) % 100000000:08d}"
         product = 10
@@ -219,7 +220,7 @@ def _tax_id(country: str, n: int) -> str:
 
 
 def _iban(country: str, n: int) -> str:
-    bban = {"US": None, "DE": f"37040044{n:010d}", "FR": f"2004101005{n:011d}M02606"}.get(country)
+    bban = {"US": None, "DE": f"37040044{n:010d}", "FR": f"2004101005{n:010d}M06"}.get(country)
     if bban is None:
         return ""
     cc = country

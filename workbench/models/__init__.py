@@ -2,6 +2,7 @@ from .audit import DocumentEvent
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
 from .exceptions import ExceptionEvent, ExceptionGroup, ExceptionItem
+from .mappings import MappingRule, MappingRuleVersion, MappingRun
 from .masterdata import AccountingPeriod, CostCenter, Employee, GLAccount, LegalEntity, Project, TaxCode
 from .procurement import (
     ApprovalDelegation,
@@ -36,6 +37,9 @@ __all__ = [
     "ExceptionItem",
     "GLAccount",
     "LegalEntity",
+    "MappingRule",
+    "MappingRuleVersion",
+    "MappingRun",
     "Project",
     "TaxCode",
 ]

@@ -18,6 +18,16 @@ class MasterDataContext:
     periods: dict[int, list[AccountingPeriod]] = field(default_factory=dict)  # sorted by start
     _starts: dict[int, list] = field(default_factory=dict)
     _p2p: object = None
+    _mappings: object = None
+
+    @property
+    def mappings(self):
+        """The admins' active mapping rules, indexed (loaded on first use)."""
+        if self._mappings is None:
+            from workbench.services.mappings import MappingIndex
+
+            self._mappings = MappingIndex()
+        return self._mappings
 
     @property
     def p2p(self):

@@ -84,7 +84,8 @@ def fingerprint(code: str, doc: Document | None, line=None, extra: str = "") -> 
 
 
 @transaction.atomic
-def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]]], codes: Iterable[str], actor=None) -> list[Document]:
+def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]]], codes: Iterable[str], actor=None,
+                              cause: str = "") -> list[Document]:
     """Make the open items of `codes` on these documents match the rules' findings.
 
     New findings raise items (or reopen a resolved one with the same fingerprint); items whose rule
@@ -140,8 +141,9 @@ def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]
                                          reason=item.message, correlation_id=item.correlation_id))
     for fp, item in existing.items():
         if fp not in wanted and item.status in ACTIVE_STATUSES:
-            exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="rule_passed",
-                                      reason=f"{item.code} passes on re-validation.")
+            exception_item_transition(item=item, to=Status.RESOLVED, actor=actor,
+                                      action="mapping_rule" if cause else "rule_passed",
+                                      reason=f"{item.code} passes on re-validation" + (f" — {cause}" if cause else "."))
     if events:
         ExceptionEvent.objects.bulk_create(events)
 

@@ -8,11 +8,13 @@ from workbench.rules.context import MasterDataContext
 from workbench.services.exception_items import exception_items_reconcile
 
 
-def documents_validate(*, documents: list[Document], ctx: MasterDataContext | None = None, actor=None) -> list[Document]:
+def documents_validate(*, documents: list[Document], ctx: MasterDataContext | None = None, actor=None,
+                       cause: str = "") -> list[Document]:
     """Run every rule on these documents; raise, reopen or resolve their items.
 
     Returns the documents with nothing blocking them (ready to post). Lines are fetched in one
-    query and master data once per call, so a page of 100 reports costs a few queries.
+    query and master data once per call, so a page of 100 reports costs a few queries. Values an
+    admin's mapping rule covers are mapped first; `cause` names what resolved items were fixed by.
     """
     if not documents:
         return []
@@ -22,6 +24,10 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
     lines_by_doc: dict[int, list[DocumentLine]] = {}
     for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in documents]).order_by("document_id", "line_no"):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)
+    if ctx.mappings:
+        from workbench.services.mappings import mappings_apply
+
+        mappings_apply(documents=documents, lines_by_doc=lines_by_doc, index=ctx.mappings, ctx=ctx)
     results: list[tuple[Document, list[Finding]]] = []
     if any(d.kind != Document.Kind.EXPENSE_REPORT for d in documents):
         ctx.p2p.prepare(documents)
@@ -37,7 +43,7 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
         for check in rules.values():
             findings.extend(check(doc, lines, ctx))
         results.append((doc, findings))
-    clean = exception_items_reconcile(results=results, codes=codes, actor=actor)
+    clean = exception_items_reconcile(results=results, codes=codes, actor=actor, cause=cause)
     if ctx._p2p is not None and ctx.p2p.match_results:
         from workbench.services.matching import match_results_save
 

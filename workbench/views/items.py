@@ -53,6 +53,20 @@ def _context(item: ExceptionItem, **extra) -> dict:
         ctx["variance"] = variance_of(item)
         ctx["accept_limit"] = accept_limit(doc)
         ctx["may_accept"] = can_accept(extra["user"], item) if "user" in extra else None
+    if item.group_id:
+        from django.db.models import Count, Sum
+
+        from workbench.models.exceptions import ACTIVE_STATUSES
+
+        ctx["group_stats"] = list(ExceptionItem.objects.filter(group_id=item.group_id, status__in=ACTIVE_STATUSES)
+                                  .values("currency").annotate(n=Count("id"), total=Sum("amount_at_risk")).order_by("currency"))
+    mapping_field = {"UNKNOWN_COST_CENTER": "cost_center", "INVALID_TAX_CODE": "tax_code", "UNKNOWN_ENTITY": "entity"}.get(item.code)
+    if mapping_field and item.is_active and doc is not None:
+        from urllib.parse import urlencode
+
+        value = item.detail.get("value") or (doc.entity_code if mapping_field == "entity" else "")
+        ctx["mapping_link"] = "?" + urlencode({"field": mapping_field, "source_value": value, "source_system": doc.source_system,
+                                              **({"entity": doc.entity_id} if doc.entity_id and mapping_field != "entity" else {})})
     ctx["reason_form"] = ReasonForm()
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
     ctx.update(extra)

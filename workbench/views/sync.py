@@ -1,16 +1,14 @@
 """The sync page: each connection's runs, schedules, outbox and a Run-now button with live progress."""
 
 import json
-from datetime import timedelta
 
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from sync.models import OutboundWrite, SyncRun
-from sync.schedules import schedules_for
+from sync.schedules import next_run, schedule_label, schedules_for
 from workbench.models import Connection
 
 JOBS_BY_ROLE = {
@@ -19,15 +17,6 @@ JOBS_BY_ROLE = {
     Connection.Role.PROCUREMENT: [SyncRun.Job.PROCUREMENT_PULL],
     Connection.Role.APPROVALS: [SyncRun.Job.APPROVALS_PULL],
 }
-
-
-def _next_run(task):
-    """When beat will run it next (beat counts the first interval from its own start)."""
-    if not task.enabled or task.interval is None:
-        return None
-    every = timedelta(**{task.interval.period: task.interval.every})
-    base = task.last_run_at or task.start_time or task.date_changed
-    return max(base + every, timezone.now())
 
 
 def _run_counts(run):
@@ -57,7 +46,8 @@ def _connection_rows():
             last = SyncRun.objects.filter(connection=conn, job=job).first()
             task = schedules.get(job)
             jobs.append({"job": job, "label": SyncRun.Job(job).label, "last": last, "schedule": task,
-                         "counts": _run_counts(last), "next_run": _next_run(task) if task else None})
+                         "counts": _run_counts(last), "next_run": next_run(task),
+                         "schedule_label": schedule_label(task) if task else ""})
         rows.append({"conn": conn, "jobs": jobs, "outbox": outbox.get(conn.pk, {})})
     return rows
 

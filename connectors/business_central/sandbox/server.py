@@ -4,8 +4,10 @@ Serves ``/v2.0/[{tenant}/]{environment}/api/v2.0/companies(...)/...`` in BC's OD
 weak ETags, ``lastModifiedDateTime``, ``$filter``/``$top``, server-driven paging with
 ``$skiptoken``), deep-insert purchase invoices and the ``Microsoft.NAV.post`` action with BC's
 refusals. Tokens come from ``POST /oauth2/v2.0/token`` (Azure AD's path without the tenant).
-Sandbox-only controls: ``POST /sandbox/touch`` (change master data so incremental reads have work)
-and the kit's faults (``"timeout_methods": ["POST"]`` limits hangs to writes).
+Sandbox-only controls: ``POST /sandbox/touch`` (change master data so incremental reads have work),
+``POST /sandbox/drift`` (add, change or delete master data *without* a new ``lastModifiedDateTime``:
+what only a reconciliation notices) and the kit's faults (``"timeout_methods": ["POST"]`` limits
+hangs to writes).
 
 Procure-to-pay: ``vendors``, ``purchaseOrders`` (+ ``purchaseOrderLines``, deep insert with a manual
 ``number``), ``purchaseReceipts`` (+ lines, read only); the automation API's
@@ -79,6 +81,21 @@ TOUCHABLE = {
     "budgets": ("budgetEntries", "id", None),
 }
 REV_SUFFIX = re.compile(r" \(rev \d+\)$")
+# /sandbox/drift: workbench stream -> {canonical field: BC property}; budgets are keyed by
+# (costCenterCode, accountNumber, period) and legal entities are the companies themselves.
+DRIFT_FIELDS = {
+    "legal_entities": {"name": "displayName"},
+    "cost_centers": {"name": "displayName"},
+    "gl_accounts": {"name": "displayName", "category": "category", "blocked": "blocked"},
+    "tax_codes": {"name": "displayName", "tax_type": "taxType"},
+    "accounting_periods": {"name": "name", "closed": "closed"},
+    "employees": {"name": "displayName", "email": "email", "status": "status"},
+    "projects": {"name": "displayName"},
+    "suppliers": {"name": "displayName", "tax_id": "taxRegistrationNumber", "currency": "currencyCode",
+                  "blocked": "blocked"},
+    "budgets": {"amount": "amount"},
+}
+DRIFT_ADDABLE = ("cost_centers", "gl_accounts", "tax_codes", "employees", "projects", "suppliers", "budgets")
 
 
 def public(doc: dict) -> dict:
@@ -132,6 +149,7 @@ class BusinessCentralSandbox(Sandbox):
         # Registered last: any other GET under the API names the segment BC does not know.
         route("GET", API + r"/.*", self._unknown_segment)
         route("POST", r"/sandbox/touch", self._touch, auth=False)
+        route("POST", r"/sandbox/drift", self._drift, auth=False)
         route("GET", r"/", self._console, auth=False)
 
     def seed_store(self) -> None:
@@ -582,6 +600,195 @@ class BusinessCentralSandbox(Sandbox):
                 "dimensionId": dim["id"], "dimensionCode": PROJECT, "displayName": doc["displayName"],
                 "consolidationCode": "", "_company": cid, "_blocked": False}, self.clock.now()))
         return doc
+
+    def _drift(self, req: Request):
+        """Plant drift an incremental read cannot see: nothing here moves ``lastModifiedDateTime``.
+
+        Body (every list optional)::
+
+            {"add": [{"stream": "cost_centers", "entity": "NW-US", "code": "NEWCC", "name": "..."}],
+             "change": [{"stream": "gl_accounts", "entity": "NW-DE", "code": "6110", "field": "name", "value": "..."}],
+             "delete": [{"stream": "employees", "entity": "NW-FR", "code": "E0003"}]}
+
+        ``field`` is a canonical field (``name``, ``blocked``, ``amount``...) or a BC property; values
+        are BC's (``"Inactive"``, ``"Payment"``). Budgets name ``cost_center``, ``gl_account`` and
+        ``period`` instead of ``code`` (``amount`` too when added). An added record is dated like the
+        oldest row of its set, as if it had always been there (a back-dated import). Everything is
+        checked before anything changes: one bad item and nothing is planted.
+        """
+        body = req.json() or {}
+        if not isinstance(body, dict):
+            raise self._bad("body must be a JSON object")
+        with self.lock:
+            self._drift_sets: dict[tuple[str, str], tuple[dict[str, list[dict]], dict | None]] = {}
+            try:
+                adds = [self._drift_new(item) for item in self._items(body, "add")]
+                changes = [self._drift_change(item) for item in self._items(body, "change")]
+                deletes = [(self._drift_coll(item, delete=True), self._drift_target(item)[1], item)
+                           for item in self._items(body, "delete")]
+            finally:
+                self._drift_sets = {}
+            seen = set()
+            for coll, doc, item in [*((c, docs[0], i) for c, docs, i in adds), *changes, *deletes]:
+                if (coll, doc["id"]) in seen:
+                    raise self._bad(f"{item} names a record already named in this request")
+                seen.add((coll, doc["id"]))
+            out: dict[str, list] = {"added": [], "changed": [], "deleted": []}
+            with self.store.lock:  # one commit for the lot: thousands of planted records stay quick
+                for coll, docs, item in adds:
+                    for doc in docs:
+                        self._index(coll, self.store.put(coll, doc["id"], doc, commit=False))
+                    out["added"].append(self._drift_echo(item, docs[0]))
+                for coll, doc, item in changes:
+                    # No stamp(): the same lastModifiedDateTime and ETag as before.
+                    self._index(coll, self.store.put(coll, doc["id"], doc, commit=False))
+                    out["changed"].append(self._drift_echo(item, doc))
+                for coll, doc, item in deletes:
+                    self._remove(coll, doc)
+                    out["deleted"].append(self._drift_echo(item, doc))
+                self.store.db.commit()
+        for kind, done in out.items():
+            if done:
+                self.count(f"drift.{kind}", len(done))
+        return out
+
+    @staticmethod
+    def _bad(message: str) -> HttpError:
+        return HttpError(400, {"error": {"code": "BadRequest", "message": message}})
+
+    def _items(self, body: dict, kind: str) -> list[dict]:
+        items = body.get(kind) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise self._bad(f"{kind} must be a list of objects")
+        return items
+
+    @staticmethod
+    def _drift_echo(item: dict, doc: dict) -> dict:
+        keys = ("code",) if item["stream"] != "budgets" else ("cost_center", "gl_account", "period")
+        return {"stream": item["stream"], "entity": item.get("entity"), **{k: item.get(k) for k in keys}, "id": doc["id"]}
+
+    def _drift_coll(self, item: dict, *, delete: bool = False) -> str:
+        stream = item.get("stream")
+        if stream not in DRIFT_FIELDS:
+            raise self._bad(f"stream must be one of {sorted(DRIFT_FIELDS)}")
+        if stream == "legal_entities":
+            if delete:
+                raise self._bad("companies cannot be deleted here")
+            return "companies"
+        return TOUCHABLE[stream][0]
+
+    def _drift_company(self, item: dict) -> dict:
+        company = next((c for c in self._docs.get(("companies", ""), {}).values() if c["name"] == item.get("entity")), None)
+        if company is None:
+            raise self._bad(f"no company named {item.get('entity')!r}")
+        return company
+
+    def _drift_set(self, stream: str, cid: str) -> tuple[dict[str, list[dict]], dict | None]:
+        """(natural key -> records, the oldest record) of one stream of one company, once per request."""
+        cached = self._drift_sets.get((stream, cid))
+        if cached is None:
+            index: dict[str, list[dict]] = {}
+            oldest = None
+            for d in self._docs.get((TOUCHABLE[stream][0], cid), {}).values():
+                if stream == "cost_centers" and d.get("dimensionCode") != DEPARTMENT:
+                    continue
+                index.setdefault(self._drift_key(stream, d), []).append(d)
+                if oldest is None or d["lastModifiedDateTime"] < oldest["lastModifiedDateTime"]:
+                    oldest = d
+            cached = self._drift_sets[(stream, cid)] = (index, oldest)
+        return cached
+
+    @staticmethod
+    def _drift_key(stream: str, doc: dict, *, item: bool = False) -> str:
+        """A record's natural key as the workbench sees it (``item``: as a /sandbox/drift item names it)."""
+        if stream == "budgets":
+            names = ("cost_center", "gl_account", "period") if item else ("costCenterCode", "accountNumber", "period")
+            return "|".join(str(doc.get(k)) for k in names)
+        code = str(doc.get("code" if item else TOUCHABLE[stream][1]))
+        # The workbench's period code is the month; BC keys periods by their starting date.
+        return code[:7] if stream == "accounting_periods" else code
+
+    def _drift_target(self, item: dict) -> tuple[dict, dict]:
+        """(company, the stored record the item names)."""
+        stream = item.get("stream")
+        self._drift_coll(item)
+        company = self._drift_company(item)
+        if stream == "legal_entities":
+            return company, company
+        found = self._drift_set(stream, company["id"])[0].get(self._drift_key(stream, item, item=True), [])
+        if len(found) != 1:
+            raise self._bad(f"{stream}: {len(found)} records match {item}")
+        return company, found[0]
+
+    def _drift_property(self, stream: str, field: Any, doc: dict) -> str:
+        prop = DRIFT_FIELDS[stream].get(field, field)
+        if not isinstance(prop, str) or prop not in doc or prop.startswith(("_", "@")) or prop in ("id", "lastModifiedDateTime"):
+            raise self._bad(f"{stream} has no field {field!r} that can be changed")
+        return prop
+
+    def _drift_change(self, item: dict) -> tuple[str, dict, dict]:
+        coll = self._drift_coll(item)
+        _, doc = self._drift_target(item)
+        prop = self._drift_property(item["stream"], item.get("field"), doc)
+        value = item.get("value")
+        if item["stream"] == "suppliers" and prop == "blocked" and not value:
+            value = " "  # BC's "not blocked"
+        return coll, {**doc, prop: value}, item
+
+    def _drift_new(self, item: dict) -> tuple[str, list[dict], dict]:
+        stream = item.get("stream")
+        coll = self._drift_coll(item)
+        if stream not in DRIFT_ADDABLE:
+            raise self._bad(f"cannot add records to {stream}; addable: {', '.join(DRIFT_ADDABLE)}")
+        company = self._drift_company(item)
+        cid = company["id"]
+        index, first = self._drift_set(stream, cid)
+        if first is None:
+            raise self._bad(f"{company['name']} has no {stream} to model a new one on")
+        if self._drift_key(stream, item, item=True) in index:
+            raise self._bad(f"{stream}: {item} exists already")
+        oldest = first["lastModifiedDateTime"]
+        template = {k: v for k, v in first.items() if k != "_rev"}
+        if stream == "budgets":
+            key = (str(item.get("cost_center")), str(item.get("gl_account")), str(item.get("period")))
+            doc = {**template, "costCenterCode": key[0], "accountNumber": key[1], "period": key[2],
+                   "amount": item.get("amount", 0), "id": stable_guid("bc", self.seed, "drift", coll, cid, *key)}
+            return coll, [stamp(doc, oldest)], item
+        code_field, name_field = TOUCHABLE[stream][1], TOUCHABLE[stream][2]
+        code = str(item.get("code") or "")
+        if not code:
+            raise self._bad(f"{stream}: a new record needs a code")
+        doc = {**template, code_field: code, name_field: str(item.get("name") or f"Planted {code}"), "_blocked": False,
+               "id": stable_guid("bc", self.seed, "drift", coll, cid, code)}
+        if stream == "employees":
+            doc.update(email=f"{code.lower()}@{company['name'].lower()}.northwind.example", status="Active",
+                       givenName="", surname="", terminationDate="0001-01-01")
+        if stream == "gl_accounts":
+            doc.update(blocked=False)
+        if stream == "suppliers":
+            doc.update(blocked=" ", taxRegistrationNumber="", systemCreatedAt=oldest, systemModifiedAt=oldest,
+                       systemCreatedBy=ZERO_GUID, systemModifiedBy=ZERO_GUID)
+        for field, value in item.items():
+            if field not in ("stream", "entity", "code", "name"):
+                prop = self._drift_property(stream, field, doc)
+                doc[prop] = " " if stream == "suppliers" and prop == "blocked" and not value else value
+        docs = [stamp(doc, oldest)]
+        if stream == "projects":  # a project is also a PROJECT dimension value, so lines can carry it
+            dim = next(d for d in self._docs[("dimensions", cid)].values() if d["code"] == PROJECT)
+            docs.append(stamp({"id": stable_guid("bc", self.seed, "drift", "dimensionValues", cid, code), "code": code,
+                               "dimensionId": dim["id"], "dimensionCode": PROJECT, "displayName": doc["displayName"],
+                               "consolidationCode": "", "_company": cid, "_blocked": False}, oldest))
+        return coll, docs, item
+
+    def _remove(self, coll: str, doc: dict) -> None:
+        """Delete a record from the API (the kit's Store has no delete: its memory and file, here).
+        The caller commits."""
+        cid = doc.get("_company", "")
+        with self.lock, self.store.lock:
+            self.store.data.get(coll, {}).pop(doc["id"], None)
+            self.store.db.execute("DELETE FROM docs WHERE coll = ? AND id = ?", (coll, doc["id"]))
+            self._docs.get((coll, cid), {}).pop(doc["id"], None)
+            self._sorted.pop((coll, cid), None)
 
     def _console(self, req: Request) -> str:
         """A page a person can look at: companies and the latest purchase invoices."""
