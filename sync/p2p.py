@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +19,8 @@ from django.utils import timezone
 from connectors.base import ConnectorError, Page, RecordError, WriteOp
 from sync import push
 from sync.health import connector_for
-from sync.models import OutboundWrite, SyncCursor, SyncRun
+from sync.models import OutboundWrite, SyncRun
+from sync.pull import _cursor, _progress
 from workbench.errors import WorkbenchError
 from workbench.models import ApprovalTask, Connection, Document, Employee
 from workbench.rules.context import MasterDataContext
@@ -35,27 +35,8 @@ log = logging.getLogger(__name__)
 KIND = Document.Kind
 
 
-def _progress(run, **counts):
-    from sync.pull import _progress as progress
-
-    progress(run, **counts)
-
-
-def _cursor(connection, stream) -> SyncCursor:
-    cursor, _ = SyncCursor.objects.get_or_create(connection=connection, stream=stream)
-    return cursor
-
-
 def connection_of(role: str) -> Connection | None:
     return Connection.objects.filter(role=role, enabled=True).first()
-
-
-def _enqueue(conn: Connection | None, doc: Document | None, action: str, key: str, payload: dict) -> None:
-    if conn is None:
-        return
-    OutboundWrite.objects.get_or_create(idempotency_key=key, defaults=dict(connection=conn, document=doc, action=action,
-                                                                           payload=payload))
-    push.kick_outbox()
 
 
 def _split(kind: str, page: Page) -> tuple[list[dict], list[RecordError]]:
@@ -75,7 +56,7 @@ def _split(kind: str, page: Page) -> tuple[list[dict], list[RecordError]]:
 
 
 def pull_procurement(run: SyncRun) -> None:
-    from sync.pull import Skipped, quarantine, read_with_retries
+    from sync.pull import Skipped, quarantine, queue_pages, read_with_retries
 
     connection = run.connection
     erp = connection_of(Connection.Role.ERP)
@@ -150,17 +131,7 @@ def pull_procurement(run: SyncRun) -> None:
             seen.update(ids)
             _progress(run, records_read=len(page.records) + len(page.errors), records_failed=len(bad))
 
-        def read_queue(stream=stream, seen=seen) -> Iterator[Page]:
-            for _ in range(100_000):
-                first = next(iter(connector.read(stream, None)), None)
-                if first is None or not (first.records or first.errors):
-                    return
-                ids = ({r.get("external_id") for r in first.records} | {e.external_id for e in first.errors}) - {None, ""}
-                if ids <= seen:
-                    return
-                yield first
-
-        read_with_retries(connection, read_queue, on_queue)
+        read_with_retries(connection, lambda stream=stream, seen=seen: queue_pages(connector, stream, seen), on_queue)
         _progress(run, progress_done=1)
     push.kick_outbox()
 
@@ -196,7 +167,7 @@ def send_task(task: ApprovalTask) -> None:
                "amount": str(doc.total), "currency": doc.currency,
                "description": f"{doc.get_kind_display()} {doc.number}: {doc.name} ({doc.total:,.2f} {doc.currency}) — {task.reason}"[:300],
                "due_date": task.due_at.isoformat() if task.due_at else "", "sequence": task.sequence}
-    _enqueue(conn, doc, "create_approval", f"{task.correlation_key}:create", payload)
+    push.enqueue_write(conn, doc, "create_approval", f"{task.correlation_key}:create", payload)
 
 
 def pull_approvals(run: SyncRun) -> None:
@@ -265,7 +236,7 @@ def approval_decisions_apply(records: list[dict]) -> int:
             send_task(outcome.next_task)
         if outcome.requisition_decided:
             source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
-            _enqueue(source, doc, "requisition_decision", f"{doc.posting_key}:decision:{outcome.requisition_decided}",
+            push.enqueue_write(source, doc, "requisition_decision", f"{doc.posting_key}:decision:{outcome.requisition_decided}",
                      {"requisition_id": doc.source_id, "decision": outcome.requisition_decided,
                       "comment": str(rec.get("comments") or ""), "approver": task.approver_code})
             if outcome.requisition_decided == "approved":
@@ -290,7 +261,7 @@ def escalate_overdue() -> int:
                 ApprovalTask.objects.filter(pk=task.pk).update(state=ApprovalTask.State.CANCELLED,
                                                                comments="Escalated after the SLA passed")
                 if task.external_id:
-                    _enqueue(connection_of(Connection.Role.APPROVALS), doc, "cancel_approval",
+                    push.enqueue_write(connection_of(Connection.Role.APPROVALS), doc, "cancel_approval",
                              f"{task.correlation_key}:cancel", {"sys_id": task.external_id, "comments": "Escalated"})
                 new = ApprovalTask.objects.create(
                     document=doc, sequence=task.sequence, approver_code=manager, escalated_from=task.approver_code,
@@ -352,14 +323,14 @@ def p2p_confirmation(doc: Document) -> None:
     else:
         payload = {"invoice_id": doc.source_id, "status": "disputed", "erp_document_number": "", "payment_status": "",
                    "comment": doc.erp_message[:500]}
-    _enqueue(source, doc, "invoice_status", f"{doc.posting_key}:status:{doc.financial_status}", payload)
+    push.enqueue_write(source, doc, "invoice_status", f"{doc.posting_key}:status:{doc.financial_status}", payload)
 
 
 def p2p_paid(doc: Document) -> None:
     source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
     if source is None or source.role != Connection.Role.PROCUREMENT or doc.kind != KIND.SUPPLIER_INVOICE:
         return
-    _enqueue(source, doc, "invoice_status", f"{doc.source_system}:{doc.source_id}:paid",
+    push.enqueue_write(source, doc, "invoice_status", f"{doc.source_system}:{doc.source_id}:paid",
              {"invoice_id": doc.source_id, "status": "approved", "erp_document_number": doc.erp_document_number,
               "payment_status": "paid", "comment": "Paid in the ERP."})
 
@@ -372,10 +343,10 @@ def p2p_send_back(item, reason: str) -> bool:
         return False
     key = f"{doc.posting_key}:sendback:{item.pk}"
     if doc.kind == KIND.REQUISITION:
-        _enqueue(source, doc, "requisition_validation", key,
+        push.enqueue_write(source, doc, "requisition_validation", key,
                  {"requisition_id": doc.source_id, "status": "invalid", "messages": [reason[:500]]})
     elif doc.kind == KIND.SUPPLIER_INVOICE:
-        _enqueue(source, doc, "invoice_status", key, {"invoice_id": doc.source_id, "status": "disputed",
+        push.enqueue_write(source, doc, "invoice_status", key, {"invoice_id": doc.source_id, "status": "disputed",
                                                       "erp_document_number": "", "payment_status": "", "comment": reason[:500]})
     else:
         return False
@@ -398,7 +369,7 @@ def p2p_write_done(w: OutboundWrite, result) -> None:
         number = str(data.get("number") or w.payload.get("number"))
         document_mark_posted(document=doc, erp_system=w.connection.kind, erp_id=result.external_id, number=number)
         commitment = str(data.get("total") or doc.total)
-        _enqueue(source, doc, "requisition_ordered", f"{doc.posting_key}:ordered",
+        push.enqueue_write(source, doc, "requisition_ordered", f"{doc.posting_key}:ordered",
                  {"requisition_id": doc.source_id, "po_number": number, "commitment": commitment, "currency": doc.currency})
     elif w.action == push.POST_INVOICE:
         document_mark_posted(document=doc, erp_system=w.connection.kind, erp_id=result.external_id,
@@ -409,7 +380,7 @@ def p2p_write_done(w: OutboundWrite, result) -> None:
         document_event_add(document=doc, system="workbench", action="ready_for_payment",
                            message="Matched and posted: ready for payment")
         if source is not None and source.role == Connection.Role.PROCUREMENT:
-            _enqueue(source, doc, "invoice_status", f"{doc.posting_key}:status:ready",
+            push.enqueue_write(source, doc, "invoice_status", f"{doc.posting_key}:status:ready",
                      {"invoice_id": doc.source_id, "status": "approved", "erp_document_number": str(data.get("number") or ""),
                       "payment_status": "ready_for_payment", "comment": "Matched to PO and receipt; posted in the ERP."})
     elif w.action == "create_approval":

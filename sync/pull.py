@@ -182,21 +182,23 @@ def pull_expense_reports(run: SyncRun) -> None:
                 log.warning("%s: acknowledgement failed (%s); the documents will be read again", connection.name, exc)
         seen.update(ids)
 
-    def read_queue() -> Iterator[Page]:
-        # The queue shrinks as we acknowledge, so always take its first page again (following
-        # page links would skip documents). Stop when it is empty or only repeats what we have.
-        for _ in range(100_000):
-            first = next(iter(connector.read("expense_reports", None)), None)
-            if first is None or not (first.records or first.errors):
-                return
-            ids = ({r.get("external_id") for r in first.records} | {e.external_id for e in first.errors}) - {None, ""}
-            if ids <= seen:
-                return  # only what we already have (or records without ids, which cannot be acknowledged)
-            yield first
-
-    read_with_retries(connection, read_queue, on_page)
+    read_with_retries(connection, lambda: queue_pages(connector, "expense_reports", seen), on_page)
     if posted_any:
         push.kick_outbox()
+
+
+def queue_pages(connector, stream: str, seen: set[str]) -> Iterator[Page]:
+    """Pages of a queue stream (read, commit, acknowledge). The queue shrinks as we acknowledge, so
+    always take its first page again (following page links would skip documents). Stop when it is
+    empty or only repeats what we have (or records without ids, which cannot be acknowledged)."""
+    for _ in range(100_000):
+        first = next(iter(connector.read(stream, None)), None)
+        if first is None or not (first.records or first.errors):
+            return
+        ids = ({r.get("external_id") for r in first.records} | {e.external_id for e in first.errors}) - {None, ""}
+        if ids <= seen:
+            return
+        yield first
 
 
 def quarantine(connection: Connection, err) -> None:

@@ -138,7 +138,8 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     return writes
 
 
-def _enqueue(conn: Connection | None, doc: Document, action: str, key: str, payload: dict) -> None:
+def enqueue_write(conn: Connection | None, doc: Document | None, action: str, key: str, payload: dict) -> None:
+    """Queue one write in the outbox (once per key) and ask a worker to send it."""
     if conn is None:
         return
     OutboundWrite.objects.get_or_create(idempotency_key=key, defaults=dict(connection=conn, document=doc, action=action, payload=payload))
@@ -160,7 +161,7 @@ def enqueue_confirmation(doc: Document) -> None:
         payload = {"doc_id": doc.source_id, "status": "error", "documents": [],
                    "messages": [{"id": "ERP", "text": doc.erp_message[:250]}]}
     key = f"{doc.source_system}:{doc.source_id}:v{doc.version}.r{doc.revision}:confirm:{payload['status']}"
-    _enqueue(source_connection(doc), doc, CONFIRM, key, payload)
+    enqueue_write(source_connection(doc), doc, CONFIRM, key, payload)
 
 
 def enqueue_send_back(item, reason: str) -> bool:
@@ -181,7 +182,7 @@ def enqueue_send_back(item, reason: str) -> bool:
         return False
     payload = {"doc_id": doc_id, "status": "error", "documents": [],
                "messages": [{"id": item.code, "text": reason[:250]}]}
-    _enqueue(conn, doc, CONFIRM, key, payload)
+    enqueue_write(conn, doc, CONFIRM, key, payload)
     return True
 
 
@@ -193,7 +194,7 @@ def enqueue_payment_confirmation(doc: Document, erp_record: dict) -> None:
     payload = {"doc_id": doc.source_id, "status_code": "CP", "amount": str(doc.total), "currency": doc.currency,
                "date": (erp_record.get("paid_at") or timezone.now().isoformat())[:10],
                "reference": f"{doc.entity_code}/{doc.erp_document_number}/{doc.erp_fiscal_year}"}
-    _enqueue(source_connection(doc), doc, PAYMENT, f"{doc.source_system}:{doc.source_id}:paid", payload)
+    enqueue_write(source_connection(doc), doc, PAYMENT, f"{doc.source_system}:{doc.source_id}:paid", payload)
 
 
 def writes_by_document_number(numbers: list[str]):

@@ -92,7 +92,7 @@ def accruals(*, entity_code: str = "") -> dict:
 def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool = True) -> list[dict]:
     """Budget, commitments, actuals and available per entity, cost center, account and period."""
     from workbench.models import Budget
-    from workbench.rules.p2p_context import P2PContext
+    from workbench.rules.p2p_context import BudgetPositions
 
     budgets = Budget.objects.select_related("entity").order_by("entity__code", "period", "cost_center", "gl_account")
     if entity_code:
@@ -100,12 +100,11 @@ def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool
     if period:
         budgets = budgets.filter(period=period)
     budgets = list(budgets[:5000])
-    ctx = P2PContext.__new__(P2PContext)
-    ctx.budgets, ctx._budget_keys = {}, set()
-    ctx._load_budgets({(b.entity_id, b.cost_center, b.gl_account, b.period) for b in budgets}, None)
+    positions = BudgetPositions()
+    positions.load({(b.entity_id, b.cost_center, b.gl_account, b.period) for b in budgets})
     rows = []
     for b in budgets:
-        pos = ctx.budgets.get((b.entity_id, b.cost_center, b.gl_account, b.period))
+        pos = positions.positions.get((b.entity_id, b.cost_center, b.gl_account, b.period))
         if pos is None or (only_used and not pos.committed and not pos.actual):
             continue
         used = (pos.committed + pos.actual) / pos.budget * 100 if pos.budget else 0

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from workbench.errors import WorkbenchError
 from workbench.models import ApprovalTask, Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES
-from workbench.rules.p2p_context import P2PContext
+from workbench.rules.p2p_context import BudgetPositions
 
 from .serializers import ErrorSerializer
 
@@ -115,9 +115,7 @@ def budget_check(request):
     entity = LegalEntity.objects.filter(code=d["entity"]).first()
     if entity is None:
         return Response({"detail": f"Legal entity {d['entity']!r} is not in the ERP."}, status=status.HTTP_404_NOT_FOUND)
-    ctx = P2PContext.__new__(P2PContext)
-    ctx.budgets, ctx._budget_keys = {}, set()
-    position = ctx.budget_position(entity.pk, d["cost_center"], d["gl_account"], d["period"])
+    position = BudgetPositions().get(entity.pk, d["cost_center"], d["gl_account"], d["period"])
     if position is None:
         return Response({"detail": f"No budget for {d['cost_center']}/{d['gl_account']} in {d['period']}."},
                         status=status.HTTP_404_NOT_FOUND)

@@ -7,6 +7,7 @@ page of 100 invoices or matching 100,000 lines stays a few queries per page.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -54,6 +55,75 @@ def tolerance_for(entity_id: int | None, tolerances: dict) -> matching.Tolerance
     return matching.Tolerance(price_pct=t.price_pct, qty_abs=t.qty_abs, amount_abs=t.amount_abs)
 
 
+class BudgetPositions:
+    """Budget, commitments and actuals per (entity id, cost center, account, period), loaded on demand.
+
+    The requisition rules, the budgets screen and the budget-check API all read budgets through this.
+    """
+
+    def __init__(self):
+        self.positions: dict[tuple, BudgetPosition] = {}
+        self._asked: set[tuple] = set()  # keys asked for already (with or without a budget)
+
+    def get(self, entity_id, cost_center, account, period, *, exclude_document=None) -> BudgetPosition | None:
+        key = (entity_id, cost_center, account, period)
+        self.load([key], exclude_document)
+        return self.positions.get(key)
+
+    def load(self, keys, exclude_document=None) -> None:
+        """`exclude_document`: a document id or ids whose own lines do not count (the ones being checked)."""
+        excluded = [exclude_document] if isinstance(exclude_document, int) else [x for x in (exclude_document or []) if x]
+        keys = {k for k in keys if k not in self._asked}
+        if not keys:
+            return
+        self._asked |= keys
+        entities = {k[0] for k in keys}
+        ccs = {k[1] for k in keys}
+        accounts = {k[2] for k in keys}
+        periods = {k[3] for k in keys}
+        for b in Budget.objects.filter(entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts, period__in=periods):
+            key = (b.entity_id, b.cost_center, b.gl_account, b.period)
+            if key in keys:
+                self.positions[key] = BudgetPosition(b.amount, ZERO, ZERO)
+        wanted = {k for k in keys if k in self.positions}
+        if not wanted:
+            return
+        first = min(date.fromisoformat(p + "-01") for p in periods)
+        last = max(date.fromisoformat(p + "-01") for p in periods)
+        last = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+        # Commitments: open PO lines (ordered, not yet invoiced) and approved requisitions not yet ordered.
+        # Actuals: what matched invoices consumed of PO lines (at the PO's price). Summed by the database in
+        # plain SQL: this runs inside the synchronous validation call, where ORM compilation costs show.
+        def marks(values) -> str:
+            return ", ".join(["%s"] * len(values))
+
+        sql = f"""
+            SELECT d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind, SUM(l.amount),
+                   SUM(COALESCE(l.invoiced_quantity, 0) * COALESCE(l.unit_price, 0))
+            FROM {DocumentLine._meta.db_table} l JOIN {Document._meta.db_table} d ON d.id = l.document_id
+            WHERE d.entity_id IN ({marks(entities)}) AND l.cost_center IN ({marks(ccs)}) AND l.gl_account IN ({marks(accounts)})
+              AND d.document_date >= %s AND d.document_date < %s AND d.id NOT IN ({marks(excluded or [0])})
+              AND (d.kind = 'purchase_order' OR (d.kind = 'requisition' AND d.business_status = 'approved'
+                   AND NOT EXISTS (SELECT 1 FROM {Document._meta.db_table} c WHERE c.parent_id = d.id)))
+            GROUP BY d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind"""
+        params = [*entities, *ccs, *accounts, first, last, *(excluded or [0])]
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        for entity_id, cc, acct, day, kind, amount, actual in rows:
+            if isinstance(day, str):  # SQLite hands dates back as text here
+                day = date.fromisoformat(day)
+            pos = self.positions.get((entity_id, cc, acct, period_of_day(day)))
+            if pos is None:
+                continue
+            # PostgreSQL sums numerics exactly; SQLite may hand back a float: back to 4 decimals, as stored.
+            amount = Decimal(str(amount or 0)).quantize(FOUR)
+            actual = Decimal(str(actual or 0)).quantize(FOUR) if kind == Document.Kind.PURCHASE_ORDER else ZERO
+            pos.actual += actual
+            pos.committed += amount - actual
+
+
+
 class P2PContext:
     def __init__(self):
         self.suppliers: dict[tuple[int, str], Supplier] = {
@@ -65,21 +135,19 @@ class P2PContext:
         self.tolerances = {t.entity_id: t for t in MatchTolerance.objects.all()}
         self.po_lines: dict[tuple[int | None, str], list[DocumentLine]] = {}  # (entity, PO number) -> lines
         self.dupes = DuplicateIndex()
-        self.budgets: dict[tuple, BudgetPosition] = {}
-        self._budget_keys: set[tuple] = set()  # asked for already (with or without a budget)
+        self.budgets = BudgetPositions()
         self.batch_invoiced: dict[int, Decimal] = {}  # PO line id -> quantity matched by earlier invoices of this batch
         self.match_results: dict[int, list[tuple[DocumentLine, matching.LineResult]]] = {}
         self._variances: dict[int, list] = {}
 
     def reset_batch(self) -> None:
         """Forget what one batch loaded: the next batch sees the quantities and budgets it committed."""
-        self.po_lines.clear()
+        self.po_lines = {}
         self.dupes = DuplicateIndex()
-        self.budgets.clear()
-        self._budget_keys.clear()
-        self.batch_invoiced.clear()
-        self.match_results.clear()
-        self._variances.clear()
+        self.budgets = BudgetPositions()
+        self.batch_invoiced = {}
+        self.match_results = {}
+        self._variances = {}
 
     # --- lookups the rules use -------------------------------------------------------------------
     def supplier(self, entity_id: int, code: str) -> Supplier | None:
@@ -94,9 +162,14 @@ class P2PContext:
         return period_of_day(doc.document_date)
 
     def budget_position(self, entity_id, cost_center, account, period, *, exclude_document=None) -> BudgetPosition | None:
-        key = (entity_id, cost_center, account, period)
-        self._load_budgets([key], exclude_document)
-        return self.budgets.get(key)
+        return self.budgets.get(entity_id, cost_center, account, period, exclude_document=exclude_document)
+
+    def clone(self) -> P2PContext:
+        """A context sharing this one's master data (read-only) with its own batch state: what the
+        synchronous requisition check uses per request from a context cached across requests."""
+        other = copy.copy(self)
+        other.reset_batch()
+        return other
 
     def duplicates_of(self, doc: Document) -> list[tuple[str, InvoiceKey]]:
         if doc.business_status == Document.BusinessStatus.REJECTED:
@@ -125,7 +198,7 @@ class P2PContext:
                     keys.add((ln.document.entity_id, ln.cost_center, ln.gl_account, self.period_of(ln.document, ln)))
             # Each requisition is checked against what others already consume: the batch's own
             # requisitions (approved ones being re-validated) do not count against themselves.
-            self._load_budgets(keys, [d.pk for d in reqs])
+            self.budgets.load(keys, [d.pk for d in reqs])
 
     def _load_pos(self, keys: set[tuple[int | None, str]]) -> None:
         numbers = {n for _, n in keys if (_, n) not in self.po_lines}
@@ -160,58 +233,6 @@ class P2PContext:
         for d in invoices:
             if d.pk not in seen:
                 self.dupes.add(_invoice_key(d))
-
-    def _load_budgets(self, keys, exclude_document) -> None:
-        """`exclude_document`: a document id or ids whose own lines do not count (the ones being checked)."""
-        excluded = [exclude_document] if isinstance(exclude_document, int) else [x for x in (exclude_document or []) if x]
-        keys = {k for k in keys if k not in self._budget_keys}
-        if not keys:
-            return
-        self._budget_keys |= keys
-        entities = {k[0] for k in keys}
-        ccs = {k[1] for k in keys}
-        accounts = {k[2] for k in keys}
-        periods = {k[3] for k in keys}
-        for b in Budget.objects.filter(entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts, period__in=periods):
-            key = (b.entity_id, b.cost_center, b.gl_account, b.period)
-            if key in keys:
-                self.budgets[key] = BudgetPosition(b.amount, ZERO, ZERO)
-        wanted = {k for k in keys if k in self.budgets}
-        if not wanted:
-            return
-        first = min(date.fromisoformat(p + "-01") for p in periods)
-        last = max(date.fromisoformat(p + "-01") for p in periods)
-        last = date(last.year + last.month // 12, last.month % 12 + 1, 1)
-        # Commitments: open PO lines (ordered, not yet invoiced) and approved requisitions not yet ordered.
-        # Actuals: what matched invoices consumed of PO lines (at the PO's price). Summed by the database in
-        # plain SQL: this runs inside the synchronous validation call, where ORM compilation costs show.
-        def marks(values) -> str:
-            return ", ".join(["%s"] * len(values))
-
-        sql = f"""
-            SELECT d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind, SUM(l.amount),
-                   SUM(COALESCE(l.invoiced_quantity, 0) * COALESCE(l.unit_price, 0))
-            FROM {DocumentLine._meta.db_table} l JOIN {Document._meta.db_table} d ON d.id = l.document_id
-            WHERE d.entity_id IN ({marks(entities)}) AND l.cost_center IN ({marks(ccs)}) AND l.gl_account IN ({marks(accounts)})
-              AND d.document_date >= %s AND d.document_date < %s AND d.id NOT IN ({marks(excluded or [0])})
-              AND (d.kind = 'purchase_order' OR (d.kind = 'requisition' AND d.business_status = 'approved'
-                   AND NOT EXISTS (SELECT 1 FROM {Document._meta.db_table} c WHERE c.parent_id = d.id)))
-            GROUP BY d.entity_id, l.cost_center, l.gl_account, d.document_date, d.kind"""
-        params = [*entities, *ccs, *accounts, first, last, *(excluded or [0])]
-        with connection.cursor() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        for entity_id, cc, acct, day, kind, amount, actual in rows:
-            if isinstance(day, str):  # SQLite hands dates back as text here
-                day = date.fromisoformat(day)
-            pos = self.budgets.get((entity_id, cc, acct, period_of_day(day)))
-            if pos is None:
-                continue
-            # PostgreSQL sums numerics exactly; SQLite may hand back a float: back to 4 decimals, as stored.
-            amount = Decimal(str(amount or 0)).quantize(FOUR)
-            actual = Decimal(str(actual or 0)).quantize(FOUR) if kind == Document.Kind.PURCHASE_ORDER else ZERO
-            pos.actual += actual
-            pos.committed += amount - actual
 
     def _match(self, doc: Document, lines: list[DocumentLine]):
         if doc.total < 0 or any(ln.amount < 0 or (ln.quantity or 0) < 0 for ln in lines):

@@ -37,6 +37,14 @@ def _invoice(item: ExceptionItem) -> Document:
     return doc
 
 
+def system_user():
+    """The actor of decisions the workbench records on someone else's behalf (an approval engine, a
+    credit note): overrides need a person or this named, log-in-less account."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(username="workbench", defaults={"is_active": False})[0]
+
+
 def variance_of(item: ExceptionItem) -> Decimal:
     try:
         return abs(Decimal(str(item.detail.get("variance") or item.amount_at_risk)))
@@ -172,16 +180,13 @@ def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver
                                   reason=f"{state.capitalize()} by {approver}" + (f": {comments}" if comments else ""))
         item.refresh_from_db()
     if state == "approved":
-        from django.contrib.auth import get_user_model
-
-        system_user, _ = get_user_model().objects.get_or_create(username="approval-engine", defaults={"is_active": False})
         exception_item_override(item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""),
-                                actor=system_user)
+                                actor=system_user())
     return True
 
 
 def _tell_source(doc: Document, status: str, comment: str, *, key: str) -> None:
-    from sync.p2p import _enqueue
+    from sync.push import enqueue_write
     from workbench.models import Connection
 
     source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
@@ -189,7 +194,7 @@ def _tell_source(doc: Document, status: str, comment: str, *, key: str) -> None:
         document_event_add(document=doc, system="workbench", action="supplier_notified",
                            message=f"No connection to {doc.source_system}: tell the supplier through its channel.")
         return
-    _enqueue(source, doc, "invoice_status", f"{doc.posting_key}:{key}",
+    enqueue_write(source, doc, "invoice_status", f"{doc.posting_key}:{key}",
              {"invoice_id": doc.source_id, "status": status, "erp_document_number": "", "payment_status": "",
               "comment": comment[:500]})
 
@@ -201,8 +206,6 @@ def credit_note_apply(*, credit_note: Document) -> int:
     Items waiting on a credit-note request from the same supplier (and PO, when the credit note names
     one) are accepted, oldest first, while the credit note's amount covers their variance.
     """
-    from django.contrib.auth import get_user_model
-
     if credit_note.total >= 0 or not credit_note.party_code:
         return 0
     left = -credit_note.total
@@ -211,7 +214,6 @@ def credit_note_apply(*, credit_note: Document) -> int:
                .select_related("document").distinct().order_by("opened_at", "id"))
     if credit_note.po_number:
         waiting = waiting.filter(document__po_number=credit_note.po_number)
-    system_user, _ = get_user_model().objects.get_or_create(username="workbench", defaults={"is_active": False})
     n = 0
     for item in waiting:
         variance = variance_of(item)
@@ -221,7 +223,7 @@ def credit_note_apply(*, credit_note: Document) -> int:
         exception_item_transition(item=item, to=Status.OPEN, action="credit_note_received",
                                   reason=f"Credit note {credit_note.number} received ({-credit_note.total:,.2f} {credit_note.currency})")
         item.refresh_from_db()
-        exception_item_override(item=item, reason=f"Settled by credit note {credit_note.number}", actor=system_user)
+        exception_item_override(item=item, reason=f"Settled by credit note {credit_note.number}", actor=system_user())
         document_event_add(document=credit_note, system="workbench", action="settles",
                            message=f"Settles {item.code} on invoice {item.document.number} ({variance:,.2f} {credit_note.currency})")
         n += 1

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections import defaultdict
 from decimal import Decimal
 
 from django.db import transaction
@@ -285,32 +286,45 @@ def _po_update(doc: Document, fields: dict, new_lines: list[DocumentLine]) -> No
 
 
 def p2p_link(*, documents: list[Document]) -> None:
-    """Tie receipts and invoices to their PO (and its lines), POs to their requisition; keep received totals."""
+    """Tie receipts and invoices to their PO (and its lines), POs to their requisition; keep received totals.
+
+    A page's POs and their lines are fetched once (indexed by kind and PO number), not per document.
+    """
     pos_touched: set[int] = set()
+    linked = [d for d in documents if d.kind in (KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE) and d.po_number]
+    pos = {po.number: po for po in Document.objects.filter(kind=KIND.PURCHASE_ORDER,
+                                                           po_number__in={d.po_number for d in linked})}
+    po_lines: dict[int, dict[int, int]] = defaultdict(dict)  # PO id -> line no -> line id
+    receipts = [d for d in linked if d.kind == KIND.GOODS_RECEIPT and d.po_number in pos]
+    if receipts:
+        for po_id, no, pk in DocumentLine.objects.filter(document__in=[pos[d.po_number] for d in receipts]).values_list(
+                "document_id", "line_no", "id"):
+            po_lines[po_id][no] = pk
+        for ln in DocumentLine.objects.filter(document__in=receipts).select_related("document"):
+            target = po_lines[pos[ln.document.po_number].pk].get(ln.po_line_no)
+            if target and ln.po_line_id != target:
+                DocumentLine.objects.filter(pk=ln.pk).update(po_line_id=target)
+    for doc in linked:
+        po = pos.get(doc.po_number)
+        if po is None:
+            continue
+        if doc.parent_id != po.pk:
+            Document.objects.filter(pk=doc.pk).update(parent=po)
+            doc.parent = po
+        if doc.kind == KIND.GOODS_RECEIPT:
+            pos_touched.add(po.pk)
     for doc in documents:
-        if doc.kind in (KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE) and doc.po_number:
-            po = Document.objects.filter(kind=KIND.PURCHASE_ORDER, number=doc.po_number).first()
-            if po is None:
-                continue
-            if doc.parent_id != po.pk:
-                Document.objects.filter(pk=doc.pk).update(parent=po)
-                doc.parent = po
-            if doc.kind == KIND.GOODS_RECEIPT:
-                by_no = {ln.line_no: ln.pk for ln in po.lines.all()}
-                for ln in doc.lines.all():
-                    if ln.po_line_no in by_no and ln.po_line_id != by_no[ln.po_line_no]:
-                        DocumentLine.objects.filter(pk=ln.pk).update(po_line_id=by_no[ln.po_line_no])
-                pos_touched.add(po.pk)
-        elif doc.kind == KIND.PURCHASE_ORDER:
-            req = Document.objects.filter(kind=KIND.REQUISITION, erp_document_number=doc.number).first()
-            if req is not None and doc.parent_id != req.pk:
-                Document.objects.filter(pk=doc.pk).update(parent=req)
-            # Receipts and invoices that arrived before their PO are tied to it now.
-            early = list(Document.objects.filter(kind__in=[KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE], po_number=doc.number,
-                                                 parent__isnull=True))
-            if early:
-                p2p_link(documents=early)
-            pos_touched.add(doc.pk)
+        if doc.kind != KIND.PURCHASE_ORDER:
+            continue
+        req = Document.objects.filter(kind=KIND.REQUISITION, erp_document_number=doc.number).first()
+        if req is not None and doc.parent_id != req.pk:
+            Document.objects.filter(pk=doc.pk).update(parent=req)
+        # Receipts and invoices that arrived before their PO are tied to it now.
+        early = list(Document.objects.filter(kind__in=[KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE], po_number=doc.number,
+                                             parent__isnull=True))
+        if early:
+            p2p_link(documents=early)
+        pos_touched.add(doc.pk)
     for po_id in pos_touched:
         po_received_refresh(po_id)
 

@@ -8,6 +8,7 @@ ERP's structures change on the master-data schedule, not per request.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -37,15 +38,7 @@ def _context() -> MasterDataContext:
             ctx._p2p = P2PContext()
             _cache["ctx"] = (time.monotonic(), ctx)
     # Budgets and the batch state are per call; master data is shared.
-    fresh = MasterDataContext(entities=ctx.entities, cost_centers=ctx.cost_centers,
-                              blocked_cost_centers=ctx.blocked_cost_centers, tax_codes=ctx.tax_codes,
-                              employees=ctx.employees, periods=ctx.periods, _starts=ctx._starts)
-    p2p = P2PContext.__new__(P2PContext)
-    p2p.__dict__.update(ctx._p2p.__dict__)
-    p2p.budgets, p2p.batch_invoiced, p2p.match_results, p2p.po_lines, p2p._variances = {}, {}, {}, {}, {}
-    p2p._budget_keys = set()
-    fresh._p2p = p2p
-    return fresh
+    return dataclasses.replace(ctx, _p2p=ctx._p2p.clone())
 
 
 def clear_cache() -> None:
@@ -108,7 +101,7 @@ def requisition_check(record: dict) -> CheckResult:
     # Its own earlier copy (same source id) must not count against it.
     existing = Document.objects.filter(kind=Document.Kind.REQUISITION, source_id=doc.source_id).values_list("pk", flat=True).first() \
         if doc.source_id else None
-    ctx.p2p._load_budgets(keys, existing)
+    ctx.p2p.budgets.load(keys, existing)
     findings: list[Finding] = []
     for check in rules_for(Document.Kind.REQUISITION).values():
         findings.extend(check(doc, lines, ctx))
