@@ -76,7 +76,7 @@ def mapping_save(request, pk=None):
         msg = "; ".join(exc.messages) if hasattr(exc, "messages") else str(exc)
         response = render(request, "workbench/mappings.html#impact", {"form": form, "impact": None, "error": msg})
         return trigger_client_event(response, "toast", {"message": msg, "level": "error"})
-    response = render(request, "workbench/mappings.html#progress", {"run": run, "rule": form.instance})
+    response = render(request, "workbench/mappings.html#progress", {"run": run, "rule": form.instance, "saved": True})
     return trigger_client_event(response, "toast", {"message": f"Saved as version {form.instance.version}.", "level": "success"})
 
 

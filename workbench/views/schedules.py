@@ -83,13 +83,18 @@ def _kwargs(task: PeriodicTask) -> dict:
     return kwargs if isinstance(kwargs, dict) else {}
 
 
+# Tasks that are not a sync job but belong to a connection: named for people, not by their dotted path.
+TASK_LABELS = {"sync.reconcile_master_data": "Master-data reconciliation"}
+
+
 def _row(task: PeriodicTask, *, values: dict | None = None, error: str = "") -> dict:
     kwargs = _kwargs(task)
     job, conn = kwargs.get("job"), kwargs.get("connection")
     last_sync = None
     if task.task == "sync.scheduled_job" and conn and job:
         last_sync = SyncRun.objects.filter(connection__name=conn, job=job).first()
-    job_label = SyncRun.Job(job).label if job in SyncRun.Job.values else (job or task.task)
+    job_label = (SyncRun.Job(job).label if job in SyncRun.Job.values
+                 else TASK_LABELS.get(task.task, job or task.task))
     return {"task": task, "group": conn or HOUSEKEEPING, "job": job_label, "label": schedule_label(task),
             "next_run": next_run(task), "last_sync": last_sync, "history": schedule_history(task),
             "values": values or _values(task), "error": error}
