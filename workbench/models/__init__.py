@@ -2,6 +2,7 @@ from .audit import DocumentEvent
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
 from .exceptions import ExceptionEvent, ExceptionGroup, ExceptionItem
+from .governance import FieldOwnership, MasterDataLink
 from .mappings import MappingRule, MappingRuleVersion, MappingRun
 from .masterdata import AccountingPeriod, CostCenter, Employee, GLAccount, LegalEntity, Project, TaxCode
 from .procurement import (
@@ -35,6 +36,8 @@ __all__ = [
     "ExceptionEvent",
     "ExceptionGroup",
     "ExceptionItem",
+    "FieldOwnership",
+    "MasterDataLink",
     "GLAccount",
     "LegalEntity",
     "MappingRule",

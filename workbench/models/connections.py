@@ -14,6 +14,7 @@ class Connection(models.Model):
         EXPENSE = "expense", "Expense platform"
         PROCUREMENT = "procurement", "Procurement suite"
         APPROVALS = "approvals", "Approval engine"
+        IDENTITY = "identity", "Identity provider"
 
     class Health(models.TextChoices):
         UNKNOWN = "unknown"

@@ -86,6 +86,7 @@ class Employee(EntityScoped):
     email = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     manager_code = models.CharField(max_length=40, blank=True, help_text="From the identity provider / approval engine.")
+    cost_center = models.CharField(max_length=40, blank=True, help_text="Home cost center, from the identity provider.")
 
     class Meta(EntityScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_employee_code")]

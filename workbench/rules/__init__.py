@@ -17,6 +17,7 @@ FINANCE_EXPENSE = "finance_expense"  # business owner team: expense accounting
 ACCOUNTS_PAYABLE = "accounts_payable"  # supplier invoices, matching, payment readiness
 PROCUREMENT = "procurement"  # requisitions, approvals, budgets
 INTEGRATION = "integration"  # technical owner team
+MASTER_DATA = "master_data"  # finance-systems admins: ownership conflicts, supplier crosswalk
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ CODES: dict[str, CodeSpec] = {
         CodeSpec("NO_PURCHASE_ORDER", "No matching purchase order", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
         CodeSpec("DUPLICATE_INVOICE", "Duplicate invoice", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
         CodeSpec("UNKNOWN_SUPPLIER", "Supplier not in ERP", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
+        # Master-data governance: not about one document, so they never block a posting
+        CodeSpec("OWNERSHIP_CONFLICT", "Change from a system that does not own the field", Category.MASTER_DATA,
+                 Severity.MEDIUM, MASTER_DATA, 72, blocking=False),
+        CodeSpec("SUPPLIER_MATCH_UNCONFIRMED", "Supplier match waiting for confirmation", Category.MASTER_DATA,
+                 Severity.LOW, MASTER_DATA, 72, blocking=False),
         CodeSpec("INVALID_EINVOICE", "E-invoice fails UBL 2.1 schema", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
     ]
 }
