@@ -37,6 +37,7 @@ class SyncRun(models.Model):
         POSTING_STATUS = "posting_status", "ERP posting status pull"
         PROCUREMENT_PULL = "procurement_pull", "Procurement pull (requisitions, receipts, invoices)"
         APPROVALS_PULL = "approvals_pull", "Approval decisions pull"
+        IDENTITY_PULL = "identity_pull", "Employee directory pull"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

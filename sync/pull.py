@@ -307,12 +307,19 @@ def _approvals(run):
     escalate_overdue()
 
 
+def _identity(run):
+    from sync.identity import pull_identity
+
+    pull_identity(run)
+
+
 JOBS = {
     SyncRun.Job.MASTER_DATA: pull_master_data,
     SyncRun.Job.EXPENSE_PULL: pull_expense_reports,
     SyncRun.Job.POSTING_STATUS: pull_posting_status,
     SyncRun.Job.PROCUREMENT_PULL: _procurement,
     SyncRun.Job.APPROVALS_PULL: _approvals,
+    SyncRun.Job.IDENTITY_PULL: _identity,
 }
 
 

@@ -132,7 +132,7 @@ def _scoped(stream: str) -> Comparison:
     def erp(rec: dict) -> tuple[tuple, tuple]:
         if not rec.get("entity") or not rec.get("code"):
             raise Unreadable
-        return (str(rec["entity"]), str(rec["code"])[:40]), (*(masterdata._value(f, rec) for f in copied), _erp_id(rec))
+        return (str(rec["entity"]), str(rec["code"])[:40]), (*(masterdata.field_value(f, rec) for f in copied), _erp_id(rec))
 
     return Comparison(stream, fields, ledger, erp, lambda key: Q(entity__code=key[0], code=key[1]))
 

@@ -53,6 +53,9 @@ def default_entries() -> list[dict]:
         elif conn.role == Connection.Role.APPROVALS:
             entries.append({"name": f"{conn.name}: approval decisions", "task": "sync.scheduled_job", "every": 30,
                             "kwargs": {"connection": conn.name, "job": "approvals_pull"}})
+        elif conn.role == Connection.Role.IDENTITY:
+            entries.append({"name": f"{conn.name}: employees", "task": "sync.scheduled_job", "every": 300,
+                            "kwargs": {"connection": conn.name, "job": "identity_pull"}})
     return entries
 
 

@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from workbench.views import documents, items, mappings, p2p, queue, reconciliation, schedules, sync
+from workbench.views import documents, items, mappings, masterdata, p2p, queue, reconciliation, schedules, sync
 
 queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
 items_patterns = ([
@@ -53,6 +53,12 @@ mappings_patterns = ([
     path("runs/<int:pk>/", mappings.mapping_run_progress, name="run"),
 ], "mappings")
 
+masterdata_patterns = ([
+    path("", masterdata.masterdata_page, name="page"),
+    path("owner/", masterdata.owner_set, name="owner"),
+    path("conflicts/<int:pk>/keep/", masterdata.conflict_keep, name="keep"),
+], "masterdata")
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False)),
     path("queue/", include(queue_patterns)),
@@ -61,6 +67,7 @@ urlpatterns = [
     path("sync/", include(sync_patterns)),
     path("p2p/", include(p2p_patterns)),
     path("mappings/", include(mappings_patterns)),
+    path("masterdata/", include(masterdata_patterns)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("workbench.api.urls")),

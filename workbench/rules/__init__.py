@@ -43,7 +43,7 @@ CODES: dict[str, CodeSpec] = {
         CodeSpec("INVALID_TAX_CODE", "Tax code not in ERP", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48),
         CodeSpec("UNKNOWN_ENTITY", "Legal entity not in ERP", Category.MASTER_DATA, Severity.HIGH, FINANCE_EXPENSE, 24),
         CodeSpec("CLOSED_PERIOD", "Accounting period closed", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 24),
-        CodeSpec("INACTIVE_EMPLOYEE", "Employee inactive in ERP", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 72),
+        CodeSpec("INACTIVE_EMPLOYEE", "Employee inactive or unknown", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 72),
         CodeSpec("ERP_REJECTED", "Rejected by the ERP", Category.POSTING, Severity.HIGH, FINANCE_EXPENSE, 24),
         CodeSpec("CHANGED_AFTER_POSTING", "Changed in source after posting", Category.POSTING, Severity.HIGH, FINANCE_EXPENSE, 48,
                  blocking=False),

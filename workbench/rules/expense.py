@@ -26,7 +26,7 @@ def inactive_employee(doc, lines, ctx):
         yield Finding("INACTIVE_EMPLOYEE", f"Employee {doc.party_code} ({doc.party_name}) does not exist in the ERP for {doc.entity_code}.",
                       root_cause=doc.party_code)
     elif emp.status != "active":
-        yield Finding("INACTIVE_EMPLOYEE", f"Employee {doc.party_code} ({emp.name}) is {emp.status} in the ERP; the report cannot be paid to them as is.",
+        yield Finding("INACTIVE_EMPLOYEE", f"Employee {doc.party_code} ({emp.name}) is {emp.status}; the report cannot be paid to them as is.",
                       root_cause=doc.party_code)
 
 

@@ -237,7 +237,7 @@ def exception_item_override(*, item: ExceptionItem, reason: str, actor) -> Excep
     """Accept the document despite the finding; the document goes on to posting if nothing else blocks."""
     from workbench.rules import RULES
 
-    if item.code not in RULES and item.code not in ("MALFORMED_RECORD", "INVALID_EINVOICE"):
+    if item.code not in RULES and item.code not in ("MALFORMED_RECORD", "INVALID_EINVOICE", "OWNERSHIP_CONFLICT"):
         raise InvalidTransition(f"{item.code} cannot be overridden: the ERP or the connection decides it. "
                                 "Fix the cause, retry, or send the report back.")
     exception_item_transition(item=item, to=Status.OVERRIDDEN, actor=actor, reason=reason, action="overridden")

@@ -20,6 +20,7 @@ from workbench.models import (
     TaxCode,
 )
 from workbench.money import parse_amount
+from workbench.services import ownership
 from workbench.services.documents import _date
 
 # stream -> (model, fields taken from the record besides entity/code)
@@ -37,7 +38,8 @@ ORDER = ["legal_entities", *STREAMS, "budgets"]  # entities first: everything el
 PROCUREMENT_STREAMS = ["commodities", "contracts"]
 
 
-def _value(field: str, rec: dict):
+def field_value(field: str, rec: dict):
+    """A record's value as the ledger stores it."""
     v = rec.get(field)
     if field in ("start", "end"):
         return _date(v)
@@ -48,6 +50,8 @@ def _value(field: str, rec: dict):
         return bool(v)
     if field == "tax_id":
         return str(v or "").replace(" ", "").upper()[:40]
+    if field in ("cost_center", "manager_code"):
+        return str(v or "")[:40]
     if field == "currency":
         return str(v or "")[:3].upper()
     if field == "status":
@@ -55,9 +59,18 @@ def _value(field: str, rec: dict):
     return "" if v is None else str(v)[:200]
 
 
+# Fields another system may send besides the ERP's (the identity provider knows where people sit).
+EXTRA_FIELDS = {"employees": ["cost_center", "manager_code"]}
+
+
 @transaction.atomic
-def masterdata_upsert(*, stream: str, records: list[dict]) -> tuple[int, list[str]]:
-    """Upsert one page; returns (stored, errors). Unknown entities are errors, not crashes."""
+def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", source_name: str = "",
+                      connection=None) -> tuple[int, list[str]]:
+    """Upsert one page from `source` (a connection role); returns (stored, errors).
+
+    Unknown entities are errors, not crashes. Only fields every record of the page carries are
+    written, and only those `source` may change (`services/ownership.py`): a different value for a
+    field another connected system owns is kept out and raised as an ownership conflict."""
     errors: list[str] = []
     if stream == "legal_entities":
         rows = [LegalEntity(code=str(r["code"])[:20], name=str(r.get("name") or "")[:200],
@@ -68,20 +81,42 @@ def masterdata_upsert(*, stream: str, records: list[dict]) -> tuple[int, list[st
         return len(rows), errors
     if stream in ("budgets", "commodities", "contracts"):
         return _upsert_other(stream, records)
-    model, fields = STREAMS[stream]
+    model, erp_fields = STREAMS[stream]
+    fields = [f for f in [*erp_fields, *EXTRA_FIELDS.get(stream, [])] if records and all(f in r for r in records)]
+    object_type = ownership.OBJECT_OF_STREAM[stream]
+    guard = ownership.Guard.for_source(object_type, fields, source)
     entities = dict(LegalEntity.objects.values_list("code", "pk"))
-    rows = []
+    rows, incoming = [], {}
     for r in records:
         entity_id = entities.get(r.get("entity"))
         if entity_id is None or not r.get("code"):
             errors.append(f"{stream}: {r.get('code')!r} names unknown entity {r.get('entity')!r}")
             continue
-        obj = model(entity_id=entity_id, code=str(r["code"])[:40], erp_id=str(r.get("external_id") or ""),
-                    **{f: _value(f, r) for f in fields})
-        rows.append(obj)
+        values = {f: field_value(f, r) for f in fields}
+        code = str(r["code"])[:40]
+        # Only the ERP's id goes into erp_id; other systems' ids live in the crosswalk.
+        erp_id = {"erp_id": str(r.get("external_id") or "")} if source == "erp" else {}
+        rows.append(model(entity_id=entity_id, code=code, **erp_id, **values))
+        incoming[(str(r["entity"]), code)] = values
+    checking = bool(guard.guarded) or ownership.active_conflicts(object_type).exists()
+    before = _stored(model, incoming) if guard.guarded else {}
+    # New records take every field; existing ones only what this source may change.
     model.objects.bulk_create(rows, update_conflicts=True, unique_fields=["entity", "code"],
-                              update_fields=[*fields, "erp_id", "synced_at"])
+                              update_fields=[*guard.writable, *(["erp_id"] if source == "erp" else []), "synced_at"])
+    if checking:
+        # A record created just now has no earlier value to conflict with.
+        existing = {k: incoming[k] for k in incoming if k in before} if guard.guarded else incoming
+        ownership.conflicts_record(guard=guard, rows=_stored(model, incoming), incoming=existing,
+                                   source_name=source_name or ownership.role_label(source), connection=connection)
     return len(rows), errors
+
+
+def _stored(model, keys) -> dict[tuple[str, str], object]:
+    if not keys:
+        return {}
+    codes = {k[1] for k in keys}
+    return {(o.entity.code, o.code): o for o in model.objects.filter(code__in=codes).select_related("entity")
+            if (o.entity.code, o.code) in keys}
 
 
 def _upsert_other(stream: str, records: list[dict]) -> tuple[int, list[str]]:

@@ -16,6 +16,7 @@ JOBS_BY_ROLE = {
     Connection.Role.EXPENSE: [SyncRun.Job.EXPENSE_PULL],
     Connection.Role.PROCUREMENT: [SyncRun.Job.PROCUREMENT_PULL],
     Connection.Role.APPROVALS: [SyncRun.Job.APPROVALS_PULL],
+    Connection.Role.IDENTITY: [SyncRun.Job.IDENTITY_PULL],
 }
 
 

@@ -49,21 +49,24 @@ class Command(BaseCommand):
         parser.add_argument("--expense-port", type=int, default=int(os.getenv("SANDBOX_EXPENSE_PORT", "8102")))
         parser.add_argument("--procurement-port", type=int, default=int(os.getenv("SANDBOX_PROCUREMENT_PORT", "8103")))
         parser.add_argument("--approvals-port", type=int, default=int(os.getenv("SANDBOX_APPROVALS_PORT", "8104")))
+        parser.add_argument("--identity-port", type=int, default=int(os.getenv("SANDBOX_IDENTITY_PORT", "8105")))
         parser.add_argument("--lines", type=int, default=2000, help="expense lines seeded in the expense sandbox")
         parser.add_argument("--today", default=None, help="YYYY-MM-DD the sandboxes' data is built around")
 
     def handle(self, *args, **opts):
-        ports = (opts["port"], opts["erp_port"], opts["expense_port"], opts["procurement_port"], opts["approvals_port"])
+        ports = (opts["port"], opts["erp_port"], opts["expense_port"], opts["procurement_port"], opts["approvals_port"],
+                 opts["identity_port"])
         busy = [p for p in ports if _port_in_use(p)]
         if busy:
             raise SystemExit(f"Port {', '.join(map(str, busy))} is already in use (another `manage.py demo`?). Stop it, or set "
-                             "PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT / SANDBOX_PROCUREMENT_PORT / SANDBOX_APPROVALS_PORT.")
+                             "PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT / SANDBOX_PROCUREMENT_PORT / SANDBOX_APPROVALS_PORT / SANDBOX_IDENTITY_PORT.")
         var = Path(settings.VAR_DIR)
         logs = var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("setup_demo", erp_port=opts["erp_port"], expense_port=opts["expense_port"],
-                     procurement_port=opts["procurement_port"], approvals_port=opts["approvals_port"])
+                     procurement_port=opts["procurement_port"], approvals_port=opts["approvals_port"],
+                     identity_port=opts["identity_port"])
         py = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         today = opts["today"] or date.today().isoformat()
@@ -80,11 +83,12 @@ class Command(BaseCommand):
                               "--data", str(var / "sandbox-business_central.sqlite3"), "--today", today])
         start("sandbox-expense", [py, manage, "sandbox", "concur", "--port", str(opts["expense_port"]),
                                   "--data", str(var / "sandbox-concur.sqlite3"), "--today", today, "--lines", str(opts["lines"])])
-        for kind, port in (("coupa", opts["procurement_port"]), ("servicenow", opts["approvals_port"])):
+        for kind, port in (("coupa", opts["procurement_port"]), ("servicenow", opts["approvals_port"]), ("scim", opts["identity_port"])):
             start(f"sandbox-{kind}", [py, manage, "sandbox", kind, "--port", str(port),
                                       "--data", str(var / f"sandbox-{kind}.sqlite3"), "--today", today])
         for name, port in (("ERP", opts["erp_port"]), ("expense", opts["expense_port"]),
-                           ("procurement", opts["procurement_port"]), ("approvals", opts["approvals_port"])):
+                           ("procurement", opts["procurement_port"]), ("approvals", opts["approvals_port"]),
+                           ("identity", opts["identity_port"])):
             if not _wait_http(f"http://127.0.0.1:{port}/sandbox/health", 60):
                 self._stop(procs)
                 raise SystemExit(f"The {name} sandbox did not start on port {port}; see {logs}.")
@@ -105,6 +109,8 @@ class Command(BaseCommand):
             scheduled_job_task.apply_async((conn.name, "approvals_pull"), countdown=10)
         for conn in Connection.objects.filter(enabled=True, role=Connection.Role.PROCUREMENT):
             scheduled_job_task.apply_async((conn.name, "procurement_pull"), countdown=25)
+        for conn in Connection.objects.filter(enabled=True, role=Connection.Role.IDENTITY):
+            scheduled_job_task.apply_async((conn.name, "identity_pull"), countdown=15)
         url = f"http://127.0.0.1:{opts['port']}"
         self._wire_p2p_sandboxes(url, opts)
         ok = _wait_http(f"{url}/healthz", 60)
@@ -115,7 +121,8 @@ class Command(BaseCommand):
         self.stdout.write("         or  admin / admin       (admin)")
         self.stdout.write(f"  database: {db}; broker: {broker}; logs: {logs}")
         self.stdout.write(f"  sandboxes: ERP http://127.0.0.1:{opts['erp_port']}/  expense http://127.0.0.1:{opts['expense_port']}/  "
-                          f"procurement http://127.0.0.1:{opts['procurement_port']}/  approvals http://127.0.0.1:{opts['approvals_port']}/")
+                          f"procurement http://127.0.0.1:{opts['procurement_port']}/  approvals http://127.0.0.1:{opts['approvals_port']}/  "
+                          f"identity http://127.0.0.1:{opts['identity_port']}/")
         self.stdout.write("  the first sync runs now; expense reports are posted within about a minute. Ctrl-C stops everything.\n")
         try:
             while True:

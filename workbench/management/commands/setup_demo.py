@@ -13,7 +13,8 @@ from workbench.models import Connection
 ANALYSTS = "Finance analysts"
 
 
-def sandbox_connections(erp_port: int, expense_port: int, procurement_port: int = 8103, approvals_port: int = 8104) -> list[dict]:
+def sandbox_connections(erp_port: int, expense_port: int, procurement_port: int = 8103, approvals_port: int = 8104,
+                        identity_port: int = 8105) -> list[dict]:
     creds = {"client_id": Sandbox.client_id, "client_secret": Sandbox.client_secret}
     return [
         {"name": "Business Central (ERP)", "kind": "business_central", "role": Connection.Role.ERP,
@@ -24,6 +25,9 @@ def sandbox_connections(erp_port: int, expense_port: int, procurement_port: int 
          "config": {"base_url": f"http://127.0.0.1:{procurement_port}", **creds}},
         {"name": "ServiceNow Approvals", "kind": "servicenow", "role": Connection.Role.APPROVALS,
          "config": {"base_url": f"http://127.0.0.1:{approvals_port}", **creds}},
+        # Entra-style provisioning uses one static bearer token; the sandbox accepts this one.
+        {"name": "Entra ID directory (SCIM)", "kind": "scim", "role": Connection.Role.IDENTITY,
+         "config": {"base_url": f"http://127.0.0.1:{identity_port}", "token": "sandbox-scim-token"}},
     ]
 
 
@@ -61,6 +65,7 @@ class Command(BaseCommand):
         parser.add_argument("--expense-port", type=int, default=int(os.getenv("SANDBOX_EXPENSE_PORT", "8102")))
         parser.add_argument("--procurement-port", type=int, default=int(os.getenv("SANDBOX_PROCUREMENT_PORT", "8103")))
         parser.add_argument("--approvals-port", type=int, default=int(os.getenv("SANDBOX_APPROVALS_PORT", "8104")))
+        parser.add_argument("--identity-port", type=int, default=int(os.getenv("SANDBOX_IDENTITY_PORT", "8105")))
 
     def handle(self, *args, **opts):
         users = get_user_model()
@@ -71,7 +76,8 @@ class Command(BaseCommand):
             analyst = users.objects.create_user("analyst", "analyst@northwind.example", "analyst", first_name="Alex", last_name="Analyst")
             analyst.groups.add(group)
         p2p_defaults()
-        for spec in sandbox_connections(opts["erp_port"], opts["expense_port"], opts["procurement_port"], opts["approvals_port"]):
+        for spec in sandbox_connections(opts["erp_port"], opts["expense_port"], opts["procurement_port"], opts["approvals_port"],
+                                        opts["identity_port"]):
             conn, created = Connection.objects.get_or_create(name=spec["name"], defaults=spec)
             if not created and conn.config.get("base_url") != spec["config"]["base_url"]:
                 # Ports moved (PORT-style overrides): follow them, keep the admin's other settings.
