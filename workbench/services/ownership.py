@@ -9,7 +9,8 @@ Ownership is enforced once the owning system is connected (an enabled connection
 Until then any system may fill the field: a workbench without an identity provider still learns
 employees from the ERP.
 
-A change to an existing record from a system that does not own a field is not applied. It becomes an
+A change to an existing record from a system that does not own a field is not applied (filling a
+blank is: the owner has not said anything yet, and its next change wins). It becomes an
 `OWNERSHIP_CONFLICT` item (one per object, field and sending system) that shows both values. The item
 resolves itself when the two systems agree again; a person can keep the owner's value (override
 with a reason) or make the sender the owner of that field, which applies every waiting value from
@@ -121,6 +122,11 @@ def conflicts_record(*, guard: Guard, rows: dict[tuple[str, str], Any], incoming
             continue
         for field, owner in guard.guarded.items():
             if field not in values or values[field] == getattr(obj, field):
+                continue
+            if getattr(obj, field) in ("", None):
+                # A blank the owner never filled: take the sender's value until the owner says otherwise.
+                type(obj).objects.filter(pk=obj.pk).update(**{field: values[field]})
+                setattr(obj, field, values[field])
                 continue
             fp = fingerprint(guard.object_type, key[0], key[1], field, guard.source)
             current, new = jsonable(getattr(obj, field)), jsonable(values[field])
