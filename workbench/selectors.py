@@ -19,6 +19,66 @@ def exception_counts(qs) -> dict:
     return {"total": agg.pop("total"), "by_category": [(c, Category(c).label, agg[c]) for c in Category.values]}
 
 
+# Root-cause view: "amount" sums the raw amounts across currencies (a group is one entity's cause, so
+# in practice one currency); ties fall back to the group id so pages never shuffle.
+GROUP_SORTS = {"amount": ("-total", "group_id"), "count": ("-n", "-total", "group_id"), "oldest": ("oldest", "group_id")}
+
+
+def exception_group_page(qs, *, sort: str = "amount", page=1, per_page: int = 50) -> dict:
+    """One page of the root causes behind a filtered item queryset, plus the items that have none.
+
+    Three queries whatever the page size: one GROUP BY group_id (with the number of groups as a
+    window count, so no separate COUNT), one per-(group, currency) split for the page's groups and the
+    ungrouped items, and one for each group's oldest matching item (title, entity, example link).
+    A page past the end costs one COUNT more and lands on the last page.
+    """
+    from django.db.models import Min, Sum, Window
+    from django.utils import timezone
+
+    from workbench.models.exceptions import ACTIVE_STATUSES
+
+    base = qs.order_by()
+    try:
+        number = max(1, min(int(str(page)), 10**6))
+    except ValueError:
+        number = 1
+    now = timezone.now()
+    grouped = (base.filter(group__isnull=False).values("group_id")
+               .annotate(n=Count("id"), total=Sum("amount_at_risk"), oldest=Min("opened_at"),
+                         overdue=Count("id", filter=Q(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)),
+                         groups=Window(Count("*")))
+               .order_by(*GROUP_SORTS.get(sort, GROUP_SORTS["amount"])))
+    rows = list(grouped[(number - 1) * per_page:number * per_page])
+    if rows:
+        count = rows[0]["groups"]
+    else:
+        count = base.filter(group__isnull=False).values("group_id").distinct().count() if number > 1 else 0
+        last = max(1, -(-count // per_page))
+        if number > last:
+            number = last
+            rows = list(grouped[(number - 1) * per_page:number * per_page])
+
+    ids = [r["group_id"] for r in rows]
+    totals: dict = {}
+    for s in (base.filter(Q(group_id__in=ids) | Q(group__isnull=True)).values("group_id", "currency")
+              .annotate(n=Count("id"), total=Sum("amount_at_risk")).order_by("group_id", "currency")):
+        totals.setdefault(s["group_id"], []).append((s["currency"], s["total"], s["n"]))
+    examples: dict = {}
+    if rows:
+        oldest = Q()
+        for r in rows:
+            oldest |= Q(group_id=r["group_id"], opened_at=r["oldest"])
+        for item in base.filter(oldest).select_related("group", "entity", "document").order_by("opened_at", "id"):
+            examples.setdefault(item.group_id, item)
+    for r in rows:
+        r["example"] = examples.get(r["group_id"])  # None only if it changed between the two reads
+        r["group"] = r["example"].group if r["example"] else None
+        r["totals"] = [(cur, total) for cur, total, _ in totals.get(r["group_id"], [])]
+    loose = totals.get(None, [])
+    return {"rows": rows, "count": count, "number": number,
+            "ungrouped": {"n": sum(n for _, _, n in loose), "totals": [(cur, total) for cur, total, _ in loose]}}
+
+
 def exception_item_get(pk: int) -> ExceptionItem:
     return exception_item_list().get(pk=pk)
 

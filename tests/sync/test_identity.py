@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from connectors.scim.sandbox.server import ScimSandbox
 from connectors.sandbox.kit import run_in_thread
+from connectors.scim.sandbox.server import ScimSandbox
 from tests.conftest import SMALL_WORLD, TODAY
-from tests.sync.test_pipeline import conns, drain_outbox, erp_sandbox, expense_sandbox, full_sync, run  # noqa: F401
+from tests.sync.test_pipeline import full_sync, run
 from workbench.models import Connection, Document, Employee, ExceptionItem, MasterDataLink
 from workbench.services.ownership import OwnershipError, ownership_set
 

@@ -34,6 +34,25 @@ def follow(item: ExceptionItem) -> bool:
     return recent and not doc.exceptions.filter(status__in=["open", "in_progress"]).exists()
 
 
+MAPPING_FIELDS = {"UNKNOWN_COST_CENTER": "cost_center", "INVALID_TAX_CODE": "tax_code", "UNKNOWN_ENTITY": "entity"}
+
+
+def mapping_link(item: ExceptionItem) -> str:
+    """The mapping screen's query string for a rule that fixes every item like this one; "" if no rule can.
+
+    Shared by the item page and the queue's "By root cause" view (one group = one unmapped value).
+    """
+    mapping_field = MAPPING_FIELDS.get(item.code)
+    if not mapping_field or not item.is_active or item.document is None:
+        return ""
+    from urllib.parse import urlencode
+
+    doc = item.document
+    value = item.detail.get("value") or (doc.entity_code if mapping_field == "entity" else "")
+    return "?" + urlencode({"field": mapping_field, "source_value": value, "source_system": doc.source_system,
+                            **({"entity": doc.entity_id} if doc.entity_id and mapping_field != "entity" else {})})
+
+
 def _context(item: ExceptionItem, **extra) -> dict:
     doc = item.document
     ctx = {"item": item, "doc": doc, "events": item_events(item), "flag": FLAGGED_FIELD.get(item.code, ""),
@@ -60,13 +79,7 @@ def _context(item: ExceptionItem, **extra) -> dict:
 
         ctx["group_stats"] = list(ExceptionItem.objects.filter(group_id=item.group_id, status__in=ACTIVE_STATUSES)
                                   .values("currency").annotate(n=Count("id"), total=Sum("amount_at_risk")).order_by("currency"))
-    mapping_field = {"UNKNOWN_COST_CENTER": "cost_center", "INVALID_TAX_CODE": "tax_code", "UNKNOWN_ENTITY": "entity"}.get(item.code)
-    if mapping_field and item.is_active and doc is not None:
-        from urllib.parse import urlencode
-
-        value = item.detail.get("value") or (doc.entity_code if mapping_field == "entity" else "")
-        ctx["mapping_link"] = "?" + urlencode({"field": mapping_field, "source_value": value, "source_system": doc.source_system,
-                                              **({"entity": doc.entity_id} if doc.entity_id and mapping_field != "entity" else {})})
+    ctx["mapping_link"] = mapping_link(item)
     ctx["reason_form"] = ReasonForm()
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
     ctx.update(extra)

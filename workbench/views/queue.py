@@ -1,7 +1,10 @@
-"""The exception queue: filter, count, page. Full page or the table partial for HTMX."""
+"""The exception queue: filter, count, page. Full page or the table partial for HTMX.
+
+`?view=groups` shows the same filtered items by root cause (one row per ExceptionGroup) instead.
+"""
 
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -11,10 +14,12 @@ from django_htmx.http import trigger_client_event
 from workbench.errors import WorkbenchError
 from workbench.filters import ExceptionItemFilter, assignee_choices
 from workbench.models import ExceptionItem
-from workbench.selectors import exception_counts, exception_item_list
+from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.services.exception_items import exception_item_assign
+from workbench.views.items import mapping_link
 
 PAGE_SIZE = 50
+GROUP_SORT_LABELS = [("amount", "At risk"), ("count", "Items"), ("oldest", "Oldest")]
 
 
 @vary_on_headers("HX-Request")
@@ -28,21 +33,41 @@ def queue(request):
     others = data.copy()
     others.pop("category", None)
     counts = exception_counts(ExceptionItemFilter(others, queryset=exception_item_list(), request=request).qs)
-    paginator = Paginator(qs, PAGE_SIZE)
-    # The tab counts already hold this filter's total: don't count the same rows twice.
-    category = filterset.form.cleaned_data.get("category") if filterset.is_valid() else None
-    paginator.count = dict((c, n) for c, _, n in counts["by_category"]).get(category, counts["total"]) if category else counts["total"]
-    page = paginator.get_page(request.GET.get("page"))
     params = data.copy()
     params.pop("page", None)
+    view = "groups" if data.get("view") == "groups" else "items"
+    params.pop("view", None)
+    params.pop("group_sort", None)
+    # Links from a root cause back to its items keep every filter but the view's own.
+    items_params = _without(params, "group")
+    if view == "groups":
+        group_sort = data.get("group_sort") if data.get("group_sort") in GROUP_SORTS else "amount"
+        params["view"] = "groups"
+        result = exception_group_page(qs, sort=group_sort, page=request.GET.get("page"), per_page=PAGE_SIZE)
+        paginator = Paginator([], PAGE_SIZE)
+        paginator.count = result["count"]
+        page = Page(result["rows"], result["number"], paginator)
+        for row in page:
+            row["mapping_link"] = mapping_link(row["example"]) if row["example"] else ""
+        extra = {"view": view, "group_sort": group_sort, "group_sorts": GROUP_SORT_LABELS,
+                 "ungrouped": result["ungrouped"], "params_without_sort": params.urlencode()}
+        if group_sort != "amount":
+            params["group_sort"] = group_sort
+    else:
+        paginator = Paginator(qs, PAGE_SIZE)
+        # The tab counts already hold this filter's total: don't count the same rows twice.
+        category = filterset.form.cleaned_data.get("category") if filterset.is_valid() else None
+        paginator.count = dict((c, n) for c, _, n in counts["by_category"]).get(category, counts["total"]) if category else counts["total"]
+        page = paginator.get_page(request.GET.get("page"))
+        extra = {"view": view}
     context = {
         "filter": filterset, "page": page, "counts": counts, "params": params.urlencode(),
         "assignees": assignee_choices(), "oob": bool(request.htmx),
         "group": _group(data.get("group")), "params_without_group": _without(params, "group"),
+        "items_params": items_params, **extra,
     }
     template = "workbench/queue.html#results" if request.htmx and not request.htmx.boosted else "workbench/queue.html"
     return render(request, template, context)
-
 
 
 def _group(value):
