@@ -4,7 +4,17 @@ from .documents import Document, DocumentLine, DocumentRef
 from .exceptions import ExceptionEvent, ExceptionGroup, ExceptionItem
 from .governance import FieldOwnership, MasterDataLink
 from .mappings import MappingRule, MappingRuleVersion, MappingRun
-from .masterdata import AccountingPeriod, CostCenter, Employee, GLAccount, LegalEntity, Project, TaxCode
+from .masterdata import (
+    AccountingPeriod,
+    CostCenter,
+    Currency,
+    Employee,
+    GLAccount,
+    LegalEntity,
+    PaymentTerm,
+    Project,
+    TaxCode,
+)
 from .procurement import (
     ApprovalDelegation,
     ApprovalRule,
@@ -28,6 +38,7 @@ __all__ = [
     "SupplierContract",
     "Connection",
     "CostCenter",
+    "Currency",
     "Document",
     "DocumentEvent",
     "DocumentLine",
@@ -43,6 +54,7 @@ __all__ = [
     "MappingRule",
     "MappingRuleVersion",
     "MappingRun",
+    "PaymentTerm",
     "Project",
     "TaxCode",
 ]

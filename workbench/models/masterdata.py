@@ -95,3 +95,25 @@ class Employee(EntityScoped):
 class Project(EntityScoped):
     class Meta(EntityScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_project_code")]
+
+
+class PaymentTerm(EntityScoped):
+    """When a supplier or employee is paid: the ERP's due-date formula (e.g. ``30D``, ``CM+10D``)."""
+
+    due_date_calculation = models.CharField(max_length=40, blank=True)
+    discount_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+
+    class Meta(EntityScoped.Meta):
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_payment_term_code")]
+
+
+class Currency(EntityScoped):
+    """A currency an entity books in besides its own (the ERP's currency table): ISO code and decimals."""
+
+    entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE, related_name="currencies")  # `currency` is the entity's own
+    symbol = models.CharField(max_length=8, blank=True)
+    decimals = models.PositiveSmallIntegerField(default=2)
+
+    class Meta(EntityScoped.Meta):
+        verbose_name_plural = "currencies"
+        constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_currency_code")]
