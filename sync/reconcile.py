@@ -132,7 +132,11 @@ def _scoped(stream: str) -> Comparison:
     def erp(rec: dict) -> tuple[tuple, tuple]:
         if not rec.get("entity") or not rec.get("code"):
             raise Unreadable
-        return (str(rec["entity"]), str(rec["code"])[:40]), (*(masterdata.field_value(f, rec) for f in copied), _erp_id(rec))
+        try:  # field_value quantizes as the column stores (discount percents to four places)
+            values = tuple(masterdata.field_value(f, rec) for f in copied)
+        except ValueError:  # the sync refuses it too: unreadable, not drift every night
+            raise Unreadable from None
+        return (str(rec["entity"]), str(rec["code"])[:40]), (*values, _erp_id(rec))
 
     return Comparison(stream, fields, ledger, erp, lambda key: Q(entity__code=key[0], code=key[1]))
 

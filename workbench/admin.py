@@ -6,11 +6,13 @@ from workbench.models import (
     AccountingPeriod,
     Connection,
     CostCenter,
+    Currency,
     Document,
     Employee,
     ExceptionItem,
     GLAccount,
     LegalEntity,
+    PaymentTerm,
     Project,
     TaxCode,
 )
@@ -45,6 +47,20 @@ class EntityScopedAdmin(ReadOnlyAdmin):
 class PeriodAdmin(ReadOnlyAdmin):
     list_display = ["entity", "code", "start", "end", "closed"]
     list_filter = ["entity", "closed"]
+
+
+@admin.register(PaymentTerm)
+class PaymentTermAdmin(ReadOnlyAdmin):
+    list_display = ["entity", "code", "name", "due_date_calculation", "discount_percent", "synced_at"]
+    list_filter = ["entity"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Currency)
+class CurrencyAdmin(ReadOnlyAdmin):
+    list_display = ["entity", "code", "name", "symbol", "decimals", "synced_at"]
+    list_filter = ["entity"]
+    search_fields = ["code", "name"]
 
 
 @admin.register(Employee)

@@ -54,14 +54,16 @@ STREAMS = {
     "accounting_periods": StreamSpec("accounting_periods", "accounting_period", cursor_field=CURSOR),
     "employees": StreamSpec("employees", "employee", cursor_field=CURSOR),
     "projects": StreamSpec("projects", "project", cursor_field=CURSOR),
+    "payment_terms": StreamSpec("payment_terms", "payment_term", cursor_field=CURSOR),
+    "currencies": StreamSpec("currencies", "currency", cursor_field=CURSOR),
     "purchase_invoices": StreamSpec("purchase_invoices", "erp_document", cursor_field=CURSOR),
     "suppliers": StreamSpec("suppliers", "supplier", cursor_field=CURSOR),
     "purchase_orders": StreamSpec("purchase_orders", "purchase_order", cursor_field=CURSOR),
     "budgets": StreamSpec("budgets", "budget", cursor_field=CURSOR),
 }
 ENTITY_SETS = {"gl_accounts": "accounts", "tax_codes": "taxGroups", "employees": "employees",
-               "projects": "projects", "purchase_invoices": "purchaseInvoices", "suppliers": "vendors",
-               "purchase_orders": "purchaseOrders"}
+               "projects": "projects", "payment_terms": "paymentTerms", "currencies": "currencies",
+               "purchase_invoices": "purchaseInvoices", "suppliers": "vendors", "purchase_orders": "purchaseOrders"}
 EXPAND = {"purchase_orders": "purchaseOrderLines"}  # lines come with their order: one request per page
 AUTOMATION_API = "microsoft/automation/v2.0"
 BUDGET_API = "northwind/finance/v1.0"  # our custom API page (publisher/group/version)
@@ -344,7 +346,8 @@ class BusinessCentralConnector:
         if stream == "budgets":
             return lambda raw: mapping.budget(raw, entity)
         fn = {"cost_centers": mapping.cost_center, "gl_accounts": mapping.gl_account, "tax_codes": mapping.tax_code,
-              "employees": mapping.employee, "projects": mapping.project}[stream]
+              "employees": mapping.employee, "projects": mapping.project, "payment_terms": mapping.payment_term,
+              "currencies": mapping.currency}[stream]
         return lambda raw: fn(raw, entity)
 
     @staticmethod

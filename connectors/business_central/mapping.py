@@ -20,6 +20,7 @@ EMPLOYEE_STATUS = {"active", "inactive", "terminated"}
 ORDER_STATUS = {"draft": "draft", "in review": "in_review", "open": "open", "released": "released"}
 VENDOR_BLOCKED = {"": "", "payment": "Payment", "all": "All"}  # BC sends " " for "not blocked"
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DECIMAL_PLACES = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")  # BC's "min:max" (or one number)
 MAX_DESCRIPTION = 100  # Purchase Line.Description is Text[100] in BC
 
 
@@ -159,6 +160,32 @@ def project(raw: Any, entity: str) -> dict:
     raw = _obj(raw)
     return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
             "name": text(raw, "displayName", required=False)}
+
+
+def payment_term(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    percent = money(raw, "discountPercent")
+    if not 0 <= percent <= 100:
+        raise MappingError(f"discountPercent must be between 0 and 100, got {raw.get('discountPercent')!r}")
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
+            "name": text(raw, "displayName", required=False),
+            "due_date_calculation": text(raw, "dueDateCalculation", required=False),
+            "discount_percent": str(percent)}
+
+
+def currency(raw: Any, entity: str) -> dict:
+    """``amountDecimalPlaces`` is BC's display format ``"min:max"`` ("2:2", "0:0" for yen); amounts
+    carry up to ``max`` decimals, so that is the currency's number of decimals."""
+    raw = _obj(raw)
+    places = raw.get("amountDecimalPlaces")
+    if isinstance(places, int) and not isinstance(places, bool):
+        places = str(places)
+    m = DECIMAL_PLACES.match(places) if isinstance(places, str) else None
+    if m is None:
+        raise MappingError(f"amountDecimalPlaces must be decimal places as 'min:max', got {raw.get('amountDecimalPlaces')!r}")
+    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
+            "name": text(raw, "displayName", required=False), "symbol": text(raw, "symbol", required=False),
+            "decimals": int(m.group(2) or m.group(1))}
 
 
 def erp_document(raw: Any, entity: str, company_currency: str) -> dict:

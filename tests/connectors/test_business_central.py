@@ -18,7 +18,9 @@ from connectors.base import (
     TransientError,
     WriteOp,
 )
+from connectors.business_central import mapping
 from connectors.business_central.connector import BusinessCentralConnector
+from connectors.business_central.sandbox.seed import PAYMENT_TERMS
 from connectors.business_central.sandbox.server import BusinessCentralSandbox
 from connectors.sandbox.kit import run_in_thread
 from connectors.sandbox.world import BLOCKED_ACCOUNTS, GL_ACCOUNTS, TAX_CODES, World, build_world
@@ -117,7 +119,10 @@ def test_check_unreachable():
 def test_discover(env):
     specs = {s.name: s for s in env.connector().discover()}
     assert set(specs) == {"legal_entities", "cost_centers", "gl_accounts", "tax_codes", "accounting_periods",
-                          "employees", "projects", "purchase_invoices", "suppliers", "purchase_orders", "budgets"}
+                          "employees", "projects", "payment_terms", "currencies", "purchase_invoices", "suppliers",
+                          "purchase_orders", "budgets"}
+    assert specs["payment_terms"].canonical == "payment_term" and specs["currencies"].canonical == "currency"
+    assert specs["currencies"].cursor_field == "lastModifiedDateTime"
     assert specs["employees"].canonical == "employee" and specs["employees"].cursor_field == "lastModifiedDateTime"
     assert specs["purchase_invoices"].canonical == "erp_document"
     assert all(s.primary_key == "external_id" for s in specs.values())
@@ -211,6 +216,83 @@ def test_bad_records_are_quarantined_not_fatal(env, world):
     assert [e.external_id for e in errors] == [target["id"]]
     assert "status" in errors[0].message and '"status": 42' in errors[0].raw
     assert cursor  # the broken row does not block the cursor
+
+
+def test_payment_terms_and_currencies_read_in_full_then_incrementally(env, world):
+    conn = env.connector(page_size=4)
+    terms, errors, term_cursor, pages = read_all(conn, "payment_terms")
+    assert errors == [] and pages > len(world.entities)
+    assert len(terms) == len(PAYMENT_TERMS) * len(world.entities) == len({t["external_id"] for t in terms})
+    by_key = {(t["entity"], t["code"]): t for t in terms}
+    assert by_key["NW-DE", "1M(8D)"] == {
+        "external_id": by_key["NW-DE", "1M(8D)"]["external_id"], "entity": "NW-DE", "code": "1M(8D)",
+        "name": "1 month / 2% 8 days", "due_date_calculation": "1M", "discount_percent": "2"}
+    assert by_key["NW-US", "CM+10D"]["name"] == "Current month + 10 days"
+    # Exact digits, never a float's: the percent is a string the workbench parses as a Decimal.
+    assert by_key["NW-FR", "1.5%10N30"]["discount_percent"] == "1.5"
+    assert all(isinstance(t["discount_percent"], str) for t in terms)
+
+    currencies, errors, currency_cursor, _ = read_all(conn, "currencies")
+    assert errors == [] and set(currency_cursor) == set(term_cursor) == {e[0] for e in world.entities}
+    codes = {e[0]: {c["code"] for c in currencies if c["entity"] == e[0]} for e in world.entities}
+    # BC's currency table lists foreign currencies: the company's own lives in its G/L setup.
+    assert codes["NW-US"] == {"EUR", "GBP", "CHF", "SEK", "DKK", "JPY"}
+    assert codes["NW-DE"] == codes["NW-FR"] == {"USD", "GBP", "CHF", "SEK", "DKK", "JPY"}
+    yen = next(c for c in currencies if c["entity"] == "NW-US" and c["code"] == "JPY")
+    assert (yen["name"], yen["symbol"], yen["decimals"]) == ("Japanese yen", "¥", 0)
+    assert {c["decimals"] for c in currencies if c["code"] != "JPY"} == {2}
+
+    # Incremental: only what changed since (plus the inclusive boundary row of each company).
+    boundary = {r["external_id"] for r in read_all(conn, "payment_terms", term_cursor)[0]}
+    assert len(boundary) <= len(world.entities)
+    touched = env.touch(stream="payment_terms", company="NW-DE", count=2)["touched"]
+    added = env.touch(stream="currencies", company="NW-FR", count=0, add=1)["added"]
+    changed, errors, new_cursor, _ = read_all(conn, "payment_terms", term_cursor)
+    assert errors == [] and {r["external_id"] for r in changed} == {t["id"] for t in touched} | boundary
+    assert new_cursor["NW-DE"] > term_cursor["NW-DE"] and new_cursor["NW-US"] == term_cursor["NW-US"]
+    assert all(r["name"].endswith("(rev 1)") for r in changed if r["external_id"] in {t["id"] for t in touched})
+    new_currencies = read_all(conn, "currencies", currency_cursor)[0]
+    assert added[0]["id"] in {r["external_id"] for r in new_currencies} and len(new_currencies) <= 4
+
+
+def test_bad_payment_terms_and_currencies_are_record_errors(env, world):
+    bad_term = env.touch(stream="payment_terms", company="NW-US", count=1, set={"discountPercent": "two"})["touched"][0]
+    bad_currency = env.touch(stream="currencies", company="NW-DE", count=1,
+                             set={"amountDecimalPlaces": -2})["touched"][0]
+    conn = env.connector()
+
+    terms, errors, cursor, _ = read_all(conn, "payment_terms")
+    assert len(terms) == len(PAYMENT_TERMS) * len(world.entities) - 1
+    assert [e.external_id for e in errors] == [bad_term["id"]]
+    assert "discountPercent" in errors[0].message and '"discountPercent": "two"' in errors[0].raw
+    assert cursor["NW-US"]  # the broken row does not hold the cursor back
+
+    currencies, errors, _, _ = read_all(conn, "currencies")
+    assert bad_currency["id"] not in {c["external_id"] for c in currencies}
+    assert [e.external_id for e in errors] == [bad_currency["id"]] and "amountDecimalPlaces" in errors[0].message
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    ({"discountPercent": "2,5"}, "discountPercent must be a number"),
+    ({"discountPercent": 120}, "between 0 and 100"),
+    ({"discountPercent": None}, "discountPercent must be a number"),
+    ({"code": ""}, "missing code"),
+])
+def test_payment_term_mapping_refuses_bad_values(raw, problem):
+    good = {"id": "x", "code": "30 DAYS", "displayName": "Net 30 days", "dueDateCalculation": "30D",
+            "discountPercent": 0}
+    assert mapping.payment_term({**good, "discountPercent": 2.5}, "NW-US")["discount_percent"] == "2.5"
+    with pytest.raises(mapping.MappingError, match=problem):
+        mapping.payment_term({**good, **raw}, "NW-US")
+
+
+@pytest.mark.parametrize("places", ["-1:-1", -1, "two", "", None, True, "2:"])
+def test_currency_mapping_refuses_bad_decimal_places(places):
+    good = {"id": "x", "code": "JPY", "displayName": "Japanese yen", "symbol": "¥", "amountDecimalPlaces": "0:0"}
+    assert mapping.currency(good, "NW-US")["decimals"] == 0
+    assert mapping.currency({**good, "amountDecimalPlaces": "2:5"}, "NW-US")["decimals"] == 5
+    with pytest.raises(mapping.MappingError, match="amountDecimalPlaces"):
+        mapping.currency({**good, "amountDecimalPlaces": places}, "NW-US")
 
 
 def test_throttling_raises_transient_with_retry_after(env):

@@ -17,7 +17,7 @@ from sync import pull, reconcile
 from sync.models import DriftRecord, ReconciliationRun, SyncRun
 from sync.tasks import reconcile_master_data_task
 from tests.conftest import SMALL_WORLD, SandboxProcess, make_connections
-from workbench.models import Budget, Employee, GLAccount, Project, Supplier
+from workbench.models import Budget, Currency, Employee, GLAccount, PaymentTerm, Project, Supplier
 from workbench.services.masterdata import masterdata_upsert
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -72,8 +72,12 @@ def test_a_reconciliation_right_after_the_sync_finds_nothing(erp):
     assert (run.added, run.changed, run.deleted, run.unreadable) == (0, 0, 0, 0)
     total = sum(m.objects.count() for m in (Employee, GLAccount, Project, Supplier, Budget))
     assert run.compared > total > 800
-    assert run.streams_done == run.streams_total == 9
+    assert run.streams_done == run.streams_total == 11
     assert run.summary["employees"]["compared"] == Employee.objects.count()
+    # Decimal percents and whole-number decimals compare equal to what the sync stored.
+    assert run.summary["payment_terms"] == {"compared": PaymentTerm.objects.count(), "added": 0, "changed": 0,
+                                            "deleted": 0, "unreadable": 0}
+    assert run.summary["currencies"]["compared"] == Currency.objects.count() > 0
     assert run.message.startswith("No drift")
 
 
@@ -125,6 +129,40 @@ def test_it_finds_exactly_the_drift_planted_behind_the_sync(erp, erp_sandbox):
     # Reported, not repaired: the workbench's copies are as they were.
     assert GLAccount.objects.get(pk=account.pk).name == account.name
     assert Employee.objects.filter(pk=leaver.pk).exists()
+
+
+def test_it_finds_drift_in_payment_terms_and_currencies(erp, erp_sandbox):
+    term = PaymentTerm.objects.get(entity__code="NW-DE", code="30 DAYS")  # not its company's newest row
+    gone = Currency.objects.get(entity__code="NW-US", code="GBP")
+    planted = control(erp_sandbox, "/sandbox/drift", {
+        "add": [{"stream": "payment_terms", "entity": "NW-FR", "code": "90 DAYS", "name": "Net 90 days",
+                 "due_date_calculation": "90D"}],
+        "change": [{"stream": "payment_terms", "entity": "NW-DE", "code": "30 DAYS", "field": "discount_percent",
+                    "value": 2.5},
+                   {"stream": "currencies", "entity": "NW-DE", "code": "CHF", "field": "decimals", "value": "3:3"}],
+        "delete": [{"stream": "currencies", "entity": "NW-US", "code": "GBP"}],
+    })
+    master_data_sync(erp)  # the incremental sync does not see any of it
+
+    run = reconcile_now(erp)
+
+    assert run.status == "succeeded", run.message
+    assert drift_of(run) == {
+        ("payment_terms", "NW-FR/90 DAYS", "added"),
+        ("payment_terms", "NW-DE/30 DAYS", "changed"),
+        ("currencies", "NW-DE/CHF", "changed"),
+        ("currencies", "NW-US/GBP", "deleted"),
+    }
+    drift = {(d.stream, d.key): d for d in run.drift.all()}
+    assert drift["payment_terms", "NW-DE/30 DAYS"].diffs == {"discount_percent": ["0", "2.5"]}
+    assert drift["currencies", "NW-DE/CHF"].diffs == {"decimals": [2, 3]}
+    assert drift["payment_terms", "NW-FR/90 DAYS"].diffs == {
+        "name": [None, "Net 90 days"], "due_date_calculation": [None, "90D"], "discount_percent": [None, "0"],
+        "erp_id": [None, planted["added"][0]["id"]]}
+    assert drift["currencies", "NW-US/GBP"].diffs["symbol"] == ["£", None]
+    assert run.summary["payment_terms"]["changed"] == 1 and run.summary["currencies"]["deleted"] == 1
+    # Reported, not repaired.
+    assert PaymentTerm.objects.get(pk=term.pk).discount_percent == 0 and Currency.objects.filter(pk=gone.pk).exists()
 
 
 def test_a_touched_record_is_drift_only_until_the_incremental_sync_picks_it_up(erp, erp_sandbox):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 
@@ -10,9 +11,11 @@ from workbench.models import (
     AccountingPeriod,
     Budget,
     CostCenter,
+    Currency,
     Employee,
     GLAccount,
     LegalEntity,
+    PaymentTerm,
     Project,
     PurchaseCategory,
     Supplier,
@@ -25,6 +28,8 @@ from workbench.services.documents import _date
 
 # stream -> (model, fields taken from the record besides entity/code)
 STREAMS = {
+    "payment_terms": (PaymentTerm, ["name", "due_date_calculation", "discount_percent"]),
+    "currencies": (Currency, ["name", "symbol", "decimals"]),
     "cost_centers": (CostCenter, ["name"]),
     "gl_accounts": (GLAccount, ["name", "category", "blocked"]),
     "tax_codes": (TaxCode, ["name", "tax_type"]),
@@ -34,13 +39,25 @@ STREAMS = {
     "suppliers": (Supplier, ["name", "tax_id", "currency", "blocked", "changed_by_email"]),
 }
 ORDER = ["legal_entities", *STREAMS, "budgets"]  # entities first: everything else hangs off them
+PERCENT_PLACES = Decimal("0.0001")  # PaymentTerm.discount_percent's decimal_places
+MAX_DECIMALS = 4  # Currency.decimals: ISO 4217 minor units go up to 4 (CLF, UYW)
 # Owned by the procurement suite, not the ERP: read from it by the procurement pull.
 PROCUREMENT_STREAMS = ["commodities", "contracts"]
 
 
 def field_value(field: str, rec: dict):
-    """A record's value as the ledger stores it."""
+    """A record's value as the ledger stores it. Raises ValueError for a value the ledger cannot
+    hold (a percent that is not a number...): the caller reports that record instead of storing it."""
     v = rec.get(field)
+    if field == "discount_percent":
+        percent = parse_amount(v).quantize(PERCENT_PLACES, rounding=ROUND_HALF_UP)
+        if not 0 <= percent <= 100:
+            raise ValueError(f"discount percent {v!r} is not between 0 and 100")
+        return percent
+    if field == "decimals":
+        if isinstance(v, bool) or not re.fullmatch(r"\d+", str(v).strip()) or int(v) > MAX_DECIMALS:
+            raise ValueError(f"decimals {v!r} is not a whole number from 0 to {MAX_DECIMALS}")
+        return int(v)
     if field in ("start", "end"):
         return _date(v)
     if field == "blocked" and not isinstance(v, bool):
@@ -50,8 +67,10 @@ def field_value(field: str, rec: dict):
         return bool(v)
     if field == "tax_id":
         return str(v or "").replace(" ", "").upper()[:40]
-    if field in ("cost_center", "manager_code"):
+    if field in ("cost_center", "manager_code", "due_date_calculation"):
         return str(v or "")[:40]
+    if field == "symbol":
+        return str(v or "")[:8]
     if field == "currency":
         return str(v or "")[:3].upper()
     if field == "status":
@@ -92,7 +111,11 @@ def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", 
         if entity_id is None or not r.get("code"):
             errors.append(f"{stream}: {r.get('code')!r} names unknown entity {r.get('entity')!r}")
             continue
-        values = {f: field_value(f, r) for f in fields}
+        try:
+            values = {f: field_value(f, r) for f in fields}
+        except ValueError as exc:
+            errors.append(f"{stream}: {r.get('entity')}/{r.get('code')}: {exc}")
+            continue
         code = str(r["code"])[:40]
         # Only the ERP's id goes into erp_id; other systems' ids live in the crosswalk.
         erp_id = {"erp_id": str(r.get("external_id") or "")} if source == "erp" else {}

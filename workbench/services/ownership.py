@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -40,6 +41,9 @@ OBJECTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "tax_code": ("Tax code", "tax_codes", {"name": ERP, "tax_type": ERP}),
     "accounting_period": ("Accounting period", "accounting_periods", {"name": ERP, "start": ERP, "end": ERP, "closed": ERP}),
     "project": ("Project", "projects", {"name": ERP}),
+    "payment_term": ("Payment term", "payment_terms", {"name": ERP, "due_date_calculation": ERP,
+                                                       "discount_percent": ERP}),
+    "currency": ("Currency", "currencies", {"name": ERP, "symbol": ERP, "decimals": ERP}),
     "supplier": ("Supplier", "suppliers", {"name": ERP, "tax_id": ERP, "currency": ERP, "blocked": ERP,
                                            "changed_by_email": ERP}),
     "employee": ("Employee", "employees", {"name": IDENTITY, "email": IDENTITY, "status": IDENTITY,
@@ -47,7 +51,8 @@ OBJECTS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 OBJECT_OF_STREAM = {stream: obj for obj, (_, stream, _f) in OBJECTS.items()}
 FIELD_LABELS = {"manager_code": "manager", "cost_center": "home cost center", "tax_id": "tax id",
-                "changed_by_email": "last changed by", "tax_type": "tax type", "blocked": "blocked"}
+                "changed_by_email": "last changed by", "tax_type": "tax type", "blocked": "blocked",
+                "due_date_calculation": "due date formula", "discount_percent": "discount %"}
 
 
 class OwnershipError(WorkbenchError):
@@ -95,6 +100,8 @@ class Guard:
 
 
 def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):  # a discount percent: exceptions keep their detail as JSON
+        return format(value.normalize(), "f")
     return value.isoformat() if isinstance(value, date) else value
 
 

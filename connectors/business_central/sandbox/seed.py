@@ -29,6 +29,28 @@ ADDRESSES = {
     "DE": ("Friedrichstraße 68", "Berlin", "", "10117"),
     "FR": ("39 Quai du Président Roosevelt", "Issy-les-Moulineaux", "", "92130"),
 }
+# Payment Terms: code, displayName, dueDateCalculation, discountDateCalculation, discountPercent.
+# Date formulas in BC's notation (D days, M months, CM current month).
+PAYMENT_TERMS = [
+    ("COD", "Cash on delivery", "0D", "", 0),
+    ("14 DAYS", "Net 14 days", "14D", "", 0),
+    ("30 DAYS", "Net 30 days", "30D", "", 0),
+    ("60 DAYS", "Net 60 days", "60D", "", 0),
+    ("CM+10D", "Current month + 10 days", "CM+10D", "", 0),
+    ("1M(8D)", "1 month / 2% 8 days", "1M", "8D", 2),
+    ("1.5%10N30", "1.5% 10 days, net 30 days", "30D", "10D", Decimal("1.5")),
+]
+# Currencies: code, displayName, symbol, amountDecimalPlaces ("min:max"), amountRoundingPrecision.
+# BC's currency table holds foreign currencies only: a company's own is in its general ledger setup.
+CURRENCIES = [
+    ("USD", "US dollar", "$", "2:2", Decimal("0.01")),
+    ("EUR", "Euro", "€", "2:2", Decimal("0.01")),
+    ("GBP", "British pound", "£", "2:2", Decimal("0.01")),
+    ("CHF", "Swiss franc", "CHF", "2:2", Decimal("0.05")),
+    ("SEK", "Swedish krona", "kr", "2:2", Decimal("0.01")),
+    ("DKK", "Danish krone", "kr.", "2:2", Decimal("0.01")),
+    ("JPY", "Japanese yen", "¥", "0:0", 1),
+]
 
 
 def etag(doc: dict) -> str:
@@ -189,6 +211,22 @@ def seed_documents(world: World, seed: int) -> dict[str, dict[str, dict]]:
                 "status": emp.status, "birthDate": EMPTY_DATE, "statisticsGroupCode": "", "_company": cid,
             }, ts()))
     _seed_p2p(world, seed, add, ts, gid, out)
+    # Seeded after everything else, so the older collections keep the timestamps they always had.
+    for code, _display, local_currency, _country, _share in world.entities:
+        cid = gid("company", code)
+        for term, name, due, discount_date, percent in PAYMENT_TERMS:
+            add("paymentTerms", stamp({
+                "id": gid("paymentTerm", code, term), "code": term, "displayName": name, "dueDateCalculation": due,
+                "discountDateCalculation": discount_date, "discountPercent": percent,
+                "calculateDiscountOnCreditMemos": False, "_company": cid,
+            }, ts()))
+        for cur, name, symbol, places, precision in CURRENCIES:
+            if cur == local_currency:
+                continue
+            add("currencies", stamp({
+                "id": gid("currency", code, cur), "code": cur, "displayName": name, "symbol": symbol,
+                "amountDecimalPlaces": places, "amountRoundingPrecision": precision, "_company": cid,
+            }, ts()))
     return out
 
 

@@ -4,6 +4,8 @@ Serves ``/v2.0/[{tenant}/]{environment}/api/v2.0/companies(...)/...`` in BC's OD
 weak ETags, ``lastModifiedDateTime``, ``$filter``/``$top``, server-driven paging with
 ``$skiptoken``), deep-insert purchase invoices and the ``Microsoft.NAV.post`` action with BC's
 refusals. Tokens come from ``POST /oauth2/v2.0/token`` (Azure AD's path without the tenant).
+Company setup tables the workbench copies too: ``paymentTerms`` and ``currencies`` (foreign
+currencies only, as in BC; the local one is the company's ``currencyCode``).
 Sandbox-only controls: ``POST /sandbox/touch`` (change master data so incremental reads have work),
 ``POST /sandbox/drift`` (add, change or delete master data *without* a new ``lastModifiedDateTime``:
 what only a reconciliation notices) and the kit's faults (``"timeout_methods": ["POST"]`` limits
@@ -53,6 +55,8 @@ SETS = {
     "accountingPeriods": ("accountingPeriod", "Accounting Period"),
     "employees": ("employee", "Employee"),
     "projects": ("project", "Job"),
+    "paymentTerms": ("paymentTerm", "Payment Terms"),
+    "currencies": ("currency", "Currency"),
     "purchaseInvoices": ("purchaseInvoice", "Purch. Inv. Entity Aggregate"),
     "companyInformation": ("companyInformation", "Company Information"),
     "vendors": ("vendor", "Vendor"),
@@ -74,6 +78,8 @@ TOUCHABLE = {
     "tax_codes": ("taxGroups", "code", "displayName"),
     "accounting_periods": ("accountingPeriods", "startingDate", "name"),
     "projects": ("projects", "number", "displayName"),
+    "payment_terms": ("paymentTerms", "code", "displayName"),
+    "currencies": ("currencies", "code", "displayName"),
     "purchase_invoices": ("purchaseInvoices", "number", None),
     "legal_entities": ("companyInformation", "displayName", None),
     "suppliers": ("vendors", "number", "displayName"),
@@ -91,11 +97,15 @@ DRIFT_FIELDS = {
     "accounting_periods": {"name": "name", "closed": "closed"},
     "employees": {"name": "displayName", "email": "email", "status": "status"},
     "projects": {"name": "displayName"},
+    "payment_terms": {"name": "displayName", "due_date_calculation": "dueDateCalculation",
+                      "discount_percent": "discountPercent"},
+    "currencies": {"name": "displayName", "symbol": "symbol", "decimals": "amountDecimalPlaces"},  # "2:2" (min:max)
     "suppliers": {"name": "displayName", "tax_id": "taxRegistrationNumber", "currency": "currencyCode",
                   "blocked": "blocked"},
     "budgets": {"amount": "amount"},
 }
-DRIFT_ADDABLE = ("cost_centers", "gl_accounts", "tax_codes", "employees", "projects", "suppliers", "budgets")
+DRIFT_ADDABLE = ("cost_centers", "gl_accounts", "tax_codes", "employees", "projects", "payment_terms", "currencies",
+                 "suppliers", "budgets")
 
 
 def public(doc: dict) -> dict:
@@ -585,13 +595,17 @@ class BusinessCentralSandbox(Sandbox):
             extra = {"name": f"{start:%B %Y}", "newFiscalYear": start.month == 1, "closed": False, "dateLocked": False}
         else:
             code = {"cost_centers": f"NEW{n}", "employees": f"E9{n:03d}", "gl_accounts": f"87{n:02d}",
-                    "tax_codes": f"NEWTAX{n}", "projects": f"PRJ-NEW{n}"}[stream]
-            extra = {name_field: f"New {stream.replace('_', ' ').rstrip('s')} {n}", "_blocked": False}
+                    "tax_codes": f"NEWTAX{n}", "projects": f"PRJ-NEW{n}", "payment_terms": f"{n * 5}D",
+                    "currencies": f"X{n:02d}"}[stream]
+            label = "currency" if stream == "currencies" else stream.replace("_", " ").rstrip("s")
+            extra = {name_field: f"New {label} {n}", "_blocked": False}
             if stream == "employees":
                 extra.update(status="Active", email=f"new.hire.{code.lower()}@northwind.example",
                              givenName="New", surname=f"Hire {n}", terminationDate="0001-01-01")
             if stream == "gl_accounts":
                 extra.update(blocked=False, category="Expense")
+            if stream == "payment_terms":
+                extra.update(dueDateCalculation=code, discountDateCalculation="", discountPercent=0)
         doc = {**template, **extra, code_field: code, "id": stable_guid("bc", self.seed, "added", coll, cid, code)}
         if stream == "projects":  # a project is also a PROJECT dimension value, so lines can carry it
             dim = next(d for d in self._docs[("dimensions", cid)].values() if d["code"] == PROJECT)
