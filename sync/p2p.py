@@ -29,6 +29,7 @@ from workbench.services.documents import document_event_add, document_mark_poste
 from workbench.services.exception_items import exception_item_raise
 from workbench.services.masterdata import PROCUREMENT_STREAMS, masterdata_upsert
 from workbench.services.p2p_documents import check_p2p_record, p2p_documents_upsert
+from workbench.services.supplier_links import ErpVendors, supplier_links_refresh
 from workbench.services.validation import documents_validate
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def pull_procurement(run: SyncRun) -> None:
     if erp is None or erp.master_data_synced_at is None:
         raise Skipped("Waiting for the ERP's master data: procurement documents are pulled after the first master-data sync.")
     connector = connector_for(connection)
-    SyncRun.objects.filter(pk=run.pk).update(progress_total=5)
+    SyncRun.objects.filter(pk=run.pk).update(progress_total=6)
 
     for stream in PROCUREMENT_STREAMS:
         cur = _cursor(connection, stream)
@@ -77,6 +78,22 @@ def pull_procurement(run: SyncRun) -> None:
             _progress(run, records_read=stored, records_failed=len(errs) + len(page.errors))
 
         read_with_retries(connection, lambda stream=stream, cur=cur: connector.read(stream, cur.value), on_master)
+    _progress(run, progress_done=1)
+
+    # Suppliers: matched against the ERP's vendor master into the crosswalk, never written to it (the
+    # ERP owns vendors). Before the documents, so that they find their vendor through it.
+    scur = _cursor(connection, "suppliers")
+    vendors = ErpVendors.load()  # read and indexed once per run, not per page
+
+    def on_suppliers(page: Page) -> None:
+        with transaction.atomic():
+            supplier_links_refresh(system=connection.kind, records=page.records, connection=connection, vendors=vendors)
+            if page.next_cursor is not None:
+                scur.value = page.next_cursor
+                scur.save(update_fields=["value", "updated_at"])
+        _progress(run, records_read=len(page.records), records_failed=len(page.errors))
+
+    read_with_retries(connection, lambda: connector.read("suppliers", scur.value), on_suppliers)
     _progress(run, progress_done=1)
 
     # Requisitions: stored, validated; valid ones waiting for approval are routed.

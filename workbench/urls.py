@@ -3,7 +3,18 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from workbench.views import documents, items, mappings, masterdata, p2p, queue, reconciliation, schedules, sync
+from workbench.views import (
+    documents,
+    items,
+    mappings,
+    masterdata,
+    p2p,
+    queue,
+    reconciliation,
+    schedules,
+    supplier_links,
+    sync,
+)
 
 queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
 items_patterns = ([
@@ -59,6 +70,12 @@ masterdata_patterns = ([
     path("conflicts/<int:pk>/keep/", masterdata.conflict_keep, name="keep"),
 ], "masterdata")
 
+suppliers_patterns = ([
+    path("", supplier_links.supplier_links_page, name="list"),
+    path("<int:pk>/confirm/", supplier_links.supplier_link_confirm_view, name="confirm"),
+    path("<int:pk>/reject/", supplier_links.supplier_link_reject_view, name="reject"),
+], "suppliers")
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False)),
     path("queue/", include(queue_patterns)),
@@ -67,6 +84,7 @@ urlpatterns = [
     path("sync/", include(sync_patterns)),
     path("p2p/", include(p2p_patterns)),
     path("mappings/", include(mappings_patterns)),
+    path("masterdata/suppliers/", include(suppliers_patterns)),
     path("masterdata/", include(masterdata_patterns)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

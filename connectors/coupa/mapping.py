@@ -127,9 +127,12 @@ def user_name(user: dict) -> str:
 
 
 def map_supplier(o: dict) -> dict[str, Any]:
+    # Country and IBAN are matching evidence only (the supplier crosswalk): an odd shape leaves them blank.
+    address = o.get("primary-address")
     return {"external_id": ident(o), "number": text(o.get("number")), "name": text(o.get("name")),
             "status": text(o.get("status")) or "active", "tax_id": text(o.get("tax-id")),
-            "updated_at": timestamp(o.get("updated-at"), "updated-at")}
+            "country": code_of(address, "country") if isinstance(address, dict) else "",
+            "iban": text(o.get("remit-to-iban")), "updated_at": timestamp(o.get("updated-at"), "updated-at")}
 
 
 def map_commodity(o: dict) -> dict[str, Any]:

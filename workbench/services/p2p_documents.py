@@ -20,10 +20,11 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef, LegalEntity, Supplier
+from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef, LegalEntity
 from workbench.money import parse_amount
 from workbench.rules.p2p_context import number_key
 from workbench.services.documents import UpsertResult, _changed_after_posting, _date, _dt, _supersede_items
+from workbench.services.supplier_links import supplier_crosswalk, supplier_for_tax_id
 
 KIND = Document.Kind
 STATUS_MAP = {  # source status -> business status
@@ -169,6 +170,24 @@ def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
     return out
 
 
+def _supplier_numbers(kind: str, records: list[dict]) -> set[str]:
+    numbers = set()
+    for rec in records:
+        if kind in (KIND.PURCHASE_ORDER, KIND.SUPPLIER_INVOICE):
+            numbers.add(_s(rec.get("supplier_code") or rec.get("vendor_number"), 40))
+        for ln in rec.get("lines") or []:
+            if isinstance(ln, dict):
+                numbers.add(_s(ln.get("supplier_code"), 40))
+    return numbers - {""}
+
+
+def _crosswalked(crosswalk: dict[str, str], lines: list[DocumentLine]) -> list[DocumentLine]:
+    """A supplier number the ERP does not know becomes the ERP vendor a confirmed link names."""
+    for ln in lines:
+        ln.supplier_code = crosswalk.get(ln.supplier_code, ln.supplier_code)
+    return lines
+
+
 def _resolve_invoice_parties(fields: dict) -> None:
     """E-invoices name the supplier by tax id and the buyer only by name: find the ERP's codes."""
     if fields["po_number"] and (fields["entity"] is None or not fields["party_code"]):
@@ -179,11 +198,8 @@ def _resolve_invoice_parties(fields: dict) -> None:
             if not fields["party_code"]:
                 fields["party_code"] = po.party_code
     if not fields["party_code"] and fields["party_tax_id"]:
-        tax = fields["party_tax_id"].replace(" ", "").upper()
-        qs = Supplier.objects.filter(tax_id__iexact=tax)
-        if fields["entity"] is not None:
-            qs = qs.filter(entity=fields["entity"])
-        sup = qs.select_related("entity").first()
+        # Compared normalized (python-stdnum): "DE 136 695 976" is the ERP's "DE136695976"; one query.
+        sup = supplier_for_tax_id(fields["party_tax_id"], entity=fields["entity"])
         if sup is not None:
             fields["party_code"] = sup.code
             if fields["entity"] is None:
@@ -200,9 +216,12 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
     by_id = {str(r["external_id"]): r for r in records}
     existing = {d.source_id: d for d in Document.objects.filter(source_system=system, source_id__in=list(by_id))}
     now = timezone.now()
+    crosswalk = supplier_crosswalk(system=system, numbers=_supplier_numbers(kind, list(by_id.values())))
     lines, refs, events, new_docs = [], [], [], []
     for source_id, rec in by_id.items():
         fields = _header(kind, system, rec, entities)
+        if kind in (KIND.PURCHASE_ORDER, KIND.SUPPLIER_INVOICE):  # a requisition's party is its requester
+            fields["party_code"] = crosswalk.get(fields["party_code"], fields["party_code"])
         if kind == KIND.SUPPLIER_INVOICE:
             _resolve_invoice_parties(fields)
         doc = existing.get(source_id)
@@ -224,7 +243,7 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
         if kind == KIND.PURCHASE_ORDER:
             # The ERP owns POs: its change is the truth. Lines are updated in place, so receipts and
             # invoice lines keep pointing at them.
-            _po_update(doc, fields, _lines(kind, doc, rec))
+            _po_update(doc, fields, _crosswalked(crosswalk, _lines(kind, doc, rec)))
             events.append(DocumentEvent(document=doc, at=now, system=system, action="changed",
                                         message=f"PO changed in {system}", correlation_id=doc.correlation_id))
             result.changed.append(doc)
@@ -241,7 +260,7 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
         doc.revision = 0
         doc.save()
         doc.lines.all().delete()
-        lines.extend(_lines(kind, doc, rec))
+        lines.extend(_crosswalked(crosswalk, _lines(kind, doc, rec)))
         events.append(DocumentEvent(document=doc, at=now, system=system, action="new_version",
                                     message=f"Changed in {system}", correlation_id=doc.correlation_id))
         result.changed.append(doc)
@@ -253,7 +272,7 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
             for d, _ in new_docs:
                 d.pk = d.id = ids[d.source_id]
         for doc, rec in new_docs:
-            lines.extend(_lines(kind, doc, rec))
+            lines.extend(_crosswalked(crosswalk, _lines(kind, doc, rec)))
             refs.append(DocumentRef(document=doc, system=system, kind=kind, external_id=doc.source_id))
             what = {KIND.GOODS_RECEIPT: f"Receipt of {rec.get('quantity')} for {doc.po_number}"}.get(
                 kind, f"Received from {system} ({len(rec.get('lines') or [])} line{'s' if len(rec.get('lines') or []) != 1 else ''}, "

@@ -28,6 +28,10 @@ Shape sources:
   invoice's IBAN is at ``remit-to-address.bank-account.iban`` (suppliers keep it as ``remit-to-iban``); ``updated-at`` comes from a clock that
   never repeats or goes back (so ``updated-at[gt]`` never hides a change), in UTC (``+00:00``).
 
+Option ``coupa_only_suppliers=True`` adds four suppliers that exist only in Coupa, one per outcome of the
+workbench's supplier crosswalk (``_coupa_only_suppliers``). Off by default: the seeded supplier list is what
+the ERP has.
+
 Control (no auth): ``POST /sandbox/callout {"url", "token", "timeout"}`` (``{"url": ""}`` turns it off),
 ``GET /sandbox/stats`` (``purchase_orders_by_number`` shows a PO created twice), ``GET /`` (console).
 """
@@ -250,6 +254,8 @@ class CoupaSandbox(Sandbox):
                     "supplier": self._supplier_ref(suppliers[str(s.coupa_id)]),
                     "commodity": self._commodity_ref(self._commodity(commodities, cat)),
                     "currency": {"id": 1, "code": s.currency, "decimals": 2}}
+        if self.options.get("coupa_only_suppliers"):
+            suppliers.update(self._coupa_only_suppliers(p2p.suppliers, today))
         self.store.put_many("users", users)
         self.store.put_many("commodities", commodities)
         self.store.put_many("suppliers", suppliers)
@@ -326,6 +332,36 @@ class CoupaSandbox(Sandbox):
                     "lines": line_id})
         latest = max(d["updated-at"] for c in COLLECTIONS for d in self.store.all(c))
         self.store.put("meta", "state", {"clock": latest, "ids": ids})
+
+    @staticmethod
+    def _coupa_only_suppliers(erp_suppliers: list, today: date) -> dict[str, dict]:
+        """Suppliers typed into Coupa by hand (option ``coupa_only_suppliers``), one per crosswalk outcome.
+
+        Not the ERP's vendor numbers: the workbench has to find the vendor by tax id or name. In order:
+        the same VAT id typed with spaces in lower case (certain); the same name with "ae" for "ä" and
+        no legal form, no tax id (likely: waits for a person); the same name with another legal form
+        in another country (uncertain); nobody the ERP knows (unmatched). Stamped after every seeded
+        supplier, with ids of their own.
+        """
+        by_name = {s.name: s for s in erp_suppliers}
+        litware, adatum, kontoso = (by_name["Litware Software GmbH"], by_name["Adatum Gebäudeservice GmbH"],
+                                    by_name["Kontoso Technik GmbH"])
+        spaced = litware.tax_id[:2].lower() + " " + " ".join(litware.tax_id[i:i + 3] for i in range(2, len(litware.tax_id), 3))
+        planted = [  # (id, name, number, tax id, country, entity, IBAN)
+            (4901, "Litware Software Deutschland GmbH", "", spaced, "DE", litware.entity, litware.iban),
+            (4902, "Adatum Gebaeudeservice", "C-90002", "", "DE", adatum.entity, ""),
+            (4903, "Kontoso Technik AG", "C-90003", "", "AT", kontoso.entity, ""),
+            (4904, "Globex Industrial Supplies Inc.", "C-90004", "98-7654321", "US", "NW-US", ""),
+        ]
+        out = {}
+        for k, (sid, name, number, tax_id, country, entity, iban) in enumerate(planted):
+            out[str(sid)] = {
+                "id": sid, "created-at": stamp(today - timedelta(days=120), k),
+                "updated-at": stamp(today - timedelta(days=100), len(erp_suppliers) + k), "name": name,
+                "display-name": name, "number": number, "status": "active", "tax-id": tax_id, "company-code": entity,
+                "invoice-matching-level": "3-way", "po-method": "prompt",
+                "primary-address": {"country": {"code": country}}, "remit-to-iban": iban}
+        return out
 
     # --- vendor-shaped fragments ---------------------------------------------------------------
     @staticmethod

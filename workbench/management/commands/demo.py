@@ -83,9 +83,11 @@ class Command(BaseCommand):
                               "--data", str(var / "sandbox-business_central.sqlite3"), "--today", today])
         start("sandbox-expense", [py, manage, "sandbox", "concur", "--port", str(opts["expense_port"]),
                                   "--data", str(var / "sandbox-concur.sqlite3"), "--today", today, "--lines", str(opts["lines"])])
-        for kind, port in (("coupa", opts["procurement_port"]), ("servicenow", opts["approvals_port"]), ("scim", opts["identity_port"])):
+        # Coupa also holds a few suppliers typed in by hand, which the supplier crosswalk has to match.
+        for kind, port, extra in (("coupa", opts["procurement_port"], ["--option", "coupa_only_suppliers=true"]),
+                                  ("servicenow", opts["approvals_port"], []), ("scim", opts["identity_port"], [])):
             start(f"sandbox-{kind}", [py, manage, "sandbox", kind, "--port", str(port),
-                                      "--data", str(var / f"sandbox-{kind}.sqlite3"), "--today", today])
+                                      "--data", str(var / f"sandbox-{kind}.sqlite3"), "--today", today, *extra])
         for name, port in (("ERP", opts["erp_port"]), ("expense", opts["expense_port"]),
                            ("procurement", opts["procurement_port"]), ("approvals", opts["approvals_port"]),
                            ("identity", opts["identity_port"])):

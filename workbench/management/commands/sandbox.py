@@ -22,15 +22,26 @@ class Command(BaseCommand):
         parser.add_argument("--employees", type=int, default=200)
         parser.add_argument("--lines", type=int, default=2000)
         parser.add_argument("--faults", default="{}", help='JSON, e.g. {"error_rate": 0.1, "throttle_rate": 0.1}')
+        parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                            help="a sandbox option, e.g. coupa_only_suppliers=true (repeatable)")
 
     def handle(self, *args, **opts):
         try:
             faults = json.loads(opts["faults"])
             today = date.fromisoformat(opts["today"]) if opts["today"] else date.today()
+            options = dict(_option(o) for o in opts["option"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         sandbox = registry.sandbox_class(opts["kind"])(
             data_path=opts["data"], seed=opts["seed"], faults=faults, today=today,
-            n_employees=opts["employees"], n_lines=opts["lines"],
+            n_employees=opts["employees"], n_lines=opts["lines"], **options,
         )
         serve(sandbox, opts["host"], opts["port"])
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise ValueError(f"--option takes KEY=VALUE, not {text!r}")
+    low = value.strip().lower()
+    return key, True if low == "true" else False if low == "false" else int(low) if low.lstrip("-").isdigit() else value
