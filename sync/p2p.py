@@ -28,6 +28,7 @@ from workbench.services import approvals
 from workbench.services.documents import document_event_add, document_mark_posted, document_mark_rejected
 from workbench.services.exception_items import exception_item_raise
 from workbench.services.masterdata import PROCUREMENT_STREAMS, masterdata_upsert
+from workbench.services.ownership import employees_field_update
 from workbench.services.p2p_documents import check_p2p_record, p2p_documents_upsert
 from workbench.services.supplier_links import ErpVendors, supplier_links_refresh
 from workbench.services.validation import documents_validate
@@ -197,9 +198,11 @@ def pull_approvals(run: SyncRun) -> None:
 
     def on_users(page: Page) -> None:
         with transaction.atomic():
-            for rec in page.records:
-                if rec.get("employee_number"):
-                    Employee.objects.filter(code=rec["employee_number"]).update(manager_code=str(rec.get("manager") or "")[:40])
+            # The identity provider owns managers once it is connected: then this is only a cross-check.
+            employees_field_update(field="manager_code", source=Connection.Role.APPROVALS, source_name=connection.name,
+                                   connection=connection,
+                                   values={str(r["employee_number"])[:40]: str(r.get("manager") or "")[:40]
+                                           for r in page.records if r.get("employee_number")})
             if page.next_cursor is not None:
                 cur.value = page.next_cursor
                 cur.save(update_fields=["value", "updated_at"])

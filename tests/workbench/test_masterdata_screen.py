@@ -92,3 +92,20 @@ def test_the_item_page_shows_both_values_and_where_to_decide(client, analyst, co
     client.force_login(analyst)
     html = client.get(f"/items/{conflict.pk}/").content.decode()
     assert 'data-testid="ownership-link"' in html and "mary.smith@northwind.example" in html and "/masterdata/#conflicts" in html
+
+
+def test_the_approval_engine_fills_blank_managers_but_cannot_change_the_directorys(conflict):
+    from workbench.services.ownership import employees_field_update
+
+    Employee.objects.filter(code="E0001").update(manager_code="E0009")
+    n = employees_field_update(field="manager_code", values={"E0001": "E0005", "E0002": "E0001", "E404": "E0001"},
+                               source="approvals", source_name="ServiceNow")
+    managers = dict(Employee.objects.values_list("code", "manager_code"))
+    assert n == 1 and managers == {"E0001": "E0009", "E0002": "E0001"}
+    item = ExceptionItem.objects.get(code="OWNERSHIP_CONFLICT", detail__field="manager_code")
+    assert item.detail["incoming"] == "E0005" and "ServiceNow" in item.message
+    Connection.objects.filter(role="identity").update(enabled=False)  # no directory: the engine's word counts
+    assert employees_field_update(field="manager_code", values={"E0001": "E0005"}, source="approvals", source_name="SN") == 1
+    assert Employee.objects.get(code="E0001").manager_code == "E0005"
+    item.refresh_from_db()
+    assert item.status == "resolved"

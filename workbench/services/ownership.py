@@ -190,3 +190,24 @@ def ownership_set(*, object_type: str, field: str, owner: str, actor, reason: st
             items=[item], action="owner_changed", actor=actor,
             reason=f"{who} made {role_label(owner)} the owner of the {field_label(field)}; its value {d.get('incoming')!r} was applied.")
     return resolved
+
+
+def employees_field_update(*, field: str, values: dict[str, str], source: str, source_name: str, connection=None) -> int:
+    """One field of employees known only by number (the approval engine's managers), under ownership.
+
+    Returns how many employees were changed; a value the source may not change becomes a conflict."""
+    from workbench.models import Employee
+
+    guard = Guard.for_source("employee", [field], source)
+    rows = {(e.entity.code, e.code): e for e in Employee.objects.filter(code__in=list(values)).select_related("entity")}
+    incoming = {key: {field: values[key[1]]} for key in rows}
+    changed = 0
+    if field in guard.writable:
+        for key, emp in rows.items():
+            if getattr(emp, field) != values[key[1]]:
+                changed += Employee.objects.filter(pk=emp.pk).update(**{field: values[key[1]]})
+        if not active_conflicts("employee").exists():
+            return changed
+    before = {key: getattr(emp, field) for key, emp in rows.items()}
+    conflicts_record(guard=guard, rows=rows, incoming=incoming, source_name=source_name, connection=connection)
+    return changed + sum(1 for key, emp in rows.items() if getattr(emp, field) != before[key])
