@@ -206,6 +206,20 @@ def _create_raised(*, code, message, fp, document, line, connection, detail, roo
         return ExceptionItem.objects.get(fingerprint=fp)
 
 
+def exception_items_create(*, items: list[ExceptionItem], now) -> None:
+    """Store new items, each with its "raised" event, in bulk (for callers raising thousands at once)."""
+    if not items:
+        return
+    ExceptionItem.objects.bulk_create(items, batch_size=500)
+    if any(i.pk is None for i in items):  # a database that does not return ids from bulk inserts
+        ids = dict(ExceptionItem.objects.filter(fingerprint__in=[i.fingerprint for i in items]).values_list("fingerprint", "pk"))
+        for i in items:
+            i.pk = i.id = ids[i.fingerprint]
+    ExceptionEvent.objects.bulk_create([ExceptionEvent(item=i, at=now, action="raised", to_status=Status.OPEN,
+                                                       reason=i.message, correlation_id=i.correlation_id)
+                                        for i in items], batch_size=500)
+
+
 def exception_items_resolve(*, items: Iterable[ExceptionItem], reason: str, action: str, actor=None) -> int:
     n = 0
     for item in items:

@@ -34,7 +34,12 @@ from workbench.errors import InvalidTransition, StaleUpdate, WorkbenchError
 from workbench.models import ExceptionEvent, ExceptionItem, MasterDataLink, Supplier
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES
-from workbench.services.exception_items import exception_item_raise, exception_item_transition, search_text
+from workbench.services.exception_items import (
+    exception_item_raise,
+    exception_item_transition,
+    exception_items_create,
+    search_text,
+)
 from workbench.supplier_match import (
     CERTAIN,
     LIKELY,
@@ -391,14 +396,7 @@ def _items_sync(*, system: str, connection, wanted: dict, settled: dict[str, str
         reworded.append(item)
         if item.status not in ACTIVE_STATUSES:
             reopen.append(item)
-    if new:
-        ExceptionItem.objects.bulk_create(new, batch_size=500)
-        if any(i.pk is None for i in new):
-            ids = dict(ExceptionItem.objects.filter(fingerprint__in=[i.fingerprint for i in new]).values_list("fingerprint", "pk"))
-            for i in new:
-                i.pk = i.id = ids[i.fingerprint]
-        ExceptionEvent.objects.bulk_create([ExceptionEvent(item=i, at=now, action="raised", to_status=Status.OPEN,
-                                                           reason=i.message) for i in new], batch_size=500)
+    exception_items_create(items=new, now=now)
     ExceptionItem.objects.bulk_update(reworded, ["message", "search", "detail", "entity", "updated_at"], batch_size=500)
     for item in reopen:
         exception_item_transition(item=item, to=Status.OPEN, reason=item.message, action="reopened")
