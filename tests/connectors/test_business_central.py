@@ -345,6 +345,27 @@ def test_same_document_number_posts_once(env):
     assert "purchaseInvoices.rejected" not in stats  # looked up first: no second create was even tried
 
 
+def test_parallel_postings_each_get_their_own_invoice_and_number(env):
+    # Several workers post at once; a slow ERP makes their requests overlap.
+    env.faults(delay_ms=50)
+    numbers = [f"EXP-PAR{n:02d}-v1" for n in range(12)]
+    results: dict[str, object] = {}
+
+    def post(number: str) -> None:
+        results[number] = env.connector().write(report(env.world, number), idempotency_key=number)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in numbers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == numbers
+    assert env.stats()["documents"] == {n: 1 for n in numbers}  # none replaced by another
+    posted = [r.data["number"] for r in results.values()]
+    assert len(set(posted)) == len(numbers), posted
+    assert len({r.external_id for r in results.values()}) == len(numbers)
+
+
 def test_closed_period_is_rejected_with_bc_words(env):
     with pytest.raises(Rejected) as info:
         env.connector().write(report(env.world, "EXP-0003-v1", posting_date=CLOSED_DAY), idempotency_key="c")

@@ -374,6 +374,7 @@ class BusinessCentralSandbox(Sandbox):
                 raise
             number = data["number"]
             if not number:  # no manual number: the company's number series
+                company = self._docs[("companies", "")][cid]  # fresh: a parallel write may have moved a counter
                 seq = company.get("_seqOrder", 0)
                 while not number or (cid, number) in self._orders:
                     seq += 1
@@ -431,6 +432,9 @@ class BusinessCentralSandbox(Sandbox):
             except BcError:
                 self.count("purchaseInvoices.rejected")
                 raise
+            # Read the counter under the lock: the dict fetched before it may be stale, and two drafts
+            # with one number would share an id (the second silently replacing the first).
+            company = self._docs[("companies", "")][cid]
             seq = company["_seqDraft"] + 1
             self._save("companies", {**company, "_seqDraft": seq})
             invoice_id = stable_guid("bc", self.seed, "purchaseInvoice", company["name"], seq)
@@ -498,6 +502,7 @@ class BusinessCentralSandbox(Sandbox):
             except BcError:
                 self.count("purchaseInvoices.rejected")
                 raise
+            company = self._docs[("companies", "")][cid]  # fresh, as in _create_invoice
             seq = company["_seqPosted"] + 1
             self._save("companies", {**company, "_seqPosted": seq})
             posted_at = time.time()
