@@ -83,16 +83,24 @@ def _links_save(system: str, records: list[dict]) -> None:
 
 
 def employees_reports_revalidate(employees: set[tuple[str, str]]) -> int:
-    """Re-check the unposted expense reports of these (entity, employee) pairs; clean ones are queued."""
+    """Re-check the unposted expense reports of these (entity, employee) pairs; clean ones are queued.
+
+    Reports queued for posting but not yet sent are checked too: a person deactivated meanwhile
+    must not be paid, so their queued postings are withdrawn.
+    """
     if not employees:
         return 0
     docs = [d for d in Document.objects.filter(kind=Document.Kind.EXPENSE_REPORT,
                                                party_code__in={c for _, c in employees},
                                                financial_status__in=[Document.FinancialStatus.NOT_POSTED,
-                                                                     Document.FinancialStatus.REJECTED])
+                                                                     Document.FinancialStatus.REJECTED,
+                                                                     Document.FinancialStatus.POSTING])
             if (d.entity_code, d.party_code) in employees]
     if not docs:
         return 0
     clean = documents_validate(documents=docs, ctx=MasterDataContext.load())
+    clean_ids = {d.pk for d in clean}
+    push.postings_withdraw([d for d in docs if d.pk not in clean_ids],
+                           reason="re-checked after a change in the directory, it now has an open exception")
     push.enqueue_postings(clean)
     return len(docs)

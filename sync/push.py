@@ -138,6 +138,31 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
     return writes
 
 
+def postings_withdraw(docs: list[Document], reason: str) -> list[Document]:
+    """Take back the queued ERP postings of expense reports that something new now blocks.
+
+    Only a write no attempt may have delivered (pending, not uncertain) is taken back, by a
+    conditional delete that a worker's claim cannot interleave with; a posting already on its way
+    stays, and its outcome is recorded as usual. The report returns to "not posted" and is queued
+    again, under the same key, once it is clean.
+    """
+    withdrawn = []
+    for doc in docs:
+        if doc.kind != Document.Kind.EXPENSE_REPORT or doc.financial_status != Document.FinancialStatus.POSTING:
+            continue
+        deleted, _ = OutboundWrite.objects.filter(document=doc, action=POST, idempotency_key=doc.posting_key,
+                                                  status=OutboundWrite.Status.PENDING, uncertain=False).delete()
+        if not deleted:
+            continue
+        Document.objects.filter(pk=doc.pk, financial_status=Document.FinancialStatus.POSTING).update(
+            financial_status=Document.FinancialStatus.NOT_POSTED, updated_at=timezone.now())
+        doc.financial_status = Document.FinancialStatus.NOT_POSTED
+        document_event_add(document=doc, system="workbench", action="posting_withdrawn",
+                           message=f"Posting withdrawn before it was sent: {reason}")
+        withdrawn.append(doc)
+    return withdrawn
+
+
 def enqueue_write(conn: Connection | None, doc: Document | None, action: str, key: str, payload: dict) -> None:
     """Queue one write in the outbox (once per key) and ask a worker to send it."""
     if conn is None:

@@ -114,3 +114,41 @@ def test_without_the_owning_system_connected_the_erp_fills_the_field(conns):
                                                     "email": "fresh@northwind.example", "status": "active"}])
     emp.refresh_from_db()
     assert emp.email == "fresh@northwind.example" and not conflicts().exists()
+
+
+def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_once_they_return(
+        conns, directory, scim_sandbox, erp_sandbox):
+    from sync import push
+    from tests.sync.test_pipeline import drain_outbox, erp_documents_per_number
+
+    erp, expense = conns
+    assert run(erp, "master_data").status == "succeeded"
+    run(directory, "identity_pull")
+    assert run(expense, "expense_pull").status == "succeeded"  # clean reports queued; no worker has sent them yet
+    queued = Document.objects.filter(kind="expense_report", financial_status="posting").select_related("entity").first()
+    assert queued is not None
+    number = push.erp_document_number(queued)
+    url = scim_sandbox[1]
+    requests.post(f"{url}/sandbox/deactivate", json={"employee_number": queued.party_code}, timeout=5)
+
+    run(directory, "identity_pull")
+    queued.refresh_from_db()
+    assert queued.financial_status == "not_posted"
+    assert ExceptionItem.objects.filter(document=queued, code="INACTIVE_EMPLOYEE", status="open").exists()
+    assert queued.events.filter(action="posting_withdrawn").exists()
+    drain_outbox()
+    assert erp_documents_per_number(erp_sandbox)[number] == 0  # the ERP never saw it
+
+    # HR brings the person back (Entra sends a SCIM PATCH): the report is queued again and posted once.
+    user_id = MasterDataLink.objects.get(object_type="employee", system="scim", code=queued.party_code,
+                                         entity_code=queued.entity.code).external_id
+    resp = requests.patch(f"{url}/scim/v2/Users/{user_id}", timeout=5, headers={"Authorization": "Bearer sandbox-scim-token"},
+                          json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                "Operations": [{"op": "replace", "path": "active", "value": True}]})
+    assert resp.status_code == 200, resp.text
+    run(directory, "identity_pull")
+    drain_outbox()
+    queued.refresh_from_db()
+    assert queued.financial_status == "posted"
+    assert erp_documents_per_number(erp_sandbox)[number] == 1
+    assert not ExceptionItem.objects.filter(document=queued, code="INACTIVE_EMPLOYEE", status="open").exists()
