@@ -205,6 +205,31 @@ def test_a_coupa_number_becomes_the_linked_erp_vendor_in_documents(proposed, adm
     assert p2p_documents_upsert(system="einvoice", kind="supplier_invoice", records=[invoice("I3")]).created[0].party_code == "C-77"
 
 
+def test_confirming_brings_documents_stored_before_it_to_the_erp_vendor(proposed, admin_user):
+    from workbench.services.validation import documents_validate
+
+    waiting = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I1")]).created[0]
+    posted = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I2")]).created[0]
+    Document.objects.filter(pk=posted.pk).update(financial_status="posted")
+    req = p2p_documents_upsert(system="coupa", kind="requisition", records=[{
+        "external_id": "R1", "number": "R1", "entity": "NW-DE", "requester_code": "E1", "currency": "EUR", "total": "100",
+        "status": "draft", "lines": [{"line_no": 1, "description": "Service", "quantity": "1", "unit_price": "100",
+                                       "amount": "100", "supplier_code": "C-77"}]}]).created[0]
+    documents_validate(documents=[waiting])
+    assert ExceptionItem.objects.filter(document=waiting, code="UNKNOWN_SUPPLIER", status="open").exists()
+
+    link = supplier_link_confirm(link=proposed, actor=admin_user)
+    assert link.documents_updated == 2
+    waiting.refresh_from_db()
+    assert waiting.party_code == "V00012"
+    assert not ExceptionItem.objects.filter(document=waiting, code="UNKNOWN_SUPPLIER", status="open").exists()
+    event = waiting.events.get(action="supplier_linked")
+    assert "V00012" in event.message and admin_user.username in event.message
+    assert req.lines.get().supplier_code == "V00012"
+    posted.refresh_from_db()
+    assert posted.party_code == "C-77"  # posted as it was: the ERP's history is not rewritten
+
+
 @pytest.mark.parametrize("typed", ["DE 136 695 976", "de136695976", "136695976", "DE-136.695.976"])
 def test_an_einvoice_finds_its_vendor_by_tax_id_however_it_is_typed(erp, typed):
     doc = p2p_documents_upsert(system="einvoice", kind="supplier_invoice", records=[
@@ -222,11 +247,13 @@ def staff(client, admin_user):
 
 
 def test_staff_confirm_with_htmx_swaps_the_row_and_says_so(proposed, staff):
+    p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I1")])
     r = staff.post(f"{SCREEN}{proposed.pk}/confirm/", **HTMX)
     assert r.status_code == 200
     body = r.content.decode()
     assert body.lstrip().startswith(f'<tr id="link-{proposed.pk}"') and 'data-status="confirmed"' in body
     assert "is now linked to ERP vendor V00012 (NW-DE)" in body and "toast" in r["HX-Trigger"]
+    assert "1 unposted document naming it now uses that vendor." in r["HX-Trigger"]
     assert 'id="link-counts"' in body and 'hx-swap-oob="true"' in body
     assert link_of("3").status == "confirmed" and item_of("3").status == "resolved"
 

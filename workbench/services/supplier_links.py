@@ -31,7 +31,15 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from workbench.errors import InvalidTransition, StaleUpdate, WorkbenchError
-from workbench.models import ExceptionEvent, ExceptionItem, MasterDataLink, Supplier
+from workbench.models import (
+    Document,
+    DocumentEvent,
+    DocumentLine,
+    ExceptionEvent,
+    ExceptionItem,
+    MasterDataLink,
+    Supplier,
+)
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES
 from workbench.services.exception_items import (
@@ -472,7 +480,58 @@ def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | Non
     if item is not None and item.is_active:
         exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="confirmed",
                                   reason=f"{_who(actor)} linked {_link_external(link)} to {vendor}.")
+    link.documents_updated = supplier_link_apply(link=link, actor=actor)
     return link
+
+
+def supplier_link_apply(*, link: MasterDataLink, actor=None) -> int:
+    """Bring documents stored before the link up to date, as their next version would be.
+
+    Unposted documents from the link's system that name the external supplier (an invoice's or
+    PO's supplier, a requisition line's) get the ERP vendor, and are checked again: a cleared
+    invoice is queued for posting, a cleared requisition goes to its approvers. Posted documents are
+    the ERP's history and keep what they were posted with. Returns how many documents changed.
+    """
+    if link.status != LINK.CONFIRMED or not link.code:
+        return 0
+    keys = {link.external_number, link.external_id} - {""}
+    # As `supplier_crosswalk`: a number the ERP itself knows is that vendor, never translated.
+    keys -= set(Supplier.objects.filter(code__in=keys).values_list("code", flat=True))
+    if not keys:
+        return 0
+    kinds = Document.Kind
+    unposted = Document.objects.filter(
+        source_system=link.system, kind__in=[kinds.REQUISITION, kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE],
+        financial_status__in=[Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED])
+    headers = unposted.filter(kind__in=[kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE], party_code__in=keys)
+    ids = set(headers.values_list("pk", flat=True)) | set(
+        unposted.filter(lines__supplier_code__in=keys).values_list("pk", flat=True))
+    if not ids:
+        return 0
+    now = timezone.now()
+    headers.update(party_code=link.code, updated_at=now)
+    DocumentLine.objects.filter(document_id__in=ids, supplier_code__in=keys).update(supplier_code=link.code)
+    docs = list(Document.objects.filter(pk__in=ids).order_by("pk"))
+    message = (f"Supplier {_link_external(link)} is ERP vendor {link.code} ({link.entity_code}): "
+               f"the link was confirmed by {_who(actor)}")
+    DocumentEvent.objects.bulk_create([
+        DocumentEvent(document=d, at=now, system="workbench", action="supplier_linked", message=message, actor=actor,
+                      correlation_id=d.correlation_id, data={"link": link.pk, "code": link.code}) for d in docs])
+    _documents_recheck(docs, actor)
+    return len(docs)
+
+
+def _documents_recheck(docs: list[Document], actor) -> None:
+    from sync import push
+    from sync.p2p import requisition_send_for_approval
+    from workbench.services.validation import documents_validate
+
+    for start in range(0, len(docs), 200):
+        clean = documents_validate(documents=docs[start:start + 200], actor=actor)
+        push.enqueue_postings([d for d in clean if d.kind == Document.Kind.SUPPLIER_INVOICE])
+        for doc in clean:
+            if doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
+                requisition_send_for_approval(doc)
 
 
 @transaction.atomic

@@ -110,8 +110,10 @@ def supplier_link_confirm_view(request, pk):
                                      code=code)
     except WorkbenchError as exc:
         return _answer(request, link, str(exc), "error")
+    n = link.documents_updated
+    docs = f" {n} unposted document{'s' if n != 1 else ''} naming it now use{'s' if n == 1 else ''} that vendor." if n else ""
     return _answer(request, link, f"{system_label(link.system)} supplier '{link.external_name}' is now linked to "
-                                  f"ERP vendor {link.code} ({link.entity_code}).")
+                                  f"ERP vendor {link.code} ({link.entity_code}).{docs}")
 
 
 @require_POST
