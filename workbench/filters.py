@@ -24,7 +24,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
     assignee = django_filters.CharFilter(method="by_assignee", label="Assignee")
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", empty_label="Any age")
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
-    group = django_filters.NumberFilter(field_name="group_id", label="Group")
+    group = django_filters.CharFilter(method="by_group", label="Root cause group")
     sort = django_filters.OrderingFilter(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
@@ -54,6 +54,15 @@ class ExceptionItemFilter(django_filters.FilterSet):
         if value == "me" and getattr(self.request, "user", None) and self.request.user.is_authenticated:
             return qs.filter(assignee=self.request.user)
         return qs.filter(assignee__username=value)
+
+    def by_group(self, qs, name, value):
+        """A group's id, or "none": the items that share no root cause with any other."""
+        value = value.strip()
+        if value == "none":
+            return qs.filter(group__isnull=True)
+        if value.isdecimal() and len(value) < 12:
+            return qs.filter(group_id=int(value))
+        return qs.none()  # not a group: show nothing rather than everything
 
     def by_age(self, qs, name, value):
         now = timezone.now()

@@ -89,8 +89,12 @@ def test_it_summarises_items_without_a_shared_cause_in_one_row(analyst_client, c
     html = groups_page(analyst_client)
     ungrouped = re.search(r'<tr class="ungrouped" data-testid="ungrouped">(.*?)</tr>', html, re.S).group(1)
     assert "No shared root cause" in ungrouped and "212.40 USD" in ungrouped and ">1<" in ungrouped
-    link = unescape(re.search(r'href="([^"]+)">Show items', ungrouped).group(1))
-    assert "view=" not in link and "status=active" in link
+    link = unescape(re.search(r'href="([^"]+)" data-testid="show-ungrouped">Show items', ungrouped).group(1))
+    assert "view=" not in link and "status=active" in link and "group=none" in link
+    # the link lists exactly that one item, under a chip that says what it shows
+    html = analyst_client.get(link).content.decode()
+    assert len(re.findall(r'<tr[^>]*data-item=', html)) == 1 and "212.40" in html
+    assert "Root cause: none shared" in html
 
 
 @pytest.mark.parametrize(("params", "expected"), [
@@ -184,3 +188,11 @@ def test_it_pages_fifty_causes_with_the_same_number_of_queries(analyst_client, c
     assert len(rows(first)) == 50 and len(rows(second)) == 5 and "Page 2 of 2 · 55 root causes" in second
     assert n1 == n2 <= 10
     assert rows(second)[-1] == ("UNKNOWN_COST_CENTER", 1, ["1.00 USD"], 0)
+
+
+def test_a_group_that_is_not_one_lists_nothing_rather_than_everything(analyst_client, causes):
+    for value in ["abc", HOSTILE, "9" * 40, "-1"]:
+        response = analyst_client.get(reverse("queue:list"), {"group": value})
+        html = response.content.decode()
+        assert response.status_code == 200 and HOSTILE not in html
+        assert "No exceptions match these filters." in html, value

@@ -3,6 +3,8 @@
 `?view=groups` shows the same filtered items by root cause (one row per ExceptionGroup) instead.
 """
 
+from types import SimpleNamespace
+
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.http import HttpResponse
@@ -70,9 +72,14 @@ def queue(request):
     return render(request, template, context)
 
 
+NO_GROUP = SimpleNamespace(pk="none", title="none shared (items on their own)")
+
+
 def _group(value):
     from workbench.models import ExceptionGroup
 
+    if value == "none":
+        return NO_GROUP
     return ExceptionGroup.objects.filter(pk=value).first() if value and str(value).isdecimal() and len(value) < 12 else None
 
 
