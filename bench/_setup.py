@@ -17,7 +17,8 @@ def django_with_fresh_db(keepdb: bool = False):
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
-    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keepdb)
+    # serialize=False: with --keepdb, Django would otherwise load the whole kept database into memory.
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keepdb, serialize=False)
     return connection, name
 
 

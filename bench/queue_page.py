@@ -1,9 +1,11 @@
 """Exception queue page with N items: server time p50/p95 and query count per request.
 
-    DATABASE_URL=postgres://... .venv/bin/python bench/queue_page.py --items 100000
+    DATABASE_URL=postgres://... .venv/bin/python bench/queue_page.py --items 100000 [--view groups]
 
 Drives the real view through Django's test client (URL routing, middleware, filters, template),
 over a mix of filters and pages. Target: p95 <= 150 ms, constant query count (no N+1).
+``--view groups`` measures the "By root cause" view instead (9 in 10 items share one of ~960
+root causes, the rest none).
 """
 
 import argparse
@@ -23,7 +25,7 @@ def seed(n_items: int) -> None:
     from django.utils import timezone
 
     from tests.factories import master_data
-    from workbench.models import Document, DocumentLine, ExceptionItem
+    from workbench.models import Document, DocumentLine, ExceptionGroup, ExceptionItem
     from workbench.rules import CODES
     from workbench.services.exception_items import search_text
 
@@ -32,6 +34,10 @@ def seed(n_items: int) -> None:
     users = [get_user_model().objects.create_user(f"analyst{i}") for i in range(5)]
     codes = [c for c in CODES if c not in ("CONNECTOR_UNAVAILABLE",)]
     now = timezone.now()
+    ExceptionGroup.objects.bulk_create([
+        ExceptionGroup(root_cause_key=f"{c}:{e.code}:V{k:02d}", code=c, title=f"{CODES[c].title}: V{k:02d} ({e.code})")
+        for c in codes for e in entities for k in range(20)])
+    groups = {g.root_cause_key: g for g in ExceptionGroup.objects.all()}
     batch = 5000
     for start in range(0, n_items, batch):
         docs = []
@@ -50,7 +56,9 @@ def seed(n_items: int) -> None:
             spec = CODES[code]
             opened = now - timedelta(hours=rng.randint(0, 24 * 20))
             status = rng.choices(["open", "in_progress", "waiting", "resolved", "overridden"], [60, 10, 5, 20, 5])[0]
+            group = groups[f"{code}:{d.entity_code}:V{rng.randrange(20):02d}"] if rng.random() < 0.9 else None
             items.append(ExceptionItem(
+                group=group, root_cause_key=group.root_cause_key if group else "",
                 fingerprint=f"{code}:doc{d.pk}", code=code, category=spec.category, kind=spec.kind, severity=spec.severity,
                 status=status, message=f"Line 1: cost center 'SALE' does not exist in the ERP for {d.entity_code}.",
                 document=d, line=ln, entity=d.entity, amount_at_risk=ln.amount, currency=d.currency,
@@ -66,6 +74,7 @@ def main():
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--verbose", action="store_true", help="per filter mix")
     ap.add_argument("--keepdb", action="store_true", help="keep the seeded database for the next run")
+    ap.add_argument("--view", choices=["items", "groups"], default="items")
     args = ap.parse_args()
     connection, name = django_with_fresh_db(keepdb=args.keepdb)
     try:
@@ -90,6 +99,13 @@ def main():
             {"assignee": "me"}, {"age": "7d+"}, {"q": "R00123"}, {"q": "Employee 17"}, {"page": "40"},
             {"category": "policy", "entity": "NW-FR", "page": "3"}, {"status": "resolved", "code": "INVALID_TAX_CODE"},
         ]
+        if args.view == "groups":
+            scenarios = [
+                {}, {"group_sort": "count"}, {"group_sort": "oldest"}, {"category": "master_data"}, {"entity": "NW-DE"},
+                {"status": "open"}, {"age": "7d+"}, {"q": "Employee 17"}, {"page": "10"}, {"code": "CLOSED_PERIOD"},
+                {"category": "policy", "entity": "NW-FR", "group_sort": "count"}, {"status": "resolved"},
+            ]
+            scenarios = [{"view": "groups", **p} for p in scenarios]
         for params in scenarios:  # warm-up: template compilation and PostgreSQL's caches, not timed
             client.get("/queue/", params)
         times, queries, per = [], set(), {}
@@ -107,7 +123,7 @@ def main():
             queries.add(len(ctx.captured_queries))
         times.sort()
         p50, p95 = statistics.median(times), times[int(len(times) * 0.95) - 1]
-        print(f"queue page, {args.items} items, {args.requests} requests over {len(scenarios)} filter mixes:")
+        print(f"queue page ({args.view} view), {args.items} items, {args.requests} requests over {len(scenarios)} filter mixes:")
         print(f"  server time p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {times[-1]:.1f} ms")
         print(f"  queries per request: {sorted(queries)}")
         print(f"  peak memory: {peak_rss_mib():.0f} MiB")

@@ -103,6 +103,12 @@ class ExceptionItem(models.Model):
             # Tab counts of active items per category: answered from the index alone.
             models.Index(fields=["category", "id"], condition=models.Q(status__in=["open", "in_progress", "waiting"]),
                          name="exception_active_by_category"),
+            # The queue's "By root cause" view: active items summed per group from the index alone
+            # (PostgreSQL; other databases ignore INCLUDE and keep a plain partial index).
+            models.Index(fields=["group"], include=["id", "amount_at_risk", "opened_at", "sla_due_at", "status", "entity",
+                                                   "category", "code"],
+                         condition=models.Q(status__in=["open", "in_progress", "waiting"], group__isnull=False),
+                         name="exception_active_by_group"),
             models.Index(fields=["category", "status"]),
             models.Index(fields=["entity", "status"]),
         ]
