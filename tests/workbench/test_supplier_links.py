@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
 from workbench.models import Document, ExceptionItem, LegalEntity, MasterDataLink, Supplier
 from workbench.services.p2p_documents import p2p_documents_upsert
@@ -328,3 +329,53 @@ def test_the_erp_vendor_master_is_never_written(erp):
     supplier_links_refresh(system="coupa", records=[coupa("2", "Other Name", number="V00012", tax_id="DE136695976")])
     assert list(Supplier.objects.values_list("code", "name", "tax_id")) == before
     assert Document.objects.count() == 0 and Decimal(str(link_of("2").score)) == Decimal("1.000")
+
+
+def test_a_linked_supplier_whose_tax_id_differs_from_the_erp_is_a_conflict_not_a_change(proposed, admin_user):
+    from workbench.models import Connection
+
+    Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
+    coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
+    supplier_link_confirm(link=proposed, actor=admin_user)
+    record = coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE")
+
+    # Someone types another company's VAT id into Coupa: the ERP vendor keeps its own.
+    counts = supplier_links_refresh(system="coupa", connection=coupa_conn, records=[{**record, "tax_id": "DE 132 882 398"}])
+    assert counts["conflicts_raised"] == 1
+    conflict = ExceptionItem.objects.get(code="OWNERSHIP_CONFLICT", status="open")
+    assert "'DE 132 882 398'" in conflict.message and "'DE136695976'" in conflict.message and "V00012" in conflict.message
+    assert conflict.detail["field"] == "tax_id" and conflict.detail["source"] == "procurement"
+    assert Supplier.objects.get(code="V00012").tax_id == "DE136695976"
+    assert link_of("3").code == "V00012"  # the person's link stands
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/masterdata/").content.decode()
+    assert "DE136695976" in page and "DE 132 882 398" in page and "Make Coupa the owner of tax id" in page
+
+    # Corrected in Coupa, typed its own way: the same id, so the conflict resolves itself.
+    counts = supplier_links_refresh(system="coupa", connection=coupa_conn, records=[{**record, "tax_id": "de 136 695 976"}])
+    assert counts["conflicts_resolved"] == 1
+    conflict.refresh_from_db()
+    assert conflict.status == "resolved"
+
+
+def test_without_the_erp_connected_a_differing_tax_id_raises_nothing(proposed, admin_user):
+    supplier_link_confirm(link=proposed, actor=admin_user)
+    counts = supplier_links_refresh(system="coupa", records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77",
+                                                                   country="DE", tax_id="DE132882398")])
+    assert counts["conflicts_raised"] == 0 and not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT").exists()
+
+
+def test_confirming_a_link_whose_tax_id_differs_raises_the_conflict_at_once(erp, admin_user):
+    from workbench.models import Connection
+
+    Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
+    Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
+    supplier_links_refresh(system="coupa", records=[coupa("4", "Kontoso Technik AG", number="C-78", country="AT",
+                                                          tax_id="ATU12345675")])
+    link = link_of("4")
+    assert link.status == "proposed" and link.code == "V00034"
+    supplier_link_confirm(link=link, actor=admin_user)
+    conflict = ExceptionItem.objects.get(code="OWNERSHIP_CONFLICT", status="open")
+    assert conflict.detail["incoming"] == "ATU12345675" and conflict.detail["current"] == "DE132882398"
+    assert conflict.connection.name == "Coupa"

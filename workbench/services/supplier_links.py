@@ -151,8 +151,8 @@ class ErpVendors:
                     bucket.append(position)
 
     @classmethod
-    def load(cls) -> ErpVendors:
-        return cls(Supplier.objects.order_by("entity__code", "code", "pk")
+    def load(cls, **filters) -> ErpVendors:
+        return cls(Supplier.objects.filter(**filters).order_by("entity__code", "code", "pk")
                    .values_list("pk", "entity_id", "entity__code", "code", "name", "tax_id"))
 
     def get(self, pk) -> Vendor | None:
@@ -357,7 +357,58 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
             wanted[fp] = (link, vendor)
     raised, resolved = _items_sync(system=system, connection=connection, wanted=wanted, settled=settled, now=now)
     counts.update(items_raised=raised, items_resolved=resolved)
+    # Only links this refresh changed: an unchanged one was compared when it last changed.
+    raised, resolved = _tax_id_conflicts(system=system, links=[*new, *changed, *decided_changed], vendors=vendors,
+                                         connection=connection)
+    counts.update(conflicts_raised=raised, conflicts_resolved=resolved)
     return dict(counts)
+
+
+def _tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpVendors, connection) -> tuple[int, int]:
+    """The ERP owns a vendor's tax id. A linked external supplier that says otherwise is shown as an
+    OWNERSHIP_CONFLICT (as master data from a non-owner is), never written to the vendor master;
+    it resolves itself once both say the same (compared normalized: "DE 136 695 976" = "DE136695976").
+    Returns (raised, resolved)."""
+    from workbench.models import Connection
+    from workbench.services import ownership
+    from workbench.services.exception_items import exception_items_resolve
+
+    links = [link for link in links if link.status == LINK.CONFIRMED and link.code]
+    if not links:
+        return 0, 0
+    source = connection.role if connection is not None else Connection.Role.PROCUREMENT.value
+    owner = ownership.Guard.for_source("supplier", ["tax_id"], source).guarded.get("tax_id")
+    if owner is None:  # the sender owns tax ids now, or the owner is not connected
+        return 0, 0
+    source_name = connection.name if connection is not None else system_label(system)
+    raised, agreeing = set(), set()
+    for link in links:
+        vendor = next((v for v in vendors.by_code.get(link.code, []) if v.entity_code == link.entity_code), None)
+        if vendor is None:
+            continue
+        key = (link.entity_code, link.code)
+        theirs, ours = normalize_tax_id(link.tax_id)[0], normalize_tax_id(vendor.tax_id)[0]
+        if not theirs or not ours or theirs == ours:
+            agreeing.add(key)
+            continue
+        fp = ownership.fingerprint("supplier", *key, "tax_id", source)
+        exception_item_raise(
+            code=ownership.CODE, fp=fp, connection=connection,
+            message=(f"{source_name} has tax id {link.tax_id!r} for {_link_external(link)}, which is linked to "
+                     f"{vendor.describe()}; {ownership.role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
+                     "The ERP's value is kept: check which is right before paying."),
+            detail={"object": "supplier", "entity": key[0], "code": key[1], "field": "tax_id", "current": vendor.tax_id,
+                    "incoming": link.tax_id, "source": source, "source_name": source_name, "owner": owner,
+                    "link": link.pk},
+            root_cause=f"supplier.tax_id from {source}",
+            search_extra=f"{key[0]} {key[1]} {vendor.name} {link.external_name} tax_id")
+        raised.add(fp)
+    stale = [i for i in ownership.active_conflicts("supplier").filter(
+                 detail__field="tax_id", detail__source=source, detail__code__in=sorted({k[1] for k in agreeing}))
+             if (i.detail.get("entity"), i.detail.get("code")) in agreeing and i.fingerprint not in raised]
+    resolved = exception_items_resolve(items=stale, action="rule_passed",
+                                       reason="The systems agree on this value now.") if stale else 0
+    return len(raised), resolved
 
 
 def _item_detail(link: MasterDataLink, vendor: Vendor | None) -> dict:
@@ -481,7 +532,15 @@ def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | Non
         exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="confirmed",
                                   reason=f"{_who(actor)} linked {_link_external(link)} to {vendor}.")
     link.documents_updated = supplier_link_apply(link=link, actor=actor)
+    _tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors.load(pk=sup.pk),
+                      connection=_connection_of(link.system))
     return link
+
+
+def _connection_of(system: str):
+    from workbench.models import Connection
+
+    return Connection.objects.filter(kind=system, enabled=True).first()
 
 
 def supplier_link_apply(*, link: MasterDataLink, actor=None) -> int:
