@@ -396,3 +396,18 @@ def test_callout_valid_and_unreachable_keep_it_pending(url, validator):
     requests.post(f"{url}/sandbox/callout", json={"url": "http://127.0.0.1:9/x", "token": "t"}, timeout=5)
     doc = new_requisition(url, submit=True)
     assert (doc["status"], doc["validation-status"]) == ("pending_approval", "unavailable")
+
+
+def test_a_supplier_edited_through_the_api_is_read_again_with_its_new_tax_id(url):
+    conn = connector(url)
+    suppliers, _, pages = read_all(conn, "suppliers")
+    first = suppliers[0]
+    r = api(url, "PUT", f"/api/suppliers/{first['external_id']}", {"tax-id": "DE 134 976 973"})
+    assert r.status_code == 200 and r.json()["tax-id"] == "DE 134 976 973"
+    changed = read_all(conn, "suppliers", pages[-1].next_cursor)[0]
+    assert [(s["external_id"], s["tax_id"]) for s in changed] == [(first["external_id"], "DE 134 976 973")]
+    # what Coupa refuses: read-only attributes, a bad status, a number where text belongs
+    for body in ({"number": "X1"}, {"status": "deleted"}, {"tax-id": 12}):
+        r = api(url, "PUT", f"/api/suppliers/{first['external_id']}", body)
+        assert r.status_code == 422 and "errors" in r.json(), body
+    assert api(url, "PUT", "/api/suppliers/999999", {"name": "x"}).status_code == 404

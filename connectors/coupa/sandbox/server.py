@@ -72,6 +72,7 @@ REQ_FIELDS = {"status", "exported", "erp-po-number", "erp-commitment", "validati
               "reject-reason-comment", "requisition-description", "justification"}
 INVOICE_STATUSES = {"draft", "pending_approval", "approved", "disputed", "voided"}
 INVOICE_FIELDS = {"status", "exported", "erp-document-number", "erp-status", "payment-status", "erp-comment"}
+SUPPLIER_FIELDS = {"name", "display-name", "tax-id", "status", "remit-to-iban"}  # what a buyer edits in Coupa
 PAYMENT_STATUSES = {"", "ready_for_payment", "paid"}
 CENT = Decimal("0.01")
 ENTITY_IDS = {e[0]: i for i, e in enumerate(ENTITIES, start=1)}  # one chart of accounts per legal entity
@@ -138,6 +139,7 @@ class CoupaSandbox(Sandbox):
         self.route("PUT", r"/api/requisitions/(?P<id>\d+)/submit_for_approval", self._submit)
         self.route("PUT", r"/api/requisitions/(?P<id>\d+)", self._update_requisition)
         self.route("PUT", r"/api/invoices/(?P<id>\d+)", self._update_invoice)
+        self.route("PUT", r"/api/suppliers/(?P<id>\d+)", self._update_supplier)
         self.route("POST", r"/api/invoices", self._create_invoice)
         self.route("PUT", r"/api/receiving_transactions/(?P<id>\d+)", self._update_receipt)
         self.route("POST", r"/api/receiving_transactions", self._create_receipt)
@@ -695,6 +697,15 @@ class CoupaSandbox(Sandbox):
                 return "Custom fields take text."
             return ""
         return self._update_flags(req, "invoices", INVOICE_FIELDS, check)
+
+    def _update_supplier(self, req: Request):
+        def check(doc: dict, body: dict) -> str:
+            if any(not isinstance(v, str) for v in body.values()):
+                return "Supplier attributes take text."
+            if body.get("status", doc["status"]) not in ("active", "inactive", "draft"):
+                return f"Status '{body['status']}' is not valid."
+            return ""
+        return self._update_flags(req, "suppliers", SUPPLIER_FIELDS, check)
 
     def _order_line(self, ref: Any) -> tuple[dict, dict] | None:
         if not isinstance(ref, dict):
