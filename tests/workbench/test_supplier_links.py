@@ -359,6 +359,21 @@ def test_a_linked_supplier_whose_tax_id_differs_from_the_erp_is_a_conflict_not_a
     assert conflict.status == "resolved"
 
 
+def test_an_admin_may_make_the_procurement_suite_the_owner_of_tax_ids_which_applies_the_waiting_value(proposed, admin_user):
+    from workbench.models import Connection
+    from workbench.services.ownership import ownership_set
+
+    Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
+    coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
+    supplier_link_confirm(link=proposed, actor=admin_user)
+    supplier_links_refresh(system="coupa", connection=coupa_conn, records=[
+        coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")])
+    assert ownership_set(object_type="supplier", field="tax_id", owner="procurement", actor=admin_user,
+                         reason="Buyers maintain tax ids in Coupa") == 1
+    assert Supplier.objects.get(code="V00012").tax_id == "DE132882398"
+    assert not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
+
+
 def test_without_the_erp_connected_a_differing_tax_id_raises_nothing(proposed, admin_user):
     supplier_link_confirm(link=proposed, actor=admin_user)
     counts = supplier_links_refresh(system="coupa", records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77",

@@ -394,7 +394,8 @@ def _tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpV
         fp = ownership.fingerprint("supplier", *key, "tax_id", source)
         exception_item_raise(
             code=ownership.CODE, fp=fp, connection=connection,
-            message=(f"{source_name} has tax id {link.tax_id!r} for {_link_external(link)}, which is linked to "
+            message=(f"{source_name} has tax id {link.tax_id!r} for supplier '{link.external_name}' "
+                     f"({link.external_number or link.external_id}), which is linked to "
                      f"{vendor.describe()}; {ownership.role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
                      "The ERP's value is kept: check which is right before paying."),
             detail={"object": "supplier", "entity": key[0], "code": key[1], "field": "tax_id", "current": vendor.tax_id,
