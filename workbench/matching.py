@@ -214,6 +214,12 @@ def _n(value: Decimal) -> str:
     return f"{value.normalize():f}" if value else "0"
 
 
+def _price(value: Decimal) -> str:
+    """A unit price for a message, as money is written: 1,250.00; more places only when it has them (0.1234)."""
+    places = max(2, -value.normalize().as_tuple().exponent) if value else 2
+    return f"{value:,.{places}f}"
+
+
 def match_lines(
     inv_lines: Iterable[InvLine],
     po_lines: Iterable[POLine],
@@ -267,7 +273,7 @@ def match_lines(
         if price > st.unit_price:
             pv = Variance(
                 PRICE_VARIANCE,
-                f"Unit price {_n(price)} exceeds PO price {_n(st.unit_price)}"
+                f"Unit price {_price(price)} exceeds PO price {_price(st.unit_price)}"
                 + (f" by {_q((price - st.unit_price) * HUNDRED / st.unit_price, CENT)}%" if st.unit_price else "")
                 + f" (tolerance {_n(price_pct)}%)",
                 _q((price - st.unit_price) * qty, quantum),

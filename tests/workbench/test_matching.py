@@ -345,3 +345,10 @@ def test_property_two_runs_with_already_invoiced_equal_one_run(world, cut):
             carried[line.po_line] = carried.get(line.po_line, D(0)) + res.allocated_quantity
     second = match_lines(lines[cut:], pos, receipts, already_invoiced=carried, tolerance=tol)
     assert first + second == whole
+
+
+def test_price_variance_message_writes_prices_as_money():
+    [r] = match_lines([inv("I1", "2", "1250")], [po(price="1200")], [rc("R1", "2")], tolerance=NONE)
+    assert r.variances[0].message.startswith("Unit price 1,250.00 exceeds PO price 1,200.00 by 4.17%")
+    [r] = match_lines([inv("I1", "10", "0.1275")], [po(price="0.12")], [rc("R1", "10")], tolerance=NONE)
+    assert r.variances[0].message.startswith("Unit price 0.1275 exceeds PO price 0.12 ")
