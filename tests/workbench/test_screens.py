@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import expense_line, expense_report, master_data
-from workbench.models import ExceptionItem
+from workbench.models import Document, ExceptionItem
 from workbench.services.validation import documents_validate
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +180,14 @@ def test_odd_digits_and_impossible_dates_are_clear_answers(analyst_client, queue
                                    {"line": item.line_id, "field": "date", "value": "2026-10-32", "reason": "x"},
                                    content_type="application/json")
     assert response.status_code == 400 and "not a date" in response.json()["detail"]
+
+
+def test_the_item_page_updates_the_documents_states_after_an_action(analyst_client, queue_items):
+    item = ExceptionItem.objects.filter(document__isnull=False).first()
+    full = analyst_client.get(reverse("items:detail", args=[item.pk])).content.decode()
+    assert 'id="doc-facts"' in full and 'id="doc-facts" hx-swap-oob' not in full
+    # The worker posts the report meanwhile; the next HTMX answer carries the document's block too.
+    Document.objects.filter(pk=item.document_id).update(financial_status="posted", erp_document_number="PPI-108042")
+    html = analyst_client.get(reverse("items:progress", args=[item.pk]), HTTP_HX_REQUEST="true").content.decode()
+    facts = html[html.index('<dl class="facts" id="doc-facts" hx-swap-oob="true">'):]
+    assert "Posted" in facts[:facts.index("</dl>")] and "PPI-108042" in facts[:facts.index("</dl>")]

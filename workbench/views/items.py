@@ -95,7 +95,7 @@ def item_detail(request, pk):
 def item_progress(request, pk):
     """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
     item = get_object_or_404(exception_item_list(), pk=pk)
-    response = render(request, "workbench/item.html#work", _context(item, user=request.user))
+    response = render(request, "workbench/item.html#work", {**_context(item, user=request.user), "oob": True})
     if not follow(item):
         return HttpResponseStopPolling(response.content)
     return response
@@ -105,7 +105,7 @@ def _action_response(request, item, message, level="success"):
     """HTMX: re-render the actions + progress section and raise a toast; plain POST: redirect."""
     item = exception_item_get(item.pk)
     if request.htmx:
-        response = render(request, "workbench/item.html#work", _context(item, user=request.user))
+        response = render(request, "workbench/item.html#work", {**_context(item, user=request.user), "oob": True})
         return trigger_client_event(response, "toast", {"message": message, "level": level})
     (messages.success if level == "success" else messages.error)(request, message)
     return redirect("items:detail", pk=item.pk)
