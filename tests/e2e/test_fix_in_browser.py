@@ -51,6 +51,9 @@ def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
     assert page.locator("[data-testid=progress-status]").inner_text() == "resolved"
     assert page.locator("[data-testid=item-status]").inner_text() == "Resolved"
     assert re.match(r"PPI-\d+", erp_number)
+    # the document's own block on the left says so too, still without a reload
+    page.locator("#doc-facts").get_by_text(erp_number).wait_for(timeout=10_000)
+    assert page.locator("#fin-status").inner_text() == "Posted"
 
     item.refresh_from_db()
     doc = item.document
