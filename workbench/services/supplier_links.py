@@ -588,7 +588,9 @@ def _documents_recheck(docs: list[Document], actor) -> None:
 
     for start in range(0, len(docs), 200):
         clean = documents_validate(documents=docs[start:start + 200], actor=actor)
-        push.enqueue_postings([d for d in clean if d.kind == Document.Kind.SUPPLIER_INVOICE])
+        # As the procurement pull does: a document the ERP refused is re-posted by a person, not by this.
+        push.enqueue_postings([d for d in clean if d.kind == Document.Kind.SUPPLIER_INVOICE
+                               and d.financial_status == Document.FinancialStatus.NOT_POSTED])
         for doc in clean:
             if doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
                 requisition_send_for_approval(doc)
