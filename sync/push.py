@@ -141,19 +141,28 @@ def enqueue_postings(docs: list[Document], run=None) -> list[OutboundWrite]:
 def postings_withdraw(docs: list[Document], reason: str) -> list[Document]:
     """Take back the queued ERP postings of expense reports that something new now blocks.
 
-    Only a write no attempt may have delivered (pending, not uncertain) is taken back, by a
-    conditional delete that a worker's claim cannot interleave with; a posting already on its way
-    stays, and its outcome is recorded as usual. The report returns to "not posted" and is queued
-    again, under the same key, once it is clean.
+    Only a write no attempt may have delivered is taken back: pending, or dead after failures that
+    certainly did not reach the ERP (not `uncertain`). A conditional delete does it, so a worker's
+    claim cannot interleave. The report returns to "not posted" and is queued again, under the
+    same key, once it is clean. A posting that may already be in the ERP stays, and the report's
+    trace says so: if it posts, reversing it is a decision for the ERP's users.
     """
     withdrawn = []
     for doc in docs:
         if doc.kind != Document.Kind.EXPENSE_REPORT or doc.financial_status != Document.FinancialStatus.POSTING:
             continue
-        deleted, _ = OutboundWrite.objects.filter(document=doc, action=POST, idempotency_key=doc.posting_key,
-                                                  status=OutboundWrite.Status.PENDING, uncertain=False).delete()
-        if not deleted:
+        write = OutboundWrite.objects.filter(document=doc, action=POST, idempotency_key=doc.posting_key).first()
+        if write is None:
             continue
+        deleted, _ = OutboundWrite.objects.filter(
+            pk=write.pk, status__in=[OutboundWrite.Status.PENDING, OutboundWrite.Status.DEAD], uncertain=False).delete()
+        if not deleted:
+            document_event_add(document=doc, system="workbench", action="posting_not_withdrawn",
+                               message=f"Could not withdraw the posting: it may already be in the ERP ({reason}). "
+                                       "If it posts, reverse it there if it should not be paid.")
+            continue
+        exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=write.pk),
+                                action="withdrawn", reason="The posting was withdrawn before it reached the ERP.")
         Document.objects.filter(pk=doc.pk, financial_status=Document.FinancialStatus.POSTING).update(
             financial_status=Document.FinancialStatus.NOT_POSTED, updated_at=timezone.now())
         doc.financial_status = Document.FinancialStatus.NOT_POSTED

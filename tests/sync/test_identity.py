@@ -152,3 +152,20 @@ def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_o
     assert queued.financial_status == "posted"
     assert erp_documents_per_number(erp_sandbox)[number] == 1
     assert not ExceptionItem.objects.filter(document=queued, code="INACTIVE_EMPLOYEE", status="open").exists()
+
+
+def test_a_posting_already_on_its_way_is_not_withdrawn_and_the_trace_says_so(conns, directory, scim_sandbox):
+    from sync.models import OutboundWrite
+
+    erp, expense = conns
+    assert run(erp, "master_data").status == "succeeded"
+    run(directory, "identity_pull")
+    assert run(expense, "expense_pull").status == "succeeded"
+    queued = Document.objects.filter(kind="expense_report", financial_status="posting").first()
+    OutboundWrite.objects.filter(document=queued).update(status="sending")  # a worker has claimed it
+    requests.post(f"{scim_sandbox[1]}/sandbox/deactivate", json={"employee_number": queued.party_code}, timeout=5)
+
+    run(directory, "identity_pull")
+    queued.refresh_from_db()
+    assert queued.financial_status == "posting" and OutboundWrite.objects.filter(document=queued, status="sending").exists()
+    assert "may already be in the ERP" in queued.events.get(action="posting_not_withdrawn").message

@@ -196,3 +196,4 @@ def test_a_group_that_is_not_one_lists_nothing_rather_than_everything(analyst_cl
         html = response.content.decode()
         assert response.status_code == 200 and HOSTILE not in html
         assert "No exceptions match these filters." in html, value
+        assert "is not a known root cause" in html, value  # the chip says why the list is empty

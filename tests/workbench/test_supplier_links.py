@@ -394,3 +394,54 @@ def test_confirming_a_link_whose_tax_id_differs_raises_the_conflict_at_once(erp,
     conflict = ExceptionItem.objects.get(code="OWNERSHIP_CONFLICT", status="open")
     assert conflict.detail["incoming"] == "ATU12345675" and conflict.detail["current"] == "DE132882398"
     assert conflict.connection.name == "Coupa"
+
+
+def test_a_tax_id_conflict_follows_its_link_one_per_external_supplier(proposed, admin_user):
+    from workbench.models import Connection
+
+    Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
+    coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
+    supplier_link_confirm(link=proposed, actor=admin_user)
+    supplier_links_refresh(system="coupa", records=[coupa("9", "Müller Gebäudetechnik Nord", number="C-80", country="DE")])
+    supplier_link_confirm(link=link_of("9"), actor=admin_user, entity_code="NW-DE", code="V00012")
+    a = coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")
+    b = coupa("9", "Müller Gebäudetechnik Nord", number="C-80", country="DE", tax_id="DE136695976")
+    assert supplier_links_refresh(system="coupa", connection=coupa_conn, records=[a])["conflicts_raised"] == 1
+    # Another Coupa supplier of the same vendor agreeing does not settle the first one's question.
+    supplier_links_refresh(system="coupa", connection=coupa_conn, records=[b])
+    assert ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").count() == 1
+    # Pointed at the vendor whose VAT id it is: the old question is gone, no new one.
+    supplier_link_confirm(link=link_of("3"), actor=admin_user, entity_code="NW-DE", code="V00034")
+    assert not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
+
+
+def test_rejecting_a_link_closes_its_tax_id_question(proposed, admin_user):
+    from workbench.models import Connection
+
+    Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
+    coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
+    supplier_link_confirm(link=proposed, actor=admin_user)
+    supplier_links_refresh(system="coupa", connection=coupa_conn, records=[
+        coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")])
+    assert ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
+    supplier_link_reject(link=link_of("3"), actor=admin_user, reason="Different company")
+    assert not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
+
+
+def test_a_link_the_evidence_confirms_later_updates_the_documents_that_waited(erp):
+    from workbench.services.validation import documents_validate
+
+    supplier_links_refresh(system="coupa", records=[coupa("5", "Globex Industrial Supplies Inc.", number="C-79",
+                                                          country="DE")])
+    assert link_of("5").status == "unmatched"
+    doc = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I9", supplier_code="C-79")]).created[0]
+    documents_validate(documents=[doc])
+    assert ExceptionItem.objects.filter(document=doc, code="UNKNOWN_SUPPLIER", status="open").exists()
+    # A buyer adds the VAT id in Coupa: the next refresh confirms the link by tax id, and the invoice follows.
+    counts = supplier_links_refresh(system="coupa", records=[coupa("5", "Globex Industrial Supplies Inc.", number="C-79",
+                                                                   country="DE", tax_id="DE136695976")])
+    assert link_of("5").status == "confirmed" and counts["documents_updated"] == 1
+    doc.refresh_from_db()
+    assert doc.party_code == "V00012"
+    assert not ExceptionItem.objects.filter(document=doc, code="UNKNOWN_SUPPLIER", status="open").exists()
+    assert "matched automatically" in doc.events.get(action="supplier_linked").message

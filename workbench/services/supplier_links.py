@@ -361,54 +361,57 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     raised, resolved = _tax_id_conflicts(system=system, links=[*new, *changed, *decided_changed], vendors=vendors,
                                          connection=connection)
     counts.update(conflicts_raised=raised, conflicts_resolved=resolved)
+    # A link the evidence now confirms reaches the documents that waited for it, as a person's confirm does.
+    counts.update(documents_updated=supplier_links_apply(links=[*new, *changed]))
     return dict(counts)
 
 
 def _tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpVendors, connection) -> tuple[int, int]:
     """The ERP owns a vendor's tax id. A linked external supplier that says otherwise is shown as an
-    OWNERSHIP_CONFLICT (as master data from a non-owner is), never written to the vendor master;
-    it resolves itself once both say the same (compared normalized: "DE 136 695 976" = "DE136695976").
+    OWNERSHIP_CONFLICT (as master data from a non-owner is), never written to the vendor master.
+
+    One item per link (two Coupa suppliers linked to one vendor are two questions). An item
+    resolves itself once both say the same (compared normalized: "DE 136 695 976" = "DE136695976"),
+    or once its link no longer points at that vendor (re-pointed, rejected, unmatched).
     Returns (raised, resolved)."""
     from workbench.models import Connection
     from workbench.services import ownership
     from workbench.services.exception_items import exception_items_resolve
 
-    links = [link for link in links if link.status == LINK.CONFIRMED and link.code]
+    links = [link for link in links if link.pk]
     if not links:
         return 0, 0
+    confirmed = [link for link in links if link.status == LINK.CONFIRMED and link.code]
     source = connection.role if connection is not None else Connection.Role.PROCUREMENT.value
-    owner = ownership.Guard.for_source("supplier", ["tax_id"], source).guarded.get("tax_id")
-    if owner is None:  # the sender owns tax ids now, or the owner is not connected
-        return 0, 0
+    owner = ownership.Guard.for_source("supplier", ["tax_id"], source).guarded.get("tax_id") if confirmed else None
     source_name = connection.name if connection is not None else system_label(system)
-    raised, agreeing = set(), set()
-    for link in links:
+    raised: set[str] = set()
+    for link in confirmed if owner else []:  # no owner: the sender owns tax ids now, or the ERP is not connected
         vendor = next((v for v in vendors.by_code.get(link.code, []) if v.entity_code == link.entity_code), None)
         if vendor is None:
             continue
-        key = (link.entity_code, link.code)
         theirs, ours = normalize_tax_id(link.tax_id)[0], normalize_tax_id(vendor.tax_id)[0]
         if not theirs or not ours or theirs == ours:
-            agreeing.add(key)
             continue
-        fp = ownership.fingerprint("supplier", *key, "tax_id", source)
+        fp = ownership.fingerprint("supplier", link.entity_code, link.code, "tax_id",
+                                   f"{source}:{link.system}:{link.external_id}")
         exception_item_raise(
             code=ownership.CODE, fp=fp, connection=connection,
             message=(f"{source_name} has tax id {link.tax_id!r} for supplier '{link.external_name}' "
                      f"({link.external_number or link.external_id}), which is linked to "
                      f"{vendor.describe()}; {ownership.role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
                      "The ERP's value is kept: check which is right before paying."),
-            detail={"object": "supplier", "entity": key[0], "code": key[1], "field": "tax_id", "current": vendor.tax_id,
-                    "incoming": link.tax_id, "source": source, "source_name": source_name, "owner": owner,
-                    "link": link.pk},
+            detail={"object": "supplier", "entity": link.entity_code, "code": link.code, "field": "tax_id",
+                    "current": vendor.tax_id, "incoming": link.tax_id, "source": source, "source_name": source_name,
+                    "owner": owner, "link": link.pk},
             root_cause=f"supplier.tax_id from {source}",
-            search_extra=f"{key[0]} {key[1]} {vendor.name} {link.external_name} tax_id")
+            search_extra=f"{link.entity_code} {link.code} {vendor.name} {link.external_name} tax_id")
         raised.add(fp)
     stale = [i for i in ownership.active_conflicts("supplier").filter(
-                 detail__field="tax_id", detail__source=source, detail__code__in=sorted({k[1] for k in agreeing}))
-             if (i.detail.get("entity"), i.detail.get("code")) in agreeing and i.fingerprint not in raised]
+        detail__field="tax_id", detail__link__in=[link.pk for link in links]) if i.fingerprint not in raised]
     resolved = exception_items_resolve(items=stale, action="rule_passed",
-                                       reason="The systems agree on this value now.") if stale else 0
+                                       reason="The systems agree on this value now, or the link no longer "
+                                              "points at this vendor.") if stale else 0
     return len(raised), resolved
 
 
@@ -532,7 +535,7 @@ def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | Non
     if item is not None and item.is_active:
         exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="confirmed",
                                   reason=f"{_who(actor)} linked {_link_external(link)} to {vendor}.")
-    link.documents_updated = supplier_link_apply(link=link, actor=actor)
+    link.documents_updated = supplier_links_apply(links=[link], actor=actor)
     _tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors.load(pk=sup.pk),
                       connection=_connection_of(link.system))
     return link
@@ -544,39 +547,67 @@ def _connection_of(system: str):
     return Connection.objects.filter(kind=system, enabled=True).first()
 
 
-def supplier_link_apply(*, link: MasterDataLink, actor=None) -> int:
-    """Bring documents stored before the link up to date, as their next version would be.
+def supplier_links_apply(*, links: list[MasterDataLink], actor=None) -> int:
+    """Bring documents stored before these links were confirmed up to date, as their next version would be.
 
-    Unposted documents from the link's system that name the external supplier (an invoice's or
-    PO's supplier, a requisition line's) get the ERP vendor, and are checked again: a cleared
-    invoice is queued for posting, a cleared requisition goes to its approvers. Posted documents are
-    the ERP's history and keep what they were posted with. Returns how many documents changed.
+    Unposted documents from a link's system that name its external supplier (an invoice's or PO's
+    supplier, a requisition line's) get the ERP vendor and are checked again: a cleared invoice is
+    queued for posting, a cleared requisition goes to its approvers. Posted documents are the ERP's
+    history and keep what they were posted with. A few queries per call when no document is
+    affected (a refresh confirming thousands of links), one update per link that has documents.
+    Returns how many documents changed.
     """
-    if link.status != LINK.CONFIRMED or not link.code:
-        return 0
-    keys = {link.external_number, link.external_id} - {""}
-    # As `supplier_crosswalk`: a number the ERP itself knows is that vendor, never translated.
-    keys -= set(Supplier.objects.filter(code__in=keys).values_list("code", flat=True))
+    wanted: dict[tuple[str, str], MasterDataLink] = {}
+    for link in links:
+        if link.status == LINK.CONFIRMED and link.code:
+            for key in (link.external_number, link.external_id):
+                if key:
+                    wanted.setdefault((link.system, key), link)
+    keys = sorted({k for _, k in wanted})
     if not keys:
         return 0
     kinds = Document.Kind
     unposted = Document.objects.filter(
-        source_system=link.system, kind__in=[kinds.REQUISITION, kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE],
+        source_system__in={s for s, _ in wanted},
+        kind__in=[kinds.REQUISITION, kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE],
         financial_status__in=[Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED])
-    headers = unposted.filter(kind__in=[kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE], party_code__in=keys)
-    ids = set(headers.values_list("pk", flat=True)) | set(
-        unposted.filter(lines__supplier_code__in=keys).values_list("pk", flat=True))
-    if not ids:
+    known, headers, lines = set(), [], []
+    for start in range(0, len(keys), IN_LIMIT):
+        chunk = keys[start:start + IN_LIMIT]
+        # As `supplier_crosswalk`: a number the ERP itself knows is that vendor, never translated.
+        known.update(Supplier.objects.filter(code__in=chunk).values_list("code", flat=True))
+        headers += unposted.filter(kind__in=[kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE], party_code__in=chunk) \
+            .values_list("pk", "source_system", "party_code")
+        lines += DocumentLine.objects.filter(document__in=unposted, supplier_code__in=chunk) \
+            .values_list("pk", "document_id", "document__source_system", "supplier_code")
+    header_ids: dict[MasterDataLink, list[int]] = {}
+    line_ids: dict[MasterDataLink, list[int]] = {}
+    touched: dict[int, set[MasterDataLink]] = {}
+    for pk, system, code in headers:
+        link = wanted.get((system, code))
+        if link is not None and code not in known:
+            header_ids.setdefault(link, []).append(pk)
+            touched.setdefault(pk, set()).add(link)
+    for pk, doc_id, system, code in lines:
+        link = wanted.get((system, code))
+        if link is not None and code not in known:
+            line_ids.setdefault(link, []).append(pk)
+            touched.setdefault(doc_id, set()).add(link)
+    if not touched:
         return 0
     now = timezone.now()
-    headers.update(party_code=link.code, updated_at=now)
-    DocumentLine.objects.filter(document_id__in=ids, supplier_code__in=keys).update(supplier_code=link.code)
-    docs = list(Document.objects.filter(pk__in=ids).order_by("pk"))
-    message = (f"Supplier {_link_external(link)} is ERP vendor {link.code} ({link.entity_code}): "
-               f"the link was confirmed by {_who(actor)}")
+    for link, ids in header_ids.items():
+        Document.objects.filter(pk__in=ids).update(party_code=link.code, updated_at=now)
+    for link, ids in line_ids.items():
+        DocumentLine.objects.filter(pk__in=ids).update(supplier_code=link.code)
+    docs = list(Document.objects.filter(pk__in=list(touched)).order_by("pk"))
+    how = f"confirmed by {_who(actor)}" if actor is not None else "matched automatically"
     DocumentEvent.objects.bulk_create([
-        DocumentEvent(document=d, at=now, system="workbench", action="supplier_linked", message=message, actor=actor,
-                      correlation_id=d.correlation_id, data={"link": link.pk, "code": link.code}) for d in docs])
+        DocumentEvent(document=d, at=now, system="workbench", action="supplier_linked", actor=actor,
+                      message=f"Supplier {_link_external(link)} is ERP vendor {link.code} ({link.entity_code}): "
+                              f"the link was {how}",
+                      correlation_id=d.correlation_id, data={"link": link.pk, "code": link.code})
+        for d in docs for link in sorted(touched[d.pk], key=lambda link: link.pk)])
     _documents_recheck(docs, actor)
     return len(docs)
 
@@ -624,6 +655,7 @@ def supplier_link_reject(*, link: MasterDataLink, actor, reason: str) -> MasterD
         ExceptionItem.objects.filter(pk=item.pk).update(entity_id=sup.entity_id)
     ExceptionEvent.objects.create(item=item, action="match_rejected", from_status=item.status, to_status=item.status,
                                   actor=actor, reason=f"Not {vendor}: {reason}", correlation_id=item.correlation_id)
+    _tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors([]), connection=None)  # no vendor, no question
     return link
 
 

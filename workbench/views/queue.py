@@ -78,9 +78,14 @@ NO_GROUP = SimpleNamespace(pk="none", title="none shared (items on their own)")
 def _group(value):
     from workbench.models import ExceptionGroup
 
+    value = (value or "").strip()
+    if not value:
+        return None
     if value == "none":
         return NO_GROUP
-    return ExceptionGroup.objects.filter(pk=value).first() if value and str(value).isdecimal() and len(value) < 12 else None
+    found = ExceptionGroup.objects.filter(pk=int(value)).first() if value.isdecimal() and len(value) < 12 else None
+    # A link to a group that is gone (or a hand-typed value) says so, instead of an unexplained empty list.
+    return found or SimpleNamespace(pk=value[:40], title=f"#{value[:40]} is not a known root cause")
 
 
 def _without(params, key):
