@@ -255,7 +255,7 @@ def approval_decisions_apply(records: list[dict]) -> int:
         if outcome.next_task is not None:
             send_task(outcome.next_task)
         if outcome.requisition_decided:
-            source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+            source = push.source_connection(doc)
             push.enqueue_write(source, doc, "requisition_decision", f"{doc.posting_key}:decision:{outcome.requisition_decided}",
                      {"requisition_id": doc.source_id, "decision": outcome.requisition_decided,
                       "comment": str(rec.get("comments") or ""), "approver": task.approver_code})
@@ -333,7 +333,7 @@ def p2p_posting_payload(doc: Document, lines) -> dict:
 
 def p2p_confirmation(doc: Document) -> None:
     """The ERP's answer on a procurement document, for its source (when sync learnt it from the ERP's side)."""
-    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    source = push.source_connection(doc)
     if source is None or source.role != Connection.Role.PROCUREMENT or doc.kind != KIND.SUPPLIER_INVOICE:
         return
     if doc.financial_status in (Document.FinancialStatus.POSTED, Document.FinancialStatus.READY_FOR_PAYMENT,
@@ -347,7 +347,7 @@ def p2p_confirmation(doc: Document) -> None:
 
 
 def p2p_paid(doc: Document) -> None:
-    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    source = push.source_connection(doc)
     if source is None or source.role != Connection.Role.PROCUREMENT or doc.kind != KIND.SUPPLIER_INVOICE:
         return
     push.enqueue_write(source, doc, "invoice_status", f"{doc.source_system}:{doc.source_id}:paid",
@@ -358,7 +358,7 @@ def p2p_paid(doc: Document) -> None:
 def p2p_send_back(item, reason: str) -> bool:
     """Send a requisition back to its requester (invalid, with our words), or dispute an invoice with its supplier."""
     doc = item.document
-    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    source = push.source_connection(doc)
     if source is None or source.role != Connection.Role.PROCUREMENT:
         return False
     key = f"{doc.posting_key}:sendback:{item.pk}"
@@ -384,7 +384,7 @@ def p2p_write_done(w: OutboundWrite, result) -> None:
     data = result.data or {}
     if doc is None:
         return
-    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    source = push.source_connection(doc)
     if w.action == push.CREATE_PO:
         number = str(data.get("number") or w.payload.get("number"))
         document_mark_posted(document=doc, erp_system=w.connection.kind, erp_id=result.external_id, number=number)

@@ -46,8 +46,13 @@ def erp_connection() -> Connection | None:
     return Connection.objects.filter(role=Connection.Role.ERP, enabled=True).first()
 
 
+def system_connection(system: str) -> Connection | None:
+    """The enabled connection of a source system ("coupa", "concur"...), if any."""
+    return Connection.objects.filter(kind=system, enabled=True).first()
+
+
 def source_connection(doc: Document) -> Connection | None:
-    return Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    return system_connection(doc.source_system)
 
 
 def erp_document_number(doc: Document) -> str:
@@ -209,7 +214,7 @@ def enqueue_send_back(item, reason: str) -> bool:
         conn, doc_id = source_connection(doc), doc.source_id
         key = f"{doc.source_system}:{doc.source_id}:v{doc.version}.r{doc.revision}:sendback:{item.pk}"
     else:
-        conn = Connection.objects.filter(kind=item.detail.get("source", ""), enabled=True).first()
+        conn = system_connection(item.detail.get("source", ""))
         doc_id = item.detail.get("external_id") or ""
         key = f"{item.detail.get('source')}:{doc_id}:sendback:{item.pk}"
     if conn is None or not doc_id:

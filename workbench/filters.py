@@ -57,12 +57,10 @@ class ExceptionItemFilter(django_filters.FilterSet):
 
     def by_group(self, qs, name, value):
         """A group's id, or "none": the items that share no root cause with any other."""
-        value = value.strip()
-        if value == "none":
+        group = parse_group(value)
+        if group == "none":
             return qs.filter(group__isnull=True)
-        if value.isdecimal() and len(value) < 12:
-            return qs.filter(group_id=int(value))
-        return qs.none()  # not a group: show nothing rather than everything
+        return qs.filter(group_id=group) if group is not None else qs.none()  # not a group: nothing, not everything
 
     def by_age(self, qs, name, value):
         now = timezone.now()
@@ -78,6 +76,14 @@ class ExceptionItemFilter(django_filters.FilterSet):
         if value == "overdue":
             return qs.filter(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)
         return qs
+
+
+def parse_group(value) -> int | str | None:
+    """The queue's `group` parameter: "none", a group id, or None when it is neither."""
+    value = str(value or "").strip()
+    if value == "none":
+        return value
+    return int(value) if value.isdecimal() and len(value) < 12 else None
 
 
 def assignee_choices():

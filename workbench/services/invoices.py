@@ -186,10 +186,9 @@ def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver
 
 
 def _tell_source(doc: Document, status: str, comment: str, *, key: str) -> None:
-    from sync.push import enqueue_write
-    from workbench.models import Connection
+    from sync.push import enqueue_write, source_connection
 
-    source = Connection.objects.filter(kind=doc.source_system, enabled=True).first()
+    source = source_connection(doc)
     if source is None:
         document_event_add(document=doc, system="workbench", action="supplier_notified",
                            message=f"No connection to {doc.source_system}: tell the supplier through its channel.")

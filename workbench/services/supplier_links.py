@@ -376,7 +376,6 @@ def _tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpV
     Returns (raised, resolved)."""
     from workbench.models import Connection
     from workbench.services import ownership
-    from workbench.services.exception_items import exception_items_resolve
 
     links = [link for link in links if link.pk]
     if not links:
@@ -407,12 +406,19 @@ def _tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpV
             root_cause=f"supplier.tax_id from {source}",
             search_extra=f"{link.entity_code} {link.code} {vendor.name} {link.external_name} tax_id")
         raised.add(fp)
+    return len(raised), _tax_id_conflicts_close(links, keep=raised)
+
+
+def _tax_id_conflicts_close(links: list[MasterDataLink], keep: set[str] = frozenset()) -> int:
+    """Resolve the tax id conflicts of these links, except those just raised (`keep`)."""
+    from workbench.services import ownership
+    from workbench.services.exception_items import exception_items_resolve
+
     stale = [i for i in ownership.active_conflicts("supplier").filter(
-        detail__field="tax_id", detail__link__in=[link.pk for link in links]) if i.fingerprint not in raised]
-    resolved = exception_items_resolve(items=stale, action="rule_passed",
-                                       reason="The systems agree on this value now, or the link no longer "
-                                              "points at this vendor.") if stale else 0
-    return len(raised), resolved
+        detail__field="tax_id", detail__link__in=[link.pk for link in links]) if i.fingerprint not in keep]
+    return exception_items_resolve(items=stale, action="rule_passed",
+                                   reason="The systems agree on this value now, or the link no longer "
+                                          "points at this vendor.") if stale else 0
 
 
 def _item_detail(link: MasterDataLink, vendor: Vendor | None) -> dict:
@@ -536,15 +542,11 @@ def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | Non
         exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="confirmed",
                                   reason=f"{_who(actor)} linked {_link_external(link)} to {vendor}.")
     link.documents_updated = supplier_links_apply(links=[link], actor=actor)
+    from sync import push
+
     _tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors.load(pk=sup.pk),
-                      connection=_connection_of(link.system))
+                      connection=push.system_connection(link.system))
     return link
-
-
-def _connection_of(system: str):
-    from workbench.models import Connection
-
-    return Connection.objects.filter(kind=system, enabled=True).first()
 
 
 def supplier_links_apply(*, links: list[MasterDataLink], actor=None) -> int:
@@ -583,16 +585,12 @@ def supplier_links_apply(*, links: list[MasterDataLink], actor=None) -> int:
     header_ids: dict[MasterDataLink, list[int]] = {}
     line_ids: dict[MasterDataLink, list[int]] = {}
     touched: dict[int, set[MasterDataLink]] = {}
-    for pk, system, code in headers:
-        link = wanted.get((system, code))
-        if link is not None and code not in known:
-            header_ids.setdefault(link, []).append(pk)
-            touched.setdefault(pk, set()).add(link)
-    for pk, doc_id, system, code in lines:
-        link = wanted.get((system, code))
-        if link is not None and code not in known:
-            line_ids.setdefault(link, []).append(pk)
-            touched.setdefault(doc_id, set()).add(link)
+    for rows, ids in (([(pk, pk, system, code) for pk, system, code in headers], header_ids), (lines, line_ids)):
+        for pk, doc_id, system, code in rows:
+            link = wanted.get((system, code))
+            if link is not None and code not in known:
+                ids.setdefault(link, []).append(pk)
+                touched.setdefault(doc_id, set()).add(link)
     if not touched:
         return 0
     now = timezone.now()
@@ -655,7 +653,7 @@ def supplier_link_reject(*, link: MasterDataLink, actor, reason: str) -> MasterD
         ExceptionItem.objects.filter(pk=item.pk).update(entity_id=sup.entity_id)
     ExceptionEvent.objects.create(item=item, action="match_rejected", from_status=item.status, to_status=item.status,
                                   actor=actor, reason=f"Not {vendor}: {reason}", correlation_id=item.correlation_id)
-    _tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors([]), connection=None)  # no vendor, no question
+    _tax_id_conflicts_close([link])  # no vendor, no question
     return link
 
 

@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from workbench.errors import WorkbenchError
-from workbench.filters import ExceptionItemFilter, assignee_choices
+from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
 from workbench.models import ExceptionItem
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.services.exception_items import exception_item_assign
@@ -78,12 +78,13 @@ NO_GROUP = SimpleNamespace(pk="none", title="none shared (items on their own)")
 def _group(value):
     from workbench.models import ExceptionGroup
 
-    value = (value or "").strip()
+    value = str(value or "").strip()
     if not value:
         return None
-    if value == "none":
+    group = parse_group(value)
+    if group == "none":
         return NO_GROUP
-    found = ExceptionGroup.objects.filter(pk=int(value)).first() if value.isdecimal() and len(value) < 12 else None
+    found = ExceptionGroup.objects.filter(pk=group).first() if group is not None else None
     # A link to a group that is gone (or a hand-typed value) says so, instead of an unexplained empty list.
     return found or SimpleNamespace(pk=value[:40], title=f"#{value[:40]} is not a known root cause")
 
