@@ -7,6 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+os.environ.setdefault("SANDBOXES_ALLOWED", "1")  # benchmarks run the vendor sandboxes as processes
 
 
 def django_with_fresh_db(keepdb: bool = False):

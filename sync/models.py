@@ -165,3 +165,18 @@ class DriftRecord(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.stream} {self.key}"
+
+
+class WorkerBeat(models.Model):
+    """When each worker last took or finished a task: /healthz tells a stalled worker from an idle one."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="The worker's node name, e.g. worker-1@host.")
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_task_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

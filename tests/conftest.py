@@ -67,7 +67,8 @@ class SandboxProcess:
                 "--data", str(tmp / f"{kind}.sqlite3"), "--today", TODAY.isoformat(), "--seed", "7",
                 "--employees", str(world.get("n_employees", 40)), "--lines", str(world.get("n_lines", 300))]
         self.log = open(tmp / f"{kind}.log", "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+                                     env={**os.environ, "SANDBOXES_ALLOWED": "1"})
         try:
             wait_http(f"{self.url}/sandbox/health", 60)
         except Exception:
@@ -144,10 +145,10 @@ class WorkerProcess:
         env.update(extra_env or {})
         self.log_path = tmp / f"worker-{name}.log"
         self.log = open(self.log_path, "wb")
+        from sync.workers import worker_command
+
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "sync", "worker", "-l", "info", "-c", "2", "-n", f"{name}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
+            worker_command(name), stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if b"ready." in self.log_path.read_bytes():
@@ -159,7 +160,7 @@ class WorkerProcess:
         raise RuntimeError("worker did not start:\n" + self.log_path.read_text()[-3000:])
 
     def kill(self) -> None:
-        """SIGKILL the whole worker (parent and pool processes): a crash, not a shutdown."""
+        """SIGKILL the whole worker process group: a crash, not a shutdown."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)

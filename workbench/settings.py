@@ -21,6 +21,8 @@ def envint(name: str, default: int) -> int:
 
 SECRET_KEY = os.getenv("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = envbool("DEBUG")
+# `manage.py sandbox` runs fake vendor systems: only for development, tests and the demo.
+SANDBOXES_ALLOWED = DEBUG or envbool("SANDBOXES_ALLOWED")
 ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.getenv("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -158,18 +160,20 @@ SPECTACULAR_SETTINGS = {
 REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # Redis gives a task a dead worker took back after this long; tasks are idempotent and claim their
+    # work in the database, so a redelivery is safe, and it must outlast the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("BROKER_VISIBILITY_TIMEOUT", 1800)}
 else:
-    # Kombu's filesystem transport: a real broker with no server, for the embedded default.
-    _broker_dir = VAR_DIR / "broker"
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # The embedded broker (sync/broker.py): a folder, atomic renames and flocks, no server. The
+    # hostname is only there so that kombu does not warn about a missing one.
+    CELERY_BROKER_URL = "filesystem://localhost/"
+    CELERY_BROKER_TRANSPORT = "sync.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-        "polling_interval": 0.1,  # seconds between polls of the folder when it is empty
+        "folder": str(VAR_DIR / "broker"),
+        "polling_interval": 0.1,  # seconds between looks at the folder when it is empty
     }
+    # No fanout traffic: remote control (inspect, ping) and events need a broadcast the folder does not need.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-way is redelivered; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -184,6 +188,7 @@ SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a w
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt
 SYNC_BACKOFF_CAP = float(os.getenv("SYNC_BACKOFF_CAP", "300"))
+WORKER_STALL_SECONDS = envint("WORKER_STALL_SECONDS", 120)  # work waiting this long with no task taken = stalled
 SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 300)  # a claimed write is one worker's this long (> a write's timeouts)
 
 LOGGING = {

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from sync.models import OutboundWrite, SyncRun
+from sync.models import OutboundWrite, SyncRun, WorkerBeat
 from tests.conftest import wait_until
 from workbench.models import Connection, Document, ExceptionItem
 
@@ -50,6 +50,8 @@ def test_a_real_worker_posts_writes_back_and_queues_the_rest(sandboxes, connecti
         "MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "CLOSED_PERIOD", "INVALID_TAX_CODE", "INACTIVE_EMPLOYEE",
         "ERP_REJECTED", "MALFORMED_RECORD"}
     # the expense platform shows the ERP's document number (the closed loop)
+    # the worker says it is alive and taking work (what /healthz reads)
+    assert WorkerBeat.objects.filter(name__startswith="w1@", last_task_at__isnull=False).exists()
     doc = posted.first()
     wait_until(lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber"), 60,
                message="the write-back")

@@ -2,12 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.http import HttpResponse
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
+from sync.workers import worker_health
 from workbench.errors import WorkbenchError
 from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, tax_code_choices
 from workbench.models import AccountingPeriod, DocumentLine, ExceptionItem
@@ -175,11 +177,16 @@ def item_assign(request, pk):
 
 
 def healthz(request):
-    from django.db import connection
+    """Liveness for a load balancer or an orchestrator: the database answers, and the workers take work.
 
+    503 when the database is unreachable, or when work waits and no worker has taken a task for
+    WORKER_STALL_SECONDS (a worker that is up but hung is as bad as none).
+    """
     try:
         with connection.cursor() as cur:
             cur.execute("SELECT 1")
     except Exception:  # noqa: BLE001 - any database failure is "unhealthy"
-        return HttpResponse("database unreachable", status=503, content_type="text/plain")
-    return HttpResponse("ok", content_type="text/plain")
+        return JsonResponse({"status": "down", "database": "unreachable"}, status=503)
+    workers = worker_health()
+    body = {"status": "ok" if workers["status"] == "ok" else "degraded", "database": "ok", "workers": workers}
+    return JsonResponse(body, status=200 if workers["status"] == "ok" else 503)

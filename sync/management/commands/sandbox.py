@@ -3,6 +3,7 @@
 import json
 from datetime import date
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors import registry
@@ -26,6 +27,9 @@ class Command(BaseCommand):
                             help="a sandbox option, e.g. coupa_only_suppliers=true (repeatable)")
 
     def handle(self, *args, **opts):
+        if not settings.SANDBOXES_ALLOWED:
+            raise CommandError("Sandboxes are fake vendor systems for development, tests and the demo; this "
+                               "installation does not allow them. Set DEBUG=1 or SANDBOXES_ALLOWED=1 to run one.")
         try:
             faults = json.loads(opts["faults"])
             today = date.fromisoformat(opts["today"]) if opts["today"] else date.today()
