@@ -1,4 +1,7 @@
-"""Which connector class serves which kind; sync builds connectors only through here."""
+"""Which connector class serves which kind; sync builds connectors only through here.
+
+Sandboxes are not listed here: they are a development tool (connectors/sandboxkit/), outside the
+product's import graph."""
 
 from __future__ import annotations
 
@@ -11,15 +14,6 @@ CONNECTORS = {
     "coupa": "connectors.coupa.connector:CoupaConnector",
     "scim": "connectors.scim.connector:ScimConnector",
     "servicenow": "connectors.servicenow.connector:ServiceNowConnector",
-}
-
-# kind -> "module:Class" of its sandbox (a connectors.sandbox.kit.Sandbox; see `manage.py sandbox`).
-SANDBOXES = {
-    "business_central": "connectors.business_central.sandbox.server:BusinessCentralSandbox",
-    "concur": "connectors.concur.sandbox.server:ConcurSandbox",
-    "coupa": "connectors.coupa.sandbox.server:CoupaSandbox",
-    "scim": "connectors.scim.sandbox.server:ScimSandbox",
-    "servicenow": "connectors.servicenow.sandbox.server:ServiceNowSandbox",
 }
 
 
@@ -38,9 +32,3 @@ def connector_class(kind: str):
 def build(kind: str, config: dict):
     return connector_class(kind)(config)
 
-
-def sandbox_class(kind: str):
-    try:
-        return _load(SANDBOXES[kind])
-    except KeyError:
-        raise ValueError(f"no sandbox for {kind!r}; known: {', '.join(sorted(SANDBOXES))}") from None

@@ -22,8 +22,8 @@ from connectors.business_central import mapping
 from connectors.business_central.connector import BusinessCentralConnector
 from connectors.business_central.sandbox.seed import PAYMENT_TERMS
 from connectors.business_central.sandbox.server import BusinessCentralSandbox
-from connectors.sandbox.kit import run_in_thread
-from connectors.sandbox.world import BLOCKED_ACCOUNTS, GL_ACCOUNTS, TAX_CODES, World, build_world
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.world import BLOCKED_ACCOUNTS, GL_ACCOUNTS, TAX_CODES, World, build_world
 
 TODAY = date(2026, 11, 20)
 OPEN_DAY = "2026-11-10"  # October and November are open on 2026-11-20

@@ -15,9 +15,9 @@ from connectors.business_central import mapping
 from connectors.business_central.connector import BusinessCentralConnector
 from connectors.business_central.sandbox.seed import user_id
 from connectors.business_central.sandbox.server import BusinessCentralSandbox
-from connectors.sandbox.kit import run_in_thread
-from connectors.sandbox.procurement import P2PWorld, Requisition, build_p2p
-from connectors.sandbox.world import build_world
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.procurement import P2PWorld, Requisition, build_p2p
+from connectors.sandboxkit.world import build_world
 
 TODAY = date(2026, 11, 20)
 OPEN_DAY = "2026-11-10"

@@ -16,8 +16,8 @@ from connectors.base import ConfigError, MalformedPayload, Page, Rejected, Trans
 from connectors.concur import mapping
 from connectors.concur.connector import ConcurConnector
 from connectors.concur.sandbox.server import ConcurSandbox
-from connectors.sandbox.kit import run_in_thread
-from connectors.sandbox.world import build_world
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.world import build_world
 
 SEED, TODAY = 7, date(2026, 11, 20)
 WORLD_ARGS = {"seed": SEED, "today": TODAY, "n_employees": 40, "n_lines": 300}
@@ -379,7 +379,7 @@ def test_state_survives_a_restart(tmp_path):
 def test_mapping_accepts_a_string_document_and_splits_allocations():
     report = next(iter(GOOD.values()))
     from connectors.concur.sandbox.documents import transaction
-    from connectors.sandbox.kit import dumps
+    from connectors.sandboxkit.kit import dumps
 
     item = json.loads(dumps(transaction(report)))
     entry = item["document"]["expenseEntry"][0]

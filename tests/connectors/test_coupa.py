@@ -14,9 +14,9 @@ import requests
 from connectors.base import ConfigError, Page, Rejected, TransientError, WriteOp
 from connectors.coupa.connector import CoupaConnector
 from connectors.coupa.sandbox.server import CoupaSandbox
-from connectors.sandbox.kit import run_in_thread
-from connectors.sandbox.procurement import build_p2p
-from connectors.sandbox.world import build_world
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.procurement import build_p2p
+from connectors.sandboxkit.world import build_world
 
 WORLD_ARGS = {"seed": 3, "today": date(2026, 11, 20), "n_employees": 20}
 P2P = build_p2p(build_world(**WORLD_ARGS, n_lines=0), seed=3)

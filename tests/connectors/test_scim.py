@@ -9,9 +9,9 @@ import pytest
 import requests
 
 from connectors.base import ConfigError, MalformedPayload, Rejected, TransientError, WriteOp
-from connectors.sandbox.kit import run_in_thread
-from connectors.sandbox.procurement import build_p2p
-from connectors.sandbox.world import build_world
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.procurement import build_p2p
+from connectors.sandboxkit.world import build_world
 from connectors.scim import mapping
 from connectors.scim.connector import ScimConnector
 from connectors.scim.sandbox.server import ENT, ERROR, LIST, STATIC_TOKEN, ScimSandbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from connectors.sandbox.kit import run_in_thread
+from connectors.sandboxkit.kit import run_in_thread
 from connectors.scim.sandbox.server import ScimSandbox
 from tests.conftest import SMALL_WORLD, TODAY
 from tests.sync.test_pipeline import full_sync, run

@@ -12,8 +12,8 @@ from django.test import override_settings
 
 from connectors.business_central.sandbox.server import BusinessCentralSandbox
 from connectors.concur.sandbox.server import ConcurSandbox
-from connectors.sandbox.kit import run_in_thread
-from connectors.sandbox.world import build_world
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.world import build_world
 from sync import pull, push
 from sync.models import OutboundWrite, SyncRun
 from tests.conftest import SMALL_WORLD, TODAY, make_connections

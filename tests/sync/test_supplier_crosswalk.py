@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.coupa.sandbox.server import CoupaSandbox
-from connectors.sandbox.kit import run_in_thread
+from connectors.sandboxkit.kit import run_in_thread
 from tests.conftest import SMALL_WORLD, TODAY
 from tests.sync.test_pipeline import erp_sandbox, run  # noqa: F401 - erp_sandbox is a fixture
 from workbench.models import Connection, ExceptionItem, MasterDataLink, Supplier

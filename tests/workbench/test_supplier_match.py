@@ -9,8 +9,8 @@ from stdnum import iban as stdnum_iban
 from stdnum.eu import vat as stdnum_vat
 from stdnum.us import ein as stdnum_ein
 
-from connectors.sandbox.procurement import build_p2p
-from connectors.sandbox.world import build_world
+from connectors.sandboxkit.procurement import build_p2p
+from connectors.sandboxkit.world import build_world
 from workbench.supplier_match import (
     CERTAIN,
     LIKELY,

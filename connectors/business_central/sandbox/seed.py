@@ -15,8 +15,8 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from connectors.sandbox.procurement import build_p2p
-from connectors.sandbox.world import BLOCKED_ACCOUNTS, BLOCKED_COST_CENTER, GL_ACCOUNTS, TAX_CODES, World, stable_guid
+from connectors.sandboxkit.procurement import build_p2p
+from connectors.sandboxkit.world import BLOCKED_ACCOUNTS, BLOCKED_COST_CENTER, GL_ACCOUNTS, TAX_CODES, World, stable_guid
 
 from .odata import iso_ms
 

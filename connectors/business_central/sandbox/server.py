@@ -30,8 +30,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from connectors.sandbox.kit import HttpError, Request, Sandbox
-from connectors.sandbox.world import build_world, stable_guid
+from connectors.sandboxkit.kit import HttpError, Request, Sandbox
+from connectors.sandboxkit.world import build_world, stable_guid
 
 from . import rules
 from .odata import BcError, Clock, page_of, parse_dt, parse_filter, parse_top, syntax_error

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.sandbox.world import (
+from connectors.sandboxkit.world import (
     CITIES,
     ENTITIES,
     EXPENSE_TYPES,

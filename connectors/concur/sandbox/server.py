@@ -51,8 +51,8 @@ from math import ceil
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.kit import HttpError, Request, Sandbox, dumps
-from connectors.sandbox.world import Employee, build_world
+from connectors.sandboxkit.kit import HttpError, Request, Sandbox, dumps
+from connectors.sandboxkit.world import Employee, build_world
 
 from . import console
 from .documents import expense_v4_report, new_report, summary, transaction
@@ -462,6 +462,6 @@ class ConcurSandbox(Sandbox):
 if __name__ == "__main__":  # python -m connectors.concur.sandbox.server [port]
     import sys
 
-    from connectors.sandbox.kit import serve
+    from connectors.sandboxkit.kit import serve
 
     serve(ConcurSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8102)

@@ -51,9 +51,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.coupa import mapping
-from connectors.sandbox.kit import HttpError, Request, Sandbox
-from connectors.sandbox.procurement import CATEGORIES, build_p2p, suppliers_by_number
-from connectors.sandbox.world import ENTITIES, build_world
+from connectors.sandboxkit.kit import HttpError, Request, Sandbox
+from connectors.sandboxkit.procurement import CATEGORIES, build_p2p, suppliers_by_number
+from connectors.sandboxkit.world import ENTITIES, build_world
 
 COLLECTIONS = ("users", "suppliers", "commodities", "contracts", "requisitions", "purchase_orders",
                "receiving_transactions", "invoices")
@@ -845,6 +845,6 @@ class CoupaSandbox(Sandbox):
 if __name__ == "__main__":  # python -m connectors.coupa.sandbox.server [port]
     import sys
 
-    from connectors.sandbox.kit import serve
+    from connectors.sandboxkit.kit import serve
 
     serve(CoupaSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8104)

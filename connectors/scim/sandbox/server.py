@@ -63,9 +63,9 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from connectors.sandbox.kit import HttpError, Request, Sandbox
-from connectors.sandbox.procurement import build_p2p
-from connectors.sandbox.world import BLOCKED_COST_CENTER, COST_CENTERS, build_world, stable_guid, stable_id
+from connectors.sandboxkit.kit import HttpError, Request, Sandbox
+from connectors.sandboxkit.procurement import build_p2p
+from connectors.sandboxkit.world import BLOCKED_COST_CENTER, COST_CENTERS, build_world, stable_guid, stable_id
 
 USERS = "Users"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -609,6 +609,6 @@ class ScimSandbox(Sandbox):
 if __name__ == "__main__":  # python -m connectors.scim.sandbox.server [port]
     import sys
 
-    from connectors.sandbox.kit import serve
+    from connectors.sandboxkit.kit import serve
 
     serve(ScimSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8105)

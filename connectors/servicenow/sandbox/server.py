@@ -63,9 +63,9 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.kit import HttpError, Request, Sandbox
-from connectors.sandbox.procurement import build_p2p
-from connectors.sandbox.world import build_world, stable_id
+from connectors.sandboxkit.kit import HttpError, Request, Sandbox
+from connectors.sandboxkit.procurement import build_p2p
+from connectors.sandboxkit.world import build_world, stable_id
 
 APPROVALS, USERS = "sysapproval_approver", "sys_user"
 STATES = ("requested", "approved", "rejected", "cancelled", "not requested", "not_required")
@@ -550,6 +550,6 @@ class ServiceNowSandbox(Sandbox):
 if __name__ == "__main__":  # python -m connectors.servicenow.sandbox.server [port]
     import sys
 
-    from connectors.sandbox.kit import serve
+    from connectors.sandboxkit.kit import serve
 
     serve(ServiceNowSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8104)

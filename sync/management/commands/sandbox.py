@@ -6,15 +6,15 @@ from datetime import date
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors import registry
-from connectors.sandbox.kit import serve
+from connectors.sandboxkit import SANDBOXES, sandbox_class
+from connectors.sandboxkit.kit import serve
 
 
 class Command(BaseCommand):
     help = "Run a vendor sandbox (a real HTTP server in the vendor's API shape, seeded deterministically)."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=sorted(registry.SANDBOXES))
+        parser.add_argument("kind", choices=sorted(SANDBOXES))
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=0)
         parser.add_argument("--data", default=None, help="SQLite file that keeps the sandbox's state across restarts")
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             options = dict(_option(o) for o in opts["option"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        sandbox = registry.sandbox_class(opts["kind"])(
+        sandbox = sandbox_class(opts["kind"])(
             data_path=opts["data"], seed=opts["seed"], faults=faults, today=today,
             n_employees=opts["employees"], n_lines=opts["lines"], **options,
         )

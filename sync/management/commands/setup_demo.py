@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from connectors.sandbox.kit import Sandbox
+from connectors.sandboxkit.kit import Sandbox
 from sync.schedules import ensure_schedules
 from workbench.models import Connection
 

@@ -1,1 +1,0 @@
-"""Shared parts of the vendor sandboxes: the seeded demo world and the HTTP server kit."""
