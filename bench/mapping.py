@@ -52,7 +52,8 @@ def main():
         from django.contrib.auth import get_user_model
 
         from workbench.models import ExceptionItem, LegalEntity, MappingRule
-        from workbench.services.mappings import mapping_impact, mapping_rule_save, mapping_run_execute
+        from workbench.services.mapping_runs import mapping_run_execute
+        from workbench.services.mappings import mapping_impact, mapping_rule_save
 
         build(args.items, args.resolved)
         with connection.cursor() as cur:

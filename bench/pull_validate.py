@@ -36,16 +36,17 @@ def main():
     try:
         for url in urls.values():
             wait_http(f"{url}/sandbox/health", 300)
-        from sync import pull
-        from sync.models import OutboundWrite, SyncRun
+        from sync.jobs import run_job
+        from sync.models import SyncRun
+from workbench.models import OutboundWrite
         from tests.conftest import make_connections
         from workbench.models import DocumentLine, ExceptionItem
 
         erp, expense = make_connections(urls["business_central"], urls["concur"], page_size=100)
         t0 = time.perf_counter()
-        pull.run_job(SyncRun.objects.create(connection=erp, job="master_data"))
+        run_job(SyncRun.objects.create(connection=erp, job="master_data"))
         t1 = time.perf_counter()
-        result = pull.run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
+        result = run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
         t2 = time.perf_counter()
         lines = DocumentLine.objects.count()
         print(f"master data pull: {t1 - t0:.2f}s")

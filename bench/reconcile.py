@@ -101,16 +101,16 @@ def main():
 
     proc, url = start_sandbox(seeded_store(args.employees, TODAY.isoformat(), tmp), args.employees, TODAY.isoformat())
     try:
-        from sync import pull
+        from sync.jobs import run_job
         from sync.models import ReconciliationRun, SyncRun
         from sync.reconcile import run_reconciliation
         from tests.conftest import make_connections
         from workbench.models import Employee
-        from workbench.services.masterdata import ORDER as MASTER_DATA_STREAMS
+        from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
         erp, _ = make_connections(url, "http://127.0.0.1:9", page_size=args.page_size, timeout=60)
         t0 = time.perf_counter()
-        sync = pull.run_job(SyncRun.objects.create(connection=erp, job="master_data"))
+        sync = run_job(SyncRun.objects.create(connection=erp, job="master_data"))
         print(f"master-data sync (fills the ledger): {time.perf_counter() - t0:.1f}s, {sync.records_read:,} records, "
               f"status={sync.status} {sync.message[:200]}")
         erp.refresh_from_db()

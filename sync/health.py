@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from connectors import registry
 from connectors.base import ConfigError
+from workbench import jobs
 from workbench.models import Connection, ExceptionItem
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 
@@ -57,14 +58,21 @@ def record_success(connection: Connection) -> None:
         exception_items_resolve(items=incident, action="recovered", reason=f"{connection.name} answers again; held writes released.")
     if was_down:
         log.info("connection %s recovered", connection.name)
-        from sync.push import kick_outbox
+        jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
 
-        kick_outbox()
+
+def error_text(exc: Exception) -> str:
+    """A connection's failure in a person's words (no Python class names on screen)."""
+    kind = {"TransientError": "It did not answer in time or was unavailable",
+            "ConfigError": "It refused the connection's settings or credentials",
+            "MalformedPayload": "It sent something that cannot be read",
+            "Rejected": "It refused the request"}.get(exc.__class__.__name__, "The call failed")
+    return f"{kind}: {exc}"
 
 
 def record_failure(connection: Connection, error: Exception) -> bool:
     """Count a failure; returns True if the connection is (now) down."""
-    message = f"{error.__class__.__name__}: {error}"[:2000]
+    message = error_text(error)[:2000]
     Connection.objects.filter(pk=connection.pk).update(consecutive_failures=F("consecutive_failures") + 1, last_error=message)
     connection.refresh_from_db(fields=["consecutive_failures", "health"])
     if isinstance(error, ConfigError) or connection.consecutive_failures >= settings.SYNC_OUTAGE_THRESHOLD:

@@ -1,12 +1,10 @@
-"""Sync state: cursors, runs and the outbox.
+"""Sync state: cursors, runs, reconciliations and worker heartbeats.
 
 - `SyncCursor` remembers where each (connection, stream) read stopped; it moves only with
   committed data, and its lease makes sure one worker reads a stream at a time.
 - `SyncRun` is one job's progress and counts, shown on the sync page.
-- `OutboundWrite` is the outbox: every write to a vendor is first a row with a deterministic
-  idempotency key, then a call, then a recorded result (Brandur's idempotency keys; Sentry's
-  webhook mailbox). A killed worker leaves a row whose lease expires and which is tried again
-  with the same key.
+- The outbox (`OutboundWrite`) is a domain model (workbench/models/outbox.py): the domain records
+  what it wants told; sync delivers it.
 - `ReconciliationRun` is one nightly comparison of the ERP's master data with our copies, and each
   `DriftRecord` one record that differs: added in the ERP, changed there without the timestamp an
   incremental read relies on, or deleted there. Drift is reported, not repaired (sync/reconcile.py).
@@ -69,39 +67,6 @@ class SyncRun(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.SKIPPED)
-
-
-class OutboundWrite(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        SENDING = "sending"
-        DONE = "done"
-        REJECTED = "rejected"  # the vendor refused it: a business outcome, recorded, not retried
-        DEAD = "dead"  # gave up after SYNC_MAX_ATTEMPTS: a technical exception with a Replay action
-
-    connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="writes")
-    document = models.ForeignKey("workbench.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="writes")
-    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="writes",
-                            help_text="The sync run that queued it, so a run can show what it got posted.")
-    action = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    uncertain = models.BooleanField(default=False, help_text="A previous attempt may have reached the vendor.")
-    last_error = models.TextField(blank=True)
-    result = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
-
-    def __str__(self):
-        return self.idempotency_key
 
 
 class ReconciliationRun(models.Model):

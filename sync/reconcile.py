@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from operator import or_
@@ -36,16 +36,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from django.db.models import Count, F, Q
-from django.utils import timezone
 
-from connectors.base import ConnectorError, Page
-from sync.health import connector_for, record_failure
-from sync.models import DriftRecord, ReconciliationRun, SyncCursor
-from sync.pull import Skipped, claim, read_with_retries, release
+from connectors.base import Page
+from sync.health import connector_for
+from sync.models import DriftRecord, ReconciliationRun
+from sync.runs import Skipped, read_with_retries, renew, run_recorded
+from workbench import jobs, streams
 from workbench.models import Budget, Connection, LegalEntity
 from workbench.money import parse_amount
-from workbench.services import masterdata
-from workbench.services.masterdata import ORDER as MASTER_DATA_STREAMS
+from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ def _erp_id(rec: dict, limit: int = 64) -> str:
 
 def _scoped(stream: str) -> Comparison:
     """Entity-scoped master data (cost centers, accounts...): keyed by (entity code, code)."""
-    model, copied = masterdata.STREAMS[stream]
+    model, copied = streams.STREAMS[stream]
     fields = (*copied, "erp_id")
 
     def ledger(where: Q | None) -> Iterator[tuple[tuple, tuple]]:
@@ -133,7 +132,7 @@ def _scoped(stream: str) -> Comparison:
         if not rec.get("entity") or not rec.get("code"):
             raise Unreadable
         try:  # field_value quantizes as the column stores (discount percents to four places)
-            values = tuple(masterdata.field_value(f, rec) for f in copied)
+            values = tuple(streams.field_value(f, rec) for f in copied)
         except ValueError:  # the sync refuses it too: unreadable, not drift every night
             raise Unreadable from None
         return (str(rec["entity"]), str(rec["code"])[:40]), (*values, _erp_id(rec))
@@ -225,11 +224,6 @@ def _drift(run: ReconciliationRun, cmp: Comparison, key: tuple, kind: str, ours,
 
 
 # --- the comparison ------------------------------------------------------------------------------
-
-
-def _renew_lease(connection: Connection) -> None:
-    SyncCursor.objects.filter(connection=connection, stream=f"lease:{JOB}").update(
-        lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
 
 
 def _reconcile_stream(run: ReconciliationRun, connector, cmp: Comparison) -> dict[str, int]:
@@ -325,7 +319,7 @@ def reconcile_master_data(run: ReconciliationRun) -> ReconciliationResult:
     ReconciliationRun.objects.filter(pk=run.pk).update(streams_total=len(streams))
     result = ReconciliationResult(run_id=run.pk)
     for cmp in streams:
-        _renew_lease(connection)
+        renew(connection, JOB, LEASE_SECONDS)
         counts = _reconcile_stream(run, connector, cmp)
         result.streams[cmp.stream] = counts
         for k in ("compared", "added", "changed", "deleted", "unreadable"):
@@ -338,50 +332,21 @@ def reconcile_master_data(run: ReconciliationRun) -> ReconciliationResult:
 
 def run_reconciliation(run: ReconciliationRun) -> ReconciliationRun:
     """Run one reconciliation to the end and record how it went. Never raises for vendor trouble."""
-    connection = run.connection
-    if not claim(connection, JOB, seconds=LEASE_SECONDS):
-        ReconciliationRun.objects.filter(pk=run.pk).update(
-            status=ReconciliationRun.Status.SKIPPED, finished_at=timezone.now(),
-            message="Another reconciliation of this connection is in progress.")
-        run.refresh_from_db()
-        return run
-    now = timezone.now()
-    # We hold the lease: a run still marked running lost its worker.
-    ReconciliationRun.objects.filter(connection=connection, status=ReconciliationRun.Status.RUNNING).exclude(
-        pk=run.pk).update(status=ReconciliationRun.Status.FAILED, finished_at=now,
-                          message="The worker running this was lost; a later run carried on.")
-    # A redelivered task starts its run again from scratch.
-    DriftRecord.objects.filter(run=run).delete()
-    ReconciliationRun.objects.filter(pk=run.pk).update(
-        status=ReconciliationRun.Status.RUNNING, started_at=now, compared=0, added=0, changed=0, deleted=0,
-        unreadable=0, streams_done=0, summary={}, message="")
-    status, message = ReconciliationRun.Status.SUCCEEDED, ""
-    try:
-        if not connection.enabled:
-            raise Skipped("The connection is disabled.")
-        message = reconcile_master_data(run).message()
-    except Skipped as exc:
-        status, message = ReconciliationRun.Status.SKIPPED, str(exc)
-    except ConnectorError as exc:
-        status, message = ReconciliationRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
-        record_failure(connection, exc)
-    except Exception as exc:  # noqa: BLE001 - the run must end recorded, whatever happened
-        log.exception("reconciliation %s failed", run.pk)
-        status, message = ReconciliationRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}"
-    finally:
-        release(connection, JOB)
-    ReconciliationRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), message=message[:2000])
-    run.refresh_from_db()
-    return run
+
+    def body() -> str:
+        DriftRecord.objects.filter(run=run).delete()  # a redelivered task starts its run again from scratch
+        return reconcile_master_data(run).message()
+
+    return run_recorded(run, job=JOB, body=body, lease_seconds=LEASE_SECONDS,
+                        reset={"compared": 0, "added": 0, "changed": 0, "deleted": 0, "unreadable": 0,
+                               "streams_done": 0, "summary": {}, "message": ""})
 
 
 def reconciliation_start(*, connection: Connection, actor=None) -> ReconciliationRun:
     """Queue a reconciliation now (the page's button); the nightly schedule calls the task directly."""
-    from sync.tasks import reconcile_master_data_task
-
     run = ReconciliationRun.objects.create(connection=connection,
                                            triggered_by=actor.get_username() if actor else "schedule")
-    reconcile_master_data_task.delay_on_commit(run_id=run.pk)
+    jobs.enqueue_on_commit(jobs.RECONCILE_MASTER_DATA, run_id=run.pk)
     return run
 
 

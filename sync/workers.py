@@ -29,8 +29,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from sync.broker import queue_size
-from sync.models import OutboundWrite, WorkerBeat
-from workbench.models import Connection
+from sync.models import WorkerBeat
+from workbench.models import Connection, OutboundWrite
 
 log = logging.getLogger(__name__)
 BEAT_EVERY = 5.0  # seconds: at most one heartbeat write per worker process this often

@@ -33,6 +33,14 @@ def admin_user(django_user_model):
 
 
 @pytest.fixture
+def jobs_sent(monkeypatch):
+    """What the domain asked the worker for (workbench/jobs.py), recorded instead of sent: [(name, kwargs)]."""
+    sent: list[tuple[str, dict]] = []
+    monkeypatch.setattr("workbench.jobs.enqueue_on_commit", lambda name, **kwargs: sent.append((name, kwargs)))
+    return sent
+
+
+@pytest.fixture
 def analyst_client(client, analyst):
     client.force_login(analyst)
     return client

@@ -54,13 +54,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Everything needs a login except views marked @login_not_required (login, healthz, API: DRF decides).
-    "workbench.middleware.LoginRequiredMiddleware",
+    "workbench.web.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-ROOT_URLCONF = "workbench.urls"
+ROOT_URLCONF = "workbench.web.urls"
 WSGI_APPLICATION = "workbench.wsgi.application"
 
 TEMPLATES = [

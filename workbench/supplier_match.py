@@ -145,7 +145,8 @@ def _clean_code(value: str) -> str:
     return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", value or "").upper())
 
 
-def _country(value: str) -> str:
+def country_code(value: str) -> str:
+    """An ISO 3166 alpha-2 country as the matcher reads it ("uk" -> "GB", "EL" -> "GR"), or ""."""
     cc = _clean_code(value)
     if len(cc) != 2 or not cc.isalpha():
         return ""
@@ -199,7 +200,7 @@ def _tax_id(value: str, country: str = "") -> tuple[str, bool, str]:
     cleaned = _clean_code(value)
     if not cleaned:
         return "", False, ""
-    cc = _country(country)
+    cc = country_code(country)
     head = cleaned[:2]
     prefix = _COUNTRY_ALIASES.get(head, head) if head.isalpha() else ""
     readings = []
@@ -354,7 +355,7 @@ def _prepare(party: Party) -> _Prepared:
     tax_id, tax_valid, label = _tax_id(party.tax_id, party.country)
     iban, iban_valid = normalize_iban(party.iban)
     name = normalize_name(party.name)
-    return _Prepared(_country(party.country), tax_id, tax_valid, label, iban, iban_valid, name,
+    return _Prepared(country_code(party.country), tax_id, tax_valid, label, iban, iban_valid, name,
                      frozenset(name.split()))
 
 
@@ -437,6 +438,36 @@ def _index_keys(p: _Prepared) -> list[tuple[str, object]]:
     return keys
 
 
+class CandidateIndex:
+    """Parties indexed by tax id, IBAN, name key, word set and each name word, for finding the few
+    worth comparing. Buckets are capped (MAX_BUCKET, the first in input order); a word found in more
+    than MAX_WORD_BUCKET names is too common to find anything. The matcher and the ERP vendor index
+    (workbench/selectors/suppliers.py) use this one index, so both find the same candidates."""
+
+    def __init__(self, parties: list[Party]):
+        self.prepared = [_prepare(p) for p in parties]
+        index: dict[tuple[str, object], list[int]] = {}
+        for j, p in enumerate(self.prepared):
+            for key in _index_keys(p):
+                bucket = index.setdefault(key, [])
+                if len(bucket) <= MAX_BUCKET:
+                    bucket.append(j)
+        for key, bucket in index.items():
+            if key[0] == "word" and len(bucket) > MAX_WORD_BUCKET:
+                bucket.clear()
+            else:
+                del bucket[MAX_BUCKET:]
+        self._index = index
+
+    def positions(self, party: Party | _Prepared) -> set[int]:
+        """Positions (in the indexed list) of the parties that share a key with `party`."""
+        prepared = party if isinstance(party, _Prepared) else _prepare(party)
+        found: set[int] = set()
+        for key in _index_keys(prepared):
+            found.update(self._index.get(key, ()))
+        return found
+
+
 def match_parties(left: list[Party], right: list[Party]) -> list[Match]:
     """Best match for each left party (or none), no right party used twice; in left input order.
 
@@ -444,31 +475,15 @@ def match_parties(left: list[Party], right: list[Party]) -> list[Match]:
     plus sorting the candidate pairs. Deterministic. Keys are returned as given, never hashed.
     """
     lefts = [_prepare(p) for p in left]
-    rights = [_prepare(p) for p in right]
-    index: dict[tuple[str, object], list[int]] = {}
-    for j, p in enumerate(rights):
-        for key in _index_keys(p):
-            bucket = index.setdefault(key, [])
-            if len(bucket) <= MAX_BUCKET:
-                bucket.append(j)
-    for key, bucket in index.items():
-        if key[0] == "word" and len(bucket) > MAX_WORD_BUCKET:
-            bucket.clear()
-        else:
-            del bucket[MAX_BUCKET:]
-
+    index = CandidateIndex(right)
+    rights = index.prepared
     candidates: list[tuple[float, int, int, str, tuple[str, ...]]] = []
     for i, a in enumerate(lefts):
-        seen: set[int] = set()
-        for key in _index_keys(a):
-            for j in index.get(key, ()):
-                if j in seen:
-                    continue
-                seen.add(j)
-                found = _evaluate(a, rights[j])
-                if found is not None:
-                    score, certainty, reasons = found
-                    candidates.append((round(score, 4), i, j, certainty, reasons))
+        for j in sorted(index.positions(a)):
+            found = _evaluate(a, rights[j])
+            if found is not None:
+                score, certainty, reasons = found
+                candidates.append((round(score, 4), i, j, certainty, reasons))
 
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     taken_left: dict[int, Match] = {}

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from sync import pull
+from sync.jobs import run_job
 from sync.models import SyncRun
 from tests.conftest import wait_until
 from tests.sync.test_pipeline import drain_outbox
@@ -25,8 +25,8 @@ def login(page, base, username="analyst", password="analyst"):
 def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
         live_server, page, sandboxes, connections, worker_factory, analyst):
     erp, expense = connections
-    pull.run_job(SyncRun.objects.create(connection=erp, job="master_data"))
-    pull.run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
+    run_job(SyncRun.objects.create(connection=erp, job="master_data"))
+    run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
     drain_outbox()
     # a report held back by one unknown cost center and nothing else
     item = next(i for i in ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", status="open")

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from sync import pull
+from sync.jobs import run_job
 from sync.models import SyncRun
 from tests.conftest import wait_until
 from tests.e2e.test_fix_in_browser import login
@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def test_one_rule_resolves_a_group_and_each_report_is_posted_once(live_server, page, sandboxes, connections,
                                                                     worker_factory, admin_user):
     erp, expense = connections
-    pull.run_job(SyncRun.objects.create(connection=erp, job="master_data"))
-    pull.run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
+    run_job(SyncRun.objects.create(connection=erp, job="master_data"))
+    run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
     drain_outbox()
     item = ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", status="open", detail__value="SALE").first()
     assert item is not None, "the seeded world plants the SALE typo"

@@ -8,7 +8,8 @@ import urllib.request
 
 import pytest
 
-from sync.models import OutboundWrite, SyncRun
+from sync.models import SyncRun
+from workbench.models import OutboundWrite
 from tests.conftest import SMALL_WORLD, SandboxProcess, wait_until
 from workbench.models import ApprovalRule, ApprovalTask, Connection, Document, ExceptionItem
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from sync import pull
+from sync.jobs import run_job
 from sync.models import SyncRun
 from tests.conftest import SMALL_WORLD, SandboxProcess, wait_until
 from tests.e2e.test_fix_in_browser import login
@@ -39,7 +39,7 @@ def test_analyst_accepts_a_price_variance_and_the_invoice_is_posted(live_server,
                                                                     worker_factory, analyst):
     erp, coupa, (erp_box, coupa_box) = erp_and_procurement
     for conn, job in ((erp, "master_data"), (coupa, "procurement_pull"), (erp, "posting_status")):
-        assert pull.run_job(SyncRun.objects.create(connection=conn, job=job)).status == "succeeded"
+        assert run_job(SyncRun.objects.create(connection=conn, job=job)).status == "succeeded"
     drain_outbox()
     MatchTolerance.objects.create(entity=None, price_pct=Decimal("2"), amount_abs=Decimal("0"), accept_limit=Decimal("100000"))
     item = next(i for i in ExceptionItem.objects.filter(code="PRICE_VARIANCE", status="open")

@@ -4,7 +4,8 @@ from collections import Counter
 
 import pytest
 
-from sync.models import OutboundWrite, SyncRun, WorkerBeat
+from sync.models import SyncRun, WorkerBeat
+from workbench.models import OutboundWrite
 from tests.conftest import wait_until
 from workbench.models import Connection, Document, ExceptionItem
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.inbox import scan_folder
+from sync.jobs.einvoice_inbox import scan_folder
 from tests.factories import master_data
 from workbench.models import Document, ExceptionItem
 

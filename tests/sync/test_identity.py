@@ -118,7 +118,7 @@ def test_without_the_owning_system_connected_the_erp_fills_the_field(conns):
 
 def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_once_they_return(
         conns, directory, scim_sandbox, erp_sandbox):
-    from sync import push
+    from workbench.services import postings
     from tests.sync.test_pipeline import drain_outbox, erp_documents_per_number
 
     erp, expense = conns
@@ -127,7 +127,7 @@ def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_o
     assert run(expense, "expense_pull").status == "succeeded"  # clean reports queued; no worker has sent them yet
     queued = Document.objects.filter(kind="expense_report", financial_status="posting").select_related("entity").first()
     assert queued is not None
-    number = push.erp_document_number(queued)
+    number = postings.erp_document_number(queued)
     url = scim_sandbox[1]
     requests.post(f"{url}/sandbox/deactivate", json={"employee_number": queued.party_code}, timeout=5)
 
@@ -155,7 +155,7 @@ def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_o
 
 
 def test_a_posting_already_on_its_way_is_not_withdrawn_and_the_trace_says_so(conns, directory, scim_sandbox):
-    from sync.models import OutboundWrite
+    from workbench.models import OutboundWrite
 
     erp, expense = conns
     assert run(erp, "master_data").status == "succeeded"

@@ -14,8 +14,10 @@ from connectors.business_central.sandbox.server import BusinessCentralSandbox
 from connectors.concur.sandbox.server import ConcurSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from connectors.sandboxkit.world import build_world
-from sync import pull, push
-from sync.models import OutboundWrite, SyncRun
+from sync import push
+from sync.jobs import run_job
+from sync.models import SyncRun
+from workbench.models import OutboundWrite
 from tests.conftest import SMALL_WORLD, TODAY, make_connections
 from workbench.models import Document, ExceptionItem
 
@@ -51,7 +53,7 @@ def conns(erp_sandbox, expense_sandbox):
 
 
 def run(conn, job) -> SyncRun:
-    return pull.run_job(SyncRun.objects.create(connection=conn, job=job, triggered_by="test"))
+    return run_job(SyncRun.objects.create(connection=conn, job=job, triggered_by="test"))
 
 
 def drain_outbox(rounds: int = 200) -> None:
@@ -246,7 +248,7 @@ def test_an_erp_refusal_fixed_by_the_analyst_is_posted_and_the_erp_words_are_lea
     from sync.tasks import revalidate_document_task
     from workbench.models import CostCenter
     from workbench.services.documents import document_line_correct
-    from workbench.services.exception_items import exception_item_retry
+    from workbench.services.item_actions import exception_item_retry
 
     erp, expense = conns
     full_sync(erp, expense)
@@ -274,7 +276,7 @@ def test_an_erp_refusal_fixed_by_the_analyst_is_posted_and_the_erp_words_are_lea
 
 
 def test_sending_back_tells_the_source_why(conns, erp_sandbox, expense_sandbox, analyst):
-    from workbench.services.exception_items import exception_item_send_back
+    from workbench.services.item_actions import exception_item_send_back
 
     erp, expense = conns
     full_sync(erp, expense)

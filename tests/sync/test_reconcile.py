@@ -13,10 +13,12 @@ import pytest
 from django.test import override_settings
 
 from connectors.base import TransientError
-from sync import pull, reconcile
+from sync import reconcile, runs
+from sync.jobs import run_job
 from sync.models import DriftRecord, ReconciliationRun, SyncRun
 from sync.tasks import reconcile_master_data_task
 from tests.conftest import SMALL_WORLD, SandboxProcess, make_connections
+from workbench import jobs
 from workbench.models import Budget, Currency, Employee, GLAccount, PaymentTerm, Project, Supplier
 from workbench.services.masterdata import masterdata_upsert
 
@@ -39,7 +41,7 @@ def erp(erp_sandbox):
 
 
 def master_data_sync(conn) -> None:
-    run = pull.run_job(SyncRun.objects.create(connection=conn, job="master_data", triggered_by="test"))
+    run = run_job(SyncRun.objects.create(connection=conn, job="master_data", triggered_by="test"))
     assert run.status == "succeeded", run.message
 
 
@@ -186,9 +188,9 @@ def test_the_task_is_safe_to_run_twice_and_one_run_at_a_time(erp, erp_sandbox):
     assert drift_of(one) == drift_of(two) and len(drift_of(two)) == 1
 
     # While a run holds the lease, another is skipped, not run beside it.
-    assert pull.claim(erp, reconcile.JOB)
+    assert runs.claim(erp, reconcile.JOB)
     assert reconcile_master_data_task(connection=erp.name) == "skipped"
-    pull.release(erp, reconcile.JOB)
+    runs.release(erp, reconcile.JOB)
     # A queued run that is already finished is not run again.
     assert reconcile_master_data_task(run_id=two.pk) == "gone"
 
@@ -251,7 +253,7 @@ def test_it_waits_for_the_first_master_data_sync(erp_sandbox):
     assert not DriftRecord.objects.exists()
 
 
-def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, monkeypatch):
+def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, monkeypatch, jobs_sent):
     control(erp_sandbox, "/sandbox/drift", {
         "add": [{"stream": "cost_centers", "entity": "NW-US", "code": "NEWCC", "name": "Planted cost center"}],
         "change": [{"stream": "gl_accounts", "entity": "NW-DE", "code": "6110", "field": "name", "value": "Renamed quietly"}]})
@@ -269,11 +271,9 @@ def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, m
     assert body.lstrip().startswith('<section id="drift"') and "<html" not in body
     assert "NW-DE/6110" in body and "NEWCC" not in body
 
-    queued = []
-    monkeypatch.setattr("sync.tasks.reconcile_master_data_task.delay_on_commit", lambda **kw: queued.append(kw))
     started = analyst_client.post(f"/sync/connections/{erp.pk}/reconcile/", headers={"HX-Request": "true"})
     new = ReconciliationRun.objects.latest("id")
-    assert started.status_code == 200 and queued == [{"run_id": new.pk}]
+    assert started.status_code == 200 and (jobs.RECONCILE_MASTER_DATA, {"run_id": new.pk}) in jobs_sent
     assert new.status == "queued" and new.triggered_by == "analyst"
     assert analyst_client.get(f"/sync/reconciliation/{new.pk}/progress/").status_code == 200  # still polling
     assert f'data-run="{new.pk}"' in analyst_client.get("/sync/reconciliation/").content.decode()

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from sync import workers
-from sync.models import OutboundWrite, WorkerBeat
+from sync.models import WorkerBeat
+from workbench.models import OutboundWrite
 from workbench.models import Connection
 
 pytestmark = pytest.mark.django_db

@@ -3,11 +3,8 @@ import pytest
 from tests.factories import expense_line, expense_report, master_data
 from workbench.errors import InvalidTransition, StaleUpdate
 from workbench.models import CostCenter, ExceptionItem
-from workbench.services.exception_items import (
-    exception_item_assign,
-    exception_item_override,
-    exception_item_transition,
-)
+from workbench.services.exception_items import exception_item_transition
+from workbench.services.item_actions import exception_item_assign, exception_item_override
 from workbench.services.validation import documents_validate
 
 pytestmark = pytest.mark.django_db
@@ -92,10 +89,11 @@ def test_connection_secrets_can_come_from_the_environment(monkeypatch):
 
 
 def test_an_erp_refusal_cannot_be_overridden(analyst):
-    from workbench.services.documents import document_mark_rejected
+    from workbench.services.documents import document_financial_transition, document_mark_rejected
 
     master_data()
     doc = expense_report()
+    document_financial_transition(document=doc, to="posting")
     document_mark_rejected(document=doc, erp_system="business_central", code="Application_DialogException", message="No.")
     item = ExceptionItem.objects.get(code="ERP_REJECTED")
     with pytest.raises(InvalidTransition, match="cannot be overridden"):
@@ -138,7 +136,7 @@ def test_a_new_version_keeps_the_history_of_items_on_replaced_lines():
 
 
 def test_two_retries_at_once_queue_one_posting(analyst):
-    from sync import push
+    from workbench.services import postings
     from tests.conftest import make_connections
     from workbench.models import Document
 
@@ -146,6 +144,6 @@ def test_two_retries_at_once_queue_one_posting(analyst):
     make_connections("http://127.0.0.1:9", "http://127.0.0.1:9")
     doc = expense_report()
     stale = Document.objects.get(pk=doc.pk)  # a second task's view of the same report
-    assert len(push.enqueue_postings([doc])) == 1
-    assert push.enqueue_postings([stale]) == []
+    assert len(postings.postings_enqueue([doc])) == 1
+    assert postings.postings_enqueue([stale]) == []
     assert doc.writes.count() == 1

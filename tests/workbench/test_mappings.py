@@ -11,7 +11,8 @@ from tests.factories import master_data
 from workbench.errors import InvalidCorrection
 from workbench.models import Document, ExceptionItem, MappingRule, MappingRuleVersion, MappingRun
 from workbench.services.documents import documents_upsert_from_source
-from workbench.services.mappings import mapping_impact, mapping_rule_save, mapping_run_execute
+from workbench.services.mapping_runs import mapping_run_execute
+from workbench.services.mappings import mapping_impact, mapping_rule_save
 from workbench.services.validation import documents_validate
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +29,8 @@ def report(n: int, cost_center: str, amount: str = "100.00", source: str = "conc
 
 
 @pytest.fixture
-def world(admin_user, monkeypatch):
+def world(admin_user, jobs_sent):
     master_data()
-    monkeypatch.setattr("sync.tasks.mapping_run_task.delay_on_commit", lambda *a, **k: None)
     return [report(i, "SALE", amount=f"{100 + i}.00") for i in range(5)] + [report(10, "ENGG"), report(11, "SALES")]
 
 
@@ -55,7 +55,7 @@ def test_impact_counts_the_items_documents_and_money_a_rule_would_resolve(world)
 
 def test_saving_resolves_the_whole_group_names_the_rule_and_queues_postings(world, admin_user, monkeypatch):
     queued = []
-    monkeypatch.setattr("sync.push.enqueue_postings", lambda docs, run=None: queued.extend(docs) or docs)
+    monkeypatch.setattr("workbench.services.mapping_runs.postings_enqueue", lambda docs, run_id=None: queued.extend(docs) or docs)
     run = mapping_rule_save(rule=rule(), actor=admin_user, reason="Concur's old spelling of Sales")
     assert run.status == "queued"
     run = mapping_run_execute(run)

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import master_data
+from workbench import jobs
 from workbench.models import (
     ApprovalDelegation,
     ApprovalRule,
@@ -229,7 +230,7 @@ def test_price_above_tolerance_is_a_price_variance_and_within_is_fine(p2p):
 
 
 def test_an_invoice_before_its_goods_waits_then_matches_when_they_arrive(p2p):
-    from sync.p2p import invoices_revalidate_for
+    from workbench.services.revalidation import invoices_revalidate_for
 
     po()
     doc, clean = invoice("INV-9", [(2, 5, "20.00")])
@@ -291,10 +292,7 @@ def test_the_item_page_compares_invoice_po_and_receipt(p2p, analyst_client):
     assert "Ask supplier for a credit note" in html and "Reject back to the supplier" in html
 
 
-def test_accepting_a_variance_needs_a_reason_and_authority(p2p, analyst_client, monkeypatch):
-
-    sent = []
-    monkeypatch.setattr("sync.tasks.revalidate_document_task.delay_on_commit", lambda *a, **k: sent.append(a))
+def test_accepting_a_variance_needs_a_reason_and_authority(p2p, analyst_client, jobs_sent):
     item = price_variance_item(p2p)  # variance 50.00
     MatchTolerance.objects.create(entity=None, price_pct=Decimal("2"), accept_limit=Decimal("40"))
     r = analyst_client.post(f"/items/{item.pk}/accept-variance/", {"reason": "Freight agreed"}, HTTP_HX_REQUEST="true")
@@ -304,7 +302,8 @@ def test_accepting_a_variance_needs_a_reason_and_authority(p2p, analyst_client, 
     assert "needs a reason" in r.headers.get("HX-Trigger", "")
     analyst_client.post(f"/items/{item.pk}/accept-variance/", {"reason": "Freight agreed"}, HTTP_HX_REQUEST="true")
     item.refresh_from_db()
-    assert item.status == "overridden" and sent == [(item.document_id,)]
+    revalidated = [kw["document_id"] for name, kw in jobs_sent if name == jobs.REVALIDATE_DOCUMENT]
+    assert item.status == "overridden" and revalidated == [item.document_id]
     assert item.events.filter(action="overridden", reason__contains="Freight agreed").exists()
 
 
@@ -368,7 +367,7 @@ def test_the_upload_screen_takes_several_files(p2p, analyst_client):
 
 
 def test_an_overdue_approval_raises_an_item_and_escalates_to_the_manager(p2p):
-    from sync.p2p import escalate_overdue
+    from workbench.services.approvals import approvals_escalate_overdue as escalate_overdue
     from workbench.models import ApprovalTask
 
     doc = stored()
@@ -394,11 +393,9 @@ def test_whoever_changed_a_supplier_never_approves_its_invoice(p2p):
         invoice_route_to_approver(item=item, actor=None, approver="E0011")
 
 
-def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client, monkeypatch):
+def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client, jobs_sent):
     from workbench.services.invoices import credit_note_apply
 
-    revalidated = []
-    monkeypatch.setattr("sync.tasks.revalidate_document_task.delay_on_commit", lambda *a, **k: revalidated.append(a))
     item = price_variance_item(p2p)  # 5 x 10.00 above the PO: 50.00
     analyst_client.post(f"/items/{item.pk}/credit-note/", {"reason": ""})
     item.refresh_from_db()
@@ -410,7 +407,8 @@ def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client
     assert cn.total == Decimal("-50.00")
     assert credit_note_apply(credit_note=cn) == 1
     item.refresh_from_db()
-    assert item.status == "overridden" and revalidated == [(item.document_id,)]
+    revalidated = [kw["document_id"] for name, kw in jobs_sent if name == jobs.REVALIDATE_DOCUMENT]
+    assert item.status == "overridden" and revalidated == [item.document_id]
     assert "credit note CN-1" in item.events.last().reason
 
 
@@ -497,7 +495,7 @@ def test_the_erp_refusing_an_invoice_releases_its_quantities(p2p):
 
 
 def test_sending_a_requisition_back_tells_the_procurement_suite_not_the_expense_platform(p2p, analyst_client):
-    from sync.models import OutboundWrite
+    from workbench.models import OutboundWrite
     from workbench.models import Connection
 
     Connection.objects.create(name="Coupa", kind="coupa", role="procurement", config={"base_url": "http://127.0.0.1:9"})

@@ -9,13 +9,9 @@ from django.test import Client
 
 from workbench.models import Document, ExceptionItem, LegalEntity, MasterDataLink, Supplier
 from workbench.services.p2p_documents import p2p_documents_upsert
-from workbench.services.supplier_links import (
-    fingerprint,
-    supplier_code_for,
-    supplier_link_confirm,
-    supplier_link_reject,
-    supplier_links_refresh,
-)
+from workbench.selectors.suppliers import match_fingerprint as fingerprint
+from workbench.selectors.suppliers import supplier_code_for
+from workbench.services.supplier_links import supplier_link_confirm, supplier_link_reject, supplier_links_refresh
 
 pytestmark = pytest.mark.django_db
 SCREEN = "/masterdata/suppliers/"

@@ -15,6 +15,7 @@ from .masterdata import (
     Project,
     TaxCode,
 )
+from .outbox import OutboundWrite, write_key
 from .procurement import (
     ApprovalDelegation,
     ApprovalRule,
@@ -33,6 +34,7 @@ __all__ = [
     "ApprovalTask",
     "Budget",
     "MatchTolerance",
+    "OutboundWrite",
     "PurchaseCategory",
     "Supplier",
     "SupplierContract",
@@ -57,4 +59,5 @@ __all__ = [
     "PaymentTerm",
     "Project",
     "TaxCode",
+    "write_key",
 ]

@@ -17,8 +17,24 @@ import uuid
 from django.db import models
 
 from .masterdata import LegalEntity
+from .outbox import write_key
 
 CURRENCY_CHECK = models.Q(currency__regex=r"^[A-Z]{3}$")
+
+
+class BusinessStatus(models.TextChoices):
+    DRAFT = "draft", "Draft (with the requester)"
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+class FinancialStatus(models.TextChoices):
+    NOT_POSTED = "not_posted", "Not posted"
+    POSTING = "posting", "Posting"
+    POSTED = "posted", "Posted"
+    READY_FOR_PAYMENT = "ready_for_payment", "Ready for payment"
+    REJECTED = "rejected", "Rejected by ERP"
+    PAID = "paid", "Paid"
 
 
 class Document(models.Model):
@@ -29,19 +45,8 @@ class Document(models.Model):
         GOODS_RECEIPT = "goods_receipt", "Goods receipt"
         SUPPLIER_INVOICE = "supplier_invoice", "Supplier invoice"
 
-    class BusinessStatus(models.TextChoices):
-        DRAFT = "draft", "Draft (with the requester)"
-        PENDING = "pending", "Pending approval"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-
-    class FinancialStatus(models.TextChoices):
-        NOT_POSTED = "not_posted", "Not posted"
-        POSTING = "posting", "Posting"
-        POSTED = "posted", "Posted"
-        READY_FOR_PAYMENT = "ready_for_payment", "Ready for payment"
-        REJECTED = "rejected", "Rejected by ERP"
-        PAID = "paid", "Paid"
+    BusinessStatus = BusinessStatus
+    FinancialStatus = FinancialStatus
 
     class MatchStatus(models.TextChoices):
         NONE = "", "—"
@@ -75,6 +80,7 @@ class Document(models.Model):
     match_status = models.CharField(max_length=10, choices=MatchStatus.choices, default="", blank=True)
     erp_document_number = models.CharField(max_length=60, blank=True)
     erp_fiscal_year = models.CharField(max_length=4, blank=True)
+    erp_posting_date = models.DateField(null=True, blank=True, help_text="The posting date the ERP gave the document.")
     erp_message = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
@@ -88,6 +94,11 @@ class Document(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source_system", "source_id"], name="uniq_document_source"),
             models.CheckConstraint(condition=CURRENCY_CHECK, name="document_currency_iso"),
+            # Choices alone do not constrain data; the transitions live in services/documents.py.
+            models.CheckConstraint(condition=models.Q(financial_status__in=FinancialStatus.values),
+                                   name="document_financial_status_valid"),
+            models.CheckConstraint(condition=models.Q(business_status__in=BusinessStatus.values),
+                                   name="document_business_status_valid"),
         ]
         indexes = [models.Index(fields=["financial_status"]), models.Index(fields=["kind", "po_number"]),
                    # duplicate-invoice candidates: same day and amount
@@ -99,7 +110,7 @@ class Document(models.Model):
     @property
     def posting_key(self) -> str:
         """Idempotency key of the posting of this content: source document, its version, our revision."""
-        return f"{self.source_system}:{self.source_id}:v{self.version}.r{self.revision}:post"
+        return write_key(self, "post")
 
 
 class DocumentLine(models.Model):

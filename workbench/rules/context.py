@@ -6,6 +6,8 @@ import bisect
 from dataclasses import dataclass, field
 
 from workbench.models import AccountingPeriod, CostCenter, Employee, LegalEntity, TaxCode
+from workbench.rules.mapping_index import MappingIndex
+from workbench.rules.p2p_context import P2PContext
 
 
 @dataclass
@@ -24,8 +26,6 @@ class MasterDataContext:
     def mappings(self):
         """The admins' active mapping rules, indexed (loaded on first use)."""
         if self._mappings is None:
-            from workbench.services.mappings import MappingIndex
-
             self._mappings = MappingIndex()
         return self._mappings
 
@@ -33,8 +33,6 @@ class MasterDataContext:
     def p2p(self):
         """Procure-to-pay lookups, loaded on first use (expense-only batches never pay for them)."""
         if self._p2p is None:
-            from .p2p_context import P2PContext
-
             self._p2p = P2PContext()
         return self._p2p
 

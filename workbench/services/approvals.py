@@ -9,19 +9,45 @@ requester's manager). Then, per step:
 - duplicates collapse (one person approves once).
 No eligible approver is a NO_APPROVER item; a decision that breaks segregation of duties is a
 SOD_VIOLATION item and does not count.
+
+The workflow is here too: a valid requisition is routed and its first task sent to the approval
+engine (through the outbox); decisions coming back (pulled or pushed) move the chain on, finish
+it (the procurement suite is told, an approval queues the PO), or settle a routed invoice
+variance; tasks past their SLA are escalated to the next manager up.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workbench.models import ApprovalDelegation, ApprovalRule, ApprovalTask, CostCenter, Document, Employee
+from workbench.errors import WorkbenchError
+from workbench.models import (
+    ApprovalDelegation,
+    ApprovalRule,
+    ApprovalTask,
+    CostCenter,
+    Document,
+    Employee,
+    ExceptionItem,
+)
+from workbench.models.exceptions import Status
+from workbench.selectors import supplier_changed_by
+from workbench.services.exception_items import exception_item_raise, exception_item_transition
+from workbench.services.item_actions import exception_item_override
+from workbench.services.postings import (
+    approval_cancel_enqueue,
+    approval_task_enqueue,
+    requisition_decision_enqueue,
+)
+from workbench.services.trace import document_event_add, system_user
+
+log = logging.getLogger(__name__)
 
 MAX_LEVELS = 5
 
@@ -92,9 +118,6 @@ def approval_chain(doc: Document) -> tuple[list[Step], str]:
 @transaction.atomic
 def requisition_route(*, document: Document) -> list[ApprovalTask]:
     """Create the approval tasks of a requisition (once per version); the first is requested now."""
-    from workbench.services.documents import document_event_add
-    from workbench.services.exception_items import exception_item_raise
-
     existing = list(document.approval_tasks.filter(correlation_key__startswith=f"{document.posting_key}:"))
     if existing:
         return existing
@@ -135,9 +158,6 @@ class DecisionOutcome:
 @transaction.atomic
 def approval_decision_apply(*, task: ApprovalTask, state: str, comments: str, approver: str = "") -> DecisionOutcome:
     """Record one decision from the approval engine; move the chain on, or finish it."""
-    from workbench.services.documents import document_event_add
-    from workbench.services.exception_items import exception_item_raise
-
     doc = task.document
     # Only the step whose turn it is: a later step decided early must not approve the requisition.
     if task.state != ApprovalTask.State.REQUESTED or state not in ("approved", "rejected"):
@@ -176,5 +196,105 @@ def overdue_tasks():
     return ApprovalTask.objects.filter(state=ApprovalTask.State.REQUESTED, due_at__lt=timezone.now()).select_related("document")
 
 
-def amount_text(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.2f} {currency}"
+# --- the workflow ---------------------------------------------------------------------------------------
+
+
+def requisition_send_for_approval(doc: Document) -> None:
+    """Route a valid requisition and send its first approval task to the approval engine."""
+    for task in requisition_route(document=doc):
+        if task.state == ApprovalTask.State.REQUESTED and not task.external_id:
+            approval_task_enqueue(task)
+
+
+def approval_decisions_apply(records: list[dict]) -> int:
+    """Decisions from the approval engine (its table, pulled, or pushed to our API): each one counts
+    only for the step whose turn it is. Returns how many were applied."""
+    keys = [r.get("correlation_key") for r in records if r.get("correlation_key")]
+    tasks = {t.correlation_key: t for t in ApprovalTask.objects.filter(correlation_key__in=keys).select_related("document")}
+    n = 0
+    for rec in records:
+        task = tasks.get(rec.get("correlation_key") or "")
+        if task is None or rec.get("state") not in ("approved", "rejected"):
+            continue
+        comments, approver = str(rec.get("comments") or ""), str(rec.get("approver") or "")
+        try:
+            with transaction.atomic():
+                if ":variance:" in task.correlation_key:
+                    n += task.state == ApprovalTask.State.REQUESTED and variance_decision(
+                        task=task, state=rec["state"], comments=comments, approver=approver)
+                    continue
+                outcome = approval_decision_apply(task=task, state=rec["state"], comments=comments, approver=approver)
+                if not outcome.applied:
+                    continue
+                n += 1
+                if outcome.next_task is not None:
+                    approval_task_enqueue(outcome.next_task)
+                if outcome.requisition_decided:
+                    requisition_decision_enqueue(task.document, outcome.requisition_decided, comments, task.approver_code)
+        except WorkbenchError as exc:
+            # One decision that cannot apply must not hold back the others (nor the cursor).
+            log.warning("approval decision for %s not applied: %s", task.correlation_key, exc)
+    return n
+
+
+def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver: str) -> bool:
+    """An approver decided on a routed invoice variance: approval accepts it, rejection hands it back."""
+    item_id = int(task.correlation_key.split(":variance:")[1].split(":")[0])
+    item = ExceptionItem.objects.filter(pk=item_id).first()
+    if item is None or not item.is_active:
+        return False
+    if approver and approver in supplier_changed_by(task.document):
+        exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=task.document,
+                             message=f"{approver} changed supplier {task.document.party_code} and approved its invoice; "
+                                     "the decision was not counted.", root_cause=approver)
+        return False
+    ApprovalTask.objects.filter(pk=task.pk).update(state=state, comments=comments[:2000])
+    if item.status == Status.WAITING:  # re-validation may have reopened it meanwhile
+        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided",
+                                  reason=f"{state.capitalize()} by {approver}" + (f": {comments}" if comments else ""))
+        item.refresh_from_db()
+    if state == "approved":
+        exception_item_override(item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""),
+                                actor=system_user())
+    return True
+
+
+def approvals_escalate_overdue() -> int:
+    """Approvals past their SLA raise APPROVAL_OVERDUE and go to the approver's manager as well."""
+    n = 0
+    for task in overdue_tasks():
+        doc = task.document
+        manager = _escalation_target(task)
+        exception_item_raise(
+            code="APPROVAL_OVERDUE", fp=f"APPROVAL_OVERDUE:task{task.pk}", document=doc,
+            message=f"{task.approver_name or task.approver_code} has not decided on requisition {doc.number} since "
+                    f"{task.due_at:%Y-%m-%d %H:%M} UTC" + (f"; escalated to {manager}." if manager else "; nobody to escalate to."),
+            root_cause=task.approver_code)
+        with transaction.atomic():
+            if manager and manager != doc.requester_code and not doc.approval_tasks.filter(
+                    approver_code=manager, escalated_from=task.approver_code).exists():
+                ApprovalTask.objects.filter(pk=task.pk).update(state=ApprovalTask.State.CANCELLED,
+                                                               comments="Escalated after the SLA passed")
+                approval_cancel_enqueue(task, "Escalated")
+                new = ApprovalTask.objects.create(
+                    document=doc, sequence=task.sequence, approver_code=manager, escalated_from=task.approver_code,
+                    reason=f"escalated from {task.approver_code}", state=ApprovalTask.State.REQUESTED,
+                    correlation_key=f"{task.correlation_key}:esc:{manager}",
+                    due_at=timezone.now() + (task.due_at - task.created_at))
+                approval_task_enqueue(new)
+                n += 1
+    return n
+
+
+def _escalation_target(task: ApprovalTask) -> str:
+    """The approver's manager, or the next one up, who is neither the requester nor already in the chain."""
+    doc = task.document
+    taken = set(doc.approval_tasks.exclude(state=ApprovalTask.State.CANCELLED).values_list("approver_code", flat=True))
+    person = task.approver_code
+    for _ in range(6):
+        person = Employee.objects.filter(code=person).values_list("manager_code", flat=True).first() or ""
+        if not person:
+            return ""
+        if person != doc.requester_code and person not in taken:
+            return person
+    return ""

@@ -1,17 +1,23 @@
-"""Document services: upsert from a source, the trace, analyst corrections, ERP outcomes."""
+"""Document services: upsert from a source, analyst corrections, and the financial status.
+
+A document's financial status (not posted -> posting -> posted -> ready for payment -> paid, or
+rejected by the ERP) changes only through `document_financial_transition` and its bulk twin: one
+table of allowed moves (`FINANCIAL_TRANSITIONS`), a compare-and-set UPDATE, and a database
+CheckConstraint on the values.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
-from workbench.errors import InvalidCorrection
+from workbench import jobs
+from workbench.errors import InvalidCorrection, InvalidTransition
 from workbench.models import (
     AccountingPeriod,
     CostCenter,
@@ -24,36 +30,66 @@ from workbench.models import (
     TaxCode,
 )
 from workbench.money import parse_amount
+from workbench.services.exception_items import (
+    exception_item_raise,
+    exception_items_resolve,
+    mark_waiting,
+    search_text,
+)
+from workbench.services.trace import document_event_add
+from workbench.values import as_date, as_datetime
+
+FIN = Document.FinancialStatus
+FINANCIAL_TRANSITIONS: dict[str, set[str]] = {
+    FIN.NOT_POSTED: {FIN.POSTING, FIN.POSTED},  # posted: the ERP shows it posted (found there, or entered there)
+    FIN.POSTING: {FIN.POSTED, FIN.REJECTED, FIN.NOT_POSTED},  # not posted: withdrawn before it was sent
+    FIN.REJECTED: {FIN.POSTING, FIN.POSTED, FIN.NOT_POSTED},  # not posted: a new version from the source
+    FIN.POSTED: {FIN.READY_FOR_PAYMENT, FIN.PAID},
+    FIN.READY_FOR_PAYMENT: {FIN.PAID},
+    FIN.PAID: set(),
+}
 
 
-def document_event_add(*, document: Document, system: str, action: str, message: str = "", actor=None,
-                       data: dict | None = None, at: datetime | None = None) -> DocumentEvent:
-    return DocumentEvent.objects.create(document=document, at=at or timezone.now(), system=system, action=action,
-                                        message=message, actor=actor, correlation_id=document.correlation_id,
-                                        data=data or {})
+def _allowed(frm: str, to: str) -> None:
+    if to not in FINANCIAL_TRANSITIONS[frm]:
+        raise InvalidTransition(f"A document that is {FIN(frm).label.lower()} cannot become {FIN(to).label.lower()}.")
 
 
-def _dt(value) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(str(value))
-    if parsed is None:
-        d = parse_date(str(value)[:10])
-        parsed = datetime(d.year, d.month, d.day) if d else None
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, UTC)
-    return parsed
+def document_financial_transition(*, document: Document, to: str, revision: int | None = None,
+                                  changes: dict | None = None) -> bool:
+    """Move one document's financial status by compare-and-set (and write `changes` with it).
+
+    Returns False, changing nothing, when someone else moved the document first (or, with
+    `revision`, revised it meanwhile); raises InvalidTransition for a move the table forbids.
+    """
+    frm = document.financial_status
+    _allowed(frm, to)
+    q = Document.objects.filter(pk=document.pk, financial_status=frm)
+    if revision is not None:
+        q = q.filter(revision=revision)
+    changes = changes or {}
+    if not q.update(financial_status=to, updated_at=timezone.now(), **changes):
+        return False
+    document.financial_status = to
+    for name, value in changes.items():
+        if not isinstance(value, F):
+            setattr(document, name, value)
+    return True
 
 
-def _date(value) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return parse_date(str(value)[:10]) if value else None
-    except ValueError:  # well-formed but impossible, e.g. 2026-10-32
-        return None
+def documents_financial_transition(*, documents: list[Document], to: str) -> int:
+    """The bulk form: one UPDATE per current status; documents someone else moved meanwhile are left."""
+    by_status: dict[str, list[Document]] = {}
+    for doc in documents:
+        _allowed(doc.financial_status, to)
+        by_status.setdefault(doc.financial_status, []).append(doc)
+    moved = 0
+    for frm, docs in by_status.items():
+        moved += Document.objects.filter(pk__in=[d.pk for d in docs], financial_status=frm).update(
+            financial_status=to, updated_at=timezone.now())
+        for doc in docs:
+            doc.financial_status = to
+    return moved
 
 
 def _newer(incoming: str, current: str) -> bool:
@@ -83,7 +119,7 @@ def _header(system: str, rec: dict, entities: dict[str, LegalEntity]) -> dict:
         party_code=str(rec.get("employee_code") or "")[:40], party_name=str(rec.get("employee_name") or "")[:200],
         currency=str(rec.get("currency") or "")[:3].upper(), total=parse_amount(rec.get("total", 0)),
         version=str(rec.get("version") or "1")[:20], business_status=rec.get("approval_status") or "approved",
-        submitted_at=_dt(rec.get("submitted_at")), approved_at=_dt(rec.get("approved_at")),
+        submitted_at=as_datetime(rec.get("submitted_at")), approved_at=as_datetime(rec.get("approved_at")),
     )
 
 
@@ -92,7 +128,7 @@ def _lines(doc: Document, rec: dict) -> list[DocumentLine]:
     for i, ln in enumerate(rec.get("lines") or [], start=1):
         original = ln.get("original_amount")
         out.append(DocumentLine(
-            document=doc, line_no=i, external_id=str(ln.get("external_id") or "")[:100], date=_date(ln.get("date")),
+            document=doc, line_no=i, external_id=str(ln.get("external_id") or "")[:100], date=as_date(ln.get("date")),
             category=str(ln.get("category") or "")[:40], category_name=str(ln.get("category_name") or "")[:100],
             description=str(ln.get("description") or ""), merchant=str(ln.get("merchant") or "")[:200],
             amount=parse_amount(ln.get("amount", 0)), currency=str(ln.get("currency") or doc.currency)[:3].upper(),
@@ -118,7 +154,7 @@ def check_record(rec: dict) -> str:
             lc = str(ln.get("currency") or cur)
             if len(lc) != 3 or not lc.isalpha() or not lc.isupper():
                 return f"line {i}: currency {lc!r} is not an ISO 4217 code"
-            if ln.get("date") and _date(ln.get("date")) is None:
+            if ln.get("date") and as_date(ln.get("date")) is None:
                 return f"line {i}: date {ln.get('date')!r} is not a date"
     except ValueError as exc:
         return str(exc)
@@ -149,16 +185,17 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
             new_docs.append((doc, rec))
         elif not _newer(fields["version"], doc.version):
             result.unchanged.append(doc)  # the same version again, or an older one: nothing to do
-        elif doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
+        elif doc.financial_status not in (FIN.NOT_POSTED, FIN.REJECTED):
             # Already on its way to (or in) the ERP: never post a second document for one report.
-            _changed_after_posting(doc, fields["version"], system)
+            changed_after_posting(doc, fields["version"], system)
             result.unchanged.append(doc)
         else:
-            _supersede_items(doc, f"Superseded by version {fields['version']} from {system}.")
+            supersede_items(doc, f"Superseded by version {fields['version']} from {system}.")
+            if doc.financial_status != FIN.NOT_POSTED:
+                document_financial_transition(document=doc, to=FIN.NOT_POSTED)
             for k, v in fields.items():
                 setattr(doc, k, v)
             doc.revision = 0
-            doc.financial_status = Document.FinancialStatus.NOT_POSTED
             doc.save()
             doc.lines.all().delete()  # items keep their history: their line link is set to null
             lines.extend(_lines(doc, rec))
@@ -190,16 +227,12 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
     return result
 
 
-def _supersede_items(doc: Document, reason: str) -> None:
-    from workbench.services.exception_items import exception_items_resolve
-
+def supersede_items(doc: Document, reason: str) -> None:
     exception_items_resolve(items=doc.exceptions.filter(status__in=["open", "in_progress", "waiting"]),
                             reason=reason, action="superseded")
 
 
-def _changed_after_posting(doc: Document, version: str, system: str) -> None:
-    from workbench.services.exception_items import exception_item_raise
-
+def changed_after_posting(doc: Document, version: str, system: str) -> None:
     where = f"posted as {doc.erp_document_number}" if doc.erp_document_number else "queued for posting"
     message = (f"{system} sent version {version} of report {doc.number} after it was {where}; the ERP was not changed. "
                "Reverse or adjust the posting in the ERP, or send the change back to the submitter.")
@@ -220,8 +253,6 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
     Bumps the document's revision (so the posting gets a new idempotency key), records who did what,
     sets the document's items to waiting and queues re-validation and posting.
     """
-    from workbench.services.exception_items import mark_waiting
-
     doc = line.document
     if field_name not in CORRECTABLE:
         raise InvalidCorrection(f"'{field_name}' cannot be corrected here.")
@@ -246,7 +277,7 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
             raise InvalidCorrection(f"'{value}' is not a project of {doc.entity_code} in the ERP.")
         new = value
     else:
-        new_date = _date(value)
+        new_date = as_date(value)
         if new_date is None:
             raise InvalidCorrection(f"'{value}' is not a date (use YYYY-MM-DD).")
         if not reason.strip():
@@ -267,9 +298,7 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
     document_event_add(document=doc, system="workbench", action="corrected", message=message, actor=actor,
                        data={"line": line.line_no, "field": field_name, "from": str(old), "to": str(new), "reason": reason})
     mark_waiting(document=doc, actor=actor, reason=message)
-    from sync.tasks import revalidate_document_task
-
-    revalidate_document_task.delay_on_commit(doc.pk, actor_id=actor.pk if actor else None, repost=True)
+    jobs.enqueue_on_commit(jobs.REVALIDATE_DOCUMENT, document_id=doc.pk, actor_id=actor.pk if actor else None, repost=True)
     return line
 
 
@@ -277,48 +306,42 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
 
 
 @transaction.atomic
-def document_mark_posting(*, document: Document, key: str) -> None:
-    Document.objects.filter(pk=document.pk).update(financial_status=Document.FinancialStatus.POSTING, updated_at=timezone.now())
-    document.financial_status = Document.FinancialStatus.POSTING
-    document_event_add(document=document, system="workbench", action="posting_queued",
-                       message="Queued for posting to the ERP", data={"idempotency_key": key})
-
-
-@transaction.atomic
 def document_mark_posted(*, document: Document, erp_system: str, erp_id: str, number: str, fiscal_year: str = "",
-                         posting_date: str = "") -> None:
-    from workbench.services.exception_items import exception_items_resolve
-
+                         posting_date: str = "") -> bool:
+    """The ERP accepted the document: its number, fiscal year and posting date as the ERP gave them.
+    False when it was marked posted already (nothing is written twice)."""
+    document.refresh_from_db(fields=["financial_status", "revision"])
+    if document.financial_status in (FIN.POSTED, FIN.READY_FOR_PAYMENT, FIN.PAID):
+        return False
     now = timezone.now()
-    Document.objects.filter(pk=document.pk).update(
-        financial_status=Document.FinancialStatus.POSTED, erp_document_number=number, erp_fiscal_year=fiscal_year[:4],
-        erp_message="", posted_at=now, updated_at=now)
-    document.refresh_from_db()
-    from workbench.services.exception_items import search_text
-
+    if not document_financial_transition(document=document, to=FIN.POSTED, changes={
+            "erp_document_number": number, "erp_fiscal_year": fiscal_year[:4], "erp_posting_date": as_date(posting_date),
+            "erp_message": "", "posted_at": now}):
+        return False
     for item in document.exceptions.all():  # the ERP number becomes searchable
         type(item).objects.filter(pk=item.pk).update(search=search_text(item.code, item.message, document))
     DocumentRef.objects.get_or_create(system=erp_system, kind="erp_invoice", external_id=erp_id, defaults={"document": document})
     if number:
         DocumentRef.objects.get_or_create(system=erp_system, kind="erp_number", external_id=f"{document.entity_code}:{number}",
                                           defaults={"document": document})
+    details = ", ".join(x for x in (f"fiscal year {fiscal_year}" if fiscal_year else "",
+                                    f"posting date {posting_date}" if posting_date else "") if x)
     document_event_add(document=document, system=erp_system, action="posted",
-                       message=f"Posted in the ERP as {number}" + (f" (fiscal year {fiscal_year}, posting date {posting_date})" if fiscal_year else ""),
-                       data={"erp_id": erp_id, "number": number})
+                       message=f"Posted in the ERP as {number}" + (f" ({details})" if details else ""),
+                       data={"erp_id": erp_id, "number": number, "fiscal_year": fiscal_year, "posting_date": posting_date})
     exception_items_resolve(items=document.exceptions.filter(code__in=["ERP_REJECTED", "POSTING_FAILED"]),
                             reason=f"Posted in the ERP as {number}", action="posted")
     # Items waiting on this posting (their rule already passed) end resolved with the posting.
     exception_items_resolve(items=document.exceptions.filter(status="waiting"), reason=f"Posted in the ERP as {number}",
                             action="posted")
+    return True
 
 
 @transaction.atomic
 def document_mark_rejected(*, document: Document, erp_system: str, code: str, message: str) -> None:
-    from workbench.services.exception_items import exception_item_raise
-
-    Document.objects.filter(pk=document.pk).update(financial_status=Document.FinancialStatus.REJECTED,
-                                                   erp_message=f"{code}: {message}", updated_at=timezone.now())
-    document.financial_status = Document.FinancialStatus.REJECTED
+    document.refresh_from_db(fields=["financial_status", "revision"])
+    if document.financial_status != FIN.REJECTED:
+        document_financial_transition(document=document, to=FIN.REJECTED, changes={"erp_message": f"{code}: {message}"})
     document_event_add(document=document, system=erp_system, action="rejected", message=f"{code}: {message}",
                        data={"code": code})
     exception_item_raise(code="ERP_REJECTED", fp=f"ERP_REJECTED:doc{document.pk}", document=document,
@@ -327,12 +350,11 @@ def document_mark_rejected(*, document: Document, erp_system: str, code: str, me
 
 
 @transaction.atomic
-def document_mark_paid(*, document: Document, erp_system: str, paid_at: datetime | None, amount: Decimal | None = None) -> bool:
-    if document.financial_status == Document.FinancialStatus.PAID:
+def document_mark_paid(*, document: Document, erp_system: str, paid_at: datetime | None) -> bool:
+    document.refresh_from_db(fields=["financial_status", "revision"])
+    if document.financial_status == FIN.PAID:
         return False
-    now = timezone.now()
-    Document.objects.filter(pk=document.pk).update(financial_status=Document.FinancialStatus.PAID, paid_at=paid_at or now,
-                                                   updated_at=now)
-    document.financial_status = Document.FinancialStatus.PAID
+    if not document_financial_transition(document=document, to=FIN.PAID, changes={"paid_at": paid_at or timezone.now()}):
+        return False
     document_event_add(document=document, system=erp_system, action="paid", message="Paid in the ERP")
     return True

@@ -1,4 +1,7 @@
-"""Exception item services: the state machine, raising/resolving from rule findings, analyst actions.
+"""Exception item services: the state machine, and raising/resolving items from rule findings.
+
+What an analyst does to an item (assign, override, retry, send back) is in `item_actions.py`,
+one floor up: those actions reach the outbox and the worker, the state machine does not.
 
 Every status change goes through `exception_item_transition`, which checks the transition table,
 does a compare-and-set UPDATE and appends an ExceptionEvent.
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from workbench.errors import InvalidTransition, StaleUpdate
@@ -181,8 +184,6 @@ def exception_item_raise(*, code: str, message: str, fp: str, document: Document
 def _create_raised(*, code, message, fp, document, line, connection, detail, root_cause, amount, currency,
                    search_extra, spec, now) -> ExceptionItem:
     """Create the item; if a concurrent worker created it first, use theirs (one item per cause)."""
-    from django.db import IntegrityError
-
     try:
         with transaction.atomic():
             entity_code = document.entity_code if document else ""
@@ -227,87 +228,6 @@ def exception_items_resolve(*, items: Iterable[ExceptionItem], reason: str, acti
             exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, reason=reason, action=action)
             n += 1
     return n
-
-
-# --- analyst actions ------------------------------------------------------------------------
-
-
-@transaction.atomic
-def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionItem:
-    if not item.is_active:
-        raise InvalidTransition("Only open items can be assigned.")
-    ExceptionItem.objects.filter(pk=item.pk).update(assignee=assignee, updated_at=timezone.now())
-    who = assignee.get_username() if assignee else "nobody"
-    ExceptionEvent.objects.create(item=item, action="assigned", from_status=item.status, to_status=item.status,
-                                  actor=actor, reason=f"Assigned to {who}", correlation_id=item.correlation_id)
-    item.assignee = assignee
-    if item.status == Status.OPEN and assignee is not None:
-        exception_item_transition(item=item, to=Status.IN_PROGRESS, actor=actor, action="taken")
-    return item
-
-
-@transaction.atomic
-def exception_item_override(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
-    """Accept the document despite the finding; the document goes on to posting if nothing else blocks."""
-    from workbench.rules import RULES
-
-    if item.code not in RULES and item.code not in ("MALFORMED_RECORD", "INVALID_EINVOICE", "OWNERSHIP_CONFLICT"):
-        raise InvalidTransition(f"{item.code} cannot be overridden: the ERP or the connection decides it. "
-                                "Fix the cause, retry, or send the report back.")
-    exception_item_transition(item=item, to=Status.OVERRIDDEN, actor=actor, reason=reason, action="overridden")
-    if item.document_id:
-        from workbench.services.documents import document_event_add
-
-        document_event_add(document=item.document, system="workbench", action="override",
-                           message=f"{item.code} overridden: {reason}", actor=actor)
-        from sync.tasks import revalidate_document_task
-
-        revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk, repost=True)
-    return item
-
-
-@transaction.atomic
-def exception_item_retry(*, item: ExceptionItem, actor) -> ExceptionItem:
-    """Try again: re-validate and re-post the document, or replay a dead write, or re-check a connection."""
-    if not item.is_active:
-        raise InvalidTransition("Only open items can be retried.")
-    if item.status == Status.WAITING:
-        ExceptionEvent.objects.create(item=item, action="retry", from_status=item.status, to_status=item.status,
-                                      actor=actor, reason="Retry requested again", correlation_id=item.correlation_id)
-    else:
-        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="retry", reason="Retry requested")
-    from sync import tasks
-
-    if item.code == "CONNECTOR_UNAVAILABLE" and item.connection_id:
-        tasks.check_connection_task.delay_on_commit(item.connection_id)
-    elif item.code == "POSTING_FAILED" and item.detail.get("write_id"):
-        tasks.replay_write_task.delay_on_commit(item.detail["write_id"], actor_id=actor.pk)
-    elif item.document_id:
-        tasks.revalidate_document_task.delay_on_commit(item.document_id, actor_id=actor.pk, repost=True)
-    return item
-
-
-@transaction.atomic
-def exception_item_send_back(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
-    """Return the document to its source with our words: the person who typed it fixes it there.
-
-    The item waits until the source sends a new version (re-validation then resolves or reopens it).
-    """
-    if not item.is_active:
-        raise InvalidTransition("Only open items can be sent back.")
-    reason = reason.strip() or item.message
-    if item.status != Status.WAITING:
-        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="sent_back", reason=reason)
-    from sync.push import enqueue_send_back
-
-    if not enqueue_send_back(item, reason):
-        raise InvalidTransition("This item's source system is not connected; it cannot be sent back.")
-    if item.document_id:
-        from workbench.services.documents import document_event_add
-
-        document_event_add(document=item.document, system="workbench", action="sent_back",
-                           message=f"Sent back to {item.document.source_system}: {reason}", actor=actor)
-    return item
 
 
 def waiting_items_of(document: Document):

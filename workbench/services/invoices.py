@@ -14,14 +14,15 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from workbench.errors import InvalidTransition
-from workbench.models import ApprovalTask, Document, ExceptionItem, MatchTolerance
+from workbench.models import ApprovalTask, Document, Employee, ExceptionItem, MatchTolerance
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
-from workbench.services.documents import document_event_add
-from workbench.services.exception_items import (
-    exception_item_override,
-    exception_item_transition,
-    exception_items_resolve,
-)
+from workbench.selectors import supplier_changed_by
+from workbench.services.approvals import approval_chain
+from workbench.services.exception_items import exception_item_transition, exception_items_resolve
+from workbench.services.item_actions import exception_item_override
+from workbench.services.p2p_documents import invoice_release
+from workbench.services.postings import approval_task_enqueue, invoice_status_enqueue
+from workbench.services.trace import document_event_add, system_user
 
 VARIANCES = ("PRICE_VARIANCE", "QUANTITY_VARIANCE")
 MATCH_CODES = ("PRICE_VARIANCE", "QUANTITY_VARIANCE", "NOT_RECEIVED", "NO_PURCHASE_ORDER", "DUPLICATE_INVOICE")
@@ -35,14 +36,6 @@ def _invoice(item: ExceptionItem) -> Document:
     if not item.is_active:
         raise InvalidTransition("This item is no longer open.")
     return doc
-
-
-def system_user():
-    """The actor of decisions the workbench records on someone else's behalf (an approval engine, a
-    credit note): overrides need a person or this named, log-in-less account."""
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.get_or_create(username="workbench", defaults={"is_active": False})[0]
 
 
 def variance_of(item: ExceptionItem) -> Decimal:
@@ -88,15 +81,12 @@ def invoice_request_credit_note(*, item: ExceptionItem, reason: str, actor) -> E
     if item.status != Status.WAITING:
         exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="credit_note_requested", reason=text)
     document_event_add(document=doc, system="workbench", action="credit_note_requested", message=text, actor=actor)
-    _tell_source(doc, "disputed", text, key=f"credit:{item.pk}")
+    invoice_status_enqueue(doc, "disputed", text, reason_key=f"credit:{item.pk}")
     return item
 
 
 @transaction.atomic
 def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "") -> ApprovalTask:
-    from sync.p2p import send_task
-    from workbench.services.approvals import approval_chain
-
     doc = _invoice(item)
     if item.code not in VARIANCES + ("NO_PURCHASE_ORDER", "NOT_RECEIVED"):
         raise InvalidTransition(f"{item.code} is not decided by an approver.")
@@ -107,13 +97,11 @@ def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "")
             approver = steps[0].approver if steps else ""
     if not approver:
         raise InvalidTransition("No approver found for this invoice's PO; name one.")
-    from workbench.models import Employee
-
     person = Employee.objects.filter(code__iexact=approver, status="active").first()
     if person is None:
         raise InvalidTransition(f"'{approver}' is not an active employee code (e.g. E0012).")
     approver = person.code
-    supplier_changer = _supplier_changed_by(doc)
+    supplier_changer = supplier_changed_by(doc)
     if approver in supplier_changer:
         raise InvalidTransition(f"{approver} created or changed supplier {doc.party_code}: segregation of duties forbids "
                                 "them approving its invoice.")
@@ -129,17 +117,8 @@ def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "")
     if item.status != Status.WAITING:
         exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="routed_to_approver",
                                   reason=f"Routed to {approver} for a decision")
-    send_task(task)
+    approval_task_enqueue(task)
     return task
-
-
-def _supplier_changed_by(doc: Document) -> set[str]:
-    from workbench.models import Employee, Supplier
-
-    email = Supplier.objects.filter(entity_id=doc.entity_id, code=doc.party_code).values_list("changed_by_email", flat=True).first()
-    if not email:
-        return set()
-    return set(Employee.objects.filter(email__iexact=email).values_list("code", flat=True))
 
 
 @transaction.atomic
@@ -150,52 +129,14 @@ def invoice_reject(*, item: ExceptionItem, reason: str, actor) -> Document:
     if doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
         raise InvalidTransition("This invoice already went to the ERP; reverse it there.")
     Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.REJECTED)
-    from workbench.services.p2p_documents import invoice_release
-
     invoice_release(document=doc)  # its quantities no longer count against the PO
     document_event_add(document=doc, system="workbench", action="rejected_to_supplier", actor=actor,
                        message=f"Rejected back to the supplier: {reason}")
     exception_items_resolve(items=ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES),
                             reason=f"Invoice rejected back to the supplier: {reason}", action="rejected_to_supplier", actor=actor)
-    _tell_source(doc, "disputed" if doc.source_system != "einvoice" else "rejected", reason, key=f"reject:{item.pk}")
+    invoice_status_enqueue(doc, "disputed" if doc.source_system != "einvoice" else "rejected", reason,
+                           reason_key=f"reject:{item.pk}")
     return doc
-
-
-def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver: str) -> bool:
-    """An approver decided on a routed variance: approval accepts it, rejection hands it back."""
-    item_id = int(task.correlation_key.split(":variance:")[1].split(":")[0])
-    item = ExceptionItem.objects.filter(pk=item_id).first()
-    if item is None or not item.is_active:
-        return False
-    if approver and approver in _supplier_changed_by(task.document):
-        from workbench.services.exception_items import exception_item_raise
-
-        exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=task.document,
-                             message=f"{approver} changed supplier {task.document.party_code} and approved its invoice; "
-                                     "the decision was not counted.", root_cause=approver)
-        return False
-    ApprovalTask.objects.filter(pk=task.pk).update(state=state, comments=comments[:2000])
-    if item.status == Status.WAITING:  # re-validation may have reopened it meanwhile
-        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided",
-                                  reason=f"{state.capitalize()} by {approver}" + (f": {comments}" if comments else ""))
-        item.refresh_from_db()
-    if state == "approved":
-        exception_item_override(item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""),
-                                actor=system_user())
-    return True
-
-
-def _tell_source(doc: Document, status: str, comment: str, *, key: str) -> None:
-    from sync.push import enqueue_write, source_connection
-
-    source = source_connection(doc)
-    if source is None:
-        document_event_add(document=doc, system="workbench", action="supplier_notified",
-                           message=f"No connection to {doc.source_system}: tell the supplier through its channel.")
-        return
-    enqueue_write(source, doc, "invoice_status", f"{doc.posting_key}:{key}",
-             {"invoice_id": doc.source_id, "status": status, "erp_document_number": "", "payment_status": "",
-              "comment": comment[:500]})
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from django.db.models import Count, F, Q, Sum
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from workbench import jobs
 from workbench.errors import InvalidCorrection
 from workbench.models import (
     CostCenter,
@@ -34,6 +35,7 @@ from workbench.models import (
 )
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.models.mappings import MappingRule, MappingRuleVersion, MappingRun
+from workbench.rules.mapping_index import MappingIndex
 
 # The exception codes a mapping of each field can resolve (their groups are keyed by the unmapped value).
 FIELD_CODES = {"cost_center": ["UNKNOWN_COST_CENTER"], "tax_code": ["INVALID_TAX_CODE"], "entity": ["UNKNOWN_ENTITY"],
@@ -78,7 +80,7 @@ def _groups(rule: MappingRule) -> list[int]:
     return out
 
 
-def _items(rule: MappingRule):
+def mapping_items(rule: MappingRule):
     qs = ExceptionItem.objects.filter(group_id__in=_groups(rule), status__in=ACTIVE_STATUSES)
     if rule.source_system:
         qs = qs.filter(document__source_system=rule.source_system)
@@ -100,7 +102,7 @@ class Impact:
 
 def mapping_impact(rule: MappingRule, *, samples: int = 8) -> Impact:
     problem = mapping_target_problem(rule)
-    items = _items(rule)
+    items = mapping_items(rule)
     agg = items.aggregate(n=Count("id"), docs=Count("document_id", distinct=True))
     amounts = sorted(items.values_list("currency").annotate(total=Sum("amount_at_risk")).values_list("currency", "total"))
     rows = []
@@ -138,9 +140,7 @@ def mapping_rule_save(*, rule: MappingRule, actor, reason: str = "") -> MappingR
     if not rule.active:
         return None
     run = MappingRun.objects.create(rule=rule, version=rule.version)
-    from sync.tasks import mapping_run_task
-
-    mapping_run_task.delay_on_commit(run.pk)
+    jobs.enqueue_on_commit(jobs.MAPPING_RUN, run_id=run.pk)
     return run
 
 
@@ -185,28 +185,6 @@ class _Changes:
         return len(self.events)
 
 
-class MappingIndex:
-    """Active rules, looked up per (field, value) in O(1); patterns tried after exact values."""
-
-    def __init__(self, rules=None):
-        rules = list(MappingRule.objects.filter(active=True).select_related("entity")) if rules is None else rules
-        self.exact: dict[tuple[str, str], list[MappingRule]] = defaultdict(list)
-        self.patterns: dict[str, list[MappingRule]] = defaultdict(list)
-        for r in rules:
-            (self.exact[(r.field, r.source_value)] if r.source_value else self.patterns[r.field]).append(r)
-
-    def __bool__(self) -> bool:
-        return bool(self.exact or self.patterns)
-
-    def find(self, field_name: str, value: str, doc: Document, day) -> MappingRule | None:
-        for r in self.exact.get((field_name, value), []) + [p for p in self.patterns.get(field_name, []) if p.matches(value)]:
-            if ((not r.source_system or r.source_system == doc.source_system)
-                    and (r.entity_id is None or r.entity_id == doc.entity_id or (field_name == "entity"))
-                    and r.in_effect(day)):
-                return r
-        return None
-
-
 def mappings_apply(*, documents: list[Document], lines_by_doc: dict[int, list[DocumentLine]], index: MappingIndex,
                    ctx=None) -> int:
     """Map every document's values that a rule covers, before the rules judge them (arrivals and re-validation)."""
@@ -235,40 +213,3 @@ def mappings_apply(*, documents: list[Document], lines_by_doc: dict[int, list[Do
                 if rule is not None:
                     _map_line(rule, doc, ln, now, changes)
     return changes.write()
-
-
-def mapping_run_execute(run: MappingRun) -> MappingRun:
-    """Apply one rule version to the documents it affects; progress is saved per batch."""
-    from sync import push
-    from workbench.rules.context import MasterDataContext
-    from workbench.services.validation import documents_validate
-
-    rule = MappingRule.objects.select_related("entity").get(pk=run.rule_id)
-    if rule.version != run.version or not rule.active:
-        MappingRun.objects.filter(pk=run.pk).update(status=MappingRun.Status.DONE, finished_at=timezone.now(),
-                                                    message="A newer version of the rule replaced this one.")
-        run.refresh_from_db()
-        return run
-    doc_ids = sorted(set(_items(rule).values_list("document_id", flat=True)))
-    MappingRun.objects.filter(pk=run.pk).update(status=MappingRun.Status.RUNNING, total=len(doc_ids), started_at=timezone.now())
-    ctx = MasterDataContext.load()
-    index = MappingIndex([rule])
-    cause = f"Resolved by mapping rule #{rule.pk} v{rule.version}: {rule}"
-    resolved = queued = 0
-    for i in range(0, len(doc_ids), BATCH):
-        batch = doc_ids[i:i + BATCH]
-        with transaction.atomic():
-            docs = list(Document.objects.filter(pk__in=batch))
-            before = ExceptionItem.objects.filter(document_id__in=batch, status__in=ACTIVE_STATUSES).count()
-            lines = defaultdict(list)
-            for ln in DocumentLine.objects.filter(document_id__in=batch).order_by("document_id", "line_no"):
-                lines[ln.document_id].append(ln)
-            mappings_apply(documents=docs, lines_by_doc=lines, index=index, ctx=ctx)
-            clean = documents_validate(documents=docs, ctx=ctx, cause=cause)
-            after = ExceptionItem.objects.filter(document_id__in=batch, status__in=ACTIVE_STATUSES).count()
-            queued += len(push.enqueue_postings([d for d in clean if d.financial_status in ("not_posted", "rejected")]))
-            resolved += max(0, before - after)
-        MappingRun.objects.filter(pk=run.pk).update(done=min(len(doc_ids), i + BATCH), resolved=resolved, queued_for_posting=queued)
-    MappingRun.objects.filter(pk=run.pk).update(status=MappingRun.Status.DONE, finished_at=timezone.now())
-    run.refresh_from_db()
-    return run

@@ -2,85 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 
 from workbench.models import (
-    AccountingPeriod,
     Budget,
     CostCenter,
-    Currency,
-    Employee,
-    GLAccount,
     LegalEntity,
-    PaymentTerm,
-    Project,
     PurchaseCategory,
-    Supplier,
     SupplierContract,
-    TaxCode,
 )
 from workbench.money import parse_amount
 from workbench.services import ownership
-from workbench.services.documents import _date
+from workbench.streams import EXTRA_FIELDS, STREAMS, field_value
+from workbench.values import as_date
 
-# stream -> (model, fields taken from the record besides entity/code)
-STREAMS = {
-    "payment_terms": (PaymentTerm, ["name", "due_date_calculation", "discount_percent"]),
-    "currencies": (Currency, ["name", "symbol", "decimals"]),
-    "cost_centers": (CostCenter, ["name"]),
-    "gl_accounts": (GLAccount, ["name", "category", "blocked"]),
-    "tax_codes": (TaxCode, ["name", "tax_type"]),
-    "accounting_periods": (AccountingPeriod, ["name", "start", "end", "closed"]),
-    "employees": (Employee, ["name", "email", "status"]),
-    "projects": (Project, ["name"]),
-    "suppliers": (Supplier, ["name", "tax_id", "currency", "blocked", "changed_by_email"]),
-}
-ORDER = ["legal_entities", *STREAMS, "budgets"]  # entities first: everything else hangs off them
-PERCENT_PLACES = Decimal("0.0001")  # PaymentTerm.discount_percent's decimal_places
-MAX_DECIMALS = 4  # Currency.decimals: ISO 4217 minor units go up to 4 (CLF, UYW)
-# Owned by the procurement suite, not the ERP: read from it by the procurement pull.
-PROCUREMENT_STREAMS = ["commodities", "contracts"]
-
-
-def field_value(field: str, rec: dict):
-    """A record's value as the ledger stores it. Raises ValueError for a value the ledger cannot
-    hold (a percent that is not a number...): the caller reports that record instead of storing it."""
-    v = rec.get(field)
-    if field == "discount_percent":
-        percent = parse_amount(v).quantize(PERCENT_PLACES, rounding=ROUND_HALF_UP)
-        if not 0 <= percent <= 100:
-            raise ValueError(f"discount percent {v!r} is not between 0 and 100")
-        return percent
-    if field == "decimals":
-        if isinstance(v, bool) or not re.fullmatch(r"\d+", str(v).strip()) or int(v) > MAX_DECIMALS:
-            raise ValueError(f"decimals {v!r} is not a whole number from 0 to {MAX_DECIMALS}")
-        return int(v)
-    if field in ("start", "end"):
-        return _date(v)
-    if field == "blocked" and not isinstance(v, bool):
-        v = str(v or "").strip()
-        return v if v in ("Payment", "All") else ""
-    if field in ("blocked", "closed"):
-        return bool(v)
-    if field == "tax_id":
-        return str(v or "").replace(" ", "").upper()[:40]
-    if field in ("cost_center", "manager_code", "due_date_calculation"):
-        return str(v or "")[:40]
-    if field == "symbol":
-        return str(v or "")[:8]
-    if field == "currency":
-        return str(v or "")[:3].upper()
-    if field == "status":
-        return str(v or "active").lower()
-    return "" if v is None else str(v)[:200]
-
-
-# Fields another system may send besides the ERP's (the identity provider knows where people sit).
-EXTRA_FIELDS = {"employees": ["cost_center", "manager_code"]}
-
+log = logging.getLogger(__name__)
 
 @transaction.atomic
 def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", source_name: str = "",
@@ -134,6 +73,16 @@ def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", 
     return len(rows), errors
 
 
+def cost_center_blocked_by_erp(*, entity_id: int, code: str, reason: str) -> bool:
+    """The ERP refused a posting because this cost center is blocked there. The ERP owns cost centers
+    (the system of record), so its word is applied at once: the cost center is no longer offered, and
+    documents naming it are flagged before they reach the ERP. The next master-data pull confirms it."""
+    changed = CostCenter.objects.filter(entity_id=entity_id, code=code, active=True).update(active=False)
+    if changed:
+        log.info("cost center %s of entity %s blocked on the ERP's word: %s", code, entity_id, reason)
+    return bool(changed)
+
+
 def _stored(model, keys) -> dict[tuple[str, str], object]:
     if not keys:
         return {}
@@ -175,7 +124,7 @@ def _upsert_other(stream: str, records: list[dict]) -> tuple[int, list[str]]:
                                              update_fields=["name", "gl_account", "contract_required", "external_id"])
         return len(rows), errors
     rows = [SupplierContract(number=str(r["number"])[:60], supplier_code=str(r.get("supplier_code") or "")[:40],
-                             category=str(r.get("category") or "")[:40], start=_date(r.get("start")), end=_date(r.get("end")),
+                             category=str(r.get("category") or "")[:40], start=as_date(r.get("start")), end=as_date(r.get("end")),
                              status=str(r.get("status") or "published")[:20], external_id=str(r.get("external_id") or "")[:64])
             for r in records if r.get("number")]
     SupplierContract.objects.bulk_create(rows, update_conflicts=True, unique_fields=["number"],

@@ -27,14 +27,18 @@ from typing import Any
 from django.db import transaction
 
 from workbench.errors import WorkbenchError
-from workbench.models import Connection, ExceptionItem, FieldOwnership
+from workbench.models import Connection, Employee, ExceptionItem, FieldOwnership, MasterDataLink
 from workbench.models.exceptions import ACTIVE_STATUSES
+from workbench.selectors.suppliers import ErpVendors, system_label
+from workbench.services.exception_items import exception_item_raise, exception_items_resolve
+from workbench.streams import STREAMS, field_value
+from workbench.supplier_match import normalize_tax_id
 
 ERP = Connection.Role.ERP.value
 IDENTITY = Connection.Role.IDENTITY.value
 CODE = "OWNERSHIP_CONFLICT"
 
-# object type -> (label, stream in masterdata.STREAMS, {field: default owner})
+# object type -> (label, stream in workbench.streams.STREAMS, {field: default owner})
 OBJECTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "cost_center": ("Cost center", "cost_centers", {"name": ERP}),
     "gl_account": ("GL account", "gl_accounts", {"name": ERP, "category": ERP, "blocked": ERP}),
@@ -119,8 +123,6 @@ def conflicts_record(*, guard: Guard, rows: dict[tuple[str, str], Any], incoming
     and resolve the conflicts of these records that no longer hold. `rows` are the stored objects
     (re-read after the write), `incoming` the values the source sent, both keyed by (entity, code).
     Returns (raised, resolved)."""
-    from workbench.services.exception_items import exception_item_raise, exception_items_resolve
-
     label = OBJECTS[guard.object_type][0].lower()
     raised: set[str] = set()
     for key, values in incoming.items():
@@ -168,8 +170,6 @@ def conflicts_record(*, guard: Guard, rows: dict[tuple[str, str], Any], incoming
 def ownership_set(*, object_type: str, field: str, owner: str, actor, reason: str = "") -> int:
     """Make `owner` the source of record for one field; apply the values it was waiting to change.
     Returns how many conflicts that resolved."""
-    from workbench.services import masterdata
-    from workbench.services.exception_items import exception_items_resolve
 
     if object_type not in OBJECTS or field not in OBJECTS[object_type][2]:
         raise OwnershipError(f"{object_type}.{field} is not a field whose owner can be set.")
@@ -179,12 +179,12 @@ def ownership_set(*, object_type: str, field: str, owner: str, actor, reason: st
         raise OwnershipError(f"{role_label(owner)} already owns the {field_label(field)} of a {OBJECTS[object_type][0].lower()}.")
     FieldOwnership.objects.create(object_type=object_type, field=field, owner=owner, changed_by=actor,
                                   reason=reason.strip()[:2000])
-    model = masterdata.STREAMS[OBJECTS[object_type][1]][0]
+    model = STREAMS[OBJECTS[object_type][1]][0]
     resolved = 0
     who = actor.get_username() if actor else "the system"
     for item in active_conflicts(object_type).filter(detail__field=field, detail__source=owner):
         d = item.detail
-        value = masterdata.field_value(field, {field: d.get("incoming")})
+        value = field_value(field, {field: d.get("incoming")})
         model.objects.filter(entity__code=d.get("entity"), code=d.get("code")).update(**{field: value})
         resolved += exception_items_resolve(
             items=[item], action="owner_changed", actor=actor,
@@ -196,8 +196,6 @@ def employees_field_update(*, field: str, values: dict[str, str], source: str, s
     """One field of employees known only by number (the approval engine's managers), under ownership.
 
     Returns how many employees were changed; a value the source may not change becomes a conflict."""
-    from workbench.models import Employee
-
     guard = Guard.for_source("employee", [field], source)
     rows = {(e.entity.code, e.code): e for e in Employee.objects.filter(code__in=list(values)).select_related("entity")}
     incoming = {key: {field: values[key[1]]} for key in rows}
@@ -211,3 +209,55 @@ def employees_field_update(*, field: str, values: dict[str, str], source: str, s
     before = {key: getattr(emp, field) for key, emp in rows.items()}
     conflicts_record(guard=guard, rows=rows, incoming=incoming, source_name=source_name, connection=connection)
     return changed + sum(1 for key, emp in rows.items() if getattr(emp, field) != before[key])
+
+
+# --- a linked supplier's tax id against the ERP vendor's ------------------------------------------------
+
+
+def supplier_tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpVendors, connection) -> tuple[int, int]:
+    """The ERP owns a vendor's tax id. A linked external supplier that says otherwise is shown as an
+    OWNERSHIP_CONFLICT (as master data from a non-owner is), never written to the vendor master.
+
+    One item per link (two Coupa suppliers linked to one vendor are two questions). An item
+    resolves itself once both say the same (compared normalized: "DE 136 695 976" = "DE136695976"),
+    or once its link no longer points at that vendor (re-pointed, rejected, unmatched).
+    Returns (raised, resolved)."""
+    links = [link for link in links if link.pk]
+    if not links:
+        return 0, 0
+    confirmed = [link for link in links if link.status == MasterDataLink.Status.CONFIRMED and link.code]
+    source = connection.role if connection is not None else Connection.Role.PROCUREMENT.value
+    owner = Guard.for_source("supplier", ["tax_id"], source).guarded.get("tax_id") if confirmed else None
+    source_name = connection.name if connection is not None else system_label(system)
+    raised: set[str] = set()
+    for link in confirmed if owner else []:  # no owner: the sender owns tax ids now, or the ERP is not connected
+        vendor = next((v for v in vendors.by_code.get(link.code, []) if v.entity_code == link.entity_code), None)
+        if vendor is None:
+            continue
+        theirs, ours = normalize_tax_id(link.tax_id)[0], normalize_tax_id(vendor.tax_id)[0]
+        if not theirs or not ours or theirs == ours:
+            continue
+        fp = fingerprint("supplier", link.entity_code, link.code, "tax_id",
+                                   f"{source}:{link.system}:{link.external_id}")
+        exception_item_raise(
+            code=CODE, fp=fp, connection=connection,
+            message=(f"{source_name} has tax id {link.tax_id!r} for supplier '{link.external_name}' "
+                     f"({link.external_number or link.external_id}), which is linked to "
+                     f"{vendor.describe()}; {role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
+                     "The ERP's value is kept: check which is right before paying."),
+            detail={"object": "supplier", "entity": link.entity_code, "code": link.code, "field": "tax_id",
+                    "current": vendor.tax_id, "incoming": link.tax_id, "source": source, "source_name": source_name,
+                    "owner": owner, "link": link.pk},
+            root_cause=f"supplier.tax_id from {source}",
+            search_extra=f"{link.entity_code} {link.code} {vendor.name} {link.external_name} tax_id")
+        raised.add(fp)
+    return len(raised), supplier_tax_id_conflicts_close(links, keep=raised)
+
+
+def supplier_tax_id_conflicts_close(links: list[MasterDataLink], keep: set[str] = frozenset()) -> int:
+    """Resolve the tax id conflicts of these links, except those just raised (`keep`)."""
+    stale = [i for i in active_conflicts("supplier").filter(
+        detail__field="tax_id", detail__link__in=[link.pk for link in links]) if i.fingerprint not in keep]
+    return exception_items_resolve(items=stale, action="rule_passed",
+                                   reason="The systems agree on this value now, or the link no longer "
+                                          "points at this vendor.") if stale else 0

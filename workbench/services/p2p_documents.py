@@ -23,8 +23,9 @@ from django.utils import timezone
 from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef, LegalEntity
 from workbench.money import parse_amount
 from workbench.rules.p2p_context import number_key
-from workbench.services.documents import UpsertResult, _changed_after_posting, _date, _dt, _supersede_items
-from workbench.services.supplier_links import supplier_crosswalk, supplier_for_tax_id
+from workbench.selectors.suppliers import supplier_crosswalk, supplier_for_tax_id
+from workbench.services.documents import UpsertResult, changed_after_posting, supersede_items
+from workbench.values import as_date, as_datetime, truncated
 
 KIND = Document.Kind
 STATUS_MAP = {  # source status -> business status
@@ -48,10 +49,6 @@ def _digest(kind: str, rec: dict) -> str:
     if isinstance(content.get("lines"), list):
         content["lines"] = [{k: v for k, v in ln.items() if k not in LINE_VOLATILE} for ln in content["lines"]]
     return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _s(value, n: int) -> str:
-    return "" if value is None else str(value)[:n]
 
 
 LIMIT = Decimal(10) ** 14  # numeric(20, 4) amounts and numeric(20, 6) prices: stay inside both
@@ -102,64 +99,64 @@ def check_p2p_record(kind: str, rec: dict) -> str:
 
 
 def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity]) -> dict:
-    entity_code = _s(rec.get("entity"), 20)
-    common = dict(kind=kind, source_system=system, source_id=_s(rec["external_id"], 100),
+    entity_code = truncated(rec.get("entity"), 20)
+    common = dict(kind=kind, source_system=system, source_id=truncated(rec["external_id"], 100),
                   entity=entities.get(entity_code), entity_code=entity_code, version=_digest(kind, rec))
     status = STATUS_MAP.get(str(rec.get("status") or "").lower(), "pending")
     if kind == KIND.REQUISITION:
-        return dict(common, number=_s(rec.get("number"), 60), name=_s(rec.get("title"), 300),
-                    party_code=_s(rec.get("requester_code"), 40), party_name=_s(rec.get("requester_name"), 200),
-                    requester_code=_s(rec.get("requester_code"), 40), currency=_s(rec.get("currency"), 3).upper(),
+        return dict(common, number=truncated(rec.get("number"), 60), name=truncated(rec.get("title"), 300),
+                    party_code=truncated(rec.get("requester_code"), 40), party_name=truncated(rec.get("requester_name"), 200),
+                    requester_code=truncated(rec.get("requester_code"), 40), currency=truncated(rec.get("currency"), 3).upper(),
                     total=_dec(rec.get("total")) or Decimal(0), business_status=status,
-                    submitted_at=_dt(rec.get("submitted_at")),
+                    submitted_at=as_datetime(rec.get("submitted_at")),
                     # Ordered in the source before we saw it: its PO is in the ERP already.
-                    **({"erp_document_number": _s(rec["erp_po_number"], 60), "financial_status": "posted"}
+                    **({"erp_document_number": truncated(rec["erp_po_number"], 60), "financial_status": "posted"}
                        if rec.get("erp_po_number") else {}),
-                    document_date=_date(rec.get("submitted_at")) or timezone.now().date())
+                    document_date=as_date(rec.get("submitted_at")) or timezone.now().date())
     if kind == KIND.PURCHASE_ORDER:
-        return dict(common, number=_s(rec.get("number"), 60), name=f"PO {_s(rec.get('number'), 60)}",
-                    party_code=_s(rec.get("supplier_code") or rec.get("vendor_number"), 40),
-                    party_name=_s(rec.get("supplier_name"), 200), currency=_s(rec.get("currency"), 3).upper(),
+        return dict(common, number=truncated(rec.get("number"), 60), name=f"PO {truncated(rec.get('number'), 60)}",
+                    party_code=truncated(rec.get("supplier_code") or rec.get("vendor_number"), 40),
+                    party_name=truncated(rec.get("supplier_name"), 200), currency=truncated(rec.get("currency"), 3).upper(),
                     total=_dec(rec.get("total")) or Decimal(0), business_status="approved", financial_status="posted",
-                    document_date=_date(rec.get("order_date") or rec.get("created_at")) or timezone.now().date(),
-                    po_number=_s(rec.get("number"), 60))
+                    document_date=as_date(rec.get("order_date") or rec.get("created_at")) or timezone.now().date(),
+                    po_number=truncated(rec.get("number"), 60))
     if kind == KIND.SUPPLIER_INVOICE:
         credit = rec.get("document_type") == "credit_note"
         total = _dec(rec.get("total")) or Decimal(0)
-        return dict(common, number=_s(rec.get("number"), 60), number_key=number_key(_s(rec.get("number"), 60)),
-                    name=("Credit note " if credit else "Invoice ") + _s(rec.get("number"), 60),
-                    party_code=_s(rec.get("supplier_code"), 40), party_name=_s(rec.get("supplier_name"), 200),
-                    party_tax_id=_s(rec.get("supplier_tax_id"), 40), currency=_s(rec.get("currency"), 3).upper(),
+        return dict(common, number=truncated(rec.get("number"), 60), number_key=number_key(truncated(rec.get("number"), 60)),
+                    name=("Credit note " if credit else "Invoice ") + truncated(rec.get("number"), 60),
+                    party_code=truncated(rec.get("supplier_code"), 40), party_name=truncated(rec.get("supplier_name"), 200),
+                    party_tax_id=truncated(rec.get("supplier_tax_id"), 40), currency=truncated(rec.get("currency"), 3).upper(),
                     total=-total if credit and total > 0 else total, business_status="approved",
-                    document_date=_date(rec.get("invoice_date")), po_number=_s(rec.get("po_number"), 60),
-                    submitted_at=_dt(rec.get("updated_at") or rec.get("invoice_date")))
+                    document_date=as_date(rec.get("invoice_date")), po_number=truncated(rec.get("po_number"), 60),
+                    submitted_at=as_datetime(rec.get("updated_at") or rec.get("invoice_date")))
     # goods receipt: one receiving transaction (one line)
-    return dict(common, number=_s(rec.get("number") or rec["external_id"], 60),
-                name=f"Receipt for {_s(rec.get('po_number'), 60)} line {rec.get('po_line_no')}",
+    return dict(common, number=truncated(rec.get("number") or rec["external_id"], 60),
+                name=f"Receipt for {truncated(rec.get('po_number'), 60)} line {rec.get('po_line_no')}",
                 currency="XXX", total=Decimal(0), business_status="approved", financial_status="posted",
-                document_date=_date(rec.get("received_on")), po_number=_s(rec.get("po_number"), 60))
+                document_date=as_date(rec.get("received_on")), po_number=truncated(rec.get("po_number"), 60))
 
 
 def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
     if kind == KIND.GOODS_RECEIPT:
-        return [DocumentLine(document=doc, line_no=1, external_id=_s(rec["external_id"], 100), amount=Decimal(0),
+        return [DocumentLine(document=doc, line_no=1, external_id=truncated(rec["external_id"], 100), amount=Decimal(0),
                              currency=doc.currency, quantity=_dec(rec.get("quantity")),
                              po_line_no=_num(rec.get("po_line_no")),
-                             date=_date(rec.get("received_on")), description=f"Received on {rec.get('received_on')}")]
+                             date=as_date(rec.get("received_on")), description=f"Received on {rec.get('received_on')}")]
     out = []
     sign = -1 if kind == KIND.SUPPLIER_INVOICE and rec.get("document_type") == "credit_note" else 1
     for i, ln in enumerate(rec.get("lines") or [], start=1):
         amount = _dec(ln.get("amount")) or Decimal(0)
         out.append(DocumentLine(
             document=doc, line_no=_num(ln.get("line_no")) or i,
-            external_id=_s(ln.get("external_id"), 100), date=_date(ln.get("need_by_date") or ln.get("date")),
-            category=_s(ln.get("category"), 40), category_name=_s(ln.get("category_name"), 100),
-            description=_s(ln.get("description"), 2000), amount=amount * sign if amount > 0 else amount,
-            currency=_s(ln.get("currency") or doc.currency, 3).upper(), quantity=_dec(ln.get("quantity")),
+            external_id=truncated(ln.get("external_id"), 100), date=as_date(ln.get("need_by_date") or ln.get("date")),
+            category=truncated(ln.get("category"), 40), category_name=truncated(ln.get("category_name"), 100),
+            description=truncated(ln.get("description"), 2000), amount=amount * sign if amount > 0 else amount,
+            currency=truncated(ln.get("currency") or doc.currency, 3).upper(), quantity=_dec(ln.get("quantity")),
             unit_price=_dec(ln.get("unit_price") if ln.get("unit_price") not in (None, "") else ln.get("unit_cost")),
-            uom=_s(ln.get("uom"), 10), gl_account=_s(ln.get("gl_account") or ln.get("account"), 40),
-            cost_center=_s(ln.get("cost_center"), 40), project=_s(ln.get("project"), 40),
-            tax_code=_s(ln.get("tax_code"), 40), supplier_code=_s(ln.get("supplier_code"), 40),
+            uom=truncated(ln.get("uom"), 10), gl_account=truncated(ln.get("gl_account") or ln.get("account"), 40),
+            cost_center=truncated(ln.get("cost_center"), 40), project=truncated(ln.get("project"), 40),
+            tax_code=truncated(ln.get("tax_code"), 40), supplier_code=truncated(ln.get("supplier_code"), 40),
             po_line_no=_num(ln.get("po_line_no")),
         ))
     # Line numbers must be unique; sources that repeat them get positions instead. PO lines are
@@ -174,10 +171,10 @@ def _supplier_numbers(kind: str, records: list[dict]) -> set[str]:
     numbers = set()
     for rec in records:
         if kind in (KIND.PURCHASE_ORDER, KIND.SUPPLIER_INVOICE):
-            numbers.add(_s(rec.get("supplier_code") or rec.get("vendor_number"), 40))
+            numbers.add(truncated(rec.get("supplier_code") or rec.get("vendor_number"), 40))
         for ln in rec.get("lines") or []:
             if isinstance(ln, dict):
-                numbers.add(_s(ln.get("supplier_code"), 40))
+                numbers.add(truncated(ln.get("supplier_code"), 40))
     return numbers - {""}
 
 
@@ -249,10 +246,10 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
             result.changed.append(doc)
             continue
         if doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
-            _changed_after_posting(doc, fields["version"], system)
+            changed_after_posting(doc, fields["version"], system)
             result.unchanged.append(doc)
             continue
-        _supersede_items(doc, f"Superseded by a new version from {system}.")
+        supersede_items(doc, f"Superseded by a new version from {system}.")
         if kind == KIND.SUPPLIER_INVOICE:
             invoice_release(document=doc)
         for k, v in fields.items():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from workbench import jobs
 from workbench.errors import InvalidTransition
-from workbench.models import ApprovalDelegation, ApprovalRule, MatchTolerance
+from workbench.models import ApprovalDelegation, ApprovalRule, Employee, MatchTolerance
 
 
 def _employee(code: str, what: str) -> str:
-    from workbench.models import Employee
-
     code = (code or "").strip()
     found = Employee.objects.filter(code__iexact=code).values_list("code", flat=True).first()
     if found is None:
@@ -45,7 +44,5 @@ def tolerance_save(*, tolerance: MatchTolerance, actor) -> MatchTolerance:
     """Save tolerances; open match exceptions of that entity are re-checked against them in the background."""
     tolerance.updated_by = actor
     tolerance.save()
-    from sync.tasks import rematch_open_invoices_task
-
-    rematch_open_invoices_task.delay_on_commit(tolerance.entity_id)
+    jobs.enqueue_on_commit(jobs.REMATCH_OPEN_INVOICES, entity_id=tolerance.entity_id)
     return tolerance

@@ -20,8 +20,9 @@ from workbench.models import Document, DocumentLine, LegalEntity
 from workbench.rules import Finding, rules_for
 from workbench.rules.context import MasterDataContext
 from workbench.rules.p2p_context import P2PContext, period_of_day
-from workbench.services.documents import _date, _dt
-from workbench.services.p2p_documents import _s, check_p2p_record
+from workbench.money import parse_amount
+from workbench.services.p2p_documents import check_p2p_record
+from workbench.values import as_date, as_datetime, truncated
 
 CACHE_SECONDS = 10
 _cache: dict[str, tuple[float, MasterDataContext]] = {}
@@ -58,16 +59,14 @@ class CheckResult:
 
 def requisition_document(record: dict, entities: dict[str, LegalEntity]) -> tuple[Document, list[DocumentLine]]:
     """An unsaved requisition and its lines, from a canonical record (see connectors/README.md)."""
-    entity_code = _s(record.get("entity"), 20)
-    from workbench.money import parse_amount
-
-    doc = Document(kind=Document.Kind.REQUISITION, source_system="api", source_id=_s(record.get("external_id"), 100),
-                   number=_s(record.get("number"), 60), name=_s(record.get("title"), 300), entity=entities.get(entity_code),
-                   entity_code=entity_code, party_code=_s(record.get("requester_code"), 40),
-                   requester_code=_s(record.get("requester_code"), 40), currency=_s(record.get("currency"), 3).upper(),
+    entity_code = truncated(record.get("entity"), 20)
+    doc = Document(kind=Document.Kind.REQUISITION, source_system="api", source_id=truncated(record.get("external_id"), 100),
+                   number=truncated(record.get("number"), 60), name=truncated(record.get("title"), 300), entity=entities.get(entity_code),
+                   entity_code=entity_code, party_code=truncated(record.get("requester_code"), 40),
+                   requester_code=truncated(record.get("requester_code"), 40), currency=truncated(record.get("currency"), 3).upper(),
                    total=parse_amount(record.get("total", 0)), business_status="pending",
-                   submitted_at=_dt(record.get("submitted_at")),
-                   document_date=_date(record.get("submitted_at")) or timezone.now().date())
+                   submitted_at=as_datetime(record.get("submitted_at")),
+                   document_date=as_date(record.get("submitted_at")) or timezone.now().date())
     doc.pk = None
     lines = []
     for i, ln in enumerate(record.get("lines") or [], start=1):
@@ -76,12 +75,12 @@ def requisition_document(record: dict, entities: dict[str, LegalEntity]) -> tupl
         amount = parse_amount(ln.get("amount")) if ln.get("amount") not in (None, "") else (
             parse_amount(qty or 1) * parse_amount(price or 0))
         lines.append(DocumentLine(
-            document=doc, line_no=i, description=_s(ln.get("description"), 500), category=_s(ln.get("category"), 40),
+            document=doc, line_no=i, description=truncated(ln.get("description"), 500), category=truncated(ln.get("category"), 40),
             quantity=parse_amount(qty) if qty not in (None, "") else None,
             unit_price=parse_amount(price) if price not in (None, "") else None, amount=amount,
-            currency=_s(ln.get("currency") or doc.currency, 3).upper(), gl_account=_s(ln.get("gl_account"), 40),
-            cost_center=_s(ln.get("cost_center"), 40), project=_s(ln.get("project"), 40),
-            supplier_code=_s(ln.get("supplier_code"), 40), date=_date(ln.get("need_by_date"))))
+            currency=truncated(ln.get("currency") or doc.currency, 3).upper(), gl_account=truncated(ln.get("gl_account"), 40),
+            cost_center=truncated(ln.get("cost_center"), 40), project=truncated(ln.get("project"), 40),
+            supplier_code=truncated(ln.get("supplier_code"), 40), date=as_date(ln.get("need_by_date"))))
     if not record.get("total") and lines:
         doc.total = sum((ln.amount for ln in lines), Decimal(0))
     return doc, lines

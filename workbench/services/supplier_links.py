@@ -19,15 +19,11 @@ ERP does not know becomes the linked vendor's code.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from functools import lru_cache
 
 from django.db import transaction
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from workbench.errors import InvalidTransition, StaleUpdate, WorkbenchError
@@ -42,184 +38,37 @@ from workbench.models import (
 )
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES
+from workbench.selectors.connections import connection_of_system
+from workbench.selectors.suppliers import (
+    IN_LIMIT,
+    MATCH_CODE,
+    OBJECT_TYPE,
+    ErpVendors,
+    Vendor,
+    link_label,
+    match_fingerprint,
+)
 from workbench.services.exception_items import (
     exception_item_raise,
     exception_item_transition,
     exception_items_create,
     search_text,
 )
-from workbench.supplier_match import (
-    CERTAIN,
-    LIKELY,
-    MAX_BUCKET,
-    MAX_WORD_BUCKET,
-    Match,
-    Party,
-    match_parties,
-    normalize_name,
-    normalize_tax_id,
-)
+from workbench.services.ownership import supplier_tax_id_conflicts, supplier_tax_id_conflicts_close
+from workbench.services.revalidation import documents_revalidate
+from workbench.supplier_match import CERTAIN, Party, country_code
+from workbench.values import printable
 
-OBJECT_TYPE = "supplier"
-CODE = "SUPPLIER_MATCH_UNCONFIRMED"
+CODE = MATCH_CODE
 LINK = MasterDataLink.Status
 WAITING = (LINK.PROPOSED, LINK.UNMATCHED, LINK.REJECTED)
-IN_LIMIT = 900  # ids per IN (...) list: stays below SQLite's variable limit; above it, read the system's rows
-SYSTEM_LABELS = {"coupa": "Coupa", "business_central": "Business Central", "einvoice": "E-invoice"}
 
 
 class UnknownVendor(WorkbenchError):
     """The vendor a person picked is not in the ERP's vendor master."""
 
 
-def fingerprint(system: str, external_id: str) -> str:
-    return f"{CODE}:{system}:{external_id}"[:200]
-
-
-def system_label(system: str) -> str:
-    return SYSTEM_LABELS.get(system, system.replace("_", " ").title())
-
-
-def _s(value, n: int) -> str:
-    return "" if value is None else clean(str(value))[:n]
-
-
-def clean(text: str) -> str:
-    """Printable text only (a NUL byte would fail on PostgreSQL), trimmed."""
-    return "".join(ch for ch in text if ch.isprintable()).strip()
-
-
-def _country(value) -> str:
-    cc = _s(value, 10).upper()
-    return cc if len(cc) == 2 and cc.isalpha() else ""
-
-
-# --- the ERP vendor master, prepared for matching ------------------------------------------------------
-
-
-@lru_cache(maxsize=200_000)
-def _keys(name: str, tax_id: str) -> tuple[str, str, str]:
-    """(canonical tax id, country, name key) of an ERP vendor; memoized on the values, so never stale."""
-    canonical, valid = normalize_tax_id(tax_id)
-    # The ERP copy has no address: a valid VAT id's prefix is the country the vendor is registered in.
-    country = ""
-    if valid and canonical[:2].isalpha():
-        country = "CH" if canonical.startswith("CHE") else {"EL": "GR"}.get(canonical[:2], canonical[:2])
-    return canonical, country, normalize_name(name)
-
-
-@dataclass(frozen=True)
-class Vendor:
-    pk: int
-    entity_id: int
-    entity_code: str
-    code: str
-    name: str
-    tax_id: str
-    country: str
-
-    def describe(self) -> str:
-        return f"ERP vendor {self.code} '{self.name}' ({self.entity_code})"
-
-
-class ErpVendors:
-    """All ERP vendors (one query), indexed by code, tax id and name words.
-
-    `match` hands `match_parties` only the vendors that share a key with the external records, so a
-    page of 50 records costs about the same against 50 or 50,000 vendors. The keys are those the matcher
-    indexes itself (tax id, name key, word set, each word; over-common words find nothing), so the
-    outcome is the one a full comparison gives.
-    """
-
-    def __init__(self, rows):
-        self.vendors: list[Vendor] = []
-        self.parties: list[Party] = []
-        self.by_pk: dict[int, int] = {}
-        self.by_code: dict[str, list[Vendor]] = {}
-        self.index: dict[tuple, list[int]] = {}
-        for pk, entity_id, entity_code, code, name, tax_id in rows:
-            canonical, country, key = _keys(name or "", tax_id or "")
-            vendor = Vendor(pk, entity_id, entity_code, code, name or "", tax_id or "", country)
-            position = len(self.vendors)
-            self.vendors.append(vendor)
-            self.parties.append(Party(pk, vendor.name, country, vendor.tax_id, ""))
-            self.by_pk[pk] = position
-            self.by_code.setdefault(code, []).append(vendor)
-            for k in _index_keys(canonical, key):
-                bucket = self.index.setdefault(k, [])
-                if len(bucket) <= MAX_WORD_BUCKET if k[0] == "word" else len(bucket) < MAX_BUCKET:
-                    bucket.append(position)
-
-    @classmethod
-    def load(cls, **filters) -> ErpVendors:
-        return cls(Supplier.objects.filter(**filters).order_by("entity__code", "code", "pk")
-                   .values_list("pk", "entity_id", "entity__code", "code", "name", "tax_id"))
-
-    def get(self, pk) -> Vendor | None:
-        position = self.by_pk.get(pk)
-        return None if position is None else self.vendors[position]
-
-    def by_key(self, number: str, tax_id: str, country: str) -> tuple[Vendor, list[str]] | None:
-        """The vendor whose code is this number, when the tax ids do not contradict it."""
-        for vendor in sorted(self.by_code.get(number, ()), key=lambda v: not (tax_id and v.tax_id)):
-            theirs, ours = normalize_tax_id(vendor.tax_id, country)[0], normalize_tax_id(tax_id, country)[0]
-            if theirs and ours and theirs != ours:
-                continue
-            evidence = f"same tax id {ours}" if theirs and ours else "no tax id to compare"
-            return vendor, [f"same vendor number {number}", evidence]
-        return None
-
-    def _positions(self, p: Party) -> set[int]:
-        found: set[int] = set()
-        for k in _index_keys(normalize_tax_id(p.tax_id, p.country)[0], normalize_name(p.name)):
-            bucket = self.index.get(k, ())
-            if not (k[0] == "word" and len(bucket) > MAX_WORD_BUCKET):
-                found.update(bucket)
-        return found
-
-    def match(self, parties: list[Party]) -> dict[object, Match]:
-        """Each external party's best vendor; several parties may get the same vendor.
-
-        The matcher gives a vendor to one party only, which suits pairing two lists but not a
-        crosswalk (Coupa keeps duplicates: two records of one vendor must both find it). So after the
-        page's one matcher run, a party that got nothing or less than certain while a vendor it could
-        match went to another party is matched again on its own (rare: only contested parties).
-        """
-        if not parties:
-            return {}
-        candidates = {p.key: self._positions(p) for p in parties}
-        everyone = sorted(set().union(*candidates.values()))
-        found = {m.left: m for m in match_parties(parties, [self.parties[i] for i in everyone])}
-        taken = {self.by_pk[m.right]: m.left for m in found.values()}
-        for p in parties:
-            m = found.get(p.key)
-            if m is not None and m.certainty == CERTAIN:
-                continue
-            if not any(taken.get(i, p.key) != p.key for i in candidates[p.key]):
-                continue
-            own = match_parties([p], [self.parties[i] for i in sorted(candidates[p.key])])
-            if own and (m is None or own[0].score > m.score):
-                found[p.key] = own[0]
-        return found
-
-
-def _index_keys(tax: str, name: str) -> list[tuple]:
-    keys: list[tuple] = [("tax", tax)] if tax else []
-    if name:
-        words = name.split()
-        keys += [("name", name), ("words", frozenset(words))] + [("word", w) for w in sorted(set(words))]
-    return keys
-
-
 # --- messages --------------------------------------------------------------------------------------------
-
-
-def _external(system: str, number: str, name: str, tax_id: str, country: str) -> str:
-    bits = [f"number {number}"] if number else []
-    bits.append(f"tax id {tax_id}" if tax_id else "no tax id")
-    if country:
-        bits.append(country)
-    return f"{system_label(system)} supplier '{name or '(no name)'}' ({', '.join(bits)})"
 
 
 def _evidence(reasons) -> str:
@@ -236,15 +85,11 @@ def _evidence(reasons) -> str:
     return ", ".join(short) or "no evidence"
 
 
-def _link_external(link: MasterDataLink) -> str:
-    return _external(link.system, link.external_number, link.external_name, link.tax_id, link.country)
-
-
 def _proposal_message(link: MasterDataLink, vendor: Vendor | None) -> str:
     if link.status == LINK.UNMATCHED or vendor is None:
-        return (f"{_link_external(link)}: no ERP vendor found by tax id, IBAN or name; "
+        return (f"{link_label(link)}: no ERP vendor found by tax id, IBAN or name; "
                 "pick the vendor, or create it in the ERP first.")
-    return f"{_link_external(link)} may be {vendor.describe()}: {_evidence(link.reasons)}; confirm or pick another."
+    return f"{link_label(link)} may be {vendor.describe()}: {_evidence(link.reasons)}; confirm or pick another."
 
 
 # --- refresh ---------------------------------------------------------------------------------------------
@@ -274,7 +119,7 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     counts: Counter[str] = Counter()
     recs: dict[str, dict] = {}
     for r in records:
-        external_id = _s(r.get("external_id"), 128)
+        external_id = printable(r.get("external_id"), 128)
         if external_id:
             recs[external_id] = r
         else:
@@ -289,8 +134,8 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     to_match: list[Party] = []
     outcome: dict[str, tuple[str, Vendor | None, str, float, list[str]]] = {}
     for external_id, r in recs.items():
-        snap = {"external_number": _s(r.get("number"), 64), "external_name": _s(r.get("name"), 200),
-                "tax_id": _s(r.get("tax_id"), 40), "iban": _s(r.get("iban"), 40), "country": _country(r.get("country"))}
+        snap = {"external_number": printable(r.get("number"), 64), "external_name": printable(r.get("name"), 200),
+                "tax_id": printable(r.get("tax_id"), 40), "iban": printable(r.get("iban"), 40), "country": country_code(printable(r.get("country"), 10))}
         snapshots[external_id] = snap
         link = links.get(external_id)
         if link is not None and link.decided_at is not None:
@@ -350,7 +195,7 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     wanted, settled = {}, {}
     for external_id, (status, vendor, _c, _s2, reasons) in outcome.items():
         link = links[external_id]
-        fp = fingerprint(system, external_id)
+        fp = match_fingerprint(system, external_id)
         if status == LINK.CONFIRMED:
             settled[fp] = f"Matched automatically to {vendor.describe()}: {_evidence(reasons)}."
         else:
@@ -358,67 +203,12 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     raised, resolved = _items_sync(system=system, connection=connection, wanted=wanted, settled=settled, now=now)
     counts.update(items_raised=raised, items_resolved=resolved)
     # Only links this refresh changed: an unchanged one was compared when it last changed.
-    raised, resolved = _tax_id_conflicts(system=system, links=[*new, *changed, *decided_changed], vendors=vendors,
+    raised, resolved = supplier_tax_id_conflicts(system=system, links=[*new, *changed, *decided_changed], vendors=vendors,
                                          connection=connection)
     counts.update(conflicts_raised=raised, conflicts_resolved=resolved)
     # A link the evidence now confirms reaches the documents that waited for it, as a person's confirm does.
     counts.update(documents_updated=supplier_links_apply(links=[*new, *changed]))
     return dict(counts)
-
-
-def _tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpVendors, connection) -> tuple[int, int]:
-    """The ERP owns a vendor's tax id. A linked external supplier that says otherwise is shown as an
-    OWNERSHIP_CONFLICT (as master data from a non-owner is), never written to the vendor master.
-
-    One item per link (two Coupa suppliers linked to one vendor are two questions). An item
-    resolves itself once both say the same (compared normalized: "DE 136 695 976" = "DE136695976"),
-    or once its link no longer points at that vendor (re-pointed, rejected, unmatched).
-    Returns (raised, resolved)."""
-    from workbench.models import Connection
-    from workbench.services import ownership
-
-    links = [link for link in links if link.pk]
-    if not links:
-        return 0, 0
-    confirmed = [link for link in links if link.status == LINK.CONFIRMED and link.code]
-    source = connection.role if connection is not None else Connection.Role.PROCUREMENT.value
-    owner = ownership.Guard.for_source("supplier", ["tax_id"], source).guarded.get("tax_id") if confirmed else None
-    source_name = connection.name if connection is not None else system_label(system)
-    raised: set[str] = set()
-    for link in confirmed if owner else []:  # no owner: the sender owns tax ids now, or the ERP is not connected
-        vendor = next((v for v in vendors.by_code.get(link.code, []) if v.entity_code == link.entity_code), None)
-        if vendor is None:
-            continue
-        theirs, ours = normalize_tax_id(link.tax_id)[0], normalize_tax_id(vendor.tax_id)[0]
-        if not theirs or not ours or theirs == ours:
-            continue
-        fp = ownership.fingerprint("supplier", link.entity_code, link.code, "tax_id",
-                                   f"{source}:{link.system}:{link.external_id}")
-        exception_item_raise(
-            code=ownership.CODE, fp=fp, connection=connection,
-            message=(f"{source_name} has tax id {link.tax_id!r} for supplier '{link.external_name}' "
-                     f"({link.external_number or link.external_id}), which is linked to "
-                     f"{vendor.describe()}; {ownership.role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
-                     "The ERP's value is kept: check which is right before paying."),
-            detail={"object": "supplier", "entity": link.entity_code, "code": link.code, "field": "tax_id",
-                    "current": vendor.tax_id, "incoming": link.tax_id, "source": source, "source_name": source_name,
-                    "owner": owner, "link": link.pk},
-            root_cause=f"supplier.tax_id from {source}",
-            search_extra=f"{link.entity_code} {link.code} {vendor.name} {link.external_name} tax_id")
-        raised.add(fp)
-    return len(raised), _tax_id_conflicts_close(links, keep=raised)
-
-
-def _tax_id_conflicts_close(links: list[MasterDataLink], keep: set[str] = frozenset()) -> int:
-    """Resolve the tax id conflicts of these links, except those just raised (`keep`)."""
-    from workbench.services import ownership
-    from workbench.services.exception_items import exception_items_resolve
-
-    stale = [i for i in ownership.active_conflicts("supplier").filter(
-        detail__field="tax_id", detail__link__in=[link.pk for link in links]) if i.fingerprint not in keep]
-    return exception_items_resolve(items=stale, action="rule_passed",
-                                   reason="The systems agree on this value now, or the link no longer "
-                                          "points at this vendor.") if stale else 0
 
 
 def _item_detail(link: MasterDataLink, vendor: Vendor | None) -> dict:
@@ -486,7 +276,7 @@ def _who(actor) -> str:
 
 
 def _vendor_for(*, entity_code: str | None, code: str) -> Supplier:
-    code, entity_code = clean(code or "")[:40], clean(entity_code or "")[:20]
+    code, entity_code = printable(code, 40), printable(entity_code, 20)
     if not code:
         raise UnknownVendor("Enter the ERP vendor number to link to.")
     found = list(Supplier.objects.filter(code=code, **({"entity__code": entity_code} if entity_code else {}))
@@ -512,7 +302,7 @@ def _claim(link: MasterDataLink, **changes) -> None:
 
 
 def _open_item(link: MasterDataLink) -> ExceptionItem | None:
-    return ExceptionItem.objects.filter(fingerprint=fingerprint(link.system, link.external_id)).first()
+    return ExceptionItem.objects.filter(fingerprint=match_fingerprint(link.system, link.external_id)).first()
 
 
 @transaction.atomic
@@ -540,12 +330,10 @@ def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | Non
     item = _open_item(link)
     if item is not None and item.is_active:
         exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="confirmed",
-                                  reason=f"{_who(actor)} linked {_link_external(link)} to {vendor}.")
+                                  reason=f"{_who(actor)} linked {link_label(link)} to {vendor}.")
     link.documents_updated = supplier_links_apply(links=[link], actor=actor)
-    from sync import push
-
-    _tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors.load(pk=sup.pk),
-                      connection=push.system_connection(link.system))
+    supplier_tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors.load(pk=sup.pk),
+                              connection=connection_of_system(link.system))
     return link
 
 
@@ -602,27 +390,14 @@ def supplier_links_apply(*, links: list[MasterDataLink], actor=None) -> int:
     how = f"confirmed by {_who(actor)}" if actor is not None else "matched automatically"
     DocumentEvent.objects.bulk_create([
         DocumentEvent(document=d, at=now, system="workbench", action="supplier_linked", actor=actor,
-                      message=f"Supplier {_link_external(link)} is ERP vendor {link.code} ({link.entity_code}): "
+                      message=f"Supplier {link_label(link)} is ERP vendor {link.code} ({link.entity_code}): "
                               f"the link was {how}",
                       correlation_id=d.correlation_id, data={"link": link.pk, "code": link.code})
         for d in docs for link in sorted(touched[d.pk], key=lambda link: link.pk)])
-    _documents_recheck(docs, actor)
+    # As the procurement pull does: a clean invoice is posted, a clean requisition goes to its approvers
+    # (a document the ERP refused is re-posted by a person, not by this).
+    documents_revalidate(docs, actor=actor)
     return len(docs)
-
-
-def _documents_recheck(docs: list[Document], actor) -> None:
-    from sync import push
-    from sync.p2p import requisition_send_for_approval
-    from workbench.services.validation import documents_validate
-
-    for start in range(0, len(docs), 200):
-        clean = documents_validate(documents=docs[start:start + 200], actor=actor)
-        # As the procurement pull does: a document the ERP refused is re-posted by a person, not by this.
-        push.enqueue_postings([d for d in clean if d.kind == Document.Kind.SUPPLIER_INVOICE
-                               and d.financial_status == Document.FinancialStatus.NOT_POSTED])
-        for doc in clean:
-            if doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
-                requisition_send_for_approval(doc)
 
 
 @transaction.atomic
@@ -633,7 +408,7 @@ def supplier_link_reject(*, link: MasterDataLink, actor, reason: str) -> MasterD
     will not find their vendor, so the work is not done until someone picks the right vendor (which
     resolves it). Closing it would leave an unlinked supplier that no queue shows.
     """
-    reason = clean(reason or "")[:500]
+    reason = printable(reason, 500)
     if not reason:
         raise InvalidTransition("Say why this is not the same supplier: the reason is kept with the decision.")
     if link.status not in (LINK.PROPOSED, LINK.CONFIRMED) or not link.code:
@@ -642,9 +417,9 @@ def supplier_link_reject(*, link: MasterDataLink, actor, reason: str) -> MasterD
     vendor = f"ERP vendor {link.code} '{sup.name if sup else ''}' ({link.entity_code})"
     _claim(link, status=LINK.REJECTED, decided_by=actor, decided_at=timezone.now(),
            reasons=[*link.reasons, f"rejected by {_who(actor)}: {reason}"])
-    message = (f"{_link_external(link)} is not {vendor}: rejected by {_who(actor)} ({reason}). "
+    message = (f"{link_label(link)} is not {vendor}: rejected by {_who(actor)} ({reason}). "
                "Pick the right ERP vendor.")
-    item = exception_item_raise(code=CODE, message=message, fp=fingerprint(link.system, link.external_id),
+    item = exception_item_raise(code=CODE, message=message, fp=match_fingerprint(link.system, link.external_id),
                                 detail={"system": link.system, "external_id": link.external_id, "link": link.pk,
                                         "external_number": link.external_number, "status": link.status,
                                         "rejected": [link.entity_code, link.code]},
@@ -653,111 +428,5 @@ def supplier_link_reject(*, link: MasterDataLink, actor, reason: str) -> MasterD
         ExceptionItem.objects.filter(pk=item.pk).update(entity_id=sup.entity_id)
     ExceptionEvent.objects.create(item=item, action="match_rejected", from_status=item.status, to_status=item.status,
                                   actor=actor, reason=f"Not {vendor}: {reason}", correlation_id=item.correlation_id)
-    _tax_id_conflicts_close([link])  # no vendor, no question
+    supplier_tax_id_conflicts_close([link])  # no vendor, no question
     return link
-
-
-# --- reading the crosswalk ---------------------------------------------------------------------------------
-
-
-def supplier_codes_for(system: str, values) -> dict[str, tuple[str, str]]:
-    """External number or id -> (entity_code, ERP code), through confirmed links (a number wins over an id)."""
-    values = [v for v in {str(v) for v in values} if v]
-    found: dict[str, tuple[str, str]] = {}
-    for start in range(0, len(values), IN_LIMIT // 2):
-        chunk = values[start:start + IN_LIMIT // 2]
-        rows = (MasterDataLink.objects.filter(object_type=OBJECT_TYPE, system=system, status=LINK.CONFIRMED)
-                .filter(Q(external_number__in=chunk) | Q(external_id__in=chunk))
-                .values_list("external_id", "external_number", "entity_code", "code").order_by("id"))
-        by_id = {}
-        for external_id, number, entity_code, code in rows:
-            if number:
-                found.setdefault(number, (entity_code, code))
-            by_id.setdefault(external_id, (entity_code, code))
-        for v in chunk:
-            if v not in found and v in by_id:
-                found[v] = by_id[v]
-    return {v: found[v] for v in values if v in found}
-
-
-def supplier_code_for(system: str, number_or_id: str) -> tuple[str, str] | None:
-    """(entity_code, ERP code) of the external supplier with this number (or id), if a link is confirmed."""
-    return supplier_codes_for(system, [number_or_id]).get(str(number_or_id))
-
-
-def supplier_crosswalk(*, system: str, numbers) -> dict[str, str]:
-    """For a page of documents: their supplier numbers the ERP does not know -> the linked ERP code.
-
-    Two queries at most, whatever the page size.
-    """
-    numbers = {n for n in numbers if n}
-    if not numbers:
-        return {}
-    unknown = numbers - set(Supplier.objects.filter(code__in=numbers).values_list("code", flat=True))
-    return {n: code for n, (_entity, code) in supplier_codes_for(system, unknown).items()} if unknown else {}
-
-
-_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
-
-
-def supplier_for_tax_id(tax_id: str, *, entity=None) -> Supplier | None:
-    """The ERP vendor with this tax id however either side typed it ("DE 136 695 976" = "DE136695976").
-
-    One query: the forms an ERP keeps a tax id in (with or without country prefix, EIN with its dash)
-    are asked for, and the answers are compared normalized.
-    """
-    canonical, _valid = normalize_tax_id(tax_id)
-    if not canonical:
-        return None
-    prefix = canonical[:2] if canonical[:2].isalpha() else ""
-    national = canonical[3:] if canonical.startswith("CHE") else canonical[len(prefix):]
-    raw = re.sub(r"\s", "", tax_id).upper()
-    forms = {canonical, raw, _NOT_ALNUM.sub("", raw), national, national.removesuffix("MVA")}
-    if prefix == "US" and len(national) == 9:
-        forms.add(f"{national[:2]}-{national[2:]}")
-    match = Q(tax_id__in=[f for f in forms if f])
-    # Typed without its country prefix ("136695976"): the ERP's "DE136695976" is the same number.
-    bare = not prefix and canonical.isdigit() and len(canonical) >= 8
-    if bare:
-        match |= Q(tax_id__endswith=canonical)
-    qs = Supplier.objects.filter(match)
-    if entity is not None:
-        qs = qs.filter(entity=entity)
-    for sup in qs.select_related("entity").order_by("entity__code", "code"):
-        theirs = normalize_tax_id(sup.tax_id, prefix)[0]
-        if sup.tax_id.upper() == raw or theirs == canonical or (bare and theirs[2:] == canonical and theirs[:2].isalpha()):
-            return sup
-    return None
-
-
-def supplier_link_counts() -> dict[str, int]:
-    counts = dict(MasterDataLink.objects.filter(object_type=OBJECT_TYPE).values_list("status")
-                  .annotate(n=Count("id")).values_list("status", "n"))
-    return {status: counts.get(status, 0) for status in LINK.values}
-
-
-def supplier_link_list(*, statuses, q: str = "") -> QuerySet[MasterDataLink]:
-    """Links of these statuses; waiting ones proposed first (likely before uncertain), then unmatched, then rejected."""
-    qs = MasterDataLink.objects.filter(object_type=OBJECT_TYPE, status__in=list(statuses)).select_related("decided_by")
-    q = clean(q or "")[:100]
-    if q:
-        qs = qs.filter(Q(external_id__icontains=q) | Q(external_number__icontains=q) | Q(external_name__icontains=q)
-                       | Q(tax_id__icontains=q) | Q(code__icontains=q))
-    rank = Case(When(status=LINK.PROPOSED, then=Value(0)), When(status=LINK.UNMATCHED, then=Value(1)),
-                When(status=LINK.REJECTED, then=Value(2)), default=Value(3), output_field=IntegerField())
-    first = Case(When(certainty=LIKELY, then=Value(0)), default=Value(1), output_field=IntegerField())
-    return qs.annotate(rank=rank, first=first).order_by("rank", "first", "-score", "system", "external_name", "id")
-
-
-def supplier_links_annotate(links) -> list[MasterDataLink]:
-    """Attach each link's ERP vendor (`.vendor`) and exception item (`.item`): two queries for a page."""
-    links = list(links)
-    codes = {link.code for link in links if link.code}
-    vendors = {(s.entity.code, s.code): s for s in Supplier.objects.filter(code__in=codes).select_related("entity")} if codes else {}
-    items = {i.fingerprint: i for i in ExceptionItem.objects.filter(
-        fingerprint__in=[fingerprint(link.system, link.external_id) for link in links])} if links else {}
-    for link in links:
-        link.system_name = system_label(link.system)
-        link.vendor = vendors.get((link.entity_code, link.code))
-        link.item = items.get(fingerprint(link.system, link.external_id))
-    return links

@@ -6,6 +6,8 @@ from workbench.models import Document, DocumentLine
 from workbench.rules import Finding, rules_for
 from workbench.rules.context import MasterDataContext
 from workbench.services.exception_items import exception_items_reconcile
+from workbench.services.mappings import mappings_apply
+from workbench.services.matching import match_results_save
 
 
 def documents_validate(*, documents: list[Document], ctx: MasterDataContext | None = None, actor=None,
@@ -25,8 +27,6 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
     for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in documents]).order_by("document_id", "line_no"):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)
     if ctx.mappings:
-        from workbench.services.mappings import mappings_apply
-
         mappings_apply(documents=documents, lines_by_doc=lines_by_doc, index=ctx.mappings, ctx=ctx)
     results: list[tuple[Document, list[Finding]]] = []
     if any(d.kind != Document.Kind.EXPENSE_REPORT for d in documents):
@@ -45,8 +45,6 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
         results.append((doc, findings))
     clean = exception_items_reconcile(results=results, codes=codes, actor=actor, cause=cause)
     if ctx._p2p is not None and ctx.p2p.match_results:
-        from workbench.services.matching import match_results_save
-
         match_results_save(results=ctx.p2p.match_results, clean={d.pk for d in clean})
     if ctx._p2p is not None:
         ctx.p2p.reset_batch()

@@ -1,14 +1,16 @@
 """Idempotent demo set-up: the two logins, the connections to the sandboxes, the beat schedules."""
 
 import os
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
 
 from connectors.sandboxkit.kit import Sandbox
 from sync.schedules import ensure_schedules
-from workbench.models import Connection
+from workbench.models import ApprovalRule, Connection, MatchTolerance
 
 ANALYSTS = "Finance analysts"
 
@@ -33,10 +35,6 @@ def sandbox_connections(erp_port: int, expense_port: int, procurement_port: int 
 
 def p2p_defaults() -> None:
     """Approval thresholds and match tolerances an admin starts from (only when none exist)."""
-    from decimal import Decimal
-
-    from workbench.models import ApprovalRule, MatchTolerance
-
     if not ApprovalRule.objects.exists():
         for amount, levels in ((0, 1), (10000, 2), (50000, 3)):
             ApprovalRule.objects.create(min_amount=Decimal(amount), levels=levels, sla_hours=48)
@@ -47,8 +45,6 @@ def p2p_defaults() -> None:
 
 def callout_token() -> str:
     """The API token the procurement suite's Call Out uses to reach the validation endpoint."""
-    from rest_framework.authtoken.models import Token
-
     user, created = get_user_model().objects.get_or_create(username="procurement-callout",
                                                           defaults={"first_name": "Coupa", "last_name": "Call Out"})
     if created:

@@ -20,7 +20,7 @@ from workbench.errors import WorkbenchError
 from workbench.models import Connection, ExceptionItem, FieldOwnership, MasterDataLink
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.services import ownership
-from workbench.services.exception_items import exception_item_override
+from workbench.services.item_actions import exception_item_override
 
 PAGE_SIZE = 50
 

@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from sync.models import DriftRecord, ReconciliationRun
 from sync.reconcile import drift_record_list, reconciliation_run_list, reconciliation_start
 from workbench.models import Connection
-from workbench.services.masterdata import ORDER as MASTER_DATA_STREAMS
+from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 PAGE_SIZE = 100
 

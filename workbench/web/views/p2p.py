@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
+from sync.jobs.einvoice_inbox import einvoice_receive
 from workbench.errors import WorkbenchError
 from workbench.models import ApprovalDelegation, ApprovalRule, LegalEntity, MatchTolerance
 from workbench.selectors import accruals, budget_positions
@@ -176,8 +177,6 @@ def tolerance_save_view(request, pk=None):
 def einvoice_upload_page(request):
     results = []
     if request.method == "POST":
-        from sync.inbox import einvoice_receive
-
         files = request.FILES.getlist("files")[:50]
         if not files:
             messages.error(request, "Choose one or more UBL 2.1 XML files.")

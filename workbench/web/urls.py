@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from workbench.views import (
+from workbench.web.views import (
     documents,
     items,
     mappings,
@@ -88,6 +88,6 @@ urlpatterns = [
     path("masterdata/", include(masterdata_patterns)),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("workbench.api.urls")),
+    path("api/", include("workbench.web.api.urls")),
     path("healthz", login_not_required(items.healthz), name="healthz"),
 ]

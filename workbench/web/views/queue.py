@@ -15,10 +15,10 @@ from django_htmx.http import trigger_client_event
 
 from workbench.errors import WorkbenchError
 from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
-from workbench.models import ExceptionItem
+from workbench.models import ExceptionGroup, ExceptionItem
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
-from workbench.services.exception_items import exception_item_assign
-from workbench.views.items import mapping_link
+from workbench.services.item_actions import exception_item_assign
+from workbench.web.views.items import mapping_link
 
 PAGE_SIZE = 50
 GROUP_SORT_LABELS = [("amount", "At risk"), ("count", "Items"), ("oldest", "Oldest")]
@@ -76,8 +76,6 @@ NO_GROUP = SimpleNamespace(pk="none", title="none shared (items on their own)")
 
 
 def _group(value):
-    from workbench.models import ExceptionGroup
-
     value = str(value or "").strip()
     if not value:
         return None

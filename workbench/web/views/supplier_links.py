@@ -21,18 +21,16 @@ from django_htmx.http import trigger_client_event
 
 from workbench.errors import WorkbenchError
 from workbench.models import LegalEntity, MasterDataLink, Supplier
-from workbench.services.supplier_links import (
+from workbench.selectors.suppliers import (
     LINK,
     OBJECT_TYPE,
-    WAITING,
-    clean,
-    supplier_link_confirm,
     supplier_link_counts,
     supplier_link_list,
-    supplier_link_reject,
     supplier_links_annotate,
     system_label,
 )
+from workbench.services.supplier_links import WAITING, supplier_link_confirm, supplier_link_reject
+from workbench.values import printable
 
 PAGE_SIZE = 50
 DATALIST_LIMIT = 2000  # vendor numbers offered while typing; beyond that the number is typed and checked
@@ -60,7 +58,7 @@ def _pick_choices(*, page: bool = False) -> dict:
 
 @vary_on_headers("HX-Request")
 def supplier_links_page(request):
-    q = clean(request.GET.get("q", ""))[:100]
+    q = printable(request.GET.get("q", ""))[:100]
     waiting = Paginator(supplier_link_list(statuses=WAITING, q=q), PAGE_SIZE).get_page(request.GET.get("wpage"))
     confirmed = Paginator(supplier_link_list(statuses=[LINK.CONFIRMED], q=q).order_by("system", "external_name", "id"),
                           PAGE_SIZE).get_page(request.GET.get("page"))

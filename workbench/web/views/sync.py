@@ -7,9 +7,10 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from sync.models import OutboundWrite, SyncRun
+from sync.models import SyncRun
 from sync.schedules import next_run, schedule_label, schedules_for
-from workbench.models import Connection
+from sync.tasks import run_job_task
+from workbench.models import Connection, OutboundWrite
 
 JOBS_BY_ROLE = {
     Connection.Role.ERP: [SyncRun.Job.MASTER_DATA, SyncRun.Job.POSTING_STATUS],
@@ -24,7 +25,7 @@ def _run_counts(run):
     """Read, posted and failed for one run: postings it queued count when the ERP accepted them."""
     if run is None:
         return {}
-    writes = run.writes.aggregate(posted=Count("id", filter=Q(status="done")),
+    writes = OutboundWrite.objects.filter(run_id=run.pk).aggregate(posted=Count("id", filter=Q(status="done")),
                                   refused=Count("id", filter=Q(status__in=["rejected", "dead"])),
                                   queued=Count("id", filter=Q(status__in=["pending", "sending"])))
     return {"read": run.records_read, "posted": run.records_posted + writes["posted"],
@@ -63,8 +64,6 @@ def run_now(request, pk, job):
     if job not in JOBS_BY_ROLE.get(conn.role, []):
         return render(request, "workbench/sync.html#run", {"run": None, "error": "That job does not exist for this connection."})
     run = SyncRun.objects.create(connection=conn, job=job, triggered_by=request.user.get_username())
-    from sync.tasks import run_job_task
-
     run_job_task.delay(run.pk)
     response = render(request, "workbench/sync.html#run", {"run": run})
     return trigger_client_event(response, "toast", {"message": f"{SyncRun.Job(job).label} started", "level": "success"})

@@ -20,10 +20,16 @@ from rest_framework.decorators import api_view, parser_classes
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
+from sync.jobs.einvoice_inbox import einvoice_receive
 from workbench.errors import WorkbenchError
 from workbench.models import ApprovalTask, Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.rules.p2p_context import BudgetPositions
+from workbench.services.approvals import approval_decisions_apply, requisition_send_for_approval
+from workbench.services.p2p_documents import check_p2p_record, p2p_documents_upsert
+from workbench.services.postings import po_number_for, postings_enqueue
+from workbench.services.requisitions import requisition_check
+from workbench.services.validation import documents_validate
 
 from .serializers import ErrorSerializer
 
@@ -81,8 +87,6 @@ def _plain(data: dict) -> dict:
 @api_view(["POST"])
 def requisition_validate(request):
     """Check a requisition before approval routing: cost objects valid, period open, supplier eligible, budget available."""
-    from workbench.services.requisitions import requisition_check
-
     body = RequisitionSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     try:
@@ -131,10 +135,6 @@ def budget_check(request):
 @api_view(["POST"])
 def requisition_create(request):
     """Store a requisition, validate it and, if valid, route it for approval (idempotent by external_id)."""
-    from sync.p2p import requisition_send_for_approval
-    from workbench.services.p2p_documents import p2p_documents_upsert
-    from workbench.services.validation import documents_validate
-
     body = RequisitionSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     record = _plain(body.validated_data)
@@ -151,8 +151,6 @@ def requisition_create(request):
             ln["amount"] = (ln.get("quantity") or Decimal(1)) * (ln.get("unit_price") or Decimal(0))
         ln.setdefault("line_no", i)
     record.setdefault("total", sum((ln["amount"] for ln in record["lines"]), Decimal(0)))
-    from workbench.services.p2p_documents import check_p2p_record
-
     problem = check_p2p_record(Document.Kind.REQUISITION, record)
     if problem:
         return Response({"detail": problem}, status=status.HTTP_400_BAD_REQUEST)
@@ -179,9 +177,6 @@ def _requisition_state(doc: Document, code: int) -> Response:
 @api_view(["POST"])
 def purchase_order_create(request):
     """Create the ERP PO of an approved requisition; calling twice queues one PO."""
-    from sync import push
-    from sync.p2p import po_number_for
-
     req_id = request.data.get("requisition") if isinstance(request.data, dict) else None
     if not isinstance(req_id, int):
         return Response({"detail": "requisition (an integer document id) is required."}, status=status.HTTP_400_BAD_REQUEST)
@@ -190,7 +185,7 @@ def purchase_order_create(request):
         return Response({"detail": f"Requisition {doc.number} is {doc.get_business_status_display().lower()}, not approved."},
                         status=status.HTTP_409_CONFLICT)
     with transaction.atomic():
-        push.enqueue_postings([doc])
+        postings_enqueue([doc])
     doc.refresh_from_db()
     return Response({"po_number": doc.erp_document_number or po_number_for(doc), "status": doc.financial_status},
                     status=status.HTTP_202_ACCEPTED)
@@ -208,8 +203,6 @@ class Decision(serializers.Serializer):
 @api_view(["POST"])
 def approval_decision(request):
     """An approval engine pushes a decision (the pull does the same from the engine's table)."""
-    from sync.p2p import approval_decisions_apply
-
     body = Decision(data=request.data)
     body.is_valid(raise_exception=True)
     if not ApprovalTask.objects.filter(correlation_key=body.validated_data["correlation_key"]).exists():
@@ -262,8 +255,6 @@ EInvoiceAnswer = inline_serializer("EInvoiceReceived", {
 @parser_classes([RawXMLParser, TextXMLParser, MultiPartParser])
 def einvoice_upload(request):
     """Receive a UBL 2.1 / PEPPOL BIS 3 invoice or credit note (raw XML body, or a multipart `file`)."""
-    from sync.inbox import einvoice_receive
-
     if isinstance(request.data, bytes):
         content, name = request.data, "api.xml"
     else:

@@ -11,7 +11,7 @@ from workbench.errors import WorkbenchError
 from workbench.filters import DocumentFilter, ExceptionItemFilter
 from workbench.models import Document, DocumentLine
 from workbench.selectors import exception_item_list
-from workbench.services import exception_items as items_service
+from workbench.services import item_actions as items_service
 from workbench.services.documents import document_line_correct
 
 from . import serializers as s

@@ -1,10 +1,14 @@
 """One exception item: its document, lines, message, trace, and the actions that fix the cause."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.db.models import Count, Sum
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
@@ -13,9 +17,11 @@ from sync.workers import worker_health
 from workbench.errors import WorkbenchError
 from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, tax_code_choices
 from workbench.models import AccountingPeriod, DocumentLine, ExceptionItem
+from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.selectors import document_trace, exception_item_get, exception_item_list, item_events
-from workbench.services import exception_items as items_service
+from workbench.services import item_actions as items_service
 from workbench.services.documents import document_line_correct
+from workbench.services.invoices import accept_limit, can_accept, variance_of
 
 # Which cell of the offending line to highlight, per code.
 FLAGGED_FIELD = {"MISSING_COST_CENTER": "cost_center", "UNKNOWN_COST_CENTER": "cost_center", "CLOSED_PERIOD": "date",
@@ -30,8 +36,6 @@ def follow(item: ExceptionItem) -> bool:
     if doc is None or item.status not in ("overridden", "resolved") or doc.financial_status != "not_posted":
         return False
     # Accepted or fixed a moment ago: follow it until it posts, unless something else still holds it.
-    from django.utils import timezone
-
     recent = item.resolved_at is not None and (timezone.now() - item.resolved_at).total_seconds() < 120
     return recent and not doc.exceptions.filter(status__in=["open", "in_progress"]).exists()
 
@@ -47,8 +51,6 @@ def mapping_link(item: ExceptionItem) -> str:
     mapping_field = MAPPING_FIELDS.get(item.code)
     if not mapping_field or not item.is_active or item.document is None:
         return ""
-    from urllib.parse import urlencode
-
     doc = item.document
     value = item.detail.get("value") or (doc.entity_code if mapping_field == "entity" else "")
     return "?" + urlencode({"field": mapping_field, "source_value": value, "source_system": doc.source_system,
@@ -68,17 +70,11 @@ def _context(item: ExceptionItem, **extra) -> dict:
             ctx["tax_codes"] = tax_code_choices(doc.entity_id)
             ctx["open_periods"] = AccountingPeriod.objects.filter(entity_id=doc.entity_id, closed=False).order_by("start")
     if doc is not None and doc.kind == "supplier_invoice":
-        from workbench.services.invoices import accept_limit, can_accept, variance_of
-
         ctx["match_lines"] = list(doc.lines.select_related("po_line").order_by("line_no"))
         ctx["variance"] = variance_of(item)
         ctx["accept_limit"] = accept_limit(doc)
         ctx["may_accept"] = can_accept(extra["user"], item) if "user" in extra else None
     if item.group_id:
-        from django.db.models import Count, Sum
-
-        from workbench.models.exceptions import ACTIVE_STATUSES
-
         ctx["group_stats"] = list(ExceptionItem.objects.filter(group_id=item.group_id, status__in=ACTIVE_STATUSES)
                                   .values("currency").annotate(n=Count("id"), total=Sum("amount_at_risk")).order_by("currency"))
     ctx["mapping_link"] = mapping_link(item)

@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db import transaction
 
 from connectors.einvoice import InvalidEInvoice, parse_einvoice
-from sync import push
 from workbench.models import Document, ExceptionItem
-from workbench.services.documents import document_event_add
 from workbench.services.exception_items import exception_item_raise
+from workbench.services.invoices import credit_note_apply
 from workbench.services.p2p_documents import check_p2p_record, p2p_documents_upsert
+from workbench.services.postings import postings_enqueue
+from workbench.services.trace import document_event_add
 from workbench.services.validation import documents_validate
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,9 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
         document_event_add(document=doc, system=SYSTEM, action="received_file", actor=actor,
                            message=f"E-invoice {name} received by {channel}")
         if doc.total < 0:
-            from workbench.services.invoices import credit_note_apply
-
             credit_note_apply(credit_note=doc)
         clean = documents_validate(documents=[doc])
-        push.enqueue_postings([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED])
+        postings_enqueue([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED])
     return Received(document=doc)
 
 

@@ -14,30 +14,27 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors.base import Page
-from sync import push
 from sync.health import connector_for
 from sync.models import SyncRun
-from workbench.models import Connection, Document, Employee, MasterDataLink
-from workbench.rules.context import MasterDataContext
+from sync.runs import Skipped, cursor_of, cursor_save, progress, quarantine, read_with_retries
+from workbench.models import Connection, Employee, MasterDataLink
+from workbench.selectors.connections import erp_connection
 from workbench.services.masterdata import masterdata_upsert
-from workbench.services.validation import documents_validate
+from workbench.services.revalidation import employees_reports_revalidate
 
 STREAM = "employees"
 
 
-def pull_identity(run: SyncRun) -> None:
-    from sync.pull import _cursor, _progress, quarantine, read_with_retries
-
+def pull_identity(run: SyncRun) -> str:
     connection = run.connection
-    erp = Connection.objects.filter(role=Connection.Role.ERP, enabled=True).first()
+    erp = erp_connection()
     if erp is not None and erp.master_data_synced_at is None:
-        from sync.pull import Skipped
-
         raise Skipped("Waiting for the ERP's master data: employees are matched to its legal entities.")
     connector = connector_for(connection)
-    cur = _cursor(connection, STREAM)
+    cur = cursor_of(connection, STREAM)
     SyncRun.objects.filter(pk=run.pk).update(progress_total=1)
     changed_total = 0
+    errors: list[str] = []
 
     def on_page(page: Page) -> None:
         nonlocal changed_total
@@ -51,17 +48,16 @@ def pull_identity(run: SyncRun) -> None:
             checked = employees_reports_revalidate(changed)
             for err in page.errors:
                 quarantine(connection, err)
-            if page.next_cursor is not None:
-                cur.value = page.next_cursor
-                cur.save(update_fields=["value", "updated_at"])
+            cursor_save(cur, page)
         changed_total += len(changed)
-        _progress(run, records_read=stored, records_failed=len(errs) + len(page.errors), records_posted=checked)
+        progress(run, records_read=stored, records_failed=len(errs) + len(page.errors), records_posted=checked)
         if errs:
-            SyncRun.objects.filter(pk=run.pk).update(message="; ".join(errs[:5])[:2000])
+            errors[:] = errs[:5]
 
     read_with_retries(connection, lambda: connector.read(STREAM, cur.value), on_page)
     SyncRun.objects.filter(pk=run.pk).update(progress_done=F("progress_total"))
     Connection.objects.filter(pk=connection.pk).update(master_data_synced_at=timezone.now())
+    return "; ".join(errors)
 
 
 def _statuses(records: list[dict]) -> dict[tuple[str, str], str]:
@@ -80,27 +76,3 @@ def _links_save(system: str, records: list[dict]) -> None:
              for r in records if r.get("external_id") and r.get("code")]
     MasterDataLink.objects.bulk_create(links, update_conflicts=True, unique_fields=["object_type", "system", "external_id"],
                                        update_fields=["external_number", "external_name", "entity_code", "code", "updated_at"])
-
-
-def employees_reports_revalidate(employees: set[tuple[str, str]]) -> int:
-    """Re-check the unposted expense reports of these (entity, employee) pairs; clean ones are queued.
-
-    Reports queued for posting but not yet sent are checked too: a person deactivated meanwhile
-    must not be paid, so their queued postings are withdrawn.
-    """
-    if not employees:
-        return 0
-    docs = [d for d in Document.objects.filter(kind=Document.Kind.EXPENSE_REPORT,
-                                               party_code__in={c for _, c in employees},
-                                               financial_status__in=[Document.FinancialStatus.NOT_POSTED,
-                                                                     Document.FinancialStatus.REJECTED,
-                                                                     Document.FinancialStatus.POSTING])
-            if (d.entity_code, d.party_code) in employees]
-    if not docs:
-        return 0
-    clean = documents_validate(documents=docs, ctx=MasterDataContext.load())
-    clean_ids = {d.pk for d in clean}
-    push.postings_withdraw([d for d in docs if d.pk not in clean_ids],
-                           reason="re-checked after a change in the directory, it now has an open exception")
-    push.enqueue_postings(clean)
-    return len(docs)

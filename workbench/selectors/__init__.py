@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 
-from workbench.models import Document, DocumentEvent, ExceptionEvent, ExceptionItem
-from workbench.models.exceptions import Category
+from workbench.models import (
+    Budget,
+    Document,
+    DocumentEvent,
+    DocumentLine,
+    Employee,
+    ExceptionEvent,
+    ExceptionItem,
+    OutboundWrite,
+    Supplier,
+)
+from workbench.models.exceptions import ACTIVE_STATUSES, Category
+from workbench.rules.p2p_context import BudgetPositions
 
 
 def exception_item_list():
@@ -34,8 +45,6 @@ def exception_group_page(qs, *, sort: str = "amount", page=1, per_page: int = 50
     """
     from django.db.models import Min, Sum, Window
     from django.utils import timezone
-
-    from workbench.models.exceptions import ACTIVE_STATUSES
 
     base = qs.order_by()
     try:
@@ -113,8 +122,6 @@ def accruals(*, entity_code: str = "") -> dict:
 
     from django.db.models import F
 
-    from workbench.models import DocumentLine
-
     po_lines = (DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER)
                 .select_related("document", "document__entity").order_by("document__entity_code", "document__number", "line_no"))
     if entity_code:
@@ -151,9 +158,6 @@ def accruals(*, entity_code: str = "") -> dict:
 
 def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool = True) -> list[dict]:
     """Budget, commitments, actuals and available per entity, cost center, account and period."""
-    from workbench.models import Budget
-    from workbench.rules.p2p_context import BudgetPositions
-
     budgets = Budget.objects.select_related("entity").order_by("entity__code", "period", "cost_center", "gl_account")
     if entity_code:
         budgets = budgets.filter(entity__code=entity_code)
@@ -170,3 +174,18 @@ def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool
         used = (pos.committed + pos.actual) / pos.budget * 100 if pos.budget else 0
         rows.append({"budget": b, "pos": pos, "used_pct": min(int(used), 999)})
     return rows
+
+
+def supplier_changed_by(doc: Document) -> set[str]:
+    """Employee codes of whoever last changed this document's supplier in the ERP (segregation of duties)."""
+    email = (Supplier.objects.filter(entity_id=doc.entity_id, code=doc.party_code)
+             .values_list("changed_by_email", flat=True).first())
+    if not email:
+        return set()
+    return set(Employee.objects.filter(email__iexact=email).values_list("code", flat=True))
+
+
+def writes_by_document_number(numbers: list[str]):
+    """Our ERP postings by the document number they gave the ERP (to recognise them in the ERP's lists)."""
+    return OutboundWrite.objects.filter(action__in=["post_expense_report", "post_supplier_invoice"],
+                                        payload__document_number__in=numbers)

@@ -1,0 +1,128 @@
+"""Re-validation and what follows it: a document checked again goes on, or back to a person.
+
+`validation.documents_validate` judges documents and keeps their exception items in step. These
+services decide what a clean (or still blocked) result means: a clean expense report or invoice
+is queued for posting, a clean pending requisition goes to its approvers, a retry that is still
+blocked goes back to a person pointing at what blocks it, and a queued posting of someone who
+just left is withdrawn. The worker's tasks and the syncs call them; each is safe to run twice.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from workbench.models import Document, ExceptionItem
+from workbench.models.exceptions import Status
+from workbench.rules import RULES
+from workbench.rules.context import MasterDataContext
+from workbench.services.approvals import requisition_send_for_approval
+from workbench.services.exception_items import exception_item_transition
+from workbench.services.postings import postings_enqueue, postings_withdraw
+from workbench.services.trace import document_event_add
+from workbench.services.validation import documents_validate
+
+FIN = Document.FinancialStatus
+BATCH = 200
+
+
+def _postable(docs: list[Document]) -> list[Document]:
+    """Clean documents a person has not refused to post: an ERP refusal is re-posted by a fix or a retry."""
+    return [d for d in docs if d.financial_status == FIN.NOT_POSTED]
+
+
+def document_revalidate(*, document_id: int, actor_id: int | None = None, repost: bool = False) -> str:
+    """After a fix, an override or a retry: check the document again, then post it, route it, or
+    hand it back. Returns "clean", "blocked" or "gone"."""
+    doc = Document.objects.filter(pk=document_id).first()
+    if doc is None:
+        return "gone"
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    with transaction.atomic():
+        clean = documents_validate(documents=[doc], actor=actor)
+        document_event_add(document=doc, system="workbench", action="revalidated", actor=actor,
+                           message="Re-validated: " + ("all rules pass" if clean else "still has open exceptions"))
+        if clean and repost:
+            postings_enqueue(clean)
+        if clean and doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
+            requisition_send_for_approval(doc)  # a fixed or overridden requisition goes on to its approvers
+        elif not clean:
+            _reopen_waiting_on(doc, actor)
+    return "clean" if clean else "blocked"
+
+
+def _reopen_waiting_on(doc: Document, actor) -> None:
+    """A retry that re-validation stops goes back to a person, pointing at what blocks it."""
+    blocking = list(ExceptionItem.objects.filter(document=doc, status__in=[Status.OPEN, Status.IN_PROGRESS],
+                                                 code__in=list(RULES)).values_list("code", flat=True))
+    for item in ExceptionItem.objects.filter(document=doc, status=Status.WAITING).exclude(code__in=list(RULES)):
+        exception_item_transition(item=item, to=Status.OPEN, actor=actor, action="still_blocked",
+                                  reason="Not re-posted: fix " + ", ".join(sorted(set(blocking))) + " first.")
+
+
+def documents_revalidate(docs: list[Document], *, ctx: MasterDataContext | None = None, actor=None,
+                         run_id: int | None = None) -> list[Document]:
+    """Check these documents again in batches; queue the clean unposted ones, route clean pending
+    requisitions. Returns the clean documents."""
+    ctx = ctx or MasterDataContext.load()
+    clean_all: list[Document] = []
+    for start in range(0, len(docs), BATCH):
+        with transaction.atomic():
+            clean = documents_validate(documents=docs[start:start + BATCH], ctx=ctx, actor=actor)
+            postings_enqueue(_postable(clean), run_id=run_id)
+            for doc in clean:
+                if doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
+                    requisition_send_for_approval(doc)
+        clean_all += clean
+    return clean_all
+
+
+def documents_revalidate_open() -> int:
+    """New or changed master data can fix (or break) documents waiting in the queue."""
+    docs = list(Document.objects.filter(exceptions__status__in=[Status.OPEN, Status.IN_PROGRESS],
+                                        exceptions__category__in=["master_data", "policy"]).distinct())
+    documents_revalidate(docs)
+    return len(docs)
+
+
+def invoices_revalidate_for(*, po_numbers: set[str]) -> int:
+    """A receipt (or a PO) arrived: invoices waiting on it are matched again."""
+    po_numbers = {n for n in po_numbers if n}
+    if not po_numbers:
+        return 0
+    docs = list(Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE, po_number__in=po_numbers,
+                                        financial_status=FIN.NOT_POSTED))
+    documents_revalidate(docs)
+    return len(docs)
+
+
+def invoices_rematch_open(*, entity_id: int | None = None) -> int:
+    """Tolerances changed: invoices with open match exceptions are matched again (and posted if now clean)."""
+    items = ExceptionItem.objects.filter(code__in=["PRICE_VARIANCE", "QUANTITY_VARIANCE"],
+                                         status__in=[Status.OPEN, Status.IN_PROGRESS])
+    if entity_id is not None:
+        items = items.filter(entity_id=entity_id)
+    ids = list(items.values_list("document_id", flat=True).distinct())
+    documents_revalidate(list(Document.objects.filter(pk__in=ids)))
+    return len(ids)
+
+
+def employees_reports_revalidate(employees: set[tuple[str, str]]) -> int:
+    """Re-check the unposted expense reports of these (entity, employee) pairs; clean ones are queued.
+
+    Reports queued for posting but not yet sent are checked too: a person deactivated meanwhile
+    must not be paid, so their queued postings are withdrawn.
+    """
+    if not employees:
+        return 0
+    docs = [d for d in Document.objects.filter(kind=Document.Kind.EXPENSE_REPORT, party_code__in={c for _, c in employees},
+                                               financial_status__in=[FIN.NOT_POSTED, FIN.REJECTED, FIN.POSTING])
+            if (d.entity_code, d.party_code) in employees]
+    if not docs:
+        return 0
+    clean = documents_validate(documents=docs, ctx=MasterDataContext.load())
+    clean_ids = {d.pk for d in clean}
+    postings_withdraw([d for d in docs if d.pk not in clean_ids],
+                      reason="re-checked after a change in the directory, it now has an open exception")
+    postings_enqueue(clean)
+    return len(docs)
