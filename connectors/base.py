@@ -10,13 +10,17 @@ A connector is built from a config dict (base_url, credentials, options) and off
 Records are plain dicts in the canonical shapes documented in ``connectors/README.md``; money is
 ``Decimal`` (parsed with ``Decimal(str(x))``), dates are ISO strings ``YYYY-MM-DD``.
 Errors are raised by type (see the hierarchy below) so that sync can decide what to do.
+Every connector reads its config dict through ``ConfigReader``, so a bad value is always a
+``ConfigError`` naming the key.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,80 @@ class Rejected(ConnectorError):
 
 class MalformedPayload(ConnectorError):
     """A response that does not have the documented shape."""
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+class ConfigReader:
+    """One connector's config dict, read the same way by every connector: a missing or bad value
+    is a ``ConfigError`` that names the connector and the key. ``None`` and ``""`` count as absent.
+
+    ``text`` (a string; required unless given a default), ``positive_int`` (page sizes: a whole
+    number >= 1, capped at the vendor's maximum), ``timeout`` (seconds > 0), ``url`` (http or
+    https with a host; the trailing slash removed), ``has`` (which optional credentials are set).
+    """
+
+    def __init__(self, kind: str, config: Any):
+        if not isinstance(config, dict):
+            raise ConfigError(f"{kind} config must be an object of settings, not {type(config).__name__}")
+        self.kind = kind
+        self.config = config
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.kind} config {key!r} {problem}")
+
+    def _value(self, key: str) -> Any:
+        value = self.config.get(key)
+        return None if value is None or value == "" else value
+
+    def has(self, *keys: str) -> bool:
+        return all(self._value(k) is not None for k in keys)
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self._value(key)
+        if value is None:
+            if default is None:
+                raise self.error(key, "is missing")
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.error(key, f"must be text, not {type(value).__name__}")
+        return str(value)
+
+    def positive_int(self, key: str, default: int, *, maximum: int | None = None) -> int:
+        value = self._value(key)
+        if value is None:
+            return default
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and value.strip().lstrip("+").isdecimal():
+            number = int(value)
+        if number is None or number < 1:
+            raise self.error(key, f"must be a whole number of at least 1, not {value!r}")
+        return min(number, maximum) if maximum else number
+
+    def timeout(self, key: str = "timeout", default: float = 30.0) -> float:
+        value = self._value(key)
+        if value is None:
+            return default
+        try:
+            seconds = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise self.error(key, f"must be a number of seconds above 0, not {value!r}")
+        return seconds
+
+    def url(self, key: str = "base_url", default: str | None = None) -> str:
+        value = self.text(key, default)
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise self.error(key, f"must be an http(s) URL with a host (and no query), not {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise self.error(key, f"has a bad port: {value!r}") from None
+        return value.strip().rstrip("/")

@@ -31,4 +31,3 @@ def connector_class(kind: str):
 
 def build(kind: str, config: dict):
     return connector_class(kind)(config)
-

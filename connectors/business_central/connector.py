@@ -3,7 +3,9 @@ and supplier invoices out as posted purchase invoices, purchase orders out with 
 
 Reads are per company and incremental on ``lastModifiedDateTime`` (inclusive ``ge``: the caller
 dedupes by external_id). A company's cursor only moves once all its pages are read, because BC pages
-by key, not by time: moving it after page one could skip older changes still on page two.
+by key, not by time: moving it after page one could skip older changes still on page two. Pages
+follow ``@odata.nextLink`` on the connection's own origin only (a link to another host is
+``MalformedPayload``: the bearer token is never sent there).
 
 Writes are idempotent by the document number (our external document number, BC's
 ``vendorInvoiceNumber``): it is looked up before anything is created, so a resend after a timeout
@@ -26,6 +28,7 @@ from urllib.parse import quote
 from connectors.base import (
     CheckResult,
     ConfigError,
+    ConfigReader,
     ConnectorError,
     MalformedPayload,
     Page,
@@ -36,7 +39,7 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
-from connectors.http import HttpClient
+from connectors.http import HttpClient, same_origin, timeouts
 
 from . import mapping
 from .mapping import MappingError
@@ -61,9 +64,17 @@ STREAMS = {
     "purchase_orders": StreamSpec("purchase_orders", "purchase_order", cursor_field=CURSOR),
     "budgets": StreamSpec("budgets", "budget", cursor_field=CURSOR),
 }
-ENTITY_SETS = {"gl_accounts": "accounts", "tax_codes": "taxGroups", "employees": "employees",
-               "projects": "projects", "payment_terms": "paymentTerms", "currencies": "currencies",
-               "purchase_invoices": "purchaseInvoices", "suppliers": "vendors", "purchase_orders": "purchaseOrders"}
+ENTITY_SETS = {
+    "gl_accounts": "accounts",
+    "tax_codes": "taxGroups",
+    "employees": "employees",
+    "projects": "projects",
+    "payment_terms": "paymentTerms",
+    "currencies": "currencies",
+    "purchase_invoices": "purchaseInvoices",
+    "suppliers": "vendors",
+    "purchase_orders": "purchaseOrders",
+}
 EXPAND = {"purchase_orders": "purchaseOrderLines"}  # lines come with their order: one request per page
 AUTOMATION_API = "microsoft/automation/v2.0"
 BUDGET_API = "northwind/finance/v1.0"  # our custom API page (publisher/group/version)
@@ -88,22 +99,25 @@ class BusinessCentralConnector:
     kind = "business_central"
 
     def __init__(self, config: dict[str, Any]):
-        missing = [k for k in ("base_url", "client_id", "client_secret") if not config.get(k)]
-        if missing:
-            raise ConfigError(f"business_central config is missing {', '.join(missing)}")
-        base_url = str(config["base_url"]).rstrip("/")
-        self.environment = str(config.get("environment") or "sandbox")
-        tenant = config.get("tenant")  # the real service: /v2.0/{tenant}/{environment}/api/v2.0
-        self.page_size = int(config.get("page_size") or 200)
-        timeout = float(config.get("timeout") or 30)
-        prefix = f"{quote(str(tenant))}/" if tenant else ""
+        cfg = ConfigReader(self.kind, config)
+        base_url = cfg.url("base_url")
+        client_id, client_secret = cfg.text("client_id"), cfg.text("client_secret")
+        self.environment = cfg.text("environment", "sandbox")
+        tenant = cfg.text("tenant", "")  # the real service: /v2.0/{tenant}/{environment}/api/v2.0
+        self.page_size = cfg.positive_int("page_size", 200)
+        timeout = cfg.timeout()
+        # An explicitly empty scope sends none; an absent one asks for BC's default.
+        scope = "" if config.get("scope") == "" else cfg.text("scope", DEFAULT_SCOPE)
+        prefix = f"{quote(tenant)}/" if tenant else ""
         self.api_root = f"{base_url}/v2.0/{prefix}{quote(self.environment)}/api"
         self.http = HttpClient(
             f"{self.api_root}/v2.0",
-            token_url=str(config.get("token_url") or f"{base_url}/oauth2/v2.0/token"),
-            client_id=str(config["client_id"]), client_secret=str(config["client_secret"]),
-            scope=str(config.get("scope", DEFAULT_SCOPE)), error_parser=parse_error,
-            timeout=(min(3.05, timeout), timeout),
+            token_url=cfg.url("token_url", f"{base_url}/oauth2/v2.0/token"),
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+            error_parser=parse_error,
+            timeout=timeouts(timeout),
         )
         self._companies: list[dict] | None = None
         self._currencies: dict[str, str] = {}  # company id -> local currency
@@ -142,9 +156,11 @@ class BusinessCentralConnector:
                 yield from self._read_company(stream, company, state)
 
     def write(self, op: WriteOp, *, idempotency_key: str) -> WriteResult:
-        builders = {"post_expense_report": mapping.purchase_invoice_body,
-                    "post_supplier_invoice": mapping.supplier_invoice_body,
-                    "create_purchase_order": mapping.purchase_order_body}
+        builders = {
+            "post_expense_report": mapping.purchase_invoice_body,
+            "post_supplier_invoice": mapping.supplier_invoice_body,
+            "create_purchase_order": mapping.purchase_order_body,
+        }
         if op.action not in builders:
             raise ConfigError(f"business_central cannot {op.action!r}; it supports {', '.join(builders)}")
         payload = op.payload or {}
@@ -186,9 +202,11 @@ class BusinessCentralConnector:
             status = invoice.get("status")
             if status not in POSTED:
                 if status == "Canceled":
-                    raise Rejected("Workbench_DocumentCanceled",
-                                   f"Purchase invoice {invoice.get('number')} for {doc_no} was canceled in Business "
-                                   "Central; send the report again as a new version.")
+                    raise Rejected(
+                        "Workbench_DocumentCanceled",
+                        f"Purchase invoice {invoice.get('number')} for {doc_no} was canceled in Business "
+                        "Central; send the report again as a new version.",
+                    )
                 try:
                     self.http.request("POST", f"{invoices}({invoice['id']})/Microsoft.NAV.post", headers=headers)
                 except Rejected:
@@ -200,8 +218,9 @@ class BusinessCentralConnector:
                 changed = True
                 invoice = self._object(self.http.request("GET", f"{invoices}({invoice['id']})"))
                 if invoice.get("status") not in POSTED:
-                    raise MalformedPayload(f"invoice {invoice.get('id')} reports status {invoice.get('status')!r} "
-                                           "after a successful post")
+                    raise MalformedPayload(
+                        f"invoice {invoice.get('id')} reports status {invoice.get('status')!r} after a successful post"
+                    )
         except TransientError as exc:
             if changed and not exc.uncertain:
                 raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
@@ -213,8 +232,12 @@ class BusinessCentralConnector:
     def _create_order(self, company: dict, body: dict, headers: dict) -> WriteResult:
         orders = f"companies({company['id']})/purchaseOrders"
         number, vendor = body["number"], body["vendorNumber"]
-        log.info("business_central create_purchase_order %s (%s, key %s)", number, company["name"],
-                 headers["Idempotency-Key"])
+        log.info(
+            "business_central create_purchase_order %s (%s, key %s)",
+            number,
+            company["name"],
+            headers["Idempotency-Key"],
+        )
         try:
             order = self._find_order(orders, number, vendor)
             if order is not None:
@@ -233,7 +256,7 @@ class BusinessCentralConnector:
 
     # --- reading ---------------------------------------------------------------------------------
     def _pages(self, path: str, params: dict | None = None) -> Iterator[tuple[list, bool]]:
-        """(rows, is_last_page) for each page, following ``@odata.nextLink``."""
+        """(rows, is_last_page) for each page, following ``@odata.nextLink`` on our own origin only."""
         headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
         url: str | None = path
         seen: set[str] = set()
@@ -242,8 +265,11 @@ class BusinessCentralConnector:
             if not isinstance(body, dict) or not isinstance(body.get("value"), list):
                 raise MalformedPayload(f"GET {url}: expected an OData collection with a 'value' list")
             next_link = body.get("@odata.nextLink")
-            if next_link is not None and (not isinstance(next_link, str) or next_link in seen):
-                raise MalformedPayload(f"GET {url}: bad or repeating @odata.nextLink {next_link!r}")
+            if next_link is not None:
+                # Checked before this page is yielded: a link to elsewhere stops the read, not just the paging.
+                next_link = same_origin(self.http.base_url, next_link, what=f"GET {url}: @odata.nextLink")
+                if next_link in seen:
+                    raise MalformedPayload(f"GET {url}: repeating @odata.nextLink {next_link!r}")
             yield body["value"], next_link is None
             if next_link:
                 seen.add(next_link)
@@ -275,7 +301,9 @@ class BusinessCentralConnector:
         # company's periods are read (a few dozen rows) and filtered here rather than by the server.
         rows = [raw for page, _ in self._pages(f"companies({company['id']})/accountingPeriods") for raw in page]
         since = state.get(company["name"])
-        starts = sorted({r["startingDate"] for r in rows if isinstance(r, dict) and isinstance(r.get("startingDate"), str)})
+        starts = sorted(
+            {r["startingDate"] for r in rows if isinstance(r, dict) and isinstance(r.get("startingDate"), str)}
+        )
         records: list[dict] = []
         errors: list[RecordError] = []
         newest = since
@@ -286,8 +314,13 @@ class BusinessCentralConnector:
             newest = _later(newest, stamp)
             start = raw.get("startingDate") if isinstance(raw, dict) else None
             following = next((s for s in starts if isinstance(start, str) and s > start), None)
-            self._map_into(records, errors, "accounting_periods", raw,
-                           lambda r, nxt=following: mapping.accounting_period(r, company["name"], nxt))
+            self._map_into(
+                records,
+                errors,
+                "accounting_periods",
+                raw,
+                lambda r, nxt=following: mapping.accounting_period(r, company["name"], nxt),
+            )
         changed = newest != state.get(company["name"])
         if changed and newest:
             state[company["name"]] = newest
@@ -300,8 +333,13 @@ class BusinessCentralConnector:
         for company in self._load_companies(refresh=True):
             info_rows = [r for page, _ in self._pages(f"companies({company['id']})/companyInformation") for r in page]
             info = info_rows[0] if info_rows else {}
-            self._map_into(records, errors, "legal_entities", company["raw"],
-                           lambda raw, info=info: mapping.legal_entity(raw, info))
+            self._map_into(
+                records,
+                errors,
+                "legal_entities",
+                company["raw"],
+                lambda raw, info=info: mapping.legal_entity(raw, info),
+            )
             if isinstance(info, dict) and isinstance(info.get("currencyCode"), str):
                 self._currencies[company["id"]] = info["currencyCode"]
         yield Page(records, None, errors)
@@ -345,9 +383,15 @@ class BusinessCentralConnector:
             return lambda raw: mapping.supplier(raw, entity, currency, emails)
         if stream == "budgets":
             return lambda raw: mapping.budget(raw, entity)
-        fn = {"cost_centers": mapping.cost_center, "gl_accounts": mapping.gl_account, "tax_codes": mapping.tax_code,
-              "employees": mapping.employee, "projects": mapping.project, "payment_terms": mapping.payment_term,
-              "currencies": mapping.currency}[stream]
+        fn = {
+            "cost_centers": mapping.cost_center,
+            "gl_accounts": mapping.gl_account,
+            "tax_codes": mapping.tax_code,
+            "employees": mapping.employee,
+            "projects": mapping.project,
+            "payment_terms": mapping.payment_term,
+            "currencies": mapping.currency,
+        }[stream]
         return lambda raw: fn(raw, entity)
 
     @staticmethod
@@ -367,8 +411,12 @@ class BusinessCentralConnector:
             companies = []
             for rows, _ in self._pages("companies"):
                 for raw in rows:
-                    if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and isinstance(raw.get("name"), str)):
-                        raise MalformedPayload(f"companies: a company without id or name: {mapping.raw_excerpt(raw, 300)}")
+                    if not (
+                        isinstance(raw, dict) and isinstance(raw.get("id"), str) and isinstance(raw.get("name"), str)
+                    ):
+                        raise MalformedPayload(
+                            f"companies: a company without id or name: {mapping.raw_excerpt(raw, 300)}"
+                        )
                     companies.append({"id": raw["id"], "name": raw["name"], "raw": raw})
             self._companies = sorted(companies, key=lambda c: c["name"])
         return self._companies
@@ -378,8 +426,10 @@ class BusinessCentralConnector:
             for company in self._load_companies(refresh=refresh):
                 if company["name"] == name:
                     return company
-        raise Rejected("Internal_CompanyNotFound",
-                       f"Company '{name}' does not exist in Business Central environment '{self.environment}'.")
+        raise Rejected(
+            "Internal_CompanyNotFound",
+            f"Company '{name}' does not exist in Business Central environment '{self.environment}'.",
+        )
 
     def _currency(self, company: dict) -> str:
         if company["id"] not in self._currencies:
@@ -418,8 +468,10 @@ class BusinessCentralConnector:
     def _object(self, resp) -> dict:
         body = self.http.json_of(resp)
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
-            raise MalformedPayload(f"{resp.request.method} {resp.url}: expected a document with an id, got "
-                                   f"{mapping.raw_excerpt(body, 300)}")
+            raise MalformedPayload(
+                f"{resp.request.method} {resp.url}: expected a document with an id, got "
+                f"{mapping.raw_excerpt(body, 300)}"
+            )
         return body
 
     def _find_invoice(self, invoices: str, doc_no: str, vendor: str, *, exclusive: bool = True) -> dict | None:
@@ -428,26 +480,43 @@ class BusinessCentralConnector:
         query = f"vendorInvoiceNumber eq {mapping.odata_string(doc_no)}"
         if not exclusive:
             query += f" and vendorNumber eq {mapping.odata_string(vendor)}"
-        found = [r for page, _ in self._pages(invoices, {"$filter": query}) for r in page
-                 if isinstance(r, dict) and r.get("vendorInvoiceNumber") == doc_no and isinstance(r.get("id"), str)]
+        found = [
+            r
+            for page, _ in self._pages(invoices, {"$filter": query})
+            for r in page
+            if isinstance(r, dict) and r.get("vendorInvoiceNumber") == doc_no and isinstance(r.get("id"), str)
+        ]
         if not found:
             return None
         mine = [r for r in found if r.get("vendorNumber") == vendor]
         if not mine:
             other = found[0]
-            raise Rejected("Workbench_DocumentNumberInUse",
-                           f"Vendor invoice number {doc_no} is already used by purchase invoice {other.get('number')} "
-                           f"of vendor {other.get('vendorNumber')}, not {vendor}.")
+            raise Rejected(
+                "Workbench_DocumentNumberInUse",
+                f"Vendor invoice number {doc_no} is already used by purchase invoice {other.get('number')} "
+                f"of vendor {other.get('vendorNumber')}, not {vendor}.",
+            )
         return next((r for r in mine if r.get("status") in POSTED), mine[0])
 
     def _find_order(self, orders: str, number: str, vendor: str) -> dict | None:
         params = {"$filter": f"number eq {mapping.odata_string(number)}"}
-        found = next((r for page, _ in self._pages(orders, params) for r in page
-                      if isinstance(r, dict) and r.get("number") == number and isinstance(r.get("id"), str)), None)
+        found = next(
+            (
+                r
+                for page, _ in self._pages(orders, params)
+                for r in page
+                if isinstance(r, dict) and r.get("number") == number and isinstance(r.get("id"), str)
+            ),
+            None,
+        )
         if found is not None and found.get("vendorNumber") != vendor:
-            raise Rejected("Workbench_DocumentNumberInUse",
-                           f"Purchase order number {number} is already used by an order of vendor "
-                           f"{found.get('vendorNumber')}, not {vendor}.", field="number", value=number)
+            raise Rejected(
+                "Workbench_DocumentNumberInUse",
+                f"Purchase order number {number} is already used by an order of vendor "
+                f"{found.get('vendorNumber')}, not {vendor}.",
+                field="number",
+                value=number,
+            )
         return found
 
     @staticmethod
@@ -458,7 +527,8 @@ class BusinessCentralConnector:
         except MappingError as exc:
             raise MalformedPayload(f"purchase order {order.get('id')}: {exc}") from None
         return WriteResult(
-            external_id=order["id"], status=mapping.ORDER_STATUS.get(status, status),
+            external_id=order["id"],
+            status=mapping.ORDER_STATUS.get(status, status),
             message=f"{'Already created' if already else 'Created'} as {order.get('number')} in {company['name']}",
             data={"number": str(order.get("number") or ""), "total": total, "entity": company["name"]},
         )
@@ -469,10 +539,15 @@ class BusinessCentralConnector:
         if not number or not posting_date:
             raise MalformedPayload(f"posted invoice {invoice.get('id')} has no number or posting date")
         return WriteResult(
-            external_id=invoice["id"], status="posted",
+            external_id=invoice["id"],
+            status="posted",
             message=f"{'Already posted' if already else 'Posted'} as {number} in {company['name']}",
-            data={"number": number, "fiscal_year": mapping.fiscal_year(posting_date), "posting_date": posting_date,
-                  "entity": company["name"]},
+            data={
+                "number": number,
+                "fiscal_year": mapping.fiscal_year(posting_date),
+                "posting_date": posting_date,
+                "entity": company["name"],
+            },
         )
 
 
@@ -484,7 +559,10 @@ P2P_CULPRITS = [
     (re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) does not exist"), "cost_center"),
     (re.compile(r"Dimension Value PROJECT - (?P<value>\S+) (?:is blocked|does not exist)"), "project"),
     (re.compile(r"Vendor (?P<value>\S+) is blocked with type"), "vendor_number"),
-    (re.compile(r"Buy-from Vendor No\. of table Purchase Header contains a value \((?P<value>[^)]*)\)"), "vendor_number"),
+    (
+        re.compile(r"Buy-from Vendor No\. of table Purchase Header contains a value \((?P<value>[^)]*)\)"),
+        "vendor_number",
+    ),
     (re.compile(r"field No\. of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "account"),
     (re.compile(r"in G/L Account: No\.=(?P<value>[^.\s]+)"), "account"),
     (re.compile(r"Tax Group Code of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "tax_code"),

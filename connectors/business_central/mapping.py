@@ -13,8 +13,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 EMPTY_DATE = "0001-01-01"  # BC's "no date"
-STATUS = {"draft": "draft", "in review": "draft", "": "draft", "open": "open", "paid": "paid",
-          "canceled": "canceled", "corrective": "canceled"}
+STATUS = {
+    "draft": "draft",
+    "in review": "draft",
+    "": "draft",
+    "open": "open",
+    "paid": "paid",
+    "canceled": "canceled",
+    "corrective": "canceled",
+}
 EMPLOYEE_STATUS = {"active", "inactive", "terminated"}
 # purchaseOrderEntityBufferStatus; "Released" is what some versions call a released order.
 ORDER_STATUS = {"draft": "draft", "in review": "in_review", "open": "open", "released": "released"}
@@ -37,6 +44,7 @@ def raw_excerpt(raw: Any, limit: int = 4000) -> str:
 
 
 # --- field readers --------------------------------------------------------------------------------
+
 
 def _obj(raw: Any) -> dict:
     if not isinstance(raw, dict):
@@ -104,30 +112,48 @@ def timestamp(raw: dict, key: str = "lastModifiedDateTime") -> str:
 
 # --- canonical records ----------------------------------------------------------------------------
 
+
 def legal_entity(company: Any, info: Any) -> dict:
     company, info = _obj(company), _obj(info)
-    return {"external_id": text(company, "id"), "code": text(company, "name"),
-            "name": text(company, "displayName", required=False) or text(company, "name"),
-            "currency": text(info, "currencyCode")}
+    return {
+        "external_id": text(company, "id"),
+        "code": text(company, "name"),
+        "name": text(company, "displayName", required=False) or text(company, "name"),
+        "currency": text(info, "currencyCode"),
+    }
 
 
 def cost_center(raw: Any, entity: str) -> dict:
     raw = _obj(raw)
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
-            "name": text(raw, "displayName", required=False)}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "code"),
+        "name": text(raw, "displayName", required=False),
+    }
 
 
 def gl_account(raw: Any, entity: str) -> dict:
     raw = _obj(raw)
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
-            "name": text(raw, "displayName", required=False), "category": text(raw, "category", required=False),
-            "blocked": flag(raw, "blocked")}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "number"),
+        "name": text(raw, "displayName", required=False),
+        "category": text(raw, "category", required=False),
+        "blocked": flag(raw, "blocked"),
+    }
 
 
 def tax_code(raw: Any, entity: str) -> dict:
     raw = _obj(raw)
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
-            "name": text(raw, "displayName", required=False), "tax_type": text(raw, "taxType", required=False)}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "code"),
+        "name": text(raw, "displayName", required=False),
+        "tax_type": text(raw, "taxType", required=False),
+    }
 
 
 def accounting_period(raw: Any, entity: str, next_start: str | None) -> dict:
@@ -139,9 +165,15 @@ def accounting_period(raw: Any, entity: str, next_start: str | None) -> dict:
     else:  # the last period: periods are months, so it ends with its month
         s = date.fromisoformat(start)
         end = (date(s.year + s.month // 12, s.month % 12 + 1, 1) - timedelta(days=1)).isoformat()
-    return {"external_id": text(raw, "id"), "entity": entity, "code": start[:7],
-            "name": text(raw, "name", required=False) or start[:7], "start": start, "end": end,
-            "closed": flag(raw, "closed")}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": start[:7],
+        "name": text(raw, "name", required=False) or start[:7],
+        "start": start,
+        "end": end,
+        "closed": flag(raw, "closed"),
+    }
 
 
 def employee(raw: Any, entity: str) -> dict:
@@ -150,16 +182,26 @@ def employee(raw: Any, entity: str) -> dict:
     if status not in EMPLOYEE_STATUS:
         raise MappingError(f"unknown employee status {raw.get('status')!r}")
     name = text(raw, "displayName", required=False) or " ".join(
-        p for p in (text(raw, "givenName", required=False), text(raw, "surname", required=False)) if p)
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"), "name": name,
-            "email": text(raw, "email", required=False) or text(raw, "personalEmail", required=False),
-            "status": status}
+        p for p in (text(raw, "givenName", required=False), text(raw, "surname", required=False)) if p
+    )
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "number"),
+        "name": name,
+        "email": text(raw, "email", required=False) or text(raw, "personalEmail", required=False),
+        "status": status,
+    }
 
 
 def project(raw: Any, entity: str) -> dict:
     raw = _obj(raw)
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
-            "name": text(raw, "displayName", required=False)}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "number"),
+        "name": text(raw, "displayName", required=False),
+    }
 
 
 def payment_term(raw: Any, entity: str) -> dict:
@@ -167,10 +209,14 @@ def payment_term(raw: Any, entity: str) -> dict:
     percent = money(raw, "discountPercent")
     if not 0 <= percent <= 100:
         raise MappingError(f"discountPercent must be between 0 and 100, got {raw.get('discountPercent')!r}")
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
-            "name": text(raw, "displayName", required=False),
-            "due_date_calculation": text(raw, "dueDateCalculation", required=False),
-            "discount_percent": str(percent)}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "code"),
+        "name": text(raw, "displayName", required=False),
+        "due_date_calculation": text(raw, "dueDateCalculation", required=False),
+        "discount_percent": str(percent),
+    }
 
 
 def currency(raw: Any, entity: str) -> dict:
@@ -182,10 +228,17 @@ def currency(raw: Any, entity: str) -> dict:
         places = str(places)
     m = DECIMAL_PLACES.match(places) if isinstance(places, str) else None
     if m is None:
-        raise MappingError(f"amountDecimalPlaces must be decimal places as 'min:max', got {raw.get('amountDecimalPlaces')!r}")
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "code"),
-            "name": text(raw, "displayName", required=False), "symbol": text(raw, "symbol", required=False),
-            "decimals": int(m.group(2) or m.group(1))}
+        raise MappingError(
+            f"amountDecimalPlaces must be decimal places as 'min:max', got {raw.get('amountDecimalPlaces')!r}"
+        )
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "code"),
+        "name": text(raw, "displayName", required=False),
+        "symbol": text(raw, "symbol", required=False),
+        "decimals": int(m.group(2) or m.group(1)),
+    }
 
 
 def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
@@ -195,8 +248,11 @@ def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
         raise MappingError(f"unknown purchase invoice status {status_text!r}")
     status = STATUS[status_text.strip().lower()]
     return {
-        "external_id": text(raw, "id"), "entity": entity, "number": text(raw, "number"),
-        "vendor_invoice_number": text(raw, "vendorInvoiceNumber", required=False), "status": status,
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "number": text(raw, "number"),
+        "vendor_invoice_number": text(raw, "vendorInvoiceNumber", required=False),
+        "status": status,
         "total": money(raw, "totalAmountIncludingTax"),
         # BC reports the local currency as its code; an empty code also means local currency.
         "currency": text(raw, "currencyCode", required=False) or company_currency,
@@ -214,11 +270,17 @@ def supplier(raw: Any, entity: str, company_currency: str, user_emails: dict[str
         raise MappingError(f"unknown vendor blocked value {blocked!r}")
     # Whoever changed it last; a vendor nobody touched since creation names its creator.
     who = text(raw, "systemModifiedBy", required=False) or text(raw, "systemCreatedBy", required=False)
-    return {"external_id": text(raw, "id"), "entity": entity, "code": text(raw, "number"),
-            "name": text(raw, "displayName", required=False), "tax_id": text(raw, "taxRegistrationNumber", required=False),
-            "currency": text(raw, "currencyCode", required=False) or company_currency,
-            "blocked": VENDOR_BLOCKED[blocked.strip().lower()], "changed_by_email": user_emails.get(who.lower(), ""),
-            "updated_at": timestamp(raw)}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "code": text(raw, "number"),
+        "name": text(raw, "displayName", required=False),
+        "tax_id": text(raw, "taxRegistrationNumber", required=False),
+        "currency": text(raw, "currencyCode", required=False) or company_currency,
+        "blocked": VENDOR_BLOCKED[blocked.strip().lower()],
+        "changed_by_email": user_emails.get(who.lower(), ""),
+        "updated_at": timestamp(raw),
+    }
 
 
 def purchase_order(raw: Any, entity: str, company_currency: str) -> dict:
@@ -234,21 +296,32 @@ def purchase_order(raw: Any, entity: str, company_currency: str) -> dict:
     for ln in map(_obj, lines_raw):
         if ln.get("lineType") == "Comment":
             continue  # text only: nothing to receive or invoice
-        lines.append({
-            "external_id": text(ln, "id"), "line_no": ln.get("sequence"),
-            "description": text(ln, "description", required=False), "account": text(ln, "lineObjectNumber"),
-            "quantity": money(ln, "quantity"), "unit_cost": money(ln, "directUnitCost"),
-            "amount": money(ln, "amountExcludingTax"),
-            "cost_center": text(ln, "shortcutDimension1Code", required=False),
-            "received_quantity": money(ln, "receivedQuantity"), "invoiced_quantity": money(ln, "invoicedQuantity"),
-        })
+        lines.append(
+            {
+                "external_id": text(ln, "id"),
+                "line_no": ln.get("sequence"),
+                "description": text(ln, "description", required=False),
+                "account": text(ln, "lineObjectNumber"),
+                "quantity": money(ln, "quantity"),
+                "unit_cost": money(ln, "directUnitCost"),
+                "amount": money(ln, "amountExcludingTax"),
+                "cost_center": text(ln, "shortcutDimension1Code", required=False),
+                "received_quantity": money(ln, "receivedQuantity"),
+                "invoiced_quantity": money(ln, "invoicedQuantity"),
+            }
+        )
     return {
-        "external_id": text(raw, "id"), "entity": entity, "number": text(raw, "number"),
-        "vendor_number": text(raw, "vendorNumber"), "status": ORDER_STATUS[status.strip().lower()],
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "number": text(raw, "number"),
+        "vendor_number": text(raw, "vendorNumber"),
+        "status": ORDER_STATUS[status.strip().lower()],
         "currency": text(raw, "currencyCode", required=False) or company_currency,
         # The commitment is the net amount: tax is settled on the invoice.
-        "total": money(raw, "totalAmountExcludingTax"), "order_date": day(raw, "orderDate"),
-        "fully_received": flag(raw, "fullyReceived"), "lines": sorted(lines, key=lambda ln: ln["line_no"] or 0),
+        "total": money(raw, "totalAmountExcludingTax"),
+        "order_date": day(raw, "orderDate"),
+        "fully_received": flag(raw, "fullyReceived"),
+        "lines": sorted(lines, key=lambda ln: ln["line_no"] or 0),
     }
 
 
@@ -257,11 +330,18 @@ def budget(raw: Any, entity: str) -> dict:
     period = text(raw, "period")
     if not PERIOD.match(period):
         raise MappingError(f"period must be YYYY-MM, got {period!r}")
-    return {"external_id": text(raw, "id"), "entity": entity, "cost_center": text(raw, "costCenterCode"),
-            "gl_account": text(raw, "accountNumber"), "period": period, "amount": money(raw, "amount")}
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "cost_center": text(raw, "costCenterCode"),
+        "gl_account": text(raw, "accountNumber"),
+        "period": period,
+        "amount": money(raw, "amount"),
+    }
 
 
 # --- canonical -> BC: the deep insert for an expense report -----------------------------------------
+
 
 def odata_string(value: str) -> str:
     """An OData string literal: single quotes, with embedded quotes doubled."""
@@ -299,9 +379,11 @@ def _invoice_line(line: Any, idx: int, quantity: float, unit_cost: float) -> dic
     if line.get("project"):
         dims.append({"code": "PROJECT", "valueCode": str(line["project"])})
     body_line: dict[str, Any] = {
-        "lineType": "Account", "lineObjectNumber": str(line["account"]),
+        "lineType": "Account",
+        "lineObjectNumber": str(line["account"]),
         "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
-        "quantity": quantity, "unitCost": unit_cost,
+        "quantity": quantity,
+        "unitCost": unit_cost,
     }
     if line.get("tax_code"):
         body_line["taxCode"] = str(line["tax_code"])
@@ -328,8 +410,10 @@ def purchase_invoice_body(payload: dict) -> dict:
     for idx, line in enumerate(_account_lines(payload), start=1):
         lines.append(_invoice_line(line, idx, 1, _amount(line.get("amount"), f"line {idx}")))
     body: dict[str, Any] = {
-        "vendorNumber": str(payload["vendor_number"]), "vendorInvoiceNumber": str(payload["document_number"]),
-        "postingDate": str(payload["posting_date"]), "invoiceDate": str(payload["posting_date"]),
+        "vendorNumber": str(payload["vendor_number"]),
+        "vendorInvoiceNumber": str(payload["document_number"]),
+        "postingDate": str(payload["posting_date"]),
+        "invoiceDate": str(payload["posting_date"]),
         "purchaseInvoiceLines": lines,
     }
     if payload.get("currency"):
@@ -347,13 +431,21 @@ def supplier_invoice_body(payload: dict) -> dict:
     """``post_supplier_invoice`` payload -> a purchaseInvoice deep insert, linked to its order by the
     sandbox's ``purchaseOrderNumber`` (BC's ``orderNumber`` is read-only)."""
     _require(payload, "vendor_number", "document_number", "posting_date", "lines")
-    lines = [_invoice_line(line, idx, _quantity(line.get("quantity"), f"line {idx}"),
-                           _amount(line.get("unit_cost"), f"line {idx}", what="unit_cost"))
-             for idx, line in enumerate(_account_lines(payload), start=1)]
+    lines = [
+        _invoice_line(
+            line,
+            idx,
+            _quantity(line.get("quantity"), f"line {idx}"),
+            _amount(line.get("unit_cost"), f"line {idx}", what="unit_cost"),
+        )
+        for idx, line in enumerate(_account_lines(payload), start=1)
+    ]
     body: dict[str, Any] = {
-        "vendorNumber": str(payload["vendor_number"]), "vendorInvoiceNumber": str(payload["document_number"]),
+        "vendorNumber": str(payload["vendor_number"]),
+        "vendorInvoiceNumber": str(payload["document_number"]),
         "postingDate": str(payload["posting_date"]),
-        "invoiceDate": str(payload.get("invoice_date") or payload["posting_date"]), "purchaseInvoiceLines": lines,
+        "invoiceDate": str(payload.get("invoice_date") or payload["posting_date"]),
+        "purchaseInvoiceLines": lines,
     }
     if payload.get("currency"):
         body["currencyCode"] = str(payload["currency"])
@@ -369,7 +461,8 @@ def purchase_order_body(payload: dict) -> dict:
     lines = []
     for idx, line in enumerate(_account_lines(payload), start=1):
         body_line: dict[str, Any] = {
-            "lineType": "Account", "lineObjectNumber": str(line["account"]),
+            "lineType": "Account",
+            "lineObjectNumber": str(line["account"]),
             "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
             "quantity": _quantity(line.get("quantity"), f"line {idx}"),
             "directUnitCost": _amount(line.get("unit_cost"), f"line {idx}", what="unit_cost"),
@@ -379,8 +472,11 @@ def purchase_order_body(payload: dict) -> dict:
         if line.get("project"):
             body_line["shortcutDimension2Code"] = str(line["project"])
         lines.append(body_line)
-    body: dict[str, Any] = {"number": str(payload["number"]), "vendorNumber": str(payload["vendor_number"]),
-                            "purchaseOrderLines": lines}
+    body: dict[str, Any] = {
+        "number": str(payload["number"]),
+        "vendorNumber": str(payload["vendor_number"]),
+        "purchaseOrderLines": lines,
+    }
     if payload.get("order_date"):
         body["orderDate"] = str(payload["order_date"])
     if payload.get("currency"):

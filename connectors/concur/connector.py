@@ -5,7 +5,8 @@ acknowledged yet, and an acknowledgement takes a document out of it. So ``expens
 cursor field; reading twice without acknowledging returns the same documents (the caller upserts)
 and the caller acknowledges what it has safely stored (``write(acknowledge)``).
 
-Paging: the connector follows the ``next`` links. If the caller acknowledges documents between two
+Paging: the connector follows the ``next`` links (on the connection's own origin only: a link to
+another host is ``MalformedPayload``). If the caller acknowledges documents between two
 pages, everything behind them moves up and a plain "next page" would skip documents; the
 connector notices (``page.totalElements`` went down), steps back and skips the ids it has already
 yielded. Whatever it might still miss stays READY in the queue for the next read: nothing is lost,
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from decimal import Decimal
 from math import ceil
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +29,7 @@ import requests
 from connectors.base import (
     CheckResult,
     ConfigError,
+    ConfigReader,
     ConnectorError,
     MalformedPayload,
     Page,
@@ -37,7 +38,7 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
-from connectors.http import HttpClient
+from connectors.http import HttpClient, json_exact, same_origin, timeouts
 
 from . import mapping
 
@@ -76,23 +77,19 @@ class ConcurConnector:
     kind = "concur"
 
     def __init__(self, config: dict[str, Any]):
-        missing = [k for k in ("base_url", "client_id", "client_secret") if not config.get(k)]
-        if missing:
-            raise ConfigError(f"concur connector needs {', '.join(missing)}")
-        self.base_url = str(config["base_url"]).rstrip("/")
-        try:
-            self.page_size = max(1, min(MAX_PAGE, int(config.get("page_size") or MAX_PAGE)))
-            timeout = float(config.get("timeout") or 30)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"concur page_size/timeout must be numbers: {exc}") from None
-        self.system_id = str(config.get("system_id") or "")
+        cfg = ConfigReader(self.kind, config)
+        self.base_url = cfg.url("base_url")
+        client_id, client_secret = cfg.text("client_id"), cfg.text("client_secret")
+        self.page_size = cfg.positive_int("page_size", MAX_PAGE, maximum=MAX_PAGE)
+        timeout = cfg.timeout()
+        self.system_id = cfg.text("system_id", "")
         self.http = HttpClient(
             self.base_url,
             token_url=f"{self.base_url}{TOKEN_PATH}",
-            client_id=str(config["client_id"]),
-            client_secret=str(config["client_secret"]),
+            client_id=client_id,
+            client_secret=client_secret,
             error_parser=parse_error,
-            timeout=(min(3.05, timeout), timeout),
+            timeout=timeouts(timeout),
         )
 
     # --- contract ------------------------------------------------------------------------------
@@ -161,17 +158,24 @@ class ConcurConnector:
             body = mapping.posting_confirmation_body(op.payload, self.system_id)
             item = self._post_one(f"{FIS}/postingconfirmations", body, op.payload["doc_id"], headers)
             numbers = [d["documentNumber"] for d in body["postingConfirmations"][0]["postingDocs"]]
-            return WriteResult(external_id=op.payload["doc_id"], status="confirmed",
-                               message=str(item.get("detailMessage") or ""),
-                               data={"posting_status": op.payload["status"], "document_numbers": numbers})
+            return WriteResult(
+                external_id=op.payload["doc_id"],
+                status="confirmed",
+                message=str(item.get("detailMessage") or ""),
+                data={"posting_status": op.payload["status"], "document_numbers": numbers},
+            )
         if op.action == "payment_confirmation":
             body = mapping.payment_confirmation_body(op.payload, self.system_id)
             item = self._post_one(f"{FIS}/paymentconfirmations", body, op.payload["doc_id"], headers)
-            return WriteResult(external_id=op.payload["doc_id"], status="payment_confirmed",
-                               message=str(item.get("detailMessage") or ""),
-                               data={"status_code": op.payload["status_code"]})
-        raise ValueError(f"concur has no write {op.action!r}; it offers acknowledge, posting_confirmation, "
-                         "payment_confirmation")
+            return WriteResult(
+                external_id=op.payload["doc_id"],
+                status="payment_confirmed",
+                message=str(item.get("detailMessage") or ""),
+                data={"status_code": op.payload["status_code"]},
+            )
+        raise ValueError(
+            f"concur has no write {op.action!r}; it offers acknowledge, posting_confirmation, payment_confirmation"
+        )
 
     # --- Expense v4 (not part of the contract: lets sync verify what Concur shows) -------------
     def get_expense_report(self, user_id: str, report_id: str) -> dict[str, Any]:
@@ -183,27 +187,22 @@ class ConcurConnector:
 
     # --- helpers -------------------------------------------------------------------------------
     def _json(self, resp: requests.Response) -> Any:
-        # Our own parse (not HttpClient.json_of) to read amounts as exact Decimals.
-        try:
-            return json.loads(resp.content, parse_float=Decimal)
-        except ValueError:
-            raise MalformedPayload(
-                f"{resp.request.method} {resp.url}: response is not JSON: {resp.text[:200]!r}") from None
+        return json_exact(resp.content, where=f"{resp.request.method} {resp.url}")
 
     def _get_page(self, params: dict[str, Any]) -> dict[str, Any]:
         resp = self.http.request("GET", FIS, params=params, headers={"documentFormatAs": "JSON"})
         body = self._json(resp)
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):
-            raise MalformedPayload(f"GET {resp.url}: expected an object with a 'content' list, "
-                                   f"got {resp.text[:200]!r}")
+            raise MalformedPayload(f"GET {resp.url}: expected an object with a 'content' list, got {resp.text[:200]!r}")
         return body
 
     def _next(self, body: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-        """The ``next`` link as (query params, page). Only its query is used, on our own base URL
-        and path: the token must never go to another host (or a proxy's rewritten path)."""
+        """The ``next`` link as (query params, page). A link to another origin is refused
+        (``same_origin``: the token must never go to another host); of a link on our origin only
+        the query is used, on our own FIS path (a proxy may rewrite the path)."""
         for link in body.get("links") or []:
             if isinstance(link, dict) and link.get("rel") == "next" and link.get("href"):
-                parts = urlsplit(str(link["href"]))
+                parts = urlsplit(same_origin(self.base_url, link["href"], what="FIS next link"))
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 try:
                     page = int(query.get("page", ""))
@@ -233,7 +232,7 @@ class ConcurConnector:
         acknowledged: list[str] = []
         failures: list[tuple[str, str, str]] = []
         for start in range(0, len(doc_ids), ACK_BATCH):
-            batch = doc_ids[start:start + ACK_BATCH]
+            batch = doc_ids[start : start + ACK_BATCH]
             answer = self._post(f"{FIS}/acknowledgements", {"ids": batch}, headers)
             by_id = {i.get("docId"): i for i in answer}
             for doc_id in batch:
@@ -242,8 +241,11 @@ class ConcurConnector:
                     raise MalformedPayload(f"acknowledgements: no result for document {doc_id}")
                 message = str(item.get("errorMessage") or "")
                 # "Previously acknowledged" means the document is out of the queue: what we wanted.
-                if _result(item) == "SUCCESS" or item.get("code") == PREVIOUSLY_ACKNOWLEDGED \
-                        or "previously acknowledged" in message.lower():
+                if (
+                    _result(item) == "SUCCESS"
+                    or item.get("code") == PREVIOUSLY_ACKNOWLEDGED
+                    or "previously acknowledged" in message.lower()
+                ):
                     acknowledged.append(doc_id)
                 else:
                     failures.append((doc_id, str(item.get("code", "")), message))
@@ -251,5 +253,4 @@ class ConcurConnector:
             code = failures[0][1]
             detail = "; ".join(f"{d}: {m or 'refused'}" for d, _, m in failures)
             raise Rejected(code, f"{len(failures)} of {len(doc_ids)} acknowledgement(s) refused: {detail}")
-        return WriteResult(external_id=",".join(doc_ids), status="acknowledged",
-                           data={"acknowledged": acknowledged})
+        return WriteResult(external_id=",".join(doc_ids), status="acknowledged", data={"acknowledged": acknowledged})

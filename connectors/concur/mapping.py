@@ -24,7 +24,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.base import RecordError
+from connectors.base import MalformedPayload, RecordError
+from connectors.http import json_exact
 
 RAW_LIMIT = 4096  # bytes of the offending payload kept with a RecordError
 CENT = Decimal("0.01")
@@ -111,8 +112,8 @@ def document_of(item: dict) -> dict:
     doc = item.get("document")
     if isinstance(doc, str):
         try:
-            doc = json.loads(doc, parse_float=Decimal)
-        except ValueError:
+            doc = json_exact(doc, where="document")
+        except MalformedPayload:
             raise MappingError(f"document is a string that is not JSON: {doc[:80]!r}") from None
     if not isinstance(doc, dict):
         raise MappingError(f"document is missing or not an object: {type(doc).__name__}")
@@ -150,30 +151,33 @@ def _lines(entries: Any, currency: str) -> list[dict[str, Any]]:
             else:
                 share = money(alloc.get("allocationPercentage", 0), f"{a_where} allocationPercentage") / 100
                 if journals:
-                    amount = sum((money(jn.get("amountGross"), f"{a_where} journal amountGross") for jn in journals),
-                                 Decimal(0))
+                    amount = sum(
+                        (money(jn.get("amountGross"), f"{a_where} journal amountGross") for jn in journals), Decimal(0)
+                    )
                 else:
                     amount = (approved * share).quantize(CENT)
                 orig = (original * share).quantize(CENT)
-            lines.append({
-                "external_id": alloc_id,
-                "entry_id": entry_id,
-                "date": entry_date,
-                "category": text(entry.get("expenseTypeCode")),
-                "category_name": text(entry.get("expenseTypeName")),
-                "description": text(entry.get("entryDescription")),
-                "merchant": text(entry.get("entryVendorDescription")),
-                "amount": amount,
-                "currency": currency,
-                "original_amount": orig,
-                "original_currency": original_currency,
-                # An empty account or cost center is a business exception for the workbench's
-                # rules to flag, not a schema error.
-                "gl_account": text(journals[0].get("journalAccountCode")) if journals else "",
-                "cost_center": text(alloc.get("allocationCustom1Code")),
-                "project": text(alloc.get("allocationCustom2Code")),
-                "tax_code": text(taxes[0].get("taxCode")) if taxes else "",
-            })
+            lines.append(
+                {
+                    "external_id": alloc_id,
+                    "entry_id": entry_id,
+                    "date": entry_date,
+                    "category": text(entry.get("expenseTypeCode")),
+                    "category_name": text(entry.get("expenseTypeName")),
+                    "description": text(entry.get("entryDescription")),
+                    "merchant": text(entry.get("entryVendorDescription")),
+                    "amount": amount,
+                    "currency": currency,
+                    "original_amount": orig,
+                    "original_currency": original_currency,
+                    # An empty account or cost center is a business exception for the workbench's
+                    # rules to flag, not a schema error.
+                    "gl_account": text(journals[0].get("journalAccountCode")) if journals else "",
+                    "cost_center": text(alloc.get("allocationCustom1Code")),
+                    "project": text(alloc.get("allocationCustom2Code")),
+                    "tax_code": text(taxes[0].get("taxCode")) if taxes else "",
+                }
+            )
     return lines
 
 
@@ -188,8 +192,11 @@ def expense_report(item: dict) -> dict[str, Any]:
     currency = required_text(report, "employeeCurrencyAlphaCode", "report.")
     lines = _lines(doc.get("expenseEntry", []), currency)
     total_raw = report.get("totalApprovedAmount")
-    total = (sum((ln["amount"] for ln in lines), Decimal(0)) if total_raw is None
-             else money(total_raw, "report.totalApprovedAmount"))
+    total = (
+        sum((ln["amount"] for ln in lines), Decimal(0))
+        if total_raw is None
+        else money(total_raw, "report.totalApprovedAmount")
+    )
     first, last = text(employee.get("employeeFirstName")), text(employee.get("employeeLastName"))
     return {
         "external_id": doc_id,
@@ -218,8 +225,12 @@ def map_transaction(item: Any) -> tuple[dict[str, Any] | None, RecordError | Non
     except MappingError as exc:
         doc_id = item.get("id") if isinstance(item, dict) else None
         label = f"FIS document {doc_id}" if doc_id else "FIS transaction without an id"
-        return None, RecordError(external_id=str(doc_id) if doc_id else None,
-                                 message=f"{label}: {exc}", raw=raw_of(item), summary=salvage(item))
+        return None, RecordError(
+            external_id=str(doc_id) if doc_id else None,
+            message=f"{label}: {exc}",
+            raw=raw_of(item),
+            summary=salvage(item),
+        )
 
 
 def salvage(item: Any) -> dict[str, Any]:
@@ -228,9 +239,13 @@ def salvage(item: Any) -> dict[str, Any]:
         doc = document_of(item)
         report = doc.get("report") or {}
         employee = doc.get("employee") or {}
-        out = {"number": report.get("reportNumber"), "name": report.get("reportName"),
-               "party": " ".join(p for p in (employee.get("employeeFirstName"), employee.get("employeeLastName")) if p),
-               "currency": report.get("employeeCurrencyAlphaCode"), "entity": report.get("ledgerCode")}
+        out = {
+            "number": report.get("reportNumber"),
+            "name": report.get("reportName"),
+            "party": " ".join(p for p in (employee.get("employeeFirstName"), employee.get("employeeLastName")) if p),
+            "currency": report.get("employeeCurrencyAlphaCode"),
+            "entity": report.get("ledgerCode"),
+        }
         try:
             out["amount"] = str(Decimal(str(report.get("totalApprovedAmount"))))
         except (InvalidOperation, ValueError, TypeError):
@@ -258,25 +273,35 @@ def posting_confirmation_body(payload: dict[str, Any], system_id: str = "") -> d
     messages = []
     for m in payload.get("messages") or []:
         full = text(m.get("text"))
-        messages.append({
-            "concurTransactionLineItemId": text(m.get("line_id")),
-            "messageId": text(m.get("id")),
-            "messageLanguage": "EN",
-            "messageLongText": full if len(full) > SHORT_TEXT else "",
-            "messageShortText": full[:SHORT_TEXT],
-        })
-    return {"systemId": system_id, "postingConfirmations": [{
-        "docId": payload["doc_id"],
-        "overallPostingStatusCode": status,
-        "postingDocs": [{
-            "companyId": text(d.get("company")),
-            "documentNumber": text(d.get("document_number")),
-            "fiscalYear": text(d.get("fiscal_year")),
-            "paymentRelevantLineItems": [],
-            "postingDate": text(d.get("posting_date")),
-        } for d in payload.get("documents") or []],
-        "systemMessages": messages,
-    }]}
+        messages.append(
+            {
+                "concurTransactionLineItemId": text(m.get("line_id")),
+                "messageId": text(m.get("id")),
+                "messageLanguage": "EN",
+                "messageLongText": full if len(full) > SHORT_TEXT else "",
+                "messageShortText": full[:SHORT_TEXT],
+            }
+        )
+    return {
+        "systemId": system_id,
+        "postingConfirmations": [
+            {
+                "docId": payload["doc_id"],
+                "overallPostingStatusCode": status,
+                "postingDocs": [
+                    {
+                        "companyId": text(d.get("company")),
+                        "documentNumber": text(d.get("document_number")),
+                        "fiscalYear": text(d.get("fiscal_year")),
+                        "paymentRelevantLineItems": [],
+                        "postingDate": text(d.get("posting_date")),
+                    }
+                    for d in payload.get("documents") or []
+                ],
+                "systemMessages": messages,
+            }
+        ],
+    }
 
 
 def payment_confirmation_body(payload: dict[str, Any], system_id: str = "") -> dict[str, Any]:
@@ -288,8 +313,12 @@ def payment_confirmation_body(payload: dict[str, Any], system_id: str = "") -> d
     paid_on = day(payload.get("date"), "payment_confirmation date")
     reference = {"paymentRef": text(payload.get("reference"))}
     # Optional ERP references, sent when the caller has them.
-    for key, fis_key in (("company", "companyCode"), ("document_number", "financialDocumentId"),
-                         ("fiscal_year", "fiscalYear"), ("payment_method", "paymentMethod")):
+    for key, fis_key in (
+        ("company", "companyCode"),
+        ("document_number", "financialDocumentId"),
+        ("fiscal_year", "fiscalYear"),
+        ("payment_method", "paymentMethod"),
+    ):
         if payload.get(key) not in (None, ""):
             reference[fis_key] = text(payload[key])
     detail: dict[str, Any] = {
@@ -299,8 +328,18 @@ def payment_confirmation_body(payload: dict[str, Any], system_id: str = "") -> d
         "clearingReference": reference,
     }
     if payload.get("receiver_id") or payload.get("receiver_name"):
-        detail["receiver"] = {"receiverId": text(payload.get("receiver_id")),
-                              "receiverName": text(payload.get("receiver_name")), "receiverType": "EMPLOYEE"}
-    return {"systemId": system_id, "processingConfirmation": [{
-        "docId": payload["doc_id"], "processingStatusCode": code, "clearingDetails": [detail],
-    }]}
+        detail["receiver"] = {
+            "receiverId": text(payload.get("receiver_id")),
+            "receiverName": text(payload.get("receiver_name")),
+            "receiverType": "EMPLOYEE",
+        }
+    return {
+        "systemId": system_id,
+        "processingConfirmation": [
+            {
+                "docId": payload["doc_id"],
+                "processingStatusCode": code,
+                "clearingDetails": [detail],
+            }
+        ],
+    }

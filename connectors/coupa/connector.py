@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import requests
@@ -36,6 +35,7 @@ import requests
 from connectors.base import (
     CheckResult,
     ConfigError,
+    ConfigReader,
     ConnectorError,
     MalformedPayload,
     Page,
@@ -44,7 +44,7 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
-from connectors.http import HttpClient
+from connectors.http import HttpClient, json_exact, timeouts
 
 from . import mapping
 
@@ -72,7 +72,11 @@ def parse_error(body: Any) -> tuple[str, str]:
         if isinstance(errs, list):
             return "", "; ".join(map(str, errs))
         if isinstance(body.get("error"), str):  # OAuth and a few plain endpoints
-            return (body["error"], str(body["error_description"])) if body.get("error_description") else ("", body["error"])
+            return (
+                (body["error"], str(body["error_description"]))
+                if body.get("error_description")
+                else ("", body["error"])
+            )
     return "", json.dumps(body, default=str)[:500]
 
 
@@ -88,31 +92,31 @@ class ApiKeyClient(HttpClient):
 
     def request(self, method, path, *, params=None, json_body=None, headers=None):
         # None removes the (empty) bearer header HttpClient adds: requests drops None-valued headers.
-        return super().request(method, path, params=params, json_body=json_body,
-                               headers={"Authorization": None, **(headers or {})})
+        return super().request(
+            method, path, params=params, json_body=json_body, headers={"Authorization": None, **(headers or {})}
+        )
 
 
 class CoupaConnector:
     kind = "coupa"
 
     def __init__(self, config: dict[str, Any]):
-        if not config.get("base_url"):
-            raise ConfigError("coupa connector needs base_url")
-        if not config.get("api_key") and not (config.get("client_id") and config.get("client_secret")):
-            raise ConfigError("coupa connector needs api_key, or client_id and client_secret")
-        self.base_url = str(config["base_url"]).rstrip("/")
-        try:
-            self.page_size = max(1, min(MAX_PAGE, int(config.get("page_size") or MAX_PAGE)))
-            timeout = float(config.get("timeout") or 30)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"coupa page_size/timeout must be numbers: {exc}") from None
-        common = {"error_parser": parse_error, "timeout": (min(3.05, timeout), timeout)}
-        if config.get("api_key"):
-            self.http: HttpClient = ApiKeyClient(self.base_url, api_key=str(config["api_key"]), **common)
+        cfg = ConfigReader(self.kind, config)
+        self.base_url = cfg.url("base_url")
+        if not cfg.has("api_key") and not cfg.has("client_id", "client_secret"):
+            raise ConfigError("coupa config needs 'api_key', or 'client_id' and 'client_secret'")
+        self.page_size = cfg.positive_int("page_size", MAX_PAGE, maximum=MAX_PAGE)
+        common = {"error_parser": parse_error, "timeout": timeouts(cfg.timeout())}
+        if cfg.has("api_key"):
+            self.http: HttpClient = ApiKeyClient(self.base_url, api_key=cfg.text("api_key"), **common)
         else:
-            self.http = HttpClient(self.base_url, token_url=f"{self.base_url}{TOKEN_PATH}",
-                                   client_id=str(config["client_id"]), client_secret=str(config["client_secret"]),
-                                   **common)
+            self.http = HttpClient(
+                self.base_url,
+                token_url=f"{self.base_url}{TOKEN_PATH}",
+                client_id=cfg.text("client_id"),
+                client_secret=cfg.text("client_secret"),
+                **common,
+            )
 
     # --- contract ------------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -125,8 +129,10 @@ class CoupaConnector:
         return CheckResult(True, f"Coupa API reachable at {self.base_url}")
 
     def discover(self) -> list[StreamSpec]:
-        return [StreamSpec(name=name, canonical=canonical, cursor_field=cursor)
-                for name, (canonical, _path, cursor) in STREAMS.items()]
+        return [
+            StreamSpec(name=name, canonical=canonical, cursor_field=cursor)
+            for name, (canonical, _path, cursor) in STREAMS.items()
+        ]
 
     def read(self, stream: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
         if stream not in STREAMS:
@@ -138,8 +144,10 @@ class CoupaConnector:
 
     def write(self, op: WriteOp, *, idempotency_key: str) -> WriteResult:
         handlers: dict[str, Callable[[dict[str, Any]], WriteResult]] = {
-            "mark_exported": self._mark_exported, "requisition_validation": self._requisition_validation,
-            "requisition_decision": self._requisition_decision, "requisition_ordered": self._requisition_ordered,
+            "mark_exported": self._mark_exported,
+            "requisition_validation": self._requisition_validation,
+            "requisition_decision": self._requisition_decision,
+            "requisition_ordered": self._requisition_ordered,
             "invoice_status": self._invoice_status,
         }
         if op.action not in handlers:
@@ -242,8 +250,10 @@ class CoupaConnector:
         rid, status = self._id(p["requisition_id"]), p["status"]
         if status not in ("valid", "invalid"):
             raise ValueError(f"requisition_validation: status must be valid or invalid, not {status!r}")
-        body: dict[str, Any] = {"validation-status": status,
-                                "validation-messages": "\n".join(str(m) for m in p.get("messages") or [])}
+        body: dict[str, Any] = {
+            "validation-status": status,
+            "validation-messages": "\n".join(str(m) for m in p.get("messages") or []),
+        }
         # As a synchronous Call Out refusal does: an invalid one goes back to the requester -- but
         # only while it waits for approval (a late verdict must not undo a decision or an order).
         if status == "invalid" and self._get(f"/api/requisitions/{rid}").get("status") == "pending_approval":
@@ -259,39 +269,59 @@ class CoupaConnector:
         done = current == decision or (decision == "approved" and current == "ordered")
         if not done:
             if current != "pending_approval":
-                raise Rejected("invalid_state", f"requisition {rid} is {current}; only one pending approval "
-                                                f"can be {decision}")
+                raise Rejected(
+                    "invalid_state", f"requisition {rid} is {current}; only one pending approval can be {decision}"
+                )
             body: dict[str, Any] = {"status": decision}
             if decision == "rejected":
                 body["reject-reason-comment"] = str(p.get("comment") or "")
             self._put(f"/api/requisitions/{rid}", body)
-        return WriteResult(external_id=rid, status=decision,
-                           data={"approver": str(p.get("approver") or ""), "comment": str(p.get("comment") or "")})
+        return WriteResult(
+            external_id=rid,
+            status=decision,
+            data={"approver": str(p.get("approver") or ""), "comment": str(p.get("comment") or "")},
+        )
 
     def _requisition_ordered(self, p: dict[str, Any]) -> WriteResult:
         rid, po_number = self._id(p["requisition_id"]), str(p["po_number"])
         commitment = p.get("commitment")
         # Coupa creates the PO under the ERP's number once; a resend finds the requisition ordered
         # on the same number and changes nothing.
-        self._put(f"/api/requisitions/{rid}", {"status": "ordered", "erp-po-number": po_number,
-                                               "erp-commitment": "" if commitment is None else str(commitment)})
+        self._put(
+            f"/api/requisitions/{rid}",
+            {
+                "status": "ordered",
+                "erp-po-number": po_number,
+                "erp-commitment": "" if commitment is None else str(commitment),
+            },
+        )
         found = self._get_list("/api/purchase_orders", {"po-number": po_number, "limit": 1})
         if not found or not isinstance(found[0], dict) or "id" not in found[0]:
             raise MalformedPayload(f"Coupa shows no purchase order {po_number} after ordering requisition {rid}")
-        return WriteResult(external_id=str(found[0]["id"]), status="ordered",
-                           data={"po_number": po_number, "requisition_id": rid,
-                                 "currency": str(p.get("currency") or "")})
+        return WriteResult(
+            external_id=str(found[0]["id"]),
+            status="ordered",
+            data={"po_number": po_number, "requisition_id": rid, "currency": str(p.get("currency") or "")},
+        )
 
     def _invoice_status(self, p: dict[str, Any]) -> WriteResult:
         iid, status = self._id(p["invoice_id"]), p["status"]
         if status not in ("approved", "disputed", "voided"):
             raise ValueError(f"invoice_status: status must be approved, disputed or voided, not {status!r}")
         document = str(p.get("erp_document_number") or "")
-        body = {"status": status, "erp-document-number": document, "erp-status": "posted" if document else status,
-                "payment-status": str(p.get("payment_status") or ""), "erp-comment": str(p.get("comment") or "")}
+        body = {
+            "status": status,
+            "erp-document-number": document,
+            "erp-status": "posted" if document else status,
+            "payment-status": str(p.get("payment_status") or ""),
+            "erp-comment": str(p.get("comment") or ""),
+        }
         self._put(f"/api/invoices/{iid}", body)
-        return WriteResult(external_id=iid, status=status,
-                           data={"erp_document_number": document, "payment_status": body["payment-status"]})
+        return WriteResult(
+            external_id=iid,
+            status=status,
+            data={"erp_document_number": document, "payment_status": body["payment-status"]},
+        )
 
     # --- helpers -------------------------------------------------------------------------------
     @staticmethod
@@ -302,12 +332,8 @@ class CoupaConnector:
         return text
 
     def _json(self, resp: requests.Response) -> Any:
-        # Our own parse: any number Coupa sends unquoted stays an exact Decimal.
-        try:
-            return json.loads(resp.content, parse_float=Decimal)
-        except ValueError:
-            raise MalformedPayload(
-                f"{resp.request.method} {resp.url}: response is not JSON: {resp.text[:200]!r}") from None
+        # Not json_of: an empty body (204) is not an answer Coupa gives to these calls.
+        return json_exact(resp.content, where=f"{resp.request.method} {resp.url}")
 
     def _get_list(self, path: str, params: dict[str, Any]) -> list[Any]:
         resp = self.http.request("GET", path, params=params)

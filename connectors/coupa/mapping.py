@@ -129,26 +129,42 @@ def user_name(user: dict) -> str:
 def map_supplier(o: dict) -> dict[str, Any]:
     # Country and IBAN are matching evidence only (the supplier crosswalk): an odd shape leaves them blank.
     address = o.get("primary-address")
-    return {"external_id": ident(o), "number": text(o.get("number")), "name": text(o.get("name")),
-            "status": text(o.get("status")) or "active", "tax_id": text(o.get("tax-id")),
-            "country": code_of(address, "country") if isinstance(address, dict) else "",
-            "iban": text(o.get("remit-to-iban")), "updated_at": timestamp(o.get("updated-at"), "updated-at")}
+    return {
+        "external_id": ident(o),
+        "number": text(o.get("number")),
+        "name": text(o.get("name")),
+        "status": text(o.get("status")) or "active",
+        "tax_id": text(o.get("tax-id")),
+        "country": code_of(address, "country") if isinstance(address, dict) else "",
+        "iban": text(o.get("remit-to-iban")),
+        "updated_at": timestamp(o.get("updated-at"), "updated-at"),
+    }
 
 
 def map_commodity(o: dict) -> dict[str, Any]:
     required = o.get("contract-required")
-    return {"external_id": ident(o), "code": text(o.get("code")), "name": text(o.get("name")),
-            "gl_account": text(o.get("gl-account")),
-            # Custom checkbox fields come back as booleans, or as "true"/"false" from older setups.
-            "contract_required": required is True or str(required).lower() in ("true", "yes", "1")}
+    return {
+        "external_id": ident(o),
+        "code": text(o.get("code")),
+        "name": text(o.get("name")),
+        "gl_account": text(o.get("gl-account")),
+        # Custom checkbox fields come back as booleans, or as "true"/"false" from older setups.
+        "contract_required": required is True or str(required).lower() in ("true", "yes", "1"),
+    }
 
 
 def map_contract(o: dict) -> dict[str, Any]:
     supplier = obj(o, "supplier", optional=True)
     commodity = obj(o, "commodity", optional=True)
-    return {"external_id": ident(o), "number": text(o.get("number")), "supplier_code": text(supplier.get("number")),
-            "category": text(commodity.get("code")), "start": day(o.get("start-date"), "start-date", optional=True),
-            "end": day(o.get("end-date"), "end-date", optional=True), "status": text(o.get("status"))}
+    return {
+        "external_id": ident(o),
+        "number": text(o.get("number")),
+        "supplier_code": text(supplier.get("number")),
+        "category": text(commodity.get("code")),
+        "start": day(o.get("start-date"), "start-date", optional=True),
+        "end": day(o.get("end-date"), "end-date", optional=True),
+        "status": text(o.get("status")),
+    }
 
 
 def _req_line(ln: dict, i: int, currency: str) -> dict[str, Any]:
@@ -156,14 +172,20 @@ def _req_line(ln: dict, i: int, currency: str) -> dict[str, Any]:
     gl, cc, project = segments(ln.get("account"))
     supplier = obj(ln, "supplier", where, optional=True)
     return {
-        "external_id": ident(ln, where), "line_no": int(number(ln.get("line-num"), f"{where}line-num")),
-        "description": text(ln.get("description")), "category": text(obj(ln, "commodity", optional=True).get("code")),
+        "external_id": ident(ln, where),
+        "line_no": int(number(ln.get("line-num"), f"{where}line-num")),
+        "description": text(ln.get("description")),
+        "category": text(obj(ln, "commodity", optional=True).get("code")),
         "quantity": number(ln.get("quantity"), f"{where}quantity"),
         "unit_price": number(ln.get("unit-price"), f"{where}unit-price"),
         "amount": number(ln.get("total"), f"{where}total"),
-        "currency": code_of(ln, "currency") or currency, "uom": code_of(ln, "uom"),
-        "gl_account": gl, "cost_center": cc, "project": project,
-        "supplier_code": text(supplier.get("number")), "supplier_name": text(supplier.get("name")),
+        "currency": code_of(ln, "currency") or currency,
+        "uom": code_of(ln, "uom"),
+        "gl_account": gl,
+        "cost_center": cc,
+        "project": project,
+        "supplier_code": text(supplier.get("number")),
+        "supplier_name": text(supplier.get("name")),
         "need_by_date": day(ln.get("need-by-date"), f"{where}need-by-date", optional=True),
     }
 
@@ -173,14 +195,20 @@ def map_requisition(o: dict) -> dict[str, Any]:
     currency = code_of(o, "currency")
     requester = obj(o, "requested-by")
     return {
-        "external_id": rid, "number": rid,  # Coupa shows the requisition id as its number
-        "entity": text(o.get("legal-entity")), "requester_code": text(requester.get("employee-number")),
-        "requester_name": user_name(requester), "requester_email": text(requester.get("email")),
-        "title": text(o.get("requisition-description")), "currency": currency,
-        "total": number(o.get("total"), "total"), "status": text(o.get("status")),
+        "external_id": rid,
+        "number": rid,  # Coupa shows the requisition id as its number
+        "entity": text(o.get("legal-entity")),
+        "requester_code": text(requester.get("employee-number")),
+        "requester_name": user_name(requester),
+        "requester_email": text(requester.get("email")),
+        "title": text(o.get("requisition-description")),
+        "currency": currency,
+        "total": number(o.get("total"), "total"),
+        "status": text(o.get("status")),
         "submitted_at": timestamp(o.get("submitted-at"), "submitted-at"),
         "updated_at": timestamp(o.get("updated-at"), "updated-at"),
-        "erp_po_number": text(o.get("erp-po-number")), "validation_status": text(o.get("validation-status")),
+        "erp_po_number": text(o.get("erp-po-number")),
+        "validation_status": text(o.get("validation-status")),
         "lines": [_req_line(ln, i, currency) for i, ln in enumerate(items(o, "requisition-lines"))],
     }
 
@@ -190,22 +218,32 @@ def map_purchase_order(o: dict) -> dict[str, Any]:
     for i, ln in enumerate(items(o, "order-lines")):
         where = f"order-lines[{i}] "
         gl, cc, _project = segments(ln.get("account"))
-        lines.append({
-            "external_id": ident(ln, where), "line_no": int(number(ln.get("line-num"), f"{where}line-num")),
-            "description": text(ln.get("description")),
-            "category": text(obj(ln, "commodity", optional=True).get("code")),
-            "quantity": number(ln.get("quantity"), f"{where}quantity"),
-            "unit_price": number(ln.get("price"), f"{where}price"),
-            "amount": number(ln.get("total"), f"{where}total"), "uom": code_of(ln, "uom"),
-            "gl_account": gl, "cost_center": cc,
-        })
+        lines.append(
+            {
+                "external_id": ident(ln, where),
+                "line_no": int(number(ln.get("line-num"), f"{where}line-num")),
+                "description": text(ln.get("description")),
+                "category": text(obj(ln, "commodity", optional=True).get("code")),
+                "quantity": number(ln.get("quantity"), f"{where}quantity"),
+                "unit_price": number(ln.get("price"), f"{where}price"),
+                "amount": number(ln.get("total"), f"{where}total"),
+                "uom": code_of(ln, "uom"),
+                "gl_account": gl,
+                "cost_center": cc,
+            }
+        )
     return {
-        "external_id": ident(o), "number": text(o.get("po-number")),
+        "external_id": ident(o),
+        "number": text(o.get("po-number")),
         "requisition_external_id": text(obj(o, "requisition-header", optional=True).get("id")),
-        "entity": entity_of(o), "supplier_code": text(obj(o, "supplier", optional=True).get("number")),
-        "currency": code_of(o, "currency"), "total": number(o.get("total"), "total"), "status": text(o.get("status")),
+        "entity": entity_of(o),
+        "supplier_code": text(obj(o, "supplier", optional=True).get("number")),
+        "currency": code_of(o, "currency"),
+        "total": number(o.get("total"), "total"),
+        "status": text(o.get("status")),
         "created_at": timestamp(o.get("created-at"), "created-at"),
-        "updated_at": timestamp(o.get("updated-at"), "updated-at"), "lines": lines,
+        "updated_at": timestamp(o.get("updated-at"), "updated-at"),
+        "lines": lines,
     }
 
 
@@ -213,11 +251,13 @@ def map_receipt(o: dict) -> dict[str, Any]:
     line = obj(o, "order-line")
     account = o.get("account") if isinstance(o.get("account"), dict) else {}
     return {
-        "external_id": ident(o), "po_number": text(line.get("po-number")),
+        "external_id": ident(o),
+        "po_number": text(line.get("po-number")),
         "po_line_no": int(number(line.get("line-num"), "order-line.line-num")),
         "quantity": number(o.get("quantity"), "quantity"),
         "received_on": day(o.get("transaction-date"), "transaction-date"),
-        "entity": entity_of(account), "updated_at": timestamp(o.get("updated-at"), "updated-at"),
+        "entity": entity_of(account),
+        "updated_at": timestamp(o.get("updated-at"), "updated-at"),
     }
 
 
@@ -229,40 +269,66 @@ def map_invoice(o: dict) -> dict[str, Any]:
     for i, ln in enumerate(items(o, "invoice-lines")):
         where = f"invoice-lines[{i}] "
         po_line = ln.get("order-line-num")
-        lines.append({
-            "external_id": ident(ln, where), "line_no": int(number(ln.get("line-num"), f"{where}line-num")),
-            "description": text(ln.get("description")), "quantity": number(ln.get("quantity"), f"{where}quantity"),
-            "uom": code_of(ln, "uom"), "unit_price": number(ln.get("price"), f"{where}price"),
-            "amount": number(ln.get("total"), f"{where}total"), "po_number": text(ln.get("po-number")),
-            "po_line_no": None if po_line in (None, "") else int(number(po_line, f"{where}order-line-num")),
-            "tax_code": code_of(ln, "tax-code"),
-            "tax_percent": None if ln.get("tax-rate") is None else number(ln.get("tax-rate"), f"{where}tax-rate"),
-        })
+        lines.append(
+            {
+                "external_id": ident(ln, where),
+                "line_no": int(number(ln.get("line-num"), f"{where}line-num")),
+                "description": text(ln.get("description")),
+                "quantity": number(ln.get("quantity"), f"{where}quantity"),
+                "uom": code_of(ln, "uom"),
+                "unit_price": number(ln.get("price"), f"{where}price"),
+                "amount": number(ln.get("total"), f"{where}total"),
+                "po_number": text(ln.get("po-number")),
+                "po_line_no": None if po_line in (None, "") else int(number(po_line, f"{where}order-line-num")),
+                "tax_code": code_of(ln, "tax-code"),
+                "tax_percent": None if ln.get("tax-rate") is None else number(ln.get("tax-rate"), f"{where}tax-rate"),
+            }
+        )
     net = sum((ln["amount"] for ln in lines), Decimal("0"))
     tax = number(o.get("tax-amount") or 0, "tax-amount")
     total = number(o.get("gross-total"), "gross-total")
     due = day(o.get("net-due-date"), "net-due-date", optional=True)
     if due is None:  # older payloads: due date from the payment term
-        days = (o.get("payment-term") or {}).get("days-for-net-payment") if isinstance(o.get("payment-term"), dict) else None
+        days = (
+            (o.get("payment-term") or {}).get("days-for-net-payment")
+            if isinstance(o.get("payment-term"), dict)
+            else None
+        )
         due = (date.fromisoformat(invoice_date) + timedelta(days=int(days))).isoformat() if days else None
     bill_to = obj(o, "bill-to-address", optional=True)
     remit = obj(o, "remit-to-address", optional=True)
     return {
-        "external_id": ident(o), "channel": "coupa", "number": text(o.get("invoice-number")),
+        "external_id": ident(o),
+        "channel": "coupa",
+        "number": text(o.get("invoice-number")),
         "document_type": "credit_note" if text(o.get("document-type")).lower() == "credit note" else "invoice",
-        "supplier_code": text(supplier.get("number")), "supplier_name": text(supplier.get("name")),
+        "supplier_code": text(supplier.get("number")),
+        "supplier_name": text(supplier.get("name")),
         "supplier_tax_id": text(supplier.get("tax-id")),
-        "supplier_iban": text((remit.get("bank-account") or {}).get("iban")) if isinstance(remit.get("bank-account"), dict) else "",
-        "entity": entity_of(o), "buyer_tax_id": text(bill_to.get("vat-number")), "buyer_name": text(bill_to.get("name")),
-        "currency": currency, "invoice_date": invoice_date, "due_date": due,
+        "supplier_iban": text((remit.get("bank-account") or {}).get("iban"))
+        if isinstance(remit.get("bank-account"), dict)
+        else "",
+        "entity": entity_of(o),
+        "buyer_tax_id": text(bill_to.get("vat-number")),
+        "buyer_name": text(bill_to.get("name")),
+        "currency": currency,
+        "invoice_date": invoice_date,
+        "due_date": due,
         "po_number": next((ln["po_number"] for ln in lines if ln["po_number"]), ""),
-        "total": total, "net_total": net, "tax_total": tax, "lines": lines,
+        "total": total,
+        "net_total": net,
+        "tax_total": tax,
+        "lines": lines,
     }
 
 
 MAPPERS = {
-    "suppliers": map_supplier, "commodities": map_commodity, "contracts": map_contract,
-    "requisitions": map_requisition, "purchase_orders": map_purchase_order, "receipts": map_receipt,
+    "suppliers": map_supplier,
+    "commodities": map_commodity,
+    "contracts": map_contract,
+    "requisitions": map_requisition,
+    "purchase_orders": map_purchase_order,
+    "receipts": map_receipt,
     "invoices": map_invoice,
 }
 
@@ -270,13 +336,17 @@ MAPPERS = {
 def _summary(o: dict) -> dict[str, Any]:
     """What a person handling a quarantined object can still read."""
     party = o.get("supplier") or o.get("requested-by") or {}
-    return {k: v for k, v in {
-        "number": o.get("invoice-number") or o.get("po-number") or o.get("number") or o.get("id"),
-        "name": o.get("name") or o.get("requisition-description"),
-        "party": (party.get("name") or user_name(party)) if isinstance(party, dict) else None,
-        "amount": o.get("gross-total") or o.get("total"),
-        "currency": code_of(o, "currency") or None,
-    }.items() if v not in (None, "")}
+    return {
+        k: v
+        for k, v in {
+            "number": o.get("invoice-number") or o.get("po-number") or o.get("number") or o.get("id"),
+            "name": o.get("name") or o.get("requisition-description"),
+            "party": (party.get("name") or user_name(party)) if isinstance(party, dict) else None,
+            "amount": o.get("gross-total") or o.get("total"),
+            "currency": code_of(o, "currency") or None,
+        }.items()
+        if v not in (None, "")
+    }
 
 
 def map_record(stream: str, o: Any) -> tuple[dict[str, Any] | None, RecordError | None]:

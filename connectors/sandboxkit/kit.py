@@ -1,4 +1,4 @@
-"""A tiny HTTP server kit that both sandboxes are built on (stdlib only).
+"""A tiny HTTP server kit that every sandbox is built on (stdlib only).
 
 What every sandbox gets from here:
 - routing by method + regex, JSON bodies, HTTP/1.1 keep-alive (ThreadingHTTPServer);
@@ -94,8 +94,9 @@ class Store:
     def put_many(self, coll: str, docs: dict[str, dict]) -> None:
         with self.lock:
             self.data.setdefault(coll, {}).update(docs)
-            self.db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)",
-                                [(coll, k, dumps(v).decode()) for k, v in docs.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", [(coll, k, dumps(v).decode()) for k, v in docs.items()]
+            )
             self.db.commit()
 
     def get(self, coll: str, key: str) -> dict | None:
@@ -204,7 +205,10 @@ class Sandbox:
             except ValueError:
                 form = {}
         if form.get("grant_type") != "client_credentials":
-            return 400, {"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}
+            return 400, {
+                "error": "unsupported_grant_type",
+                "error_description": "grant_type must be client_credentials",
+            }
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return 401, {"error": "invalid_client", "error_description": "Client authentication failed."}
         token = secrets.token_urlsafe(24)
@@ -215,8 +219,12 @@ class Sandbox:
         header = req.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         if not token or self.tokens.get(token, 0) < time.time():
-            raise HttpError(401, self.error_body(401, "Authentication_InvalidCredentials",
-                                                 "The server has rejected the client credentials."))
+            raise HttpError(
+                401,
+                self.error_body(
+                    401, "Authentication_InvalidCredentials", "The server has rejected the client credentials."
+                ),
+            )
 
     # --- dispatch -------------------------------------------------------------------------
     def dispatch(self, req: Request) -> tuple[int, Any, dict, bool]:
@@ -239,9 +247,16 @@ class Sandbox:
                     time.sleep(f.delay_ms / 1000)
                 if self.chance(f.throttle_rate):
                     self.count("faults.429")
-                    return 429, self.error_body(429, "Application_TooManyRequests",
-                                                "Too many requests. Retry later."), {
-                        "Retry-After": str(int(f.retry_after) if f.retry_after == int(f.retry_after) else f.retry_after)}, False
+                    return (
+                        429,
+                        self.error_body(429, "Application_TooManyRequests", "Too many requests. Retry later."),
+                        {
+                            "Retry-After": str(
+                                int(f.retry_after) if f.retry_after == int(f.retry_after) else f.retry_after
+                            )
+                        },
+                        False,
+                    )
                 if self.chance(f.error_rate):
                     self.count("faults.500")
                     return 500, self.error_body(500, "Internal_ServerError", "An unexpected error occurred."), {}, False
@@ -257,8 +272,18 @@ class Sandbox:
                 return 200, b'{"value": [{"id": "broken", ', {}, False
             return status, body, headers, hang
         if allowed:
-            return 405, self.error_body(405, "BadRequest_MethodNotAllowed", f"'{req.method}' is not allowed here."), {}, False
-        return 404, self.error_body(404, "BadRequest_NotFound", f"Resource not found for the segment '{req.path}'."), {}, False
+            return (
+                405,
+                self.error_body(405, "BadRequest_MethodNotAllowed", f"'{req.method}' is not allowed here."),
+                {},
+                False,
+            )
+        return (
+            404,
+            self.error_body(404, "BadRequest_NotFound", f"Resource not found for the segment '{req.path}'."),
+            {},
+            False,
+        )
 
     def make_handler(self):
         sandbox = self
@@ -275,14 +300,20 @@ class Sandbox:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                req = Request(method, parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                              self.headers, body)
+                req = Request(
+                    method, parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}, self.headers, body
+                )
                 try:
                     status, payload, headers, hang = sandbox.dispatch(req)
                 except HttpError as exc:
                     status, payload, headers, hang = exc.status, exc.body, exc.headers, False
                 except Exception as exc:  # noqa: BLE001 - a sandbox bug must still answer
-                    status, payload, headers, hang = 500, sandbox.error_body(500, "Internal_ServerError", repr(exc)), {}, False
+                    status, payload, headers, hang = (
+                        500,
+                        sandbox.error_body(500, "Internal_ServerError", repr(exc)),
+                        {},
+                        False,
+                    )
                 if hang:
                     # The work is done but the answer never arrives in time: an "uncertain" outcome.
                     sandbox.count("faults.timeout")

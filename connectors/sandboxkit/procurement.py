@@ -48,20 +48,55 @@ ITEMS = {
 }
 
 SUPPLIER_NAMES = {
-    "US": ["Contoso Hardware LLC", "Fabrikam Consulting Inc.", "Litware Software Corp.", "Adatum Facilities Co.",
-           "Tailspin Marketing LLC", "Wingtip Office Supply", "Proseware Labs Inc.", "Alpine Ski House Services"],
-    "DE": ["Kontoso Technik GmbH", "Fabrikam Beratung AG", "Litware Software GmbH", "Adatum Gebäudeservice GmbH",
-           "Tailspin Messebau GmbH", "Wingtip Büromöbel KG", "Proseware Labortechnik GmbH"],
-    "FR": ["Contoso Informatique SAS", "Fabrikam Conseil SARL", "Litware Logiciels SA", "Adatum Services Généraux",
-           "Tailspin Événements SAS", "Wingtip Mobilier SARL"],
+    "US": [
+        "Contoso Hardware LLC",
+        "Fabrikam Consulting Inc.",
+        "Litware Software Corp.",
+        "Adatum Facilities Co.",
+        "Tailspin Marketing LLC",
+        "Wingtip Office Supply",
+        "Proseware Labs Inc.",
+        "Alpine Ski House Services",
+    ],
+    "DE": [
+        "Kontoso Technik GmbH",
+        "Fabrikam Beratung AG",
+        "Litware Software GmbH",
+        "Adatum Gebäudeservice GmbH",
+        "Tailspin Messebau GmbH",
+        "Wingtip Büromöbel KG",
+        "Proseware Labortechnik GmbH",
+    ],
+    "FR": [
+        "Contoso Informatique SAS",
+        "Fabrikam Conseil SARL",
+        "Litware Logiciels SA",
+        "Adatum Services Généraux",
+        "Tailspin Événements SAS",
+        "Wingtip Mobilier SARL",
+    ],
 }
 # Supplier index (per entity) -> categories it sells.
-SUPPLIER_CATEGORIES = [["IT-HW", "LAB"], ["PROF-SVC"], ["IT-SW"], ["FACIL"], ["MKT-SVC"], ["OFF-FURN", "FACIL"],
-                       ["LAB", "IT-HW"], ["PROF-SVC", "MKT-SVC"]]
+SUPPLIER_CATEGORIES = [
+    ["IT-HW", "LAB"],
+    ["PROF-SVC"],
+    ["IT-SW"],
+    ["FACIL"],
+    ["MKT-SVC"],
+    ["OFF-FURN", "FACIL"],
+    ["LAB", "IT-HW"],
+    ["PROF-SVC", "MKT-SVC"],
+]
 
 REQ_PROBLEMS = ["blocked_supplier", "no_contract", "budget_exceeded", "unknown_cost_center"]
-INVOICE_PROBLEMS = ["price_variance", "quantity_variance", "not_received", "duplicate", "possible_duplicate",
-                    "blocked_supplier"]
+INVOICE_PROBLEMS = [
+    "price_variance",
+    "quantity_variance",
+    "not_received",
+    "duplicate",
+    "possible_duplicate",
+    "blocked_supplier",
+]
 
 
 @dataclass
@@ -212,8 +247,9 @@ def _tax_id(country: str, n: int) -> str:
             product = (2 * s) % 11
         return f"DE{body}{(11 - product) % 10}"
     siren = f"{(40448304 + n * 7211) % 100000000:08d}"
-    total = sum(int(d) * (1 if i % 2 == 0 else 2) // 10 + int(d) * (1 if i % 2 == 0 else 2) % 10
-                for i, d in enumerate(siren))
+    total = sum(
+        int(d) * (1 if i % 2 == 0 else 2) // 10 + int(d) * (1 if i % 2 == 0 else 2) % 10 for i, d in enumerate(siren)
+    )
     siren += str((10 - total % 10) % 10)
     key = (12 + 3 * (int(siren) % 97)) % 97
     return f"FR{key:02d}{siren}"
@@ -247,7 +283,7 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
             continue
         cfo, director = staff[0], staff[1]
         managers[director.code] = cfo.code
-        owner_pool = staff[2:2 + len(COST_CENTERS)] or [director]
+        owner_pool = staff[2 : 2 + len(COST_CENTERS)] or [director]
         for k, (cc, _name) in enumerate(COST_CENTERS):
             owner = owner_pool[k % len(owner_pool)]
             owners[(code, cc)] = owner.code
@@ -265,13 +301,28 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
             coupa_id += 1
             n = len(suppliers) + 1
             cats = SUPPLIER_CATEGORIES[k % len(SUPPLIER_CATEGORIES)]
-            sup = Supplier(number=f"V{10000 + n * 10}", coupa_id=coupa_id, entity=code, name=name, country=country,
-                           currency=currency, tax_id=_tax_id(country, n), iban=_iban(country, n), categories=cats,
-                           created_by=staff[(k * 3 + 1) % len(staff)] if staff else "")
+            sup = Supplier(
+                number=f"V{10000 + n * 10}",
+                coupa_id=coupa_id,
+                entity=code,
+                name=name,
+                country=country,
+                currency=currency,
+                tax_id=_tax_id(country, n),
+                iban=_iban(country, n),
+                categories=cats,
+                created_by=staff[(k * 3 + 1) % len(staff)] if staff else "",
+            )
             for cat in cats:
                 if next(c for c in CATEGORIES if c[0] == cat)[3] and k != 7:
-                    sup.contracts.append((f"CTR-{code[-2:]}-{n:03d}-{cat}", cat, today - timedelta(days=400),
-                                          today + timedelta(days=300)))
+                    sup.contracts.append(
+                        (
+                            f"CTR-{code[-2:]}-{n:03d}-{cat}",
+                            cat,
+                            today - timedelta(days=400),
+                            today + timedelta(days=300),
+                        )
+                    )
             suppliers.append(sup)
     # One blocked supplier per entity (BC vendor.blocked = "All"): the last one of each entity.
     for code, *_ in ENTITIES:
@@ -283,8 +334,13 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
         mine[1].problem = "no_contract"
 
     def pick_supplier(entity: str, *, allow_blocked=False, allow_uncontracted=False) -> Supplier:
-        pool = [s for s in suppliers if s.entity == entity
-                and (allow_blocked or not s.blocked) and (allow_uncontracted or s.problem != "no_contract")]
+        pool = [
+            s
+            for s in suppliers
+            if s.entity == entity
+            and (allow_blocked or not s.blocked)
+            and (allow_uncontracted or s.problem != "no_contract")
+        ]
         return rng.choice(pool)
 
     def lines_for(sup: Supplier, entity: str, requester, need_by: date, n: int) -> list[ReqLine]:
@@ -292,10 +348,24 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
         for j in range(n):
             cat = rng.choice(sup.categories)
             spec = next(c for c in CATEGORIES if c[0] == cat)
-            qty = Decimal(rng.choice([1, 1, 2, 3, 4, 5, 10, 12, 20]) if spec[5] == "EA" else rng.choice([8, 16, 24, 40, 80]))
+            qty = Decimal(
+                rng.choice([1, 1, 2, 3, 4, 5, 10, 12, 20]) if spec[5] == "EA" else rng.choice([8, 16, 24, 40, 80])
+            )
             price = (Decimal(rng.randint(spec[4][0] * 100, spec[4][1] * 100)) / 100).quantize(Decimal("0.01"))
-            out.append(ReqLine(j + 1, cat, rng.choice(ITEMS[cat]), qty, price, spec[5], spec[2],
-                               requester.cost_center, sup.number, need_by))
+            out.append(
+                ReqLine(
+                    j + 1,
+                    cat,
+                    rng.choice(ITEMS[cat]),
+                    qty,
+                    price,
+                    spec[5],
+                    spec[2],
+                    requester.cost_center,
+                    sup.number,
+                    need_by,
+                )
+            )
         return out
 
     requisitions: list[Requisition] = []
@@ -310,10 +380,17 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
         submitted = today - timedelta(days=rng.randint(1, 40))
         ordered = i % 3 != 0  # two thirds are already POs (history), one third waits for approval
         sup = pick_supplier(entity)
-        req = Requisition(coupa_id=2000 + i, number=str(2000 + i), entity=entity, currency=currency,
-                          requester=requester.code, title="", submitted=submitted,
-                          status="ordered" if ordered else "pending_approval",
-                          lines=lines_for(sup, entity, requester, submitted + timedelta(days=14), rng.randint(1, 4)))
+        req = Requisition(
+            coupa_id=2000 + i,
+            number=str(2000 + i),
+            entity=entity,
+            currency=currency,
+            requester=requester.code,
+            title="",
+            submitted=submitted,
+            status="ordered" if ordered else "pending_approval",
+            lines=lines_for(sup, entity, requester, submitted + timedelta(days=14), rng.randint(1, 4)),
+        )
         req.title = f"{req.lines[0].description} for {requester.cost_center}"
         if not ordered:
             problem = REQ_PROBLEMS[(i // 3) % 8] if (i // 3) % 8 < len(REQ_PROBLEMS) else ""
@@ -382,22 +459,43 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
         if problem == "duplicate":
             inv_id += 1
             # The supplier sends it again, typed differently: lower case, spaces, no leading zeros.
-            again = Invoice(inv_id, number.replace("INV-", "inv ").replace(" 0", " "), sup.number, req.entity,
-                            req.currency, req.po_number, inv_date, [InvoiceLine(x.line_no, x.po_line_no, x.description,
-                                                                               x.quantity, x.unit_price, x.tax_code)
-                                                                   for x in ilines], "duplicate")
+            again = Invoice(
+                inv_id,
+                number.replace("INV-", "inv ").replace(" 0", " "),
+                sup.number,
+                req.entity,
+                req.currency,
+                req.po_number,
+                inv_date,
+                [
+                    InvoiceLine(x.line_no, x.po_line_no, x.description, x.quantity, x.unit_price, x.tax_code)
+                    for x in ilines
+                ],
+                "duplicate",
+            )
             inv.problem = ""
             invoices.append(again)
         elif problem == "possible_duplicate":
             inv_id += 1
             other = pick_supplier(req.entity)
             if other.number == sup.number:
-                other = next(s for s in suppliers if s.entity == req.entity and s.number != sup.number and not s.blocked)
+                other = next(
+                    s for s in suppliers if s.entity == req.entity and s.number != sup.number and not s.blocked
+                )
             inv.problem = ""
-            invoices.append(Invoice(inv_id, f"{other.name.split()[0][:3].upper()}-{inv_id}", other.number, req.entity,
-                                    req.currency, "", inv_date,
-                                    [InvoiceLine(1, None, "Services as agreed", Decimal(1), inv.total, _tax_for(other.country))],
-                                    "possible_duplicate"))
+            invoices.append(
+                Invoice(
+                    inv_id,
+                    f"{other.name.split()[0][:3].upper()}-{inv_id}",
+                    other.number,
+                    req.entity,
+                    req.currency,
+                    "",
+                    inv_date,
+                    [InvoiceLine(1, None, "Services as agreed", Decimal(1), inv.total, _tax_for(other.country))],
+                    "possible_duplicate",
+                )
+            )
 
     # Budgets for the current and previous month per entity, cost center and P2P account: sized so
     # that ordinary requisitions fit and the planted "budget_exceeded" one does not.
@@ -409,10 +507,21 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
                     start = date(today.year, today.month, 1)
                     m = start.month - 1 + delta
                     period = date(start.year + m // 12, m % 12 + 1, 1)
-                    budgets.append(Budget(code, cc, cat[2], f"{period:%Y-%m}", Decimal(rng.choice([60, 80, 120, 150])) * 1000))
+                    budgets.append(
+                        Budget(code, cc, cat[2], f"{period:%Y-%m}", Decimal(rng.choice([60, 80, 120, 150])) * 1000)
+                    )
 
-    return P2PWorld(world=world, suppliers=suppliers, requisitions=requisitions, receipts=receipts,
-                    invoices=invoices, budgets=budgets, cost_center_owners=owners, managers=managers, users=users)
+    return P2PWorld(
+        world=world,
+        suppliers=suppliers,
+        requisitions=requisitions,
+        receipts=receipts,
+        invoices=invoices,
+        budgets=budgets,
+        cost_center_owners=owners,
+        managers=managers,
+        users=users,
+    )
 
 
 def suppliers_by_number(suppliers: list[Supplier]) -> dict[str, Supplier]:

@@ -1,4 +1,4 @@
-"""The deterministic demo world that both sandboxes are seeded from.
+"""The deterministic demo world that every sandbox is seeded from.
 
 One seed and one "today" give the same companies, master data, employees and expense reports in
 every sandbox, so the ERP's master data and the expense platform's documents agree -- except for the
@@ -33,9 +33,18 @@ ENTITIES = [
 ]
 
 COST_CENTERS = [
-    ("ADM", "Administration"), ("SALES", "Sales"), ("MKTG", "Marketing"), ("ENG", "Engineering"),
-    ("FIN", "Finance"), ("OPS", "Operations"), ("HR", "Human Resources"), ("IT", "IT Services"),
-    ("LEGAL", "Legal"), ("SUPPORT", "Customer Support"), ("PURCH", "Purchasing"), ("RND", "Research"),
+    ("ADM", "Administration"),
+    ("SALES", "Sales"),
+    ("MKTG", "Marketing"),
+    ("ENG", "Engineering"),
+    ("FIN", "Finance"),
+    ("OPS", "Operations"),
+    ("HR", "Human Resources"),
+    ("IT", "IT Services"),
+    ("LEGAL", "Legal"),
+    ("SUPPORT", "Customer Support"),
+    ("PURCH", "Purchasing"),
+    ("RND", "Research"),
 ]
 BLOCKED_COST_CENTER = ("LEGACY", "Legacy Services (closed)")
 UNKNOWN_COST_CENTERS = ["SALE", "MARKETING", "ENGG", "CC-1200"]
@@ -54,15 +63,26 @@ EXPENSE_TYPES = [
     ("SUBSC", "Software Subscription", "8190", (9, 240)),
 ]
 GL_ACCOUNTS = [
-    ("8110", "Travel", "Expense"), ("8120", "Meals", "Expense"), ("8130", "Lodging", "Expense"),
-    ("8140", "Mileage", "Expense"), ("8150", "Office Supplies", "Expense"), ("8160", "Telephone", "Expense"),
-    ("8170", "Training", "Expense"), ("8180", "Entertainment", "Expense"), ("8190", "Software", "Expense"),
-    ("2310", "Employee Payables", "Liabilities"), ("8990", "Old Travel (blocked)", "Expense"),
+    ("8110", "Travel", "Expense"),
+    ("8120", "Meals", "Expense"),
+    ("8130", "Lodging", "Expense"),
+    ("8140", "Mileage", "Expense"),
+    ("8150", "Office Supplies", "Expense"),
+    ("8160", "Telephone", "Expense"),
+    ("8170", "Training", "Expense"),
+    ("8180", "Entertainment", "Expense"),
+    ("8190", "Software", "Expense"),
+    ("2310", "Employee Payables", "Liabilities"),
+    ("8990", "Old Travel (blocked)", "Expense"),
     # Procure-to-pay (see procurement.py CATEGORIES)
-    ("6110", "IT hardware", "Expense"), ("6120", "Software licences", "Expense"),
-    ("6130", "Professional services", "Expense"), ("6140", "Facilities and maintenance", "Expense"),
-    ("6150", "Marketing services", "Expense"), ("6160", "Office furniture", "Expense"),
-    ("6170", "Lab and test equipment", "Expense"), ("2110", "Accounts Payable", "Liabilities"),
+    ("6110", "IT hardware", "Expense"),
+    ("6120", "Software licences", "Expense"),
+    ("6130", "Professional services", "Expense"),
+    ("6140", "Facilities and maintenance", "Expense"),
+    ("6150", "Marketing services", "Expense"),
+    ("6160", "Office furniture", "Expense"),
+    ("6170", "Lab and test equipment", "Expense"),
+    ("2110", "Accounts Payable", "Liabilities"),
 ]
 BLOCKED_ACCOUNTS = {"8990"}
 
@@ -74,20 +94,115 @@ TAX_CODES = {
 INVALID_TAX_CODES = {"US": "TAX8", "DE": "VAT16", "FR": "TVA196"}
 
 FIRST = {
-    "US": ["James", "Mary", "Robert", "Patricia", "Michael", "Linda", "David", "Susan", "Daniel", "Karen",
-           "Kevin", "Nancy", "Brian", "Lisa", "Jason", "Emily", "Ryan", "Megan", "Eric", "Rachel"],
-    "DE": ["Lukas", "Anna", "Jonas", "Lea", "Felix", "Hannah", "Paul", "Lena", "Maximilian", "Sophie",
-           "Tobias", "Julia", "Florian", "Katrin", "Stefan"],
-    "FR": ["Louis", "Camille", "Hugo", "Chloé", "Jules", "Léa", "Arthur", "Manon", "Nathan", "Inès",
-           "Théo", "Élodie", "Mathis", "Sarah"],
+    "US": [
+        "James",
+        "Mary",
+        "Robert",
+        "Patricia",
+        "Michael",
+        "Linda",
+        "David",
+        "Susan",
+        "Daniel",
+        "Karen",
+        "Kevin",
+        "Nancy",
+        "Brian",
+        "Lisa",
+        "Jason",
+        "Emily",
+        "Ryan",
+        "Megan",
+        "Eric",
+        "Rachel",
+    ],
+    "DE": [
+        "Lukas",
+        "Anna",
+        "Jonas",
+        "Lea",
+        "Felix",
+        "Hannah",
+        "Paul",
+        "Lena",
+        "Maximilian",
+        "Sophie",
+        "Tobias",
+        "Julia",
+        "Florian",
+        "Katrin",
+        "Stefan",
+    ],
+    "FR": [
+        "Louis",
+        "Camille",
+        "Hugo",
+        "Chloé",
+        "Jules",
+        "Léa",
+        "Arthur",
+        "Manon",
+        "Nathan",
+        "Inès",
+        "Théo",
+        "Élodie",
+        "Mathis",
+        "Sarah",
+    ],
 }
 LAST = {
-    "US": ["Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson",
-           "Taylor", "Thomas", "Moore", "Martin", "Jackson", "Thompson", "White", "Harris", "Clark"],
-    "DE": ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
-           "Hoffmann", "Koch", "Richter", "Klein", "Wolf"],
-    "FR": ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
-           "Moreau", "Simon", "Laurent", "Lefèvre", "Fontaine"],
+    "US": [
+        "Smith",
+        "Johnson",
+        "Williams",
+        "Brown",
+        "Jones",
+        "Miller",
+        "Davis",
+        "Wilson",
+        "Anderson",
+        "Taylor",
+        "Thomas",
+        "Moore",
+        "Martin",
+        "Jackson",
+        "Thompson",
+        "White",
+        "Harris",
+        "Clark",
+    ],
+    "DE": [
+        "Müller",
+        "Schmidt",
+        "Schneider",
+        "Fischer",
+        "Weber",
+        "Meyer",
+        "Wagner",
+        "Becker",
+        "Schulz",
+        "Hoffmann",
+        "Koch",
+        "Richter",
+        "Klein",
+        "Wolf",
+    ],
+    "FR": [
+        "Martin",
+        "Bernard",
+        "Dubois",
+        "Thomas",
+        "Robert",
+        "Richard",
+        "Petit",
+        "Durand",
+        "Leroy",
+        "Moreau",
+        "Simon",
+        "Laurent",
+        "Lefèvre",
+        "Fontaine",
+    ],
 }
 MERCHANTS = {
     "AIRFR": ["Delta Air Lines", "Lufthansa", "Air France", "United Airlines", "KLM"],
@@ -101,10 +216,18 @@ MERCHANTS = {
     "ENTMT": ["The Capital Grille", "Brasserie Lipp", "Steakhaus Alt-Berlin"],
     "SUBSC": ["GitHub", "Atlassian", "Figma", "Slack"],
 }
-CITIES = {"US": ["New York", "Chicago", "Seattle", "Austin", "Boston"],
-          "DE": ["Berlin", "München", "Hamburg", "Frankfurt"], "FR": ["Paris", "Lyon", "Toulouse", "Nantes"]}
-FX = {("USD", "EUR"): Decimal("0.92"), ("EUR", "USD"): Decimal("1.09"), ("EUR", "GBP"): Decimal("1.17"),
-      ("USD", "GBP"): Decimal("1.27"), ("EUR", "CHF"): Decimal("1.05")}
+CITIES = {
+    "US": ["New York", "Chicago", "Seattle", "Austin", "Boston"],
+    "DE": ["Berlin", "München", "Hamburg", "Frankfurt"],
+    "FR": ["Paris", "Lyon", "Toulouse", "Nantes"],
+}
+FX = {
+    ("USD", "EUR"): Decimal("0.92"),
+    ("EUR", "USD"): Decimal("1.09"),
+    ("EUR", "GBP"): Decimal("1.17"),
+    ("USD", "GBP"): Decimal("1.27"),
+    ("EUR", "CHF"): Decimal("1.05"),
+}
 
 
 def stable_id(*parts: object, length: int = 32) -> str:
@@ -226,8 +349,11 @@ PLANTED = ["missing_cost_center", "unknown_cost_center", "closed_period", "inval
 
 def _ensure_each_problem_alone(reports: list[Report], closed_month: date, rng: random.Random) -> None:
     """Even a small world shows every problem at least once on its own (demos and tests rely on it)."""
-    clean = [r for i, r in enumerate(reports) if i not in (6, 12) and r.employee.status == "Active"
-             and not any(ln.problem for ln in r.lines)]
+    clean = [
+        r
+        for i, r in enumerate(reports)
+        if i not in (6, 12) and r.employee.status == "Active" and not any(ln.problem for ln in r.lines)
+    ]
     for kind in PLANTED:
         if any({ln.problem for ln in r.lines if ln.problem} == {kind} for r in reports) or not clean:
             continue
@@ -245,8 +371,14 @@ def _ensure_each_problem_alone(reports: list[Report], closed_month: date, rng: r
             ln.cost_center = BLOCKED_COST_CENTER[0]
 
 
-def build_world(*, seed: int = 42, today: date | None = None, n_employees: int = 200,
-                n_lines: int = 2000, problem_rate: float = 0.07) -> World:
+def build_world(
+    *,
+    seed: int = 42,
+    today: date | None = None,
+    n_employees: int = 200,
+    n_lines: int = 2000,
+    problem_rate: float = 0.07,
+) -> World:
     """Build the whole demo world. Same arguments, same world."""
     today = today or date.today()
     rng = random.Random(seed)
@@ -273,16 +405,21 @@ def build_world(*, seed: int = 42, today: date | None = None, n_employees: int =
         first, last = rng.choice(FIRST[country]), rng.choice(LAST[country])
         code = f"E{i + 1:04d}"
         email = f"{first}.{last}.{code}".lower().encode("ascii", "ignore").decode() + "@northwind.example"
-        employees.append(Employee(code, ent[0], first, last, email, "Active",
-                                  rng.choice(COST_CENTERS)[0]))
+        employees.append(Employee(code, ent[0], first, last, email, "Active", rng.choice(COST_CENTERS)[0]))
     # A few leavers who still had reports approved before their exit.
     leavers = rng.sample(range(n_employees), k=max(1, n_employees // 60))
     for i in leavers:
         employees[i].status = "Terminated"
 
-    projects = {e[0]: [(f"PRJ-{e[0][-2:]}{100 + k}", f"{name} ({e[0]})") for k, name in enumerate(
-        ["ERP Rollout", "Customer Summit", "Product Launch", "Office Move", "Security Audit", "Partner Program"])]
-        for e in ENTITIES}
+    projects = {
+        e[0]: [
+            (f"PRJ-{e[0][-2:]}{100 + k}", f"{name} ({e[0]})")
+            for k, name in enumerate(
+                ["ERP Rollout", "Customer Summit", "Product Launch", "Office Move", "Security Audit", "Partner Program"]
+            )
+        ]
+        for e in ENTITIES
+    }
 
     reports: list[Report] = []
     period_start = month_start(today, -1)
@@ -306,9 +443,12 @@ def build_world(*, seed: int = 42, today: date | None = None, n_employees: int =
             report_key=1000 + r_index,
             number=stable_id("num", seed, r_index, length=6),
             name=rng.choice(["Trip to", "Visit", "Conference", "Client meeting", "Workshop"]) + f" {city}",
-            entity=emp.entity, currency=currency, employee=emp,
+            entity=emp.entity,
+            currency=currency,
+            employee=emp,
             submitted=min(today, first_day + timedelta(days=rng.randint(1, 6))),
-            approved=today, lines=[],
+            approved=today,
+            lines=[],
         )
         report.approved = min(today, report.submitted + timedelta(days=rng.randint(0, 3)))
         for j in range(n):
@@ -323,19 +463,35 @@ def build_world(*, seed: int = 42, today: date | None = None, n_employees: int =
             tax = rng.choice(TAX_CODES[country])[0]
             proj = rng.choice(projects[emp.entity])[0] if rng.random() < 0.25 else ""
             ln = Line(
-                entry_id=stable_id("entry", seed, r_index, j), allocation_id=stable_id("alloc", seed, r_index, j),
-                date=line_date, expense_type=et[0], expense_type_name=et[1], gl_account=et[2],
-                description=f"{et[1]} - {city}", merchant=rng.choice(MERCHANTS[et[0]]), city=city,
-                amount=amount, original_amount=orig_amt, original_currency=orig_cur,
+                entry_id=stable_id("entry", seed, r_index, j),
+                allocation_id=stable_id("alloc", seed, r_index, j),
+                date=line_date,
+                expense_type=et[0],
+                expense_type_name=et[1],
+                gl_account=et[2],
+                description=f"{et[1]} - {city}",
+                merchant=rng.choice(MERCHANTS[et[0]]),
+                city=city,
+                amount=amount,
+                original_amount=orig_amt,
+                original_currency=orig_cur,
                 cost_center=emp.cost_center if rng.random() < 0.85 else rng.choice(COST_CENTERS)[0],
-                project=proj, tax_code=tax,
+                project=proj,
+                tax_code=tax,
             )
             if emp.status != "Active":
                 ln.problem = "inactive_employee"
             elif rng.random() < problem_rate * 0.8:
                 kind = rng.choices(
-                    ["missing_cost_center", "unknown_cost_center", "closed_period", "invalid_tax_code",
-                     "blocked_cost_center"], weights=[3, 2.5, 2, 1.5, 1])[0]
+                    [
+                        "missing_cost_center",
+                        "unknown_cost_center",
+                        "closed_period",
+                        "invalid_tax_code",
+                        "blocked_cost_center",
+                    ],
+                    weights=[3, 2.5, 2, 1.5, 1],
+                )[0]
                 ln.problem = kind
                 if kind == "missing_cost_center":
                     ln.cost_center = ""
@@ -359,5 +515,12 @@ def build_world(*, seed: int = 42, today: date | None = None, n_employees: int =
         if idx < len(reports):
             reports[idx].malformed = what
 
-    return World(today=today, entities=list(ENTITIES), cost_centers=list(COST_CENTERS) + [BLOCKED_COST_CENTER],
-                 employees=employees, periods=periods, projects=projects, reports=reports)
+    return World(
+        today=today,
+        entities=list(ENTITIES),
+        cost_centers=list(COST_CENTERS) + [BLOCKED_COST_CENTER],
+        employees=employees,
+        periods=periods,
+        projects=projects,
+        reports=reports,
+    )

@@ -36,6 +36,7 @@ from typing import Any
 from connectors.base import (
     CheckResult,
     ConfigError,
+    ConfigReader,
     ConnectorError,
     MalformedPayload,
     Page,
@@ -44,7 +45,7 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
-from connectors.http import HttpClient
+from connectors.http import HttpClient, timeouts
 
 from . import mapping
 
@@ -81,23 +82,22 @@ class ScimConnector:
     kind = "scim"
 
     def __init__(self, config: dict[str, Any]):
-        if not config.get("base_url"):
-            raise ConfigError("scim connector needs base_url")
-        self.base_url = str(config["base_url"]).rstrip("/")
-        try:
-            self.page_size = max(1, min(MAX_PAGE, int(config.get("page_size") or MAX_PAGE)))
-            timeout = float(config.get("timeout") or 30)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"scim page_size/timeout must be numbers: {exc}") from None
-        common = {"error_parser": parse_error, "timeout": (min(3.05, timeout), timeout)}
-        if config.get("token"):
-            self.http: HttpClient = StaticTokenClient(self.base_url, token=str(config["token"]), **common)
-        elif config.get("client_id") and config.get("client_secret"):
-            self.http = HttpClient(self.base_url, token_url=str(config.get("token_url") or self.base_url + TOKEN_PATH),
-                                   client_id=str(config["client_id"]), client_secret=str(config["client_secret"]),
-                                   **common)
+        cfg = ConfigReader(self.kind, config)
+        self.base_url = cfg.url("base_url")
+        self.page_size = cfg.positive_int("page_size", MAX_PAGE, maximum=MAX_PAGE)
+        common = {"error_parser": parse_error, "timeout": timeouts(cfg.timeout())}
+        if cfg.has("token"):
+            self.http: HttpClient = StaticTokenClient(self.base_url, token=cfg.text("token"), **common)
+        elif cfg.has("client_id", "client_secret"):
+            self.http = HttpClient(
+                self.base_url,
+                token_url=cfg.url("token_url", self.base_url + TOKEN_PATH),
+                client_id=cfg.text("client_id"),
+                client_secret=cfg.text("client_secret"),
+                **common,
+            )
         else:
-            raise ConfigError("scim connector needs token or client_id/client_secret")
+            raise ConfigError("scim config needs 'token' or 'client_id'/'client_secret'")
         self._numbers: dict[str, str] = {}  # SCIM id -> employee number, learnt from every User read
 
     # --- contract ------------------------------------------------------------------------------
@@ -120,8 +120,12 @@ class ScimConnector:
         seen = set((cursor or {}).get("seen") or [])
         anchor, start, first = ts, 1, True
         while True:
-            params: dict[str, Any] = {"startIndex": start, "count": self.page_size,
-                                      "sortBy": "meta.lastModified", "sortOrder": "ascending"}
+            params: dict[str, Any] = {
+                "startIndex": start,
+                "count": self.page_size,
+                "sortBy": "meta.lastModified",
+                "sortOrder": "ascending",
+            }
             if anchor:
                 params["filter"] = f'meta.lastModified gt "{mapping.format_time(anchor - BOUNDARY)}"'
             body = self._list(params)
@@ -134,8 +138,10 @@ class ScimConnector:
                     # Rows below the filter or out of order: the server ignored filter or sortBy,
                     # and the cursor would skip changes. Stop rather than lose data.
                     if (anchor and row_ts <= anchor - BOUNDARY) or (previous and row_ts < previous):
-                        raise MalformedPayload(f"Users are not sorted by meta.lastModified above the filter "
-                                               f"({mapping.format_time(row_ts)} after {params.get('filter', '')!r})")
+                        raise MalformedPayload(
+                            f"Users are not sorted by meta.lastModified above the filter "
+                            f"({mapping.format_time(row_ts)} after {params.get('filter', '')!r})"
+                        )
                     previous = row_ts
                     if ts and (row_ts < ts or (row_ts == ts and key in seen)):
                         continue  # read before: below the cursor, or this version at the cursor's second
@@ -173,11 +179,19 @@ class ScimConnector:
         quoted = json.dumps(number)  # a SCIM filter value is a JSON string
         found = self._list({"filter": f"{mapping.ENTERPRISE}:employeeNumber eq {quoted}", "count": 2})["Resources"]
         if not found:
-            raise Rejected("UNKNOWN_EMPLOYEE", f"No directory user has employeeNumber {number}",
-                           field="employee_number", value=number)
+            raise Rejected(
+                "UNKNOWN_EMPLOYEE",
+                f"No directory user has employeeNumber {number}",
+                field="employee_number",
+                value=number,
+            )
         if len(found) > 1:
-            raise Rejected("AMBIGUOUS_EMPLOYEE", f"Several directory users have employeeNumber {number}",
-                           field="employee_number", value=number)
+            raise Rejected(
+                "AMBIGUOUS_EMPLOYEE",
+                f"Several directory users have employeeNumber {number}",
+                field="employee_number",
+                value=number,
+            )
         user = found[0]
         user_id = mapping.text(user.get("id") if isinstance(user, dict) else "")
         if not user_id:
@@ -189,8 +203,11 @@ class ScimConnector:
         if inactive:
             return WriteResult(external_id=user_id, status="inactive", message="already inactive")
         body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
-        self.http.json_of(self.http.request("PATCH", f"{SCIM}/Users/{user_id}", json_body=body,
-                                            headers={"Content-Type": "application/scim+json"}))
+        self.http.json_of(
+            self.http.request(
+                "PATCH", f"{SCIM}/Users/{user_id}", json_body=body, headers={"Content-Type": "application/scim+json"}
+            )
+        )
         return WriteResult(external_id=user_id, status="inactive")
 
     # --- helpers -------------------------------------------------------------------------------

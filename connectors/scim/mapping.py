@@ -139,7 +139,12 @@ def map_record(user: Any, manager_numbers: Mapping[str, str]) -> tuple[dict[str,
     except MappingError as exc:
         ok = isinstance(user, Mapping)
         user_id = text(user.get("id")) if ok else ""
-        summary = {k: v for k, v in (("number", code_of(user) if ok else ""),
-                                     ("name", name_of(user) if ok else "")) if v}
-        return None, RecordError(external_id=user_id or None, message=f"User {user_id or '(no id)'}: {exc}",
-                                 raw=json.dumps(user, default=str, ensure_ascii=False)[:RAW_LIMIT], summary=summary)
+        summary = {
+            k: v for k, v in (("number", code_of(user) if ok else ""), ("name", name_of(user) if ok else "")) if v
+        }
+        return None, RecordError(
+            external_id=user_id or None,
+            message=f"User {user_id or '(no id)'}: {exc}",
+            raw=json.dumps(user, default=str, ensure_ascii=False)[:RAW_LIMIT],
+            summary=summary,
+        )

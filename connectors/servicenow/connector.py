@@ -28,6 +28,7 @@ from typing import Any
 from connectors.base import (
     CheckResult,
     ConfigError,
+    ConfigReader,
     ConnectorError,
     MalformedPayload,
     Page,
@@ -36,15 +37,17 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
-from connectors.http import HttpClient
+from connectors.http import HttpClient, timeouts
 
 from . import mapping
 
 TABLE = "/api/now/table"
 TOKEN_PATH = "/oauth_token.do"
 MAX_PAGE = 10000
-APPROVAL_FIELDS = ("sys_id,sys_updated_on,sys_mod_count,state,approver,approver.employee_number,comments,due_date,"
-                   "u_correlation_id,u_document_number,u_amount,u_currency")
+APPROVAL_FIELDS = (
+    "sys_id,sys_updated_on,sys_mod_count,state,approver,approver.employee_number,comments,due_date,"
+    "u_correlation_id,u_document_number,u_amount,u_currency"
+)
 USER_FIELDS = "sys_id,sys_updated_on,sys_mod_count,user_name,employee_number,name,email,active,manager.employee_number"
 # stream -> (table, sysparm_fields, mapper, canonical)
 STREAMS: dict[str, tuple[str, str, Callable[[Any], dict], str]] = {
@@ -82,38 +85,42 @@ class BasicAuthClient(HttpClient):
         return ""  # no token endpoint: request() sends the Basic header instead
 
     def request(self, method: str, path: str, *, params=None, json_body=None, headers=None):
-        return super().request(method, path, params=params, json_body=json_body,
-                               headers={**(headers or {}), "Authorization": self._basic})
+        return super().request(
+            method, path, params=params, json_body=json_body, headers={**(headers or {}), "Authorization": self._basic}
+        )
 
 
 class ServiceNowConnector:
     kind = "servicenow"
 
     def __init__(self, config: dict[str, Any]):
-        if not config.get("base_url"):
-            raise ConfigError("servicenow connector needs base_url")
-        self.base_url = str(config["base_url"]).rstrip("/")
-        try:
-            self.page_size = max(1, min(MAX_PAGE, int(config.get("page_size") or 100)))
-            timeout = float(config.get("timeout") or 30)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"servicenow page_size/timeout must be numbers: {exc}") from None
-        common = {"error_parser": parse_error, "timeout": (min(3.05, timeout), timeout)}
-        if config.get("client_id") and config.get("client_secret"):
-            self.http: HttpClient = HttpClient(self.base_url, token_url=f"{self.base_url}{TOKEN_PATH}",
-                                               client_id=str(config["client_id"]),
-                                               client_secret=str(config["client_secret"]), **common)
-        elif config.get("username") and config.get("password"):
-            self.http = BasicAuthClient(self.base_url, username=str(config["username"]),
-                                        password=str(config["password"]), **common)
+        cfg = ConfigReader(self.kind, config)
+        self.base_url = cfg.url("base_url")
+        self.page_size = cfg.positive_int("page_size", 100, maximum=MAX_PAGE)
+        common = {"error_parser": parse_error, "timeout": timeouts(cfg.timeout())}
+        if cfg.has("client_id", "client_secret"):
+            self.http: HttpClient = HttpClient(
+                self.base_url,
+                token_url=f"{self.base_url}{TOKEN_PATH}",
+                client_id=cfg.text("client_id"),
+                client_secret=cfg.text("client_secret"),
+                **common,
+            )
+        elif cfg.has("username", "password"):
+            self.http = BasicAuthClient(
+                self.base_url, username=cfg.text("username"), password=cfg.text("password"), **common
+            )
         else:
-            raise ConfigError("servicenow connector needs client_id/client_secret or username/password")
+            raise ConfigError("servicenow config needs 'client_id'/'client_secret' or 'username'/'password'")
 
     # --- contract ------------------------------------------------------------------------------
     def check(self) -> CheckResult:
         try:
-            resp = self.http.request("GET", f"{TABLE}/sysapproval_approver", params={
-                "sysparm_query": "state=requested", "sysparm_fields": "sys_id", "sysparm_limit": 1})
+            resp = self.http.request(
+                "GET",
+                f"{TABLE}/sysapproval_approver",
+                params={"sysparm_query": "state=requested", "sysparm_fields": "sys_id", "sysparm_limit": 1},
+            )
             self._result(resp, list)
         except ConfigError as exc:
             return CheckResult(False, f"ServiceNow rejected the credentials: {exc}")
@@ -124,7 +131,9 @@ class ServiceNowConnector:
         return CheckResult(True, f"ServiceNow Table API reachable at {self.base_url}{suffix}")
 
     def discover(self) -> list[StreamSpec]:
-        return [StreamSpec(name=name, canonical=spec[3], cursor_field="sys_updated_on") for name, spec in STREAMS.items()]
+        return [
+            StreamSpec(name=name, canonical=spec[3], cursor_field="sys_updated_on") for name, spec in STREAMS.items()
+        ]
 
     def read(self, stream: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
         if stream not in STREAMS:
@@ -135,9 +144,15 @@ class ServiceNowConnector:
         query_ts, offset, first = ts, 0, True
         while True:
             query = f"sys_updated_on>={quote(query_ts)}^" if query_ts else ""
-            rows = self._list(table, {"sysparm_query": f"{query}ORDERBYsys_updated_on^ORDERBYsys_id",
-                                      "sysparm_fields": fields, "sysparm_limit": self.page_size,
-                                      "sysparm_offset": offset})
+            rows = self._list(
+                table,
+                {
+                    "sysparm_query": f"{query}ORDERBYsys_updated_on^ORDERBYsys_id",
+                    "sysparm_fields": fields,
+                    "sysparm_limit": self.page_size,
+                    "sysparm_offset": offset,
+                },
+            )
             records, errors = [], []
             for row in rows:
                 row_ts = row.get("sys_updated_on") if isinstance(row, dict) else None
@@ -178,28 +193,52 @@ class ServiceNowConnector:
         key, code = payload.get("correlation_key"), payload.get("approver")
         if not key or not code:
             raise ValueError("create_approval needs correlation_key and approver")
-        existing = self._list("sysapproval_approver", {"sysparm_query": f"u_correlation_id={quote(key)}",
-                                                       "sysparm_fields": "sys_id,state", "sysparm_limit": 2})
+        existing = self._list(
+            "sysapproval_approver",
+            {"sysparm_query": f"u_correlation_id={quote(key)}", "sysparm_fields": "sys_id,state", "sysparm_limit": 2},
+        )
         if existing:
             # A resend (or a retry after a timeout that did land): the same record, never a second one.
             row = existing[0]
-            return WriteResult(external_id=mapping.required(row, "sys_id"), status="requested",
-                               message="already requested", data={"state": str(row.get("state", "")).replace(" ", "_")})
-        users = self._list("sys_user", {"sysparm_query": f"employee_number={quote(code)}",
-                                        "sysparm_fields": "sys_id,active,name", "sysparm_limit": 2})
+            return WriteResult(
+                external_id=mapping.required(row, "sys_id"),
+                status="requested",
+                message="already requested",
+                data={"state": str(row.get("state", "")).replace(" ", "_")},
+            )
+        users = self._list(
+            "sys_user",
+            {
+                "sysparm_query": f"employee_number={quote(code)}",
+                "sysparm_fields": "sys_id,active,name",
+                "sysparm_limit": 2,
+            },
+        )
         if not users:
-            raise Rejected("UNKNOWN_APPROVER", f"No ServiceNow user has employee number {code}",
-                           field="approver", value=str(code))
+            raise Rejected(
+                "UNKNOWN_APPROVER", f"No ServiceNow user has employee number {code}", field="approver", value=str(code)
+            )
         if len(users) > 1:
-            raise Rejected("AMBIGUOUS_APPROVER", f"Several ServiceNow users have employee number {code}",
-                           field="approver", value=str(code))
+            raise Rejected(
+                "AMBIGUOUS_APPROVER",
+                f"Several ServiceNow users have employee number {code}",
+                field="approver",
+                value=str(code),
+            )
         if str(users[0].get("active")).lower() != "true":
-            raise Rejected("INACTIVE_APPROVER", f"ServiceNow user {users[0].get('name') or code} is not active",
-                           field="approver", value=str(code))
+            raise Rejected(
+                "INACTIVE_APPROVER",
+                f"ServiceNow user {users[0].get('name') or code} is not active",
+                field="approver",
+                value=str(code),
+            )
         body = mapping.approval_body(payload, mapping.required(users[0], "sys_id"))
         row = self._result(self.http.request("POST", f"{TABLE}/sysapproval_approver", json_body=body), dict)
-        return WriteResult(external_id=mapping.required(row, "sys_id"), status="requested",
-                           data={"state": str(row.get("state", "")).replace(" ", "_")})
+        return WriteResult(
+            external_id=mapping.required(row, "sys_id"),
+            status="requested",
+            data={"state": str(row.get("state", "")).replace(" ", "_")},
+        )
 
     def _cancel_approval(self, payload: dict[str, Any]) -> WriteResult:
         sys_id = str(payload.get("sys_id") or "")
@@ -207,8 +246,11 @@ class ServiceNowConnector:
             raise ValueError("cancel_approval needs sys_id")
         path = f"{TABLE}/sysapproval_approver/{sys_id}"
         try:
-            state = str(self._result(self.http.request("GET", path, params={"sysparm_fields": "sys_id,state"}),
-                                     dict).get("state", ""))
+            state = str(
+                self._result(self.http.request("GET", path, params={"sysparm_fields": "sys_id,state"}), dict).get(
+                    "state", ""
+                )
+            )
         except Rejected as exc:
             raise Rejected("UNKNOWN_APPROVAL", f"No approval {sys_id} in ServiceNow ({exc.message})") from None
         if state in DECIDED:
@@ -229,8 +271,9 @@ class ServiceNowConnector:
         body = self.http.json_of(resp)
         result = body.get("result") if isinstance(body, dict) else None
         if not isinstance(result, kind):
-            raise MalformedPayload(f"{resp.request.method} {resp.url}: expected {{\"result\": {kind.__name__}}}, "
-                                   f"got {resp.text[:200]!r}")
+            raise MalformedPayload(
+                f'{resp.request.method} {resp.url}: expected {{"result": {kind.__name__}}}, got {resp.text[:200]!r}'
+            )
         return result
 
     def _list(self, table: str, params: dict[str, Any]) -> list[Any]:

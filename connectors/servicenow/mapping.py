@@ -121,10 +121,22 @@ def map_record(mapper, row: Any, table: str) -> tuple[dict[str, Any] | None, Rec
         sys_id = ref_value(row.get("sys_id")) if isinstance(row, dict) else ""
         summary = {}
         if isinstance(row, dict):
-            summary = {k: text(row.get(f)) for k, f in (("number", "u_document_number"), ("amount", "u_amount"),
-                                                       ("currency", "u_currency"), ("name", "name")) if row.get(f)}
-        return None, RecordError(external_id=sys_id or None, message=f"{table} {sys_id or '(no sys_id)'}: {exc}",
-                                 raw=json.dumps(row, default=str, ensure_ascii=False)[:RAW_LIMIT], summary=summary)
+            summary = {
+                k: text(row.get(f))
+                for k, f in (
+                    ("number", "u_document_number"),
+                    ("amount", "u_amount"),
+                    ("currency", "u_currency"),
+                    ("name", "name"),
+                )
+                if row.get(f)
+            }
+        return None, RecordError(
+            external_id=sys_id or None,
+            message=f"{table} {sys_id or '(no sys_id)'}: {exc}",
+            raw=json.dumps(row, default=str, ensure_ascii=False)[:RAW_LIMIT],
+            summary=summary,
+        )
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -37,8 +37,15 @@ class Env:
     world: World
 
     def connector(self, **overrides) -> BusinessCentralConnector:
-        config = {"base_url": self.url, "client_id": "workbench", "client_secret": "sandbox-secret",
-                  "environment": "sandbox", "page_size": 200, "timeout": 5, **overrides}
+        config = {
+            "base_url": self.url,
+            "client_id": "workbench",
+            "client_secret": "sandbox-secret",
+            "environment": "sandbox",
+            "page_size": 200,
+            "timeout": 5,
+            **overrides,
+        }
         return BusinessCentralConnector(config)
 
     def faults(self, **faults) -> None:
@@ -86,18 +93,40 @@ def active_employee(world: World, entity: str = "NW-US"):
 
 def report(world: World, number: str, **overrides) -> WriteOp:
     emp = active_employee(world)
-    line = {"account": "8110", "amount": Decimal("120.50"), "description": "Taxi - Chicago", "cost_center": "SALES",
-            "project": "", "tax_code": "TAXABLE"}
+    line = {
+        "account": "8110",
+        "amount": Decimal("120.50"),
+        "description": "Taxi - Chicago",
+        "cost_center": "SALES",
+        "project": "",
+        "tax_code": "TAXABLE",
+    }
     line.update(overrides.pop("line", {}))
-    payload = {"entity": "NW-US", "vendor_number": emp.code, "document_number": number, "posting_date": OPEN_DAY,
-               "currency": "USD", "description": "Trip to Chicago",
-               "lines": [line, {"account": "8120", "amount": Decimal("30.25"), "description": "Meals",
-                                "cost_center": "SALES", "project": "PRJ-US100", "tax_code": "EXEMPT"}]}
+    payload = {
+        "entity": "NW-US",
+        "vendor_number": emp.code,
+        "document_number": number,
+        "posting_date": OPEN_DAY,
+        "currency": "USD",
+        "description": "Trip to Chicago",
+        "lines": [
+            line,
+            {
+                "account": "8120",
+                "amount": Decimal("30.25"),
+                "description": "Meals",
+                "cost_center": "SALES",
+                "project": "PRJ-US100",
+                "tax_code": "EXEMPT",
+            },
+        ],
+    }
     payload.update(overrides)
     return WriteOp("post_expense_report", payload)
 
 
 # --- check / discover ------------------------------------------------------------------------------
+
 
 def test_check_ok_and_bad_credentials(env):
     ok = env.connector().check()
@@ -110,17 +139,30 @@ def test_check_ok_and_bad_credentials(env):
 
 
 def test_check_unreachable():
-    conn = BusinessCentralConnector({"base_url": "http://127.0.0.1:9", "client_id": "x", "client_secret": "y",
-                                     "timeout": 1})
+    conn = BusinessCentralConnector(
+        {"base_url": "http://127.0.0.1:9", "client_id": "x", "client_secret": "y", "timeout": 1}
+    )
     result = conn.check()
     assert not result.ok and "unreachable" in result.message
 
 
 def test_discover(env):
     specs = {s.name: s for s in env.connector().discover()}
-    assert set(specs) == {"legal_entities", "cost_centers", "gl_accounts", "tax_codes", "accounting_periods",
-                          "employees", "projects", "payment_terms", "currencies", "purchase_invoices", "suppliers",
-                          "purchase_orders", "budgets"}
+    assert set(specs) == {
+        "legal_entities",
+        "cost_centers",
+        "gl_accounts",
+        "tax_codes",
+        "accounting_periods",
+        "employees",
+        "projects",
+        "payment_terms",
+        "currencies",
+        "purchase_invoices",
+        "suppliers",
+        "purchase_orders",
+        "budgets",
+    }
     assert specs["payment_terms"].canonical == "payment_term" and specs["currencies"].canonical == "currency"
     assert specs["currencies"].cursor_field == "lastModifiedDateTime"
     assert specs["employees"].canonical == "employee" and specs["employees"].cursor_field == "lastModifiedDateTime"
@@ -129,6 +171,7 @@ def test_discover(env):
 
 
 # --- reading ---------------------------------------------------------------------------------------
+
 
 def test_full_read_matches_the_world(env, world):
     conn = env.connector(page_size=7)  # small pages: nextLink paging is exercised on every stream
@@ -156,8 +199,12 @@ def test_full_read_matches_the_world(env, world):
         results[stream] = records
 
     entities = {r["code"]: r for r in results["legal_entities"]}
-    assert entities["NW-DE"] == {"external_id": entities["NW-DE"]["external_id"], "code": "NW-DE",
-                                 "name": "Northwind Handels GmbH", "currency": "EUR"}
+    assert entities["NW-DE"] == {
+        "external_id": entities["NW-DE"]["external_id"],
+        "code": "NW-DE",
+        "name": "Northwind Handels GmbH",
+        "currency": "EUR",
+    }
     # LEGACY exists (its blocked flag is not part of BC's API); 8990 is a blocked account.
     assert {"LEGACY", "SALES"} <= {r["code"] for r in results["cost_centers"] if r["entity"] == "NW-US"}
     blocked = {r["code"] for r in results["gl_accounts"] if r["blocked"]}
@@ -204,7 +251,7 @@ def test_every_page_cursor_is_safe_to_resume_from(env):
     pages = list(conn.read("employees", None))
     assert len(pages) > 3
     for i, page in enumerate(pages):
-        still_to_come = {r["external_id"] for p in pages[i + 1:] for r in p.records}
+        still_to_come = {r["external_id"] for p in pages[i + 1 :] for r in p.records}
         resumed = {r["external_id"] for r in read_all(conn, "employees", page.next_cursor)[0]}
         assert still_to_come <= resumed, f"resuming after page {i} loses records"
 
@@ -225,8 +272,13 @@ def test_payment_terms_and_currencies_read_in_full_then_incrementally(env, world
     assert len(terms) == len(PAYMENT_TERMS) * len(world.entities) == len({t["external_id"] for t in terms})
     by_key = {(t["entity"], t["code"]): t for t in terms}
     assert by_key["NW-DE", "1M(8D)"] == {
-        "external_id": by_key["NW-DE", "1M(8D)"]["external_id"], "entity": "NW-DE", "code": "1M(8D)",
-        "name": "1 month / 2% 8 days", "due_date_calculation": "1M", "discount_percent": "2"}
+        "external_id": by_key["NW-DE", "1M(8D)"]["external_id"],
+        "entity": "NW-DE",
+        "code": "1M(8D)",
+        "name": "1 month / 2% 8 days",
+        "due_date_calculation": "1M",
+        "discount_percent": "2",
+    }
     assert by_key["NW-US", "CM+10D"]["name"] == "Current month + 10 days"
     # Exact digits, never a float's: the percent is a string the workbench parses as a Decimal.
     assert by_key["NW-FR", "1.5%10N30"]["discount_percent"] == "1.5"
@@ -257,8 +309,9 @@ def test_payment_terms_and_currencies_read_in_full_then_incrementally(env, world
 
 def test_bad_payment_terms_and_currencies_are_record_errors(env, world):
     bad_term = env.touch(stream="payment_terms", company="NW-US", count=1, set={"discountPercent": "two"})["touched"][0]
-    bad_currency = env.touch(stream="currencies", company="NW-DE", count=1,
-                             set={"amountDecimalPlaces": -2})["touched"][0]
+    bad_currency = env.touch(stream="currencies", company="NW-DE", count=1, set={"amountDecimalPlaces": -2})["touched"][
+        0
+    ]
     conn = env.connector()
 
     terms, errors, cursor, _ = read_all(conn, "payment_terms")
@@ -272,15 +325,23 @@ def test_bad_payment_terms_and_currencies_are_record_errors(env, world):
     assert [e.external_id for e in errors] == [bad_currency["id"]] and "amountDecimalPlaces" in errors[0].message
 
 
-@pytest.mark.parametrize(("raw", "problem"), [
-    ({"discountPercent": "2,5"}, "discountPercent must be a number"),
-    ({"discountPercent": 120}, "between 0 and 100"),
-    ({"discountPercent": None}, "discountPercent must be a number"),
-    ({"code": ""}, "missing code"),
-])
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"discountPercent": "2,5"}, "discountPercent must be a number"),
+        ({"discountPercent": 120}, "between 0 and 100"),
+        ({"discountPercent": None}, "discountPercent must be a number"),
+        ({"code": ""}, "missing code"),
+    ],
+)
 def test_payment_term_mapping_refuses_bad_values(raw, problem):
-    good = {"id": "x", "code": "30 DAYS", "displayName": "Net 30 days", "dueDateCalculation": "30D",
-            "discountPercent": 0}
+    good = {
+        "id": "x",
+        "code": "30 DAYS",
+        "displayName": "Net 30 days",
+        "dueDateCalculation": "30D",
+        "discountPercent": 0,
+    }
     assert mapping.payment_term({**good, "discountPercent": 2.5}, "NW-US")["discount_percent"] == "2.5"
     with pytest.raises(mapping.MappingError, match=problem):
         mapping.payment_term({**good, **raw}, "NW-US")
@@ -318,6 +379,7 @@ def test_malformed_body_raises_malformed_payload(env):
 
 # --- writing ---------------------------------------------------------------------------------------
 
+
 def test_post_valid_report(env):
     conn = env.connector()
     result = conn.write(report(env.world, "EXP-0001-v1"), idempotency_key="k1")
@@ -328,8 +390,12 @@ def test_post_valid_report(env):
     assert errors == [] and len(docs) == 1
     doc = docs[0]
     assert doc["external_id"] == result.external_id and doc["number"] == "PPI-108001"
-    assert (doc["status"], doc["total"], doc["currency"], doc["vendor_invoice_number"]) == \
-        ("open", Decimal("150.75"), "USD", "EXP-0001-v1")
+    assert (doc["status"], doc["total"], doc["currency"], doc["vendor_invoice_number"]) == (
+        "open",
+        Decimal("150.75"),
+        "USD",
+        "EXP-0001-v1",
+    )
     assert doc["paid_at"] is None
 
 
@@ -381,15 +447,25 @@ def test_blocked_legacy_cost_center_is_rejected(env):
     assert info.value.message == "Dimension Value DEPARTMENT - LEGACY is blocked."
 
 
-@pytest.mark.parametrize(("change", "code", "words"), [
-    ({"line": {"cost_center": "SALE"}}, "Application_DialogException", "Dimension Value DEPARTMENT - SALE does not exist."),
-    ({"line": {"tax_code": "VAT16"}}, "Internal_InvalidTableRelation",
-     "The field Tax Group Code of table Purchase Line contains a value (VAT16)"),
-    ({"line": {"account": "8990"}}, "Application_FieldValidationException", "Blocked must be equal to 'No'"),
-    ({"line": {"cost_center": ""}}, "Application_DialogException", "Select a Dimension Value Code"),
-    ({"vendor_number": "E9999"}, "Internal_InvalidTableRelation", "Buy-from Vendor No."),
-    ({"entity": "NW-XX"}, "Internal_CompanyNotFound", "NW-XX"),
-])
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        (
+            {"line": {"cost_center": "SALE"}},
+            "Application_DialogException",
+            "Dimension Value DEPARTMENT - SALE does not exist.",
+        ),
+        (
+            {"line": {"tax_code": "VAT16"}},
+            "Internal_InvalidTableRelation",
+            "The field Tax Group Code of table Purchase Line contains a value (VAT16)",
+        ),
+        ({"line": {"account": "8990"}}, "Application_FieldValidationException", "Blocked must be equal to 'No'"),
+        ({"line": {"cost_center": ""}}, "Application_DialogException", "Select a Dimension Value Code"),
+        ({"vendor_number": "E9999"}, "Internal_InvalidTableRelation", "Buy-from Vendor No."),
+        ({"entity": "NW-XX"}, "Internal_CompanyNotFound", "NW-XX"),
+    ],
+)
 def test_other_refusals(env, change, code, words):
     with pytest.raises(Rejected) as info:
         env.connector().write(report(env.world, "EXP-0005-v1", **change), idempotency_key="e")
@@ -398,8 +474,9 @@ def test_other_refusals(env, change, code, words):
 
 def test_terminated_employee_is_rejected(env, world):
     leaver = next(e for e in world.employees if e.status == "Terminated")
-    op = report(world, "EXP-0006-v1", entity=leaver.entity, vendor_number=leaver.code, currency="",
-                line={"tax_code": ""})
+    op = report(
+        world, "EXP-0006-v1", entity=leaver.entity, vendor_number=leaver.code, currency="", line={"tax_code": ""}
+    )
     for line in op.payload["lines"]:
         line.update(tax_code="", project="")
     with pytest.raises(Rejected) as info:

@@ -51,8 +51,9 @@ def url(env) -> str:
 
 
 def connector(url: str, **extra) -> ConcurConnector:
-    return ConcurConnector({"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret",
-                            "timeout": 5, **extra})
+    return ConcurConnector(
+        {"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret", "timeout": 5, **extra}
+    )
 
 
 def read_all(conn: ConcurConnector) -> tuple[list[dict], list, list[Page]]:
@@ -76,10 +77,17 @@ def ack(conn: ConcurConnector, doc_ids: list[str]):
 
 def confirmation(doc_id: str, number: str = "108001", status: str = "success") -> WriteOp:
     docs = [{"company": "NW-US", "document_number": number, "fiscal_year": "2026", "posting_date": "2026-11-20"}]
-    return WriteOp("posting_confirmation", {
-        "doc_id": doc_id, "status": status, "documents": docs if status == "success" else [],
-        "messages": [] if status == "success" else [{"id": "BC-PERIOD", "text": "Posting date is not within your range of allowed posting dates."}],
-    })
+    return WriteOp(
+        "posting_confirmation",
+        {
+            "doc_id": doc_id,
+            "status": status,
+            "documents": docs if status == "success" else [],
+            "messages": []
+            if status == "success"
+            else [{"id": "BC-PERIOD", "text": "Posting date is not within your range of allowed posting dates."}],
+        },
+    )
 
 
 # --- check / discover ---------------------------------------------------------------------------
@@ -106,7 +114,11 @@ def test_check_unreachable_is_a_result_not_a_crash():
 def test_discover():
     (spec,) = connector("http://unused").discover()
     assert (spec.name, spec.canonical, spec.primary_key, spec.cursor_field) == (
-        "expense_reports", "expense_report", "external_id", None)
+        "expense_reports",
+        "expense_report",
+        "external_id",
+        None,
+    )
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -159,8 +171,9 @@ def test_records_follow_the_canonical_shape(url):
         assert (line["cost_center"], line["project"]) == (world_line.cost_center, world_line.project)
 
     # Planted problems come through as data (for the workbench's rules), not as errors.
-    missing_cc = [(r.doc_id, i) for r in GOOD.values() for i, ln in enumerate(r.lines)
-                  if ln.problem == "missing_cost_center"]
+    missing_cc = [
+        (r.doc_id, i) for r in GOOD.values() for i, ln in enumerate(r.lines) if ln.problem == "missing_cost_center"
+    ]
     assert missing_cc and all(by_id[d]["lines"][i]["cost_center"] == "" for d, i in missing_cc)
 
 
@@ -310,8 +323,13 @@ def test_same_confirmation_twice_is_one_confirmed_document(url):
     assert first == second
     s = stats(url)
     assert s["by_status"]["POSTED"] == 1
-    assert s["docs"][doc_id] == {"status": "POSTED", "erpDocumentNumber": "108002", "acknowledgements": 0,
-                                 "confirmations": 2, "payments": 0}
+    assert s["docs"][doc_id] == {
+        "status": "POSTED",
+        "erpDocumentNumber": "108002",
+        "acknowledgements": 0,
+        "confirmations": 2,
+        "payments": 0,
+    }
     assert doc_id not in {r["external_id"] for r in read_all(conn)[0]}  # posted: out of the queue
 
 
@@ -336,8 +354,17 @@ def test_payment_confirmation_is_recorded(url):
     doc_id = next(iter(GOOD))
     report = GOOD[doc_id]
     conn.write(confirmation(doc_id), idempotency_key="post")
-    op = WriteOp("payment_confirmation", {"doc_id": doc_id, "status_code": "CP", "amount": report.total,
-                                          "currency": report.currency, "date": "2026-11-25", "reference": "PAY-0001"})
+    op = WriteOp(
+        "payment_confirmation",
+        {
+            "doc_id": doc_id,
+            "status_code": "CP",
+            "amount": report.total,
+            "currency": report.currency,
+            "date": "2026-11-25",
+            "reference": "PAY-0001",
+        },
+    )
     result = conn.write(op, idempotency_key="pay")
     assert (result.external_id, result.status) == (doc_id, "payment_confirmed")
     conn.write(op, idempotency_key="pay")  # a resend is not a second payment
@@ -386,9 +413,19 @@ def test_mapping_accepts_a_string_document_and_splits_allocations():
     alloc = entry["allocation"][0]
     half = float(Decimal(str(entry["entryApprovedAmount"])) / 2)
     entry["allocation"] = [
-        {**alloc, "allocationId": "A1", "allocationPercentage": 50, "journal": [{**alloc["journal"][0], "amountGross": half}]},
-        {**alloc, "allocationId": "A2", "allocationPercentage": 50, "allocationCustom1Code": "OPS",
-         "journal": [{**alloc["journal"][0], "amountGross": half}]},
+        {
+            **alloc,
+            "allocationId": "A1",
+            "allocationPercentage": 50,
+            "journal": [{**alloc["journal"][0], "amountGross": half}],
+        },
+        {
+            **alloc,
+            "allocationId": "A2",
+            "allocationPercentage": 50,
+            "allocationCustom1Code": "OPS",
+            "journal": [{**alloc["journal"][0], "amountGross": half}],
+        },
     ]
     item["document"] = json.dumps(item["document"])  # documentFormatAs: a JSON string
     record, error = mapping.map_transaction(item)
@@ -412,8 +449,13 @@ def test_previously_acknowledged_answer_of_real_fis_counts_as_success(monkeypatc
     conn = connector("http://unused")
     answer = [
         {"code": 0, "docId": "A", "systemId": None, "acknowledgeResult": "SUCCESS", "errorMessage": ""},
-        {"code": 101, "docId": "B", "systemId": None, "acknowledgeResult": "FAILURE",
-         "errorMessage": "This document was previously acknowledged by SystemId: null."},
+        {
+            "code": 101,
+            "docId": "B",
+            "systemId": None,
+            "acknowledgeResult": "FAILURE",
+            "errorMessage": "This document was previously acknowledged by SystemId: null.",
+        },
     ]
     monkeypatch.setattr(conn, "_post", lambda path, body, headers: answer)
     assert ack(conn, ["A", "B"]).data["acknowledged"] == ["A", "B"]

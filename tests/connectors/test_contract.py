@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from connectors import registry
-from connectors.sandboxkit import sandbox_class
 from connectors.base import CheckResult, ConfigError, MalformedPayload, Page, StreamSpec, TransientError
+from connectors.sandboxkit import sandbox_class
 from connectors.sandboxkit.kit import Sandbox, run_in_thread
 
 KINDS = sorted(registry.CONNECTORS)
@@ -21,8 +21,7 @@ KINDS = sorted(registry.CONNECTORS)
 
 @pytest.fixture(params=KINDS)
 def env(request):
-    sandbox = sandbox_class(request.param)(data_path=None, seed=3, today=date(2026, 11, 20),
-                                                    n_employees=20, n_lines=60)
+    sandbox = sandbox_class(request.param)(data_path=None, seed=3, today=date(2026, 11, 20), n_employees=20, n_lines=60)
     server, url = run_in_thread(sandbox)
     config = {"base_url": url, "client_id": Sandbox.client_id, "client_secret": Sandbox.client_secret, "timeout": 3}
     yield request.param, url, config

@@ -22,7 +22,7 @@ WORLD_ARGS = {"seed": 3, "today": date(2026, 11, 20), "n_employees": 20}
 P2P = build_p2p(build_world(**WORLD_ARGS, n_lines=0), seed=3)
 PENDING = [r for r in P2P.requisitions if r.status == "pending_approval"]
 API_KEY = {"X-COUPA-API-KEY": "sandbox-secret"}
-HOSTILE = "<script>alert(1)</script> & \"quotes\" — Ünïcode"
+HOSTILE = '<script>alert(1)</script> & "quotes" — Ünïcode'
 
 
 def stop(server) -> None:
@@ -43,8 +43,9 @@ def url(env) -> str:
 
 
 def connector(url: str, **extra) -> CoupaConnector:
-    return CoupaConnector({"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret",
-                           "timeout": 5, **extra})
+    return CoupaConnector(
+        {"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret", "timeout": 5, **extra}
+    )
 
 
 def read_all(conn: CoupaConnector, stream: str, cursor: dict | None = None) -> tuple[list[dict], list, list[Page]]:
@@ -80,8 +81,15 @@ def test_check_with_oauth_and_with_the_api_key_header(url):
 
 def test_discover_names_cursor_streams_and_queues():
     specs = {s.name: s for s in connector("http://unused").discover()}
-    assert list(specs) == ["suppliers", "commodities", "contracts", "requisitions", "purchase_orders",
-                           "receipts", "invoices"]
+    assert list(specs) == [
+        "suppliers",
+        "commodities",
+        "contracts",
+        "requisitions",
+        "purchase_orders",
+        "receipts",
+        "invoices",
+    ]
     assert specs["invoices"].canonical == "supplier_invoice" and specs["invoices"].cursor_field is None
     assert specs["receipts"].canonical == "goods_receipt" and specs["receipts"].cursor_field is None
     assert specs["requisitions"].cursor_field == "updated_at"
@@ -102,8 +110,10 @@ def test_full_then_incremental_read_returns_only_changed_rows(env):
     write(conn, "requisition_decision", requisition_id=pending, decision="approved", comment="", approver="E1")
     sandbox.update("requisitions", PENDING[1].coupa_id, {"requisition-description": "Changed in Coupa"})
     changed, _, pages = read_all(conn, "requisitions", cursor)
-    assert [(r["external_id"], r["status"]) for r in changed] == [(pending, "approved"),
-                                                                  (str(PENDING[1].coupa_id), "pending_approval")]
+    assert [(r["external_id"], r["status"]) for r in changed] == [
+        (pending, "approved"),
+        (str(PENDING[1].coupa_id), "pending_approval"),
+    ]
     assert changed[1]["title"] == "Changed in Coupa"
     assert read_all(conn, "requisitions", pages[-1].next_cursor)[0] == []
 
@@ -114,17 +124,33 @@ def test_requisitions_follow_the_canonical_shape(url):
     rec = next(r for r in records if r["external_id"] == str(req.coupa_id))
     requester = next(e for e in P2P.world.employees if e.code == req.requester)
     assert (rec["number"], rec["entity"], rec["currency"], rec["status"]) == (
-        str(req.coupa_id), req.entity, req.currency, "ordered")
+        str(req.coupa_id),
+        req.entity,
+        req.currency,
+        "ordered",
+    )
     assert (rec["requester_code"], rec["requester_name"], rec["requester_email"]) == (
-        requester.code, requester.name, requester.email)
+        requester.code,
+        requester.name,
+        requester.email,
+    )
     assert rec["total"] == req.total and isinstance(rec["total"], Decimal)
     assert rec["erp_po_number"] == req.po_number and rec["title"] == req.title
     assert rec["updated_at"].endswith("Z") and rec["submitted_at"][:10] == req.submitted.isoformat()
     for line, src in zip(rec["lines"], req.lines, strict=True):
         assert (line["line_no"], line["category"], line["quantity"], line["unit_price"], line["amount"]) == (
-            src.line_no, src.category, src.quantity, src.unit_price, src.amount)
+            src.line_no,
+            src.category,
+            src.quantity,
+            src.unit_price,
+            src.amount,
+        )
         assert (line["gl_account"], line["cost_center"], line["supplier_code"], line["uom"]) == (
-            src.gl_account, src.cost_center, src.supplier, src.uom)
+            src.gl_account,
+            src.cost_center,
+            src.supplier,
+            src.uom,
+        )
         assert line["need_by_date"] == src.need_by.isoformat() and line["currency"] == req.currency
 
 
@@ -158,8 +184,12 @@ def test_rows_sharing_one_second_are_neither_lost_nor_repeated(env):
 def test_every_cursor_stream_maps(url):
     conn = connector(url)
     counts = {s: len(read_all(conn, s)[0]) for s in ("suppliers", "commodities", "contracts", "purchase_orders")}
-    assert counts == {"suppliers": 21, "commodities": 7, "contracts": sum(len(s.contracts) for s in P2P.suppliers),
-                      "purchase_orders": 40}
+    assert counts == {
+        "suppliers": 21,
+        "commodities": 7,
+        "contracts": sum(len(s.contracts) for s in P2P.suppliers),
+        "purchase_orders": 40,
+    }
     commodities = {c["code"]: c for c in read_all(conn, "commodities")[0]}
     assert commodities["IT-SW"]["contract_required"] is True and commodities["IT-HW"]["gl_account"] == "6110"
 
@@ -196,31 +226,67 @@ def test_exported_queue_empties_once_marked(url):
 def test_receipts_and_invoices_typed_into_coupa_join_the_queues(url):
     conn = connector(url)
     po = P2P.requisitions[1]  # ordered (every third one waits for approval)
-    resp = api(url, "POST", "/api/receiving_transactions",
-               {"quantity": "2", "order-line": {"po-number": po.po_number, "line-num": 1},
-                "transaction-date": "2026-11-21T09:00:00+00:00"})
+    resp = api(
+        url,
+        "POST",
+        "/api/receiving_transactions",
+        {
+            "quantity": "2",
+            "order-line": {"po-number": po.po_number, "line-num": 1},
+            "transaction-date": "2026-11-21T09:00:00+00:00",
+        },
+    )
     assert resp.status_code == 201, resp.text
     (receipt,) = [r for r in read_all(conn, "receipts")[0] if r["external_id"] == str(resp.json()["id"])]
-    assert receipt == {**receipt, "po_number": po.po_number, "po_line_no": 1, "quantity": Decimal(2),
-                       "received_on": "2026-11-21", "entity": po.entity}
+    assert receipt == {
+        **receipt,
+        "po_number": po.po_number,
+        "po_line_no": 1,
+        "quantity": Decimal(2),
+        "received_on": "2026-11-21",
+        "entity": po.entity,
+    }
 
-    body = {"invoice-number": "X-1", "invoice-date": "2026-11-21", "supplier": {"number": po.lines[0].supplier},
-            "currency": {"code": po.currency},
-            "invoice-lines": [{"description": HOSTILE, "quantity": 1, "price": "10.00", "tax-code": {"code": "VAT19"},
-                               "po-number": po.po_number, "order-line-num": 1}]}
+    body = {
+        "invoice-number": "X-1",
+        "invoice-date": "2026-11-21",
+        "supplier": {"number": po.lines[0].supplier},
+        "currency": {"code": po.currency},
+        "invoice-lines": [
+            {
+                "description": HOSTILE,
+                "quantity": 1,
+                "price": "10.00",
+                "tax-code": {"code": "VAT19"},
+                "po-number": po.po_number,
+                "order-line-num": 1,
+            }
+        ],
+    }
     resp = api(url, "POST", "/api/invoices", body)
     assert resp.status_code == 201, resp.text
     again = api(url, "POST", "/api/invoices", body)
     assert again.status_code == 422 and "already been used" in again.json()["errors"]["invoice"][0]
     (inv,) = [i for i in read_all(conn, "invoices")[0] if i["external_id"] == str(resp.json()["id"])]
     assert (inv["number"], inv["net_total"], inv["tax_total"], inv["total"]) == (
-        "X-1", Decimal("10.00"), Decimal("1.90"), Decimal("11.90"))
+        "X-1",
+        Decimal("10.00"),
+        Decimal("1.90"),
+        Decimal("11.90"),
+    )
     assert inv["lines"][0]["description"] == HOSTILE and inv["entity"] == po.entity
 
-    api(url, "POST", "/api/requisitions", {"requested-by": {"employee-number": po.requester},
-                                           "currency": {"code": po.currency}, "requisition-description": HOSTILE,
-                                           "requisition-lines": [{"description": "x", "quantity": 1,
-                                                                  "unit-price": 5, "commodity": {"code": "LAB"}}]})
+    api(
+        url,
+        "POST",
+        "/api/requisitions",
+        {
+            "requested-by": {"employee-number": po.requester},
+            "currency": {"code": po.currency},
+            "requisition-description": HOSTILE,
+            "requisition-lines": [{"description": "x", "quantity": 1, "unit-price": 5, "commodity": {"code": "LAB"}}],
+        },
+    )
     page = requests.get(f"{url}/", timeout=5).text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
 
@@ -275,13 +341,20 @@ def test_requisition_ordered_twice_creates_one_purchase_order(url):
 
     (po,) = read_all(conn, "purchase_orders", pages[-1].next_cursor)[0]
     assert (po["external_id"], po["number"], po["requisition_external_id"]) == (
-        first.external_id, "PO-NEW-1", str(req.coupa_id))
+        first.external_id,
+        "PO-NEW-1",
+        str(req.coupa_id),
+    )
     assert po["total"] == req.total and [ln["line_no"] for ln in po["lines"]] == [ln.line_no for ln in req.lines]
     doc = api(url, "GET", f"/api/requisitions/{req.coupa_id}").json()
     assert (doc["status"], doc["erp-po-number"], doc["erp-commitment"]) == ("ordered", "PO-NEW-1", "CMT-9")
     # A resent approval after the order is still the same answer, not an error.
-    assert write(conn, "requisition_decision", requisition_id=req.coupa_id, decision="approved",
-                 comment="ok", approver="E1").status == "approved"
+    assert (
+        write(
+            conn, "requisition_decision", requisition_id=req.coupa_id, decision="approved", comment="ok", approver="E1"
+        ).status
+        == "approved"
+    )
     with pytest.raises(Rejected) as exc:
         write(conn, "requisition_ordered", **{**payload, "po_number": "PO-OTHER"})
     assert "already ordered on PO-NEW-1" in exc.value.message
@@ -294,7 +367,10 @@ def test_validation_decision_and_invoice_status_are_idempotent(url):
     assert write(conn, "requisition_validation", **op) == write(conn, "requisition_validation", **op)
     doc = api(url, "GET", f"/api/requisitions/{a}").json()
     assert (doc["status"], doc["validation-status"], doc["validation-messages"]) == (
-        "draft", "invalid", "Supplier V1 is blocked")
+        "draft",
+        "invalid",
+        "Supplier V1 is blocked",
+    )
 
     rejected = {"requisition_id": b, "decision": "rejected", "comment": "over budget", "approver": "E7"}
     assert write(conn, "requisition_decision", **rejected) == write(conn, "requisition_decision", **rejected)
@@ -303,12 +379,21 @@ def test_validation_decision_and_invoice_status_are_idempotent(url):
         write(conn, "requisition_decision", **{**rejected, "decision": "approved"})
 
     inv = P2P.invoices[0].coupa_id
-    status = {"invoice_id": inv, "status": "approved", "erp_document_number": "108001",
-              "payment_status": "ready_for_payment", "comment": ""}
+    status = {
+        "invoice_id": inv,
+        "status": "approved",
+        "erp_document_number": "108001",
+        "payment_status": "ready_for_payment",
+        "comment": "",
+    }
     assert write(conn, "invoice_status", **status) == write(conn, "invoice_status", **status)
     doc = api(url, "GET", f"/api/invoices/{inv}").json()
     assert (doc["status"], doc["erp-document-number"], doc["erp-status"], doc["payment-status"]) == (
-        "approved", "108001", "posted", "ready_for_payment")
+        "approved",
+        "108001",
+        "posted",
+        "ready_for_payment",
+    )
 
 
 def test_write_refusals(url):
@@ -355,12 +440,27 @@ def validator():
 
 def new_requisition(url: str, *, submit: bool) -> dict:
     req = PENDING[0]
-    resp = api(url, "POST", "/api/requisitions", {
-        "requested-by": {"employee-number": req.requester}, "currency": {"code": req.currency},
-        "requisition-description": "Two monitors", "submit-for-approval": submit,
-        "requisition-lines": [{"description": "27in monitor", "quantity": 2, "unit-price": "310.50",
-                               "commodity": {"code": "IT-HW"}, "supplier": {"number": req.lines[0].supplier},
-                               "need-by-date": "2026-12-01"}]})
+    resp = api(
+        url,
+        "POST",
+        "/api/requisitions",
+        {
+            "requested-by": {"employee-number": req.requester},
+            "currency": {"code": req.currency},
+            "requisition-description": "Two monitors",
+            "submit-for-approval": submit,
+            "requisition-lines": [
+                {
+                    "description": "27in monitor",
+                    "quantity": 2,
+                    "unit-price": "310.50",
+                    "commodity": {"code": "IT-HW"},
+                    "supplier": {"number": req.lines[0].supplier},
+                    "need-by-date": "2026-12-01",
+                }
+            ],
+        },
+    )
     assert resp.status_code == 201, resp.text
     return resp.json()
 
@@ -372,7 +472,7 @@ def test_callout_invalid_sends_the_requisition_back_to_draft(url, validator):
 
     assert (doc["status"], doc["validation-status"]) == ("draft", "invalid")
     assert doc["validation-messages"] == "Supplier is blocked\nNo contract"
-    (auth, sent), = validator["received"]
+    ((auth, sent),) = validator["received"]
     assert auth == "Token tok-1"
     assert sent["external_id"] == str(doc["id"]) and sent["status"] == "pending_approval"
     assert sent["total"] == "621.00" and sent["lines"][0]["gl_account"] == "6110"  # canonical, exact money

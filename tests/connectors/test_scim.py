@@ -14,13 +14,14 @@ from connectors.sandboxkit.procurement import build_p2p
 from connectors.sandboxkit.world import build_world
 from connectors.scim import mapping
 from connectors.scim.connector import ScimConnector
-from connectors.scim.sandbox.server import ENT, ERROR, LIST, STATIC_TOKEN, ScimSandbox
+from connectors.scim.sandbox.protocol import ENT, ERROR, LIST
+from connectors.scim.sandbox.server import STATIC_TOKEN, ScimSandbox
 
 WORLD_ARGS = {"seed": 3, "today": date(2026, 11, 20), "n_employees": 20, "n_lines": 60}
 WORLD = build_world(**WORLD_ARGS)
 MANAGERS = build_p2p(WORLD, seed=3).managers
 ACTIVE = [e for e in WORLD.employees if e.status == "Active"]
-HOSTILE = "<script>alert(1)</script> & \"quotes\" — Ünïcode"
+HOSTILE = '<script>alert(1)</script> & "quotes" — Ünïcode'
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
@@ -43,8 +44,9 @@ def url(box):
 
 
 def oauth(url: str, **extra) -> ScimConnector:
-    return ScimConnector({"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret",
-                          "timeout": 5, **extra})
+    return ScimConnector(
+        {"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret", "timeout": 5, **extra}
+    )
 
 
 def static(url: str, token: str = STATIC_TOKEN, **extra) -> ScimConnector:
@@ -52,8 +54,9 @@ def static(url: str, token: str = STATIC_TOKEN, **extra) -> ScimConnector:
 
 
 def scim(url: str, method: str, path: str, token: str = STATIC_TOKEN, **kwargs) -> requests.Response:
-    return requests.request(method, f"{url}/scim/v2/{path}", headers={"Authorization": f"Bearer {token}"},
-                            timeout=5, **kwargs)
+    return requests.request(
+        method, f"{url}/scim/v2/{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5, **kwargs
+    )
 
 
 def control(url: str, path: str, body: dict | None = None) -> dict:
@@ -91,8 +94,11 @@ def test_users_page_with_start_index_and_count(url):
     assert (first["totalResults"], first["itemsPerPage"], first["startIndex"]) == (20, 7, 1)
     last = scim(url, "GET", "Users", params={"startIndex": 15, "count": 7}).json()
     assert (last["itemsPerPage"], last["startIndex"]) == (6, 15)
-    ids = [u["id"] for start in (1, 8, 15)
-           for u in scim(url, "GET", "Users", params={"startIndex": start, "count": 7}).json()["Resources"]]
+    ids = [
+        u["id"]
+        for start in (1, 8, 15)
+        for u in scim(url, "GET", "Users", params={"startIndex": start, "count": 7}).json()["Resources"]
+    ]
     assert len(ids) == len(set(ids)) == 20
     assert scim(url, "GET", "Users", params={"count": 0}).json()["itemsPerPage"] == 0
     assert_scim_error(scim(url, "GET", "Users", params={"count": "ten"}), 400, "invalidValue")
@@ -118,8 +124,11 @@ def test_a_user_has_the_rfc_enterprise_user_shape(url):
     ext = user[ENT]
     assert (ext["employeeNumber"], ext["costCenter"], ext["organization"]) == (emp.code, emp.cost_center, emp.entity)
     boss = user_of(url, MANAGERS[emp.code])
-    assert ext["manager"] == {"value": boss["id"], "$ref": f"{url}/scim/v2/Users/{boss['id']}",
-                              "displayName": boss["displayName"]}
+    assert ext["manager"] == {
+        "value": boss["id"],
+        "$ref": f"{url}/scim/v2/Users/{boss['id']}",
+        "displayName": boss["displayName"],
+    }
     meta = user["meta"]
     assert meta["resourceType"] == "User" and meta["location"] == f"{url}/scim/v2/Users/{user['id']}"
     assert meta["version"].startswith('W/"') and meta["created"] <= meta["lastModified"]
@@ -148,14 +157,17 @@ def test_filters_entra_sends_and_their_and(url):
     assert len(ids("active eq false")) == 20 - len(ACTIVE)
 
 
-@pytest.mark.parametrize("expr", [
-    'userName eq "a" or userName eq "b"',  # or: not supported
-    'title eq "Boss"',  # an attribute the sandbox does not filter on
-    'emails[type eq "work"].value eq "x"',  # value paths
-    'userName eq "unterminated',
-    'meta.lastModified gt "yesterday"',
-    "active eq \"False\"",  # a boolean compared with a string
-])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'userName eq "a" or userName eq "b"',  # or: not supported
+        'title eq "Boss"',  # an attribute the sandbox does not filter on
+        'emails[type eq "work"].value eq "x"',  # value paths
+        'userName eq "unterminated',
+        'meta.lastModified gt "yesterday"',
+        'active eq "False"',  # a boolean compared with a string
+    ],
+)
 def test_an_unsupported_filter_is_400_invalid_filter(url, expr):
     assert_scim_error(scim(url, "GET", "Users", params={"filter": expr}), 400, "invalidFilter")
 
@@ -177,11 +189,14 @@ def test_discovery_documents_are_static_and_rfc_shaped(url):
 def test_patch_in_entras_style_deactivates_and_updates(url):
     user = user_of(url, ACTIVE[4].code)
     boss = user_of(url, ACTIVE[0].code)
-    resp = patch(url, user["id"],
-                 {"op": "Replace", "path": "active", "value": "False"},
-                 {"op": "Replace", "path": "displayName", "value": "Renamed Person"},
-                 {"op": "Replace", "path": f"{ENT}:costCenter", "value": "FIN"},
-                 {"op": "Replace", "path": f"{ENT}:manager", "value": boss["id"]})
+    resp = patch(
+        url,
+        user["id"],
+        {"op": "Replace", "path": "active", "value": "False"},
+        {"op": "Replace", "path": "displayName", "value": "Renamed Person"},
+        {"op": "Replace", "path": f"{ENT}:costCenter", "value": "FIN"},
+        {"op": "Replace", "path": f"{ENT}:manager", "value": boss["id"]},
+    )
     assert resp.status_code == 200, resp.text
     after = resp.json()
     assert (after["active"], after["displayName"], after[ENT]["costCenter"]) == (False, "Renamed Person", "FIN")
@@ -193,39 +208,54 @@ def test_patch_in_entras_style_deactivates_and_updates(url):
     again = patch(url, user["id"], {"op": "Replace", "path": "active", "value": "False"}).json()
     assert again["meta"] == after["meta"]
     # Path-less replace with a value object, RFC-style booleans and manager removal.
-    back = patch(url, user["id"], {"op": "replace", "value": {"active": True, "name.givenName": "Re"}},
-                 {"op": "Remove", "path": f"{ENT}:manager"}).json()
+    back = patch(
+        url,
+        user["id"],
+        {"op": "replace", "value": {"active": True, "name.givenName": "Re"}},
+        {"op": "Remove", "path": f"{ENT}:manager"},
+    ).json()
     assert back["active"] is True and back["name"]["givenName"] == "Re" and "manager" not in back[ENT]
 
 
-@pytest.mark.parametrize("operation, scim_type", [
-    ({"op": "Replace", "path": "active", "value": "nope"}, "invalidValue"),
-    ({"op": "Replace", "path": "title", "value": "Boss"}, "invalidPath"),
-    ({"op": "Move", "path": "active", "value": True}, "invalidSyntax"),
-    ({"op": "Replace", "path": f"{ENT}:manager", "value": "no-such-id"}, "invalidValue"),
-])
+@pytest.mark.parametrize(
+    "operation, scim_type",
+    [
+        ({"op": "Replace", "path": "active", "value": "nope"}, "invalidValue"),
+        ({"op": "Replace", "path": "title", "value": "Boss"}, "invalidPath"),
+        ({"op": "Move", "path": "active", "value": True}, "invalidSyntax"),
+        ({"op": "Replace", "path": f"{ENT}:manager", "value": "no-such-id"}, "invalidValue"),
+    ],
+)
 def test_a_bad_patch_is_a_scim_400_and_changes_nothing(url, operation, scim_type):
     user = user_of(url, ACTIVE[5].code)
-    assert_scim_error(patch(url, user["id"], {"op": "Replace", "path": "displayName", "value": "X"}, operation),
-                      400, scim_type)
+    assert_scim_error(
+        patch(url, user["id"], {"op": "Replace", "path": "displayName", "value": "X"}, operation), 400, scim_type
+    )
     assert user_of(url, ACTIVE[5].code) == user
     assert_scim_error(scim(url, "PATCH", f"Users/{user['id']}", json={"Operations": []}), 400, "invalidSyntax")
 
 
 def test_post_creates_a_user_and_a_taken_user_name_is_409(url):
-    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT], "userName": "new.hire@northwind.example",
-            "externalId": "E9001", "active": "True", "displayName": "New Hire", "title": "Analyst",
-            "name": {"givenName": "New", "familyName": "Hire"},
-            "emails": [{"value": "new.hire@northwind.example", "type": "work", "primary": True}],
-            ENT: {"employeeNumber": "E9001", "organization": "NW-US", "division": "Finance"}}
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+        "userName": "new.hire@northwind.example",
+        "externalId": "E9001",
+        "active": "True",
+        "displayName": "New Hire",
+        "title": "Analyst",
+        "name": {"givenName": "New", "familyName": "Hire"},
+        "emails": [{"value": "new.hire@northwind.example", "type": "work", "primary": True}],
+        ENT: {"employeeNumber": "E9001", "organization": "NW-US", "division": "Finance"},
+    }
     resp = scim(url, "POST", "Users", json=body)
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert resp.headers["Location"] == created["meta"]["location"] == f"{url}/scim/v2/Users/{created['id']}"
     assert created["active"] is True and created[ENT]["employeeNumber"] == "E9001"
     assert created["meta"]["created"] == created["meta"]["lastModified"]
-    assert_scim_error(scim(url, "POST", "Users", json={**body, "userName": "NEW.HIRE@northwind.example"}),
-                      409, "uniqueness")
+    assert_scim_error(
+        scim(url, "POST", "Users", json={**body, "userName": "NEW.HIRE@northwind.example"}), 409, "uniqueness"
+    )
     assert_scim_error(scim(url, "POST", "Users", data=b"{not json"), 400, "invalidSyntax")
 
 
@@ -246,7 +276,11 @@ def test_a_full_read_gives_canonical_employees_with_managers_as_employee_numbers
     for emp in WORLD.employees:
         rec = by_code[emp.code]
         assert (rec["entity"], rec["name"], rec["email"], rec["cost_center"]) == (
-            emp.entity, emp.name, emp.email, emp.cost_center)
+            emp.entity,
+            emp.name,
+            emp.email,
+            emp.cost_center,
+        )
         assert rec["status"] == ("active" if emp.status == "Active" else "inactive")
         assert rec["manager"] == MANAGERS.get(emp.code, "")
         assert rec["updated_at"].endswith("Z")
@@ -303,11 +337,21 @@ def test_a_user_that_cannot_be_mapped_is_a_record_error(url):
 
 
 def test_mapping_reads_entra_string_booleans_and_names_the_bad_field():
-    user = {"id": "u1", "externalId": "E1", "active": "False", "meta": {"lastModified": "2026-11-20T10:00:00.5Z"},
-            ENT: {"manager": {"value": "m1"}}, "userName": "a@b.example"}
+    user = {
+        "id": "u1",
+        "externalId": "E1",
+        "active": "False",
+        "meta": {"lastModified": "2026-11-20T10:00:00.5Z"},
+        ENT: {"manager": {"value": "m1"}},
+        "userName": "a@b.example",
+    }
     rec = mapping.employee(user, {"m1": "E0"})
     assert (rec["status"], rec["manager"], rec["email"], rec["updated_at"]) == (
-        "inactive", "E0", "a@b.example", "2026-11-20T10:00:00Z")
+        "inactive",
+        "E0",
+        "a@b.example",
+        "2026-11-20T10:00:00Z",
+    )
     _, error = mapping.map_record({**user, "active": "maybe"}, {})
     assert "active is not a boolean: 'maybe'" in error.message
 
@@ -328,8 +372,11 @@ def test_deactivate_user_is_idempotent(url):
     first = conn.write(WriteOp("deactivate_user", {"employee_number": emp.code}), idempotency_key="k1")
     stamp = user_of(url, emp.code)["meta"]["lastModified"]
     again = conn.write(WriteOp("deactivate_user", {"employee_number": emp.code}), idempotency_key="k1")
-    assert (first.external_id, first.status) == (again.external_id, again.status) == (user_of(url, emp.code)["id"],
-                                                                                      "inactive")
+    assert (
+        (first.external_id, first.status)
+        == (again.external_id, again.status)
+        == (user_of(url, emp.code)["id"], "inactive")
+    )
     assert user_of(url, emp.code)["active"] is False and user_of(url, emp.code)["meta"]["lastModified"] == stamp
     with pytest.raises(Rejected) as exc:
         conn.write(WriteOp("deactivate_user", {"employee_number": "E9999"}), idempotency_key="k2")
@@ -339,13 +386,23 @@ def test_deactivate_user_is_idempotent(url):
 
 
 def test_console_lists_users_escaped_and_offboards(url):
-    scim(url, "POST", "Users", json={"userName": "odd@northwind.example", "displayName": HOSTILE, "externalId": "E9002",
-                                     ENT: {"employeeNumber": "E9002"}})
+    scim(
+        url,
+        "POST",
+        "Users",
+        json={
+            "userName": "odd@northwind.example",
+            "displayName": HOSTILE,
+            "externalId": "E9002",
+            ENT: {"employeeNumber": "E9002"},
+        },
+    )
     page = requests.get(f"{url}/", timeout=5).text
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert ACTIVE[0].name in page and "inactive" in page
-    resp = requests.post(f"{url}/sandbox/deactivate", data={"employee_number": ACTIVE[1].code}, timeout=5,
-                         allow_redirects=False)
+    resp = requests.post(
+        f"{url}/sandbox/deactivate", data={"employee_number": ACTIVE[1].code}, timeout=5, allow_redirects=False
+    )
     assert resp.status_code == 303 and user_of(url, ACTIVE[1].code)["active"] is False
 
 

@@ -22,7 +22,7 @@ P2P = build_p2p(WORLD, seed=3)
 ACTIVE = [e for e in WORLD.employees if e.status == "Active"]
 LEAVER = next(e for e in WORLD.employees if e.status != "Active")
 BASIC = ("workbench", "sandbox-secret")
-HOSTILE = "<script>alert(1)</script> & \"quotes\" — Ünïcode"
+HOSTILE = '<script>alert(1)</script> & "quotes" — Ünïcode'
 
 
 def stop(server) -> None:
@@ -38,8 +38,9 @@ def url():
 
 
 def oauth(url: str, **extra) -> ServiceNowConnector:
-    return ServiceNowConnector({"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret",
-                                "timeout": 5, **extra})
+    return ServiceNowConnector(
+        {"base_url": url, "client_id": "workbench", "client_secret": "sandbox-secret", "timeout": 5, **extra}
+    )
 
 
 def basic(url: str, password: str = "sandbox-secret", **extra) -> ServiceNowConnector:
@@ -62,10 +63,20 @@ def read(conn: ServiceNowConnector, stream: str = "approvals", cursor=None):
 
 
 def create(conn: ServiceNowConnector, key: str = "req-2000:approve:1", approver: str | None = None, **payload):
-    op = WriteOp("create_approval", {"correlation_key": key, "document_number": "2000",
-                                     "approver": approver or ACTIVE[0].code, "amount": "1250.50", "currency": "USD",
-                                     "description": "Requisition 2000: laptops", "due_date": "2026-11-25",
-                                     "sequence": 1, **payload})
+    op = WriteOp(
+        "create_approval",
+        {
+            "correlation_key": key,
+            "document_number": "2000",
+            "approver": approver or ACTIVE[0].code,
+            "amount": "1250.50",
+            "currency": "USD",
+            "description": "Requisition 2000: laptops",
+            "due_date": "2026-11-25",
+            "sequence": 1,
+            **payload,
+        },
+    )
     return conn.write(op, idempotency_key=key)
 
 
@@ -85,8 +96,10 @@ def test_check_passes_with_oauth_and_basic_and_fails_on_bad_credentials(url, mak
 def test_unauthenticated_calls_get_servicenows_error_envelope(url):
     resp = requests.get(f"{url}/api/now/table/sys_user", timeout=5)
     assert resp.status_code == 401
-    assert resp.json() == {"error": {"message": "User Not Authenticated", "detail": "Required to provide Auth information"},
-                           "status": "failure"}
+    assert resp.json() == {
+        "error": {"message": "User Not Authenticated", "detail": "Required to provide Auth information"},
+        "status": "failure",
+    }
 
 
 def test_discover_lists_approvals_and_users():
@@ -121,12 +134,17 @@ def test_seeded_history_reads_as_canonical_decisions(url):
 
 def test_values_are_strings_and_references_are_links(url):
     create(oauth(url))
-    row = api(url, "GET", "sysapproval_approver", params={"sysparm_query": "u_correlation_id=req-2000:approve:1"}
-              ).json()["result"][0]
+    row = api(
+        url, "GET", "sysapproval_approver", params={"sysparm_query": "u_correlation_id=req-2000:approve:1"}
+    ).json()["result"][0]
     assert all(isinstance(v, str) for k, v in row.items() if k != "approver")
     assert row["approver"]["link"].endswith(f"/api/now/table/sys_user/{row['approver']['value']}")
     assert (row["u_amount"], row["order"], row["state"], row["due_date"]) == (
-        "1250.50", "1", "requested", "2026-11-25 23:59:59")
+        "1250.50",
+        "1",
+        "requested",
+        "2026-11-25 23:59:59",
+    )
     one = api(url, "GET", f"sysapproval_approver/{row['sys_id']}").json()["result"]
     assert one["sys_id"] == row["sys_id"]
     missing = api(url, "GET", "sysapproval_approver/nope")
@@ -148,7 +166,10 @@ def test_sysparm_query_operators_order_and_fields(url):
     assert amounts and all(a > 1000 for a in amounts) and amounts == sorted(amounts, reverse=True)
     stamps = sorted(r["sys_updated_on"] for r in everything)
     newer = q(f"sys_updated_on>={stamps[5]}^ORDERBYsys_updated_on", sysparm_fields="sys_id,sys_updated_on")
-    assert [r["sys_updated_on"] for r in newer] == [s for s in stamps if s >= stamps[5]] and set(newer[0]) == {"sys_id", "sys_updated_on"}
+    assert [r["sys_updated_on"] for r in newer] == [s for s in stamps if s >= stamps[5]] and set(newer[0]) == {
+        "sys_id",
+        "sys_updated_on",
+    }
     walked = q(f"approver.employee_number={ACTIVE[0].code}", sysparm_fields="approver.employee_number")
     assert all(r == {"approver.employee_number": ACTIVE[0].code} for r in walked)
     bad = api(url, "GET", "sysapproval_approver", params={"sysparm_query": "colour=blue"})
@@ -194,7 +215,11 @@ def test_a_decision_then_an_incremental_read_returns_only_that_record(url):
     assert not errors and len(records) == 1
     (rec,) = records
     assert (rec["external_id"], rec["state"], rec["comments"], rec["correlation_key"]) == (
-        sys_id, "approved", "Fine by me.", "req-2000:approve:1")
+        sys_id,
+        "approved",
+        "Fine by me.",
+        "req-2000:approve:1",
+    )
     assert rec["approver"] == ACTIVE[0].code and rec["decided_at"] == rec["updated_at"]
     assert rec["updated_at"] > cursor["sys_updated_on"].replace(" ", "T")
     assert read(conn, cursor=pages[-1].next_cursor)[0] == []  # nothing changed since
@@ -267,8 +292,10 @@ def test_cancel_approval_is_idempotent_and_refused_once_decided(url):
     conn = oauth(url)
     sys_id = create(conn).external_id
     for _ in range(2):
-        result = conn.write(WriteOp("cancel_approval", {"sys_id": sys_id, "comments": "Requisition withdrawn"}),
-                            idempotency_key="cancel-1")
+        result = conn.write(
+            WriteOp("cancel_approval", {"sys_id": sys_id, "comments": "Requisition withdrawn"}),
+            idempotency_key="cancel-1",
+        )
         assert (result.external_id, result.status) == (sys_id, "cancelled")
     row = api(url, "GET", f"sysapproval_approver/{sys_id}").json()["result"]
     assert (row["state"], row["comments"], row["sys_mod_count"]) == ("cancelled", "Requisition withdrawn", "1")
@@ -308,8 +335,12 @@ def test_console_escapes_text_and_lets_a_person_decide(url):
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert f'action="/sandbox/decide/{sys_id}"' in page and ACTIVE[0].name in page
 
-    resp = requests.post(f"{url}/sandbox/decide/{sys_id}", data={"state": "rejected", "comments": "Too dear"},
-                         timeout=5, allow_redirects=False)
+    resp = requests.post(
+        f"{url}/sandbox/decide/{sys_id}",
+        data={"state": "rejected", "comments": "Too dear"},
+        timeout=5,
+        allow_redirects=False,
+    )
     assert resp.status_code == 303 and resp.headers["Location"] == "/"
     row = api(url, "GET", f"sysapproval_approver/{sys_id}").json()["result"]
     assert (row["state"], row["comments"]) == ("rejected", "Too dear")

@@ -25,10 +25,13 @@ class BcError(Exception):
 
 def syntax_error(detail: str = "") -> BcError:
     # BC's own wording for a filter it cannot parse (error-codes.csv, ODataNotFoundException).
-    return BcError(400, "BadRequest_NotFound", "Bad Request - Error in query syntax." + (f" {detail}" if detail else ""))
+    return BcError(
+        400, "BadRequest_NotFound", "Bad Request - Error in query syntax." + (f" {detail}" if detail else "")
+    )
 
 
 # --- timestamps ---------------------------------------------------------------------------------
+
 
 def iso_ms(dt: datetime) -> str:
     """BC's lastModifiedDateTime form: UTC, milliseconds, 'Z'. Fixed width, so strings sort as times."""
@@ -67,8 +70,12 @@ _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _OPS = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
 }
 
 Predicate = Callable[[dict], bool]
@@ -128,8 +135,11 @@ def parse_filter(text: str | None, fields: set[str], entity: str) -> Predicate |
             raise syntax_error("Expression expected.")
         field, op, lit = tokens[i], tokens[i + 1].lower(), tokens[i + 2]
         if field not in fields:
-            raise BcError(400, "BadRequest_NotFound",
-                          f"Could not find a property named '{field}' on type 'Microsoft.NAV.{entity}'.")
+            raise BcError(
+                400,
+                "BadRequest_NotFound",
+                f"Could not find a property named '{field}' on type 'Microsoft.NAV.{entity}'.",
+            )
         if op not in _OPS:
             raise syntax_error(f"Unknown operator '{tokens[i + 1]}'.")
         clauses.append((field, _OPS[op], _literal(lit)))
@@ -148,6 +158,7 @@ def parse_filter(text: str | None, fields: set[str], entity: str) -> Predicate |
 
 # --- paging -------------------------------------------------------------------------------------
 
+
 def parse_top(value: str | None) -> int | None:
     if value is None:
         return None
@@ -160,8 +171,15 @@ def parse_top(value: str | None) -> int | None:
     return top
 
 
-def page_of(rows: Sequence[dict], keys: Sequence[str], *, predicate: Predicate | None, after: str | None,
-            size: int, top: int | None) -> tuple[list[dict], str | None]:
+def page_of(
+    rows: Sequence[dict],
+    keys: Sequence[str],
+    *,
+    predicate: Predicate | None,
+    after: str | None,
+    size: int,
+    top: int | None,
+) -> tuple[list[dict], str | None]:
     """One page of ``rows`` (sorted by ``keys``) after the key ``after``: (page, key to resume after).
 
     Keyset paging (``$skiptoken`` = last key served) stays correct while rows are added or changed

@@ -25,28 +25,115 @@ from .odata import BcError
 from .seed import DEPARTMENT, EMPTY_DATE, PROJECT, ZERO_GUID
 
 KNOWN_CURRENCIES = {"USD", "EUR", "GBP", "CHF", "CAD", "DKK", "SEK", "NOK", "JPY"}
-HEADER_WRITABLE = {"vendorNumber", "vendorId", "vendorInvoiceNumber", "invoiceDate", "postingDate", "dueDate",
-                   "currencyCode", "purchaser", "purchaseInvoiceLines", "purchaseOrderNumber"}
-HEADER_READ_ONLY = {"id", "number", "status", "vendorName", "totalAmountExcludingTax", "totalTaxAmount",
-                    "totalAmountIncludingTax", "lastModifiedDateTime", "orderId", "orderNumber"}
-LINE_WRITABLE = {"lineType", "lineObjectNumber", "accountId", "description", "description2", "quantity", "unitCost",
-                 "taxCode", "sequence", "dimensionSetLines"}
-ADDRESS_FIELDS = [f"{who}{part}" for who in ("buyFrom", "shipTo", "payTo")
-                  for part in ("AddressLine1", "AddressLine2", "City", "Country", "State", "PostCode")]
+HEADER_WRITABLE = {
+    "vendorNumber",
+    "vendorId",
+    "vendorInvoiceNumber",
+    "invoiceDate",
+    "postingDate",
+    "dueDate",
+    "currencyCode",
+    "purchaser",
+    "purchaseInvoiceLines",
+    "purchaseOrderNumber",
+}
+HEADER_READ_ONLY = {
+    "id",
+    "number",
+    "status",
+    "vendorName",
+    "totalAmountExcludingTax",
+    "totalTaxAmount",
+    "totalAmountIncludingTax",
+    "lastModifiedDateTime",
+    "orderId",
+    "orderNumber",
+}
+LINE_WRITABLE = {
+    "lineType",
+    "lineObjectNumber",
+    "accountId",
+    "description",
+    "description2",
+    "quantity",
+    "unitCost",
+    "taxCode",
+    "sequence",
+    "dimensionSetLines",
+}
+ADDRESS_FIELDS = [
+    f"{who}{part}"
+    for who in ("buyFrom", "shipTo", "payTo")
+    for part in ("AddressLine1", "AddressLine2", "City", "Country", "State", "PostCode")
+]
 MAX_DESCRIPTION, MAX_VENDOR_INVOICE_NO = 100, 35
 # purchaseInvoice properties (dynamics_purchaseinvoice.01.json-representation.json), for $filter.
-INVOICE_FIELDS = ("id", "number", "postingDate", "invoiceDate", "dueDate", "vendorInvoiceNumber", "vendorId",
-                  "vendorNumber", "vendorName", "payToName", "payToContact", "payToVendorId", "payToVendorNumber",
-                  "shipToName", "shipToContact", *ADDRESS_FIELDS, "shortcutDimension1Code", "shortcutDimension2Code",
-                  "currencyId", "currencyCode", "orderId", "orderNumber", "purchaser", "pricesIncludeTax",
-                  "discountAmount", "discountAppliedBeforeTax", "totalAmountExcludingTax", "totalTaxAmount",
-                  "totalAmountIncludingTax", "status", "lastModifiedDateTime")
-ORDER_WRITABLE = {"number", "vendorNumber", "vendorId", "orderDate", "postingDate", "currencyCode", "purchaser",
-                  "requestedReceiptDate", "purchaseOrderLines"}
-ORDER_READ_ONLY = {"id", "status", "vendorName", "totalAmountExcludingTax", "totalTaxAmount",
-                   "totalAmountIncludingTax", "fullyReceived", "lastModifiedDateTime"}
-ORDER_LINE_WRITABLE = {"lineType", "lineObjectNumber", "accountId", "description", "quantity", "directUnitCost",
-                       "sequence", "expectedReceiptDate", "shortcutDimension1Code", "shortcutDimension2Code"}
+INVOICE_FIELDS = (
+    "id",
+    "number",
+    "postingDate",
+    "invoiceDate",
+    "dueDate",
+    "vendorInvoiceNumber",
+    "vendorId",
+    "vendorNumber",
+    "vendorName",
+    "payToName",
+    "payToContact",
+    "payToVendorId",
+    "payToVendorNumber",
+    "shipToName",
+    "shipToContact",
+    *ADDRESS_FIELDS,
+    "shortcutDimension1Code",
+    "shortcutDimension2Code",
+    "currencyId",
+    "currencyCode",
+    "orderId",
+    "orderNumber",
+    "purchaser",
+    "pricesIncludeTax",
+    "discountAmount",
+    "discountAppliedBeforeTax",
+    "totalAmountExcludingTax",
+    "totalTaxAmount",
+    "totalAmountIncludingTax",
+    "status",
+    "lastModifiedDateTime",
+)
+ORDER_WRITABLE = {
+    "number",
+    "vendorNumber",
+    "vendorId",
+    "orderDate",
+    "postingDate",
+    "currencyCode",
+    "purchaser",
+    "requestedReceiptDate",
+    "purchaseOrderLines",
+}
+ORDER_READ_ONLY = {
+    "id",
+    "status",
+    "vendorName",
+    "totalAmountExcludingTax",
+    "totalTaxAmount",
+    "totalAmountIncludingTax",
+    "fullyReceived",
+    "lastModifiedDateTime",
+}
+ORDER_LINE_WRITABLE = {
+    "lineType",
+    "lineObjectNumber",
+    "accountId",
+    "description",
+    "quantity",
+    "directUnitCost",
+    "sequence",
+    "expectedReceiptDate",
+    "shortcutDimension1Code",
+    "shortcutDimension2Code",
+}
 MAX_ORDER_NO = 20  # Purchase Header."No." is Code[20]
 
 
@@ -73,15 +160,21 @@ def dialog(message: str) -> BcError:
 
 
 def relation(field: str, table: str, value: Any, related: str) -> BcError:
-    return BcError(400, "Internal_InvalidTableRelation",
-                   f"The field {field} of table {table} contains a value ({value}) that cannot be found in the "
-                   f"related table ({related}).")
+    return BcError(
+        400,
+        "Internal_InvalidTableRelation",
+        f"The field {field} of table {table} contains a value ({value}) that cannot be found in the "
+        f"related table ({related}).",
+    )
 
 
 def unknown_property(name: str, entity: str) -> BcError:
-    return BcError(400, "BadRequest",
-                   f"The property '{name}' does not exist on type 'Microsoft.NAV.{entity}'. Make sure to only use "
-                   "property names that are defined by the type.")
+    return BcError(
+        400,
+        "BadRequest",
+        f"The property '{name}' does not exist on type 'Microsoft.NAV.{entity}'. Make sure to only use "
+        "property names that are defined by the type.",
+    )
 
 
 def check_text(value: Any, limit: int) -> str:
@@ -90,9 +183,12 @@ def check_text(value: Any, limit: int) -> str:
     if not isinstance(value, str):
         raise BcError(400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type 'Edm.String'.")
     if len(value) > limit:
-        raise BcError(400, "Application_StringExceededLength",
-                      f"The length of the string is {len(value)}, but it must be less than or equal to {limit} "
-                      f"characters. Value: {value}")
+        raise BcError(
+            400,
+            "Application_StringExceededLength",
+            f"The length of the string is {len(value)}, but it must be less than or equal to {limit} "
+            f"characters. Value: {value}",
+        )
     return value
 
 
@@ -115,8 +211,9 @@ def _decimal(value: Any, default: Decimal) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise BcError(400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type 'Edm.Decimal'.") \
-            from None
+        raise BcError(
+            400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type 'Edm.Decimal'."
+        ) from None
     if not number.is_finite():
         raise BcError(400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type 'Edm.Decimal'.")
     return number
@@ -131,8 +228,11 @@ def _vendor(body: dict, ledger: Ledger) -> dict:
     elif vendor_id:
         vendor = next((v for v in ledger.vendors.values() if v["id"] == str(vendor_id).lower()), None)
         if vendor is None:
-            raise BcError(404, "Internal_RecordNotFound",
-                          f"The Vendor does not exist. Identification fields and values: Id='{vendor_id}'")
+            raise BcError(
+                404,
+                "Internal_RecordNotFound",
+                f"The Vendor does not exist. Identification fields and values: Id='{vendor_id}'",
+            )
     else:
         raise dialog("A vendorNumber or a vendorId must be provided.")
     check_vendor_blocked(vendor, "create")
@@ -142,8 +242,9 @@ def _vendor(body: dict, ledger: Ledger) -> dict:
 def check_vendor_blocked(vendor: dict, action: str) -> None:
     """BC's Vendor.CheckBlockedVendOnDocs: "All" stops documents; "Payment" only stops payments."""
     if vendor.get("blocked") == "All":
-        raise dialog(f"You cannot {action} this type of document when Vendor {vendor['number']} is blocked with "
-                     "type All")
+        raise dialog(
+            f"You cannot {action} this type of document when Vendor {vendor['number']} is blocked with type All"
+        )
 
 
 def _account(number: Any, account_id: Any, ledger: Ledger, *, blocked_ok: bool = True) -> dict:
@@ -160,8 +261,11 @@ def _account(number: Any, account_id: Any, ledger: Ledger, *, blocked_ok: bool =
 
 
 def blocked_account(account: dict) -> BcError:
-    return BcError(400, "Application_FieldValidationException",
-                   f"Blocked must be equal to 'No'  in G/L Account: No.={account['number']}. Current value is 'Yes'.")
+    return BcError(
+        400,
+        "Application_FieldValidationException",
+        f"Blocked must be equal to 'No'  in G/L Account: No.={account['number']}. Current value is 'Yes'.",
+    )
 
 
 def _dimension_value(code: str, value: str, ledger: Ledger) -> None:
@@ -194,28 +298,42 @@ def _line(raw: Any, seq: int, ledger: Ledger) -> dict:
             raise BcError(400, "BadRequest", "Invalid Request Body")
         code, value = str(dim.get("code") or ""), str(dim.get("valueCode") or "")
         if code not in ledger.dimensions:
-            raise BcError(404, "Internal_RecordNotFound",
-                          f"The Dimension does not exist. Identification fields and values: Code='{code}'")
+            raise BcError(
+                404,
+                "Internal_RecordNotFound",
+                f"The Dimension does not exist. Identification fields and values: Code='{code}'",
+            )
         if (code, value) not in ledger.dim_values:
             raise dialog(f"Dimension Value {code} - {value} does not exist.")
         if any(c == code for c, _ in dims):
-            raise BcError(400, "Internal_EntityWithSameKeyExists",
-                          f"The Dimension Set Entry Buffer already exists. Identification fields and values: "
-                          f"Dimension Code='{code}'")
+            raise BcError(
+                400,
+                "Internal_EntityWithSameKeyExists",
+                f"The Dimension Set Entry Buffer already exists. Identification fields and values: "
+                f"Dimension Code='{code}'",
+            )
         dims.append((code, value))
     return {
         "sequence": raw.get("sequence") if isinstance(raw.get("sequence"), int) else seq * 10000,
-        "lineType": line_type, "account": account, "description": description,
+        "lineType": line_type,
+        "account": account,
+        "description": description,
         "description2": check_text(raw.get("description2"), 50),
         "quantity": _decimal(raw.get("quantity"), Decimal(1 if line_type == "Account" else 0)),
         "unitCost": _decimal(raw.get("unitCost"), Decimal(0)),
-        "taxCode": tax_code, "dims": dims,
+        "taxCode": tax_code,
+        "dims": dims,
     }
 
 
-def validate_new_invoice(body: Any, ledger: Ledger, *, today: str,
-                         duplicate: Callable[[str, str], dict | None],
-                         order_named: Callable[[str], dict | None] = lambda number: None) -> dict:
+def validate_new_invoice(
+    body: Any,
+    ledger: Ledger,
+    *,
+    today: str,
+    duplicate: Callable[[str, str], dict | None],
+    order_named: Callable[[str], dict | None] = lambda number: None,
+) -> dict:
     """Check a deep-insert body; returns the resolved header and lines. Nothing is stored on error."""
     if not isinstance(body, dict):
         raise BcError(400, "BadRequest", "Invalid Request Body")
@@ -242,20 +360,37 @@ def validate_new_invoice(body: Any, ledger: Ledger, *, today: str,
     if order_no:
         order = order_named(order_no)
         if order is None:
-            raise BcError(404, "Internal_RecordNotFound", "The Purchase Header does not exist. Identification fields "
-                          f"and values: Document Type='Order',No.='{order_no}'")
+            raise BcError(
+                404,
+                "Internal_RecordNotFound",
+                "The Purchase Header does not exist. Identification fields "
+                f"and values: Document Type='Order',No.='{order_no}'",
+            )
         if order["vendorNumber"] != vendor["number"]:
             raise dialog(f"Purchase Order {order_no} is for vendor {order['vendorNumber']}, not {vendor['number']}.")
     return {
-        "vendor": vendor, "order": order, "vendorInvoiceNumber": vin, "postingDate": posting, "invoiceDate": invoice_date,
-        "dueDate": check_date(body.get("dueDate"), invoice_date), "currencyCode": currency,
+        "vendor": vendor,
+        "order": order,
+        "vendorInvoiceNumber": vin,
+        "postingDate": posting,
+        "invoiceDate": invoice_date,
+        "dueDate": check_date(body.get("dueDate"), invoice_date),
+        "currencyCode": currency,
         "purchaser": check_text(body.get("purchaser"), 20),
         "lines": [_line(raw, i + 1, ledger) for i, raw in enumerate(lines_raw)],
     }
 
 
-def build_invoice(data: dict, *, invoice_id: str, number: str, line_id: Callable[[int], str],
-                  dimension_ids: dict[str, str], value_ids: dict[tuple[str, str], dict], company_id: str) -> dict:
+def build_invoice(
+    data: dict,
+    *,
+    invoice_id: str,
+    number: str,
+    line_id: Callable[[int], str],
+    dimension_ids: dict[str, str],
+    value_ids: dict[tuple[str, str], dict],
+    company_id: str,
+) -> dict:
     """The stored document: BC's purchaseInvoice properties, lines kept inside under ``_lines``."""
     vendor, order = data["vendor"], data.get("order")
     lines = []
@@ -263,42 +398,95 @@ def build_invoice(data: dict, *, invoice_id: str, number: str, line_id: Callable
         amount = (ln["quantity"] * ln["unitCost"]).quantize(Decimal("0.01"))
         lid = line_id(ln["sequence"])
         account = ln["account"]
-        lines.append({
-            "id": lid, "documentId": invoice_id, "sequence": ln["sequence"], "itemId": ZERO_GUID,
-            "accountId": account["id"] if account else ZERO_GUID, "lineType": ln["lineType"],
-            "lineObjectNumber": account["number"] if account else "", "description": ln["description"],
-            "description2": ln["description2"], "unitOfMeasureId": ZERO_GUID, "unitOfMeasureCode": "",
-            "unitCost": ln["unitCost"], "quantity": ln["quantity"], "discountAmount": 0, "discountPercent": 0,
-            "discountAppliedBeforeTax": False, "amountExcludingTax": amount, "taxCode": ln["taxCode"],
-            "taxPercent": 0, "totalTaxAmount": 0, "amountIncludingTax": amount, "invoiceDiscountAllocation": 0,
-            "netAmount": amount, "netTaxAmount": 0, "netAmountIncludingTax": amount,
-            "expectedReceiptDate": data["invoiceDate"], "itemVariantId": ZERO_GUID, "locationId": ZERO_GUID,
-            "_dims": [{
-                "id": dimension_ids[code], "code": code, "consolidationCode": "", "parentId": lid,
-                "parentType": "Purchase Invoice Line", "displayName": code.title(),
-                "valueId": value_ids[(code, value)]["id"], "valueCode": value,
-                "valueConsolidationCode": "", "valueDisplayName": value_ids[(code, value)]["displayName"],
-            } for code, value in ln["dims"]],
-        })
+        lines.append(
+            {
+                "id": lid,
+                "documentId": invoice_id,
+                "sequence": ln["sequence"],
+                "itemId": ZERO_GUID,
+                "accountId": account["id"] if account else ZERO_GUID,
+                "lineType": ln["lineType"],
+                "lineObjectNumber": account["number"] if account else "",
+                "description": ln["description"],
+                "description2": ln["description2"],
+                "unitOfMeasureId": ZERO_GUID,
+                "unitOfMeasureCode": "",
+                "unitCost": ln["unitCost"],
+                "quantity": ln["quantity"],
+                "discountAmount": 0,
+                "discountPercent": 0,
+                "discountAppliedBeforeTax": False,
+                "amountExcludingTax": amount,
+                "taxCode": ln["taxCode"],
+                "taxPercent": 0,
+                "totalTaxAmount": 0,
+                "amountIncludingTax": amount,
+                "invoiceDiscountAllocation": 0,
+                "netAmount": amount,
+                "netTaxAmount": 0,
+                "netAmountIncludingTax": amount,
+                "expectedReceiptDate": data["invoiceDate"],
+                "itemVariantId": ZERO_GUID,
+                "locationId": ZERO_GUID,
+                "_dims": [
+                    {
+                        "id": dimension_ids[code],
+                        "code": code,
+                        "consolidationCode": "",
+                        "parentId": lid,
+                        "parentType": "Purchase Invoice Line",
+                        "displayName": code.title(),
+                        "valueId": value_ids[(code, value)]["id"],
+                        "valueCode": value,
+                        "valueConsolidationCode": "",
+                        "valueDisplayName": value_ids[(code, value)]["displayName"],
+                    }
+                    for code, value in ln["dims"]
+                ],
+            }
+        )
     # Expense claims are gross amounts (recoverable tax is handled when the claim is audited), so the
     # sandbox books them tax-inclusive: no tax is added on top.
     total = sum((ln["amountIncludingTax"] for ln in lines), Decimal("0"))
     doc = {
-        "id": invoice_id, "number": number, "postingDate": data["postingDate"], "invoiceDate": data["invoiceDate"],
-        "dueDate": data["dueDate"], "vendorInvoiceNumber": data["vendorInvoiceNumber"], "vendorId": vendor["id"],
-        "vendorNumber": vendor["number"], "vendorName": vendor["displayName"], "payToName": vendor["displayName"],
-        "payToContact": "", "payToVendorId": vendor["id"], "payToVendorNumber": vendor["number"],
-        "shipToName": "", "shipToContact": "",
+        "id": invoice_id,
+        "number": number,
+        "postingDate": data["postingDate"],
+        "invoiceDate": data["invoiceDate"],
+        "dueDate": data["dueDate"],
+        "vendorInvoiceNumber": data["vendorInvoiceNumber"],
+        "vendorId": vendor["id"],
+        "vendorNumber": vendor["number"],
+        "vendorName": vendor["displayName"],
+        "payToName": vendor["displayName"],
+        "payToContact": "",
+        "payToVendorId": vendor["id"],
+        "payToVendorNumber": vendor["number"],
+        "shipToName": "",
+        "shipToContact": "",
     }
     doc.update({f: "" for f in ADDRESS_FIELDS})
-    doc.update({
-        "shortcutDimension1Code": "", "shortcutDimension2Code": "", "currencyId": ZERO_GUID,
-        "currencyCode": data["currencyCode"], "orderId": order["id"] if order else ZERO_GUID,
-        "orderNumber": order["number"] if order else "", "purchaser": data["purchaser"],
-        "pricesIncludeTax": True, "discountAmount": 0, "discountAppliedBeforeTax": False,
-        "totalAmountExcludingTax": total, "totalTaxAmount": 0, "totalAmountIncludingTax": total, "status": "Draft",
-        "_company": company_id, "_lines": lines, "_postedAt": None,
-    })
+    doc.update(
+        {
+            "shortcutDimension1Code": "",
+            "shortcutDimension2Code": "",
+            "currencyId": ZERO_GUID,
+            "currencyCode": data["currencyCode"],
+            "orderId": order["id"] if order else ZERO_GUID,
+            "orderNumber": order["number"] if order else "",
+            "purchaser": data["purchaser"],
+            "pricesIncludeTax": True,
+            "discountAmount": 0,
+            "discountAppliedBeforeTax": False,
+            "totalAmountExcludingTax": total,
+            "totalTaxAmount": 0,
+            "totalAmountIncludingTax": total,
+            "status": "Draft",
+            "_company": company_id,
+            "_lines": lines,
+            "_postedAt": None,
+        }
+    )
     return doc
 
 
@@ -324,9 +512,12 @@ def check_postable(doc: dict, ledger: Ledger, *, duplicate_posted: Callable[[str
     if doc["status"] != "Draft":
         raise dialog(f"Purchase Invoice {doc['number']} has status {doc['status']} and cannot be posted again.")
     if not doc["vendorInvoiceNumber"]:
-        raise BcError(400, "Application_FieldValidationException",
-                      f"Vendor Invoice No. must have a value in Purchase Header: Document Type=Invoice, "
-                      f"No.={doc['number']}. It cannot be zero or empty.")
+        raise BcError(
+            400,
+            "Application_FieldValidationException",
+            f"Vendor Invoice No. must have a value in Purchase Header: Document Type=Invoice, "
+            f"No.={doc['number']}. It cannot be zero or empty.",
+        )
     lines = [ln for ln in doc["_lines"] if ln["lineType"] == "Account"]
     if not lines:
         raise dialog("There is nothing to post.")
@@ -349,8 +540,10 @@ def check_postable(doc: dict, ledger: Ledger, *, duplicate_posted: Callable[[str
         codes = {d["code"]: d["valueCode"] for d in ln["_dims"]}
         if account.get("category") == "Expense" and not codes.get(DEPARTMENT):
             # Expense accounts carry a mandatory DEPARTMENT default dimension ("Code Mandatory").
-            raise dialog(f"Select a Dimension Value Code for the Dimension Code {DEPARTMENT} for G/L Account "
-                         f"{account['number']}.")
+            raise dialog(
+                f"Select a Dimension Value Code for the Dimension Code {DEPARTMENT} for G/L Account "
+                f"{account['number']}."
+            )
         for code, value in codes.items():
             _dimension_value(code, value, ledger)
     if Decimal(str(doc["totalAmountIncludingTax"])) < 0:
@@ -360,6 +553,7 @@ def check_postable(doc: dict, ledger: Ledger, *, duplicate_posted: Callable[[str
 
 
 # --- purchase orders ------------------------------------------------------------------------------
+
 
 def _order_line(raw: Any, seq: int, ledger: Ledger) -> dict:
     if not isinstance(raw, dict):
@@ -381,10 +575,15 @@ def _order_line(raw: Any, seq: int, ledger: Ledger) -> dict:
     quantity = _decimal(raw.get("quantity"), Decimal(1))
     if quantity < 0:
         raise dialog("Quantity must be positive.")
-    return {"sequence": raw.get("sequence") if isinstance(raw.get("sequence"), int) else seq * 10000,
-            "account": account, "description": check_text(raw.get("description"), MAX_DESCRIPTION),
-            "quantity": quantity, "unitCost": _decimal(raw.get("directUnitCost"), Decimal(0)),
-            "expected": check_date(raw.get("expectedReceiptDate"), ""), **dims}
+    return {
+        "sequence": raw.get("sequence") if isinstance(raw.get("sequence"), int) else seq * 10000,
+        "account": account,
+        "description": check_text(raw.get("description"), MAX_DESCRIPTION),
+        "quantity": quantity,
+        "unitCost": _decimal(raw.get("directUnitCost"), Decimal(0)),
+        "expected": check_date(raw.get("expectedReceiptDate"), ""),
+        **dims,
+    }
 
 
 def validate_new_order(body: Any, ledger: Ledger, *, today: str, exists: Callable[[str], bool]) -> dict:
@@ -399,8 +598,12 @@ def validate_new_order(body: Any, ledger: Ledger, *, today: str, exists: Callabl
     number = check_text(body.get("number"), MAX_ORDER_NO)
     if number and exists(number):
         # The primary key (Document Type, No.) is taken: BC's duplicate-key answer.
-        raise BcError(400, "Internal_EntityWithSameKeyExists", "The Purchase Header already exists. Identification "
-                      f"fields and values: Document Type='Order',No.='{number}'")
+        raise BcError(
+            400,
+            "Internal_EntityWithSameKeyExists",
+            "The Purchase Header already exists. Identification "
+            f"fields and values: Document Type='Order',No.='{number}'",
+        )
     vendor = _vendor(body, ledger)
     order_date = check_date(body.get("orderDate"), today)
     currency = check_text(body.get("currencyCode"), 10) or ledger.currency
@@ -409,10 +612,15 @@ def validate_new_order(body: Any, ledger: Ledger, *, today: str, exists: Callabl
     lines_raw = body.get("purchaseOrderLines") or []
     if not isinstance(lines_raw, list):
         raise BcError(400, "BadRequest", "Invalid Request Body")
-    return {"number": number, "vendor": vendor, "orderDate": order_date, "currencyCode": currency,
-            "postingDate": check_date(body.get("postingDate"), order_date),
-            "purchaser": check_text(body.get("purchaser"), 20),
-            "lines": [_order_line(raw, i + 1, ledger) for i, raw in enumerate(lines_raw)]}
+    return {
+        "number": number,
+        "vendor": vendor,
+        "orderDate": order_date,
+        "currencyCode": currency,
+        "postingDate": check_date(body.get("postingDate"), order_date),
+        "purchaser": check_text(body.get("purchaser"), 20),
+        "lines": [_order_line(raw, i + 1, ledger) for i, raw in enumerate(lines_raw)],
+    }
 
 
 def invoice_order_lines(order: dict, invoice: dict) -> dict:

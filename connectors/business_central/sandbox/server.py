@@ -67,8 +67,11 @@ SET_NAMES = "|".join(SETS)
 # Sets outside the standard API (automation API, custom API page).
 TYPES = {**SETS, "users": ("user", "User"), "budgetEntries": ("budgetEntry", "Budget Entry")}
 # document set -> its lines' navigation property (lines are stored inside the document as ``_lines``)
-LINES = {"purchaseInvoices": "purchaseInvoiceLines", "purchaseOrders": "purchaseOrderLines",
-         "purchaseReceipts": "purchaseReceiptLines"}
+LINES = {
+    "purchaseInvoices": "purchaseInvoiceLines",
+    "purchaseOrders": "purchaseOrderLines",
+    "purchaseReceipts": "purchaseReceiptLines",
+}
 
 # /sandbox/touch: workbench stream -> (entity set, code property, name property)
 TOUCHABLE = {
@@ -97,15 +100,31 @@ DRIFT_FIELDS = {
     "accounting_periods": {"name": "name", "closed": "closed"},
     "employees": {"name": "displayName", "email": "email", "status": "status"},
     "projects": {"name": "displayName"},
-    "payment_terms": {"name": "displayName", "due_date_calculation": "dueDateCalculation",
-                      "discount_percent": "discountPercent"},
+    "payment_terms": {
+        "name": "displayName",
+        "due_date_calculation": "dueDateCalculation",
+        "discount_percent": "discountPercent",
+    },
     "currencies": {"name": "displayName", "symbol": "symbol", "decimals": "amountDecimalPlaces"},  # "2:2" (min:max)
-    "suppliers": {"name": "displayName", "tax_id": "taxRegistrationNumber", "currency": "currencyCode",
-                  "blocked": "blocked"},
+    "suppliers": {
+        "name": "displayName",
+        "tax_id": "taxRegistrationNumber",
+        "currency": "currencyCode",
+        "blocked": "blocked",
+    },
     "budgets": {"amount": "amount"},
 }
-DRIFT_ADDABLE = ("cost_centers", "gl_accounts", "tax_codes", "employees", "projects", "payment_terms", "currencies",
-                 "suppliers", "budgets")
+DRIFT_ADDABLE = (
+    "cost_centers",
+    "gl_accounts",
+    "tax_codes",
+    "employees",
+    "projects",
+    "payment_terms",
+    "currencies",
+    "suppliers",
+    "budgets",
+)
 
 
 def public(doc: dict) -> dict:
@@ -154,8 +173,12 @@ class BusinessCentralSandbox(Sandbox):
         route("PATCH", COMPANY + r"/purchaseInvoices" + KEY, self._patch_invoice)
         route("POST", COMPANY + r"/purchaseInvoices" + KEY + r"/Microsoft\.NAV\.post", self._post_invoice)
         route("GET", COMPANY + rf"/(?P<set>{'|'.join(LINES)})" + KEY + r"/(?P<nav>\w+)", self._list_lines)
-        route("GET", COMPANY + r"/purchaseInvoices" + KEY + r"/purchaseInvoiceLines\((?P<line>[^)]*)\)"
-              r"/dimensionSetLines", self._list_line_dimensions)
+        route(
+            "GET",
+            COMPANY + r"/purchaseInvoices" + KEY + r"/purchaseInvoiceLines\((?P<line>[^)]*)\)"
+            r"/dimensionSetLines",
+            self._list_line_dimensions,
+        )
         # Registered last: any other GET under the API names the segment BC does not know.
         route("GET", API + r"/.*", self._unknown_segment)
         route("POST", r"/sandbox/touch", self._touch, auth=False)
@@ -250,8 +273,11 @@ class BusinessCentralSandbox(Sandbox):
         doc = self._docs.get((coll, cid), {}).get(key)
         if doc is None:
             caption = TYPES.get(coll, (coll, coll))[1]
-            raise BcError(404, "Internal_RecordNotFound",
-                          f"The {caption} does not exist. Identification fields and values: Id='{{{key.upper()}}}'")
+            raise BcError(
+                404,
+                "Internal_RecordNotFound",
+                f"The {caption} does not exist. Identification fields and values: Id='{{{key.upper()}}}'",
+            )
         return doc
 
     def _ledger(self, cid: str) -> rules.Ledger:
@@ -281,8 +307,9 @@ class BusinessCentralSandbox(Sandbox):
         api = m.group(0) if m else "/api/v2.0"
         return f"http://{req.headers.get('Host', 'localhost')}/v2.0/{req.match['env']}{api}/$metadata#{tail}"
 
-    def _collection(self, req: Request, rows: list[dict], keys: list[str], coll: str, context: str,
-                    extra: Any = None, view=public) -> tuple[int, dict, dict]:
+    def _collection(
+        self, req: Request, rows: list[dict], keys: list[str], coll: str, context: str, extra: Any = None, view=public
+    ) -> tuple[int, dict, dict]:
         entity = TYPES.get(coll, (coll, coll))[0]
         predicate = parse_filter(req.query.get("$filter"), self._fields.get(coll, set()), entity)
         if extra is not None:
@@ -323,8 +350,11 @@ class BusinessCentralSandbox(Sandbox):
     def _get_company(self, req: Request):
         company = self._docs.get(("companies", ""), {}).get(self._guid(req.match["key"]))
         if company is None:
-            raise BcError(404, "BadRequest_ResourceNotFound",
-                          f"Resource not found for the segment 'companies({req.match['key']})'.")
+            raise BcError(
+                404,
+                "BadRequest_ResourceNotFound",
+                f"Resource not found for the segment 'companies({req.match['key']})'.",
+            )
         return {"@odata.context": self._context(req, "companies/$entity"), **public(company)}
 
     def _list_set(self, req: Request):
@@ -339,22 +369,35 @@ class BusinessCentralSandbox(Sandbox):
         if coll == "purchaseInvoices":
             self._settle()
         doc = self._find(coll, company["id"], req.match["key"])
-        return {"@odata.context": self._context(req, f"companies({company['id']})/{coll}/$entity"),
-                **self._view(req, coll)(doc)}
+        return {
+            "@odata.context": self._context(req, f"companies({company['id']})/{coll}/$entity"),
+            **self._view(req, coll)(doc),
+        }
 
     def _list_dimension_values(self, req: Request):
         company = self._company(req)
         dimension = self._find("dimensions", company["id"], req.match["key"])
         rows, keys = self._rows("dimensionValues", company["id"])
-        return self._collection(req, rows, keys, "dimensionValues",
-                                f"companies({company['id']})/dimensions({dimension['id']})/dimensionValues",
-                                extra=lambda d: d["dimensionId"] == dimension["id"])
+        return self._collection(
+            req,
+            rows,
+            keys,
+            "dimensionValues",
+            f"companies({company['id']})/dimensions({dimension['id']})/dimensionValues",
+            extra=lambda d: d["dimensionId"] == dimension["id"],
+        )
 
     def _list_users(self, req: Request):
         company = self._company(req)  # users are tenant-wide; the company only has to exist
         rows, keys = self._rows("users", "")
-        return self._collection(req, rows, keys, "users", f"companies({company['id']})/users",
-                                view=lambda d: {k: v for k, v in public(d).items() if k != "id"})
+        return self._collection(
+            req,
+            rows,
+            keys,
+            "users",
+            f"companies({company['id']})/users",
+            view=lambda d: {k: v for k, v in public(d).items() if k != "id"},
+        )
 
     def _list_budgets(self, req: Request):
         company = self._company(req)
@@ -367,8 +410,12 @@ class BusinessCentralSandbox(Sandbox):
         cid = company["id"]
         with self.lock:
             try:
-                data = rules.validate_new_order(req.json(), self._ledger(cid), today=self.today.isoformat(),
-                                                exists=lambda number: (cid, number) in self._orders)
+                data = rules.validate_new_order(
+                    req.json(),
+                    self._ledger(cid),
+                    today=self.today.isoformat(),
+                    exists=lambda number: (cid, number) in self._orders,
+                )
             except BcError:
                 self.count("purchaseOrders.rejected")
                 raise
@@ -381,21 +428,39 @@ class BusinessCentralSandbox(Sandbox):
                     number = f"PO{108000 + seq}"
                 self._save("companies", {**company, "_seqOrder": seq})
             order_id = stable_guid("bc", self.seed, "purchaseOrder", company["name"], number)
-            lines = [order_line(
-                line_id=stable_guid("bc", self.seed, "purchaseOrderLine", order_id, ln["sequence"]), order_id=order_id,
-                sequence=ln["sequence"], account=ln["account"], description=ln["description"],
-                quantity=ln["quantity"], unit_cost=ln["unitCost"], expected=ln["expected"] or data["orderDate"],
-                cost_center=ln["shortcutDimension1Code"], project=ln["shortcutDimension2Code"],
-            ) for ln in data["lines"]]
-            doc = purchase_order(order_id=order_id, number=number, vendor=data["vendor"], order_date=data["orderDate"],
-                                 currency=data["currencyCode"], purchaser=data["purchaser"], lines=lines,
-                                 company_id=cid)
+            lines = [
+                order_line(
+                    line_id=stable_guid("bc", self.seed, "purchaseOrderLine", order_id, ln["sequence"]),
+                    order_id=order_id,
+                    sequence=ln["sequence"],
+                    account=ln["account"],
+                    description=ln["description"],
+                    quantity=ln["quantity"],
+                    unit_cost=ln["unitCost"],
+                    expected=ln["expected"] or data["orderDate"],
+                    cost_center=ln["shortcutDimension1Code"],
+                    project=ln["shortcutDimension2Code"],
+                )
+                for ln in data["lines"]
+            ]
+            doc = purchase_order(
+                order_id=order_id,
+                number=number,
+                vendor=data["vendor"],
+                order_date=data["orderDate"],
+                currency=data["currencyCode"],
+                purchaser=data["purchaser"],
+                lines=lines,
+                company_id=cid,
+            )
             doc["postingDate"] = data["postingDate"]
             self._save("purchaseOrders", stamp(doc, self.clock.now()))
             self.count("purchaseOrders.created")
         location = f"http://{req.headers.get('Host', 'localhost')}{req.path}({order_id})"
-        body = {"@odata.context": self._context(req, f"companies({cid})/purchaseOrders/$entity"),
-                **self._view(req, "purchaseOrders")(doc)}
+        body = {
+            "@odata.context": self._context(req, f"companies({cid})/purchaseOrders/$entity"),
+            **self._view(req, "purchaseOrders")(doc),
+        }
         return 201, body, {"Location": location}
 
     # --- handlers: purchase invoices -----------------------------------------------------------
@@ -409,8 +474,14 @@ class BusinessCentralSandbox(Sandbox):
                 if now - posted_at < self.pay_after:
                     continue
                 doc = self._docs.get(("purchaseInvoices", cid), {}).get(inv_id)
-                vendor = next((v for v in self._docs.get(("vendors", cid), {}).values()
-                               if doc and v["number"] == doc["vendorNumber"]), None)
+                vendor = next(
+                    (
+                        v
+                        for v in self._docs.get(("vendors", cid), {}).values()
+                        if doc and v["number"] == doc["vendorNumber"]
+                    ),
+                    None,
+                )
                 if vendor and vendor["blocked"] in ("Payment", "All"):
                     continue  # a blocked vendor is not paid; it is, once unblocked
                 del self._open[inv_id]
@@ -425,10 +496,14 @@ class BusinessCentralSandbox(Sandbox):
         with self.lock:
             try:
                 data = rules.validate_new_invoice(
-                    req.json(), self._ledger(cid), today=self.today.isoformat(),
+                    req.json(),
+                    self._ledger(cid),
+                    today=self.today.isoformat(),
                     duplicate=lambda vendor, vin: self._vin.get((cid, vendor, vin)),
                     order_named=lambda number: self._docs.get(("purchaseOrders", cid), {}).get(
-                        self._orders.get((cid, number), "")))
+                        self._orders.get((cid, number), "")
+                    ),
+                )
             except BcError:
                 self.count("purchaseInvoices.rejected")
                 raise
@@ -440,15 +515,21 @@ class BusinessCentralSandbox(Sandbox):
             invoice_id = stable_guid("bc", self.seed, "purchaseInvoice", company["name"], seq)
             ledger = self._ledger(cid)
             doc = rules.build_invoice(
-                data, invoice_id=invoice_id, number=f"PI-{107000 + seq}", company_id=cid,
+                data,
+                invoice_id=invoice_id,
+                number=f"PI-{107000 + seq}",
+                company_id=cid,
                 line_id=lambda n: stable_guid("bc", self.seed, "purchaseInvoiceLine", invoice_id, n),
                 dimension_ids={code: d["id"] for code, d in ledger.dimensions.items()},
-                value_ids=ledger.dim_values)
+                value_ids=ledger.dim_values,
+            )
             self._save("purchaseInvoices", stamp(doc, self.clock.now()))
             self.count("purchaseInvoices.created")
         location = f"http://{req.headers.get('Host', 'localhost')}{req.path}({invoice_id})"
-        body = {"@odata.context": self._context(req, f"companies({cid})/purchaseInvoices/$entity"),
-                **self._view(req, "purchaseInvoices")(doc)}
+        body = {
+            "@odata.context": self._context(req, f"companies({cid})/purchaseInvoices/$entity"),
+            **self._view(req, "purchaseInvoices")(doc),
+        }
         return 201, body, {"Location": location}
 
     def _patch_invoice(self, req: Request):
@@ -458,9 +539,12 @@ class BusinessCentralSandbox(Sandbox):
             doc = self._find("purchaseInvoices", cid, req.match["key"])
             if_match = req.headers.get("If-Match")
             if not if_match:
-                raise BcError(400, "BadRequest_InvalidToken",
-                              "Could not validate the client concurrency token required by the service. Please "
-                              "provide a valid token in the client request.")
+                raise BcError(
+                    400,
+                    "BadRequest_InvalidToken",
+                    "Could not validate the client concurrency token required by the service. Please "
+                    "provide a valid token in the client request.",
+                )
             if if_match != "*" and if_match != doc["@odata.etag"]:
                 raise BcError(409, "Request_EntityChanged", "Another user has already changed the record.")
             if doc["status"] != "Draft":
@@ -506,15 +590,25 @@ class BusinessCentralSandbox(Sandbox):
             seq = company["_seqPosted"] + 1
             self._save("companies", {**company, "_seqPosted": seq})
             posted_at = time.time()
-            self._save("purchaseInvoices", stamp({
-                **doc, "number": f"PPI-{108000 + seq}", "status": "Open", "_draftNumber": doc["number"],
-                "_postedAt": posted_at,
-            }, self.clock.now()))
+            self._save(
+                "purchaseInvoices",
+                stamp(
+                    {
+                        **doc,
+                        "number": f"PPI-{108000 + seq}",
+                        "status": "Open",
+                        "_draftNumber": doc["number"],
+                        "_postedAt": posted_at,
+                    },
+                    self.clock.now(),
+                ),
+            )
             self.count("purchaseInvoices.posted")
             order = self._docs.get(("purchaseOrders", cid), {}).get(doc.get("orderId") or ZERO_GUID)
             if order is not None:
-                self._save("purchaseOrders", stamp(order_totals(rules.invoice_order_lines(order, doc)),
-                                                   self.clock.now()))
+                self._save(
+                    "purchaseOrders", stamp(order_totals(rules.invoice_order_lines(order, doc)), self.clock.now())
+                )
         return 204, b""  # an empty body: a 204 must not carry one (keep-alive would be corrupted)
 
     def _list_lines(self, req: Request):
@@ -526,8 +620,9 @@ class BusinessCentralSandbox(Sandbox):
             self._settle()
         doc = self._find(coll, company["id"], req.match["key"])
         lines = sorted(doc["_lines"], key=lambda ln: ln["id"])
-        return self._collection(req, lines, [ln["id"] for ln in lines], nav,
-                                f"companies({company['id']})/{coll}({doc['id']})/{nav}")
+        return self._collection(
+            req, lines, [ln["id"] for ln in lines], nav, f"companies({company['id']})/{coll}({doc['id']})/{nav}"
+        )
 
     def _list_line_dimensions(self, req: Request):
         company = self._company(req)
@@ -535,9 +630,12 @@ class BusinessCentralSandbox(Sandbox):
         line_id = self._guid(req.match["line"])
         line = next((ln for ln in doc["_lines"] if ln["id"] == line_id), None)
         if line is None:
-            raise BcError(404, "Internal_RecordNotFound",
-                          f"The Purch. Inv. Line Aggregate does not exist. Identification fields and values: "
-                          f"Id='{{{line_id.upper()}}}'")
+            raise BcError(
+                404,
+                "Internal_RecordNotFound",
+                f"The Purch. Inv. Line Aggregate does not exist. Identification fields and values: "
+                f"Id='{{{line_id.upper()}}}'",
+            )
         return {"@odata.context": self._context(req, "dimensionSetLines"), "value": list(line["_dims"])}
 
     # --- sandbox controls ----------------------------------------------------------------------
@@ -550,7 +648,9 @@ class BusinessCentralSandbox(Sandbox):
         body = req.json() or {}
         stream = body.get("stream")
         if stream not in TOUCHABLE:
-            raise HttpError(400, {"error": {"code": "BadRequest", "message": f"stream must be one of {sorted(TOUCHABLE)}"}})
+            raise HttpError(
+                400, {"error": {"code": "BadRequest", "message": f"stream must be one of {sorted(TOUCHABLE)}"}}
+            )
         coll, code_field, name_field = TOUCHABLE[stream]
         companies = sorted(self._docs.get(("companies", ""), {}).values(), key=lambda c: c["name"])
         if body.get("company"):
@@ -558,9 +658,12 @@ class BusinessCentralSandbox(Sandbox):
         changes = {k: v for k, v in (body.get("set") or {}).items() if k not in ("id", "@odata.etag", "_company")}
         touched, added = [], []
         with self.lock:
-            candidates = [(c, d) for c in companies
-                          for d in sorted(self._docs.get((coll, c["id"]), {}).values(), key=lambda d: str(d[code_field]))
-                          if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT]
+            candidates = [
+                (c, d)
+                for c in companies
+                for d in sorted(self._docs.get((coll, c["id"]), {}).values(), key=lambda d: str(d[code_field]))
+                if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT
+            ]
             if body.get("ids"):
                 wanted = {str(i).lower() for i in body["ids"]}
                 candidates = [(c, d) for c, d in candidates if d["id"] in wanted]
@@ -587,8 +690,11 @@ class BusinessCentralSandbox(Sandbox):
     def _new_record(self, stream: str, company: dict) -> dict:
         coll, code_field, name_field = TOUCHABLE[stream]
         cid = company["id"]
-        rows = [d for d in self._docs.get((coll, cid), {}).values()
-                if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT]
+        rows = [
+            d
+            for d in self._docs.get((coll, cid), {}).values()
+            if stream != "cost_centers" or d.get("dimensionCode") == DEPARTMENT
+        ]
         if not rows or stream in ("purchase_invoices", "legal_entities", "suppliers", "purchase_orders", "budgets"):
             raise HttpError(400, {"error": {"code": "BadRequest", "message": f"cannot add records to {stream}"}})
         n = len(rows) + 1
@@ -599,14 +705,25 @@ class BusinessCentralSandbox(Sandbox):
             code = start.isoformat()
             extra = {"name": f"{start:%B %Y}", "newFiscalYear": start.month == 1, "closed": False, "dateLocked": False}
         else:
-            code = {"cost_centers": f"NEW{n}", "employees": f"E9{n:03d}", "gl_accounts": f"87{n:02d}",
-                    "tax_codes": f"NEWTAX{n}", "projects": f"PRJ-NEW{n}", "payment_terms": f"{n * 5}D",
-                    "currencies": f"X{n:02d}"}[stream]
+            code = {
+                "cost_centers": f"NEW{n}",
+                "employees": f"E9{n:03d}",
+                "gl_accounts": f"87{n:02d}",
+                "tax_codes": f"NEWTAX{n}",
+                "projects": f"PRJ-NEW{n}",
+                "payment_terms": f"{n * 5}D",
+                "currencies": f"X{n:02d}",
+            }[stream]
             label = "currency" if stream == "currencies" else stream.replace("_", " ").rstrip("s")
             extra = {name_field: f"New {label} {n}", "_blocked": False}
             if stream == "employees":
-                extra.update(status="Active", email=f"new.hire.{code.lower()}@northwind.example",
-                             givenName="New", surname=f"Hire {n}", terminationDate="0001-01-01")
+                extra.update(
+                    status="Active",
+                    email=f"new.hire.{code.lower()}@northwind.example",
+                    givenName="New",
+                    surname=f"Hire {n}",
+                    terminationDate="0001-01-01",
+                )
             if stream == "gl_accounts":
                 extra.update(blocked=False, category="Expense")
             if stream == "payment_terms":
@@ -614,10 +731,22 @@ class BusinessCentralSandbox(Sandbox):
         doc = {**template, **extra, code_field: code, "id": stable_guid("bc", self.seed, "added", coll, cid, code)}
         if stream == "projects":  # a project is also a PROJECT dimension value, so lines can carry it
             dim = next(d for d in self._docs[("dimensions", cid)].values() if d["code"] == PROJECT)
-            self._save("dimensionValues", stamp({
-                "id": stable_guid("bc", self.seed, "added", "dimensionValues", cid, code), "code": code,
-                "dimensionId": dim["id"], "dimensionCode": PROJECT, "displayName": doc["displayName"],
-                "consolidationCode": "", "_company": cid, "_blocked": False}, self.clock.now()))
+            self._save(
+                "dimensionValues",
+                stamp(
+                    {
+                        "id": stable_guid("bc", self.seed, "added", "dimensionValues", cid, code),
+                        "code": code,
+                        "dimensionId": dim["id"],
+                        "dimensionCode": PROJECT,
+                        "displayName": doc["displayName"],
+                        "consolidationCode": "",
+                        "_company": cid,
+                        "_blocked": False,
+                    },
+                    self.clock.now(),
+                ),
+            )
         return doc
 
     def _drift(self, req: Request):
@@ -643,8 +772,10 @@ class BusinessCentralSandbox(Sandbox):
             try:
                 adds = [self._drift_new(item) for item in self._items(body, "add")]
                 changes = [self._drift_change(item) for item in self._items(body, "change")]
-                deletes = [(self._drift_coll(item, delete=True), self._drift_target(item)[1], item)
-                           for item in self._items(body, "delete")]
+                deletes = [
+                    (self._drift_coll(item, delete=True), self._drift_target(item)[1], item)
+                    for item in self._items(body, "delete")
+                ]
             finally:
                 self._drift_sets = {}
             seen = set()
@@ -684,7 +815,12 @@ class BusinessCentralSandbox(Sandbox):
     @staticmethod
     def _drift_echo(item: dict, doc: dict) -> dict:
         keys = ("code",) if item["stream"] != "budgets" else ("cost_center", "gl_account", "period")
-        return {"stream": item["stream"], "entity": item.get("entity"), **{k: item.get(k) for k in keys}, "id": doc["id"]}
+        return {
+            "stream": item["stream"],
+            "entity": item.get("entity"),
+            **{k: item.get(k) for k in keys},
+            "id": doc["id"],
+        }
 
     def _drift_coll(self, item: dict, *, delete: bool = False) -> str:
         stream = item.get("stream")
@@ -697,7 +833,9 @@ class BusinessCentralSandbox(Sandbox):
         return TOUCHABLE[stream][0]
 
     def _drift_company(self, item: dict) -> dict:
-        company = next((c for c in self._docs.get(("companies", ""), {}).values() if c["name"] == item.get("entity")), None)
+        company = next(
+            (c for c in self._docs.get(("companies", ""), {}).values() if c["name"] == item.get("entity")), None
+        )
         if company is None:
             raise self._bad(f"no company named {item.get('entity')!r}")
         return company
@@ -741,7 +879,12 @@ class BusinessCentralSandbox(Sandbox):
 
     def _drift_property(self, stream: str, field: Any, doc: dict) -> str:
         prop = DRIFT_FIELDS[stream].get(field, field)
-        if not isinstance(prop, str) or prop not in doc or prop.startswith(("_", "@")) or prop in ("id", "lastModifiedDateTime"):
+        if (
+            not isinstance(prop, str)
+            or prop not in doc
+            or prop.startswith(("_", "@"))
+            or prop in ("id", "lastModifiedDateTime")
+        ):
             raise self._bad(f"{stream} has no field {field!r} that can be changed")
         return prop
 
@@ -770,23 +913,45 @@ class BusinessCentralSandbox(Sandbox):
         template = {k: v for k, v in first.items() if k != "_rev"}
         if stream == "budgets":
             key = (str(item.get("cost_center")), str(item.get("gl_account")), str(item.get("period")))
-            doc = {**template, "costCenterCode": key[0], "accountNumber": key[1], "period": key[2],
-                   "amount": item.get("amount", 0), "id": stable_guid("bc", self.seed, "drift", coll, cid, *key)}
+            doc = {
+                **template,
+                "costCenterCode": key[0],
+                "accountNumber": key[1],
+                "period": key[2],
+                "amount": item.get("amount", 0),
+                "id": stable_guid("bc", self.seed, "drift", coll, cid, *key),
+            }
             return coll, [stamp(doc, oldest)], item
         code_field, name_field = TOUCHABLE[stream][1], TOUCHABLE[stream][2]
         code = str(item.get("code") or "")
         if not code:
             raise self._bad(f"{stream}: a new record needs a code")
-        doc = {**template, code_field: code, name_field: str(item.get("name") or f"Planted {code}"), "_blocked": False,
-               "id": stable_guid("bc", self.seed, "drift", coll, cid, code)}
+        doc = {
+            **template,
+            code_field: code,
+            name_field: str(item.get("name") or f"Planted {code}"),
+            "_blocked": False,
+            "id": stable_guid("bc", self.seed, "drift", coll, cid, code),
+        }
         if stream == "employees":
-            doc.update(email=f"{code.lower()}@{company['name'].lower()}.northwind.example", status="Active",
-                       givenName="", surname="", terminationDate="0001-01-01")
+            doc.update(
+                email=f"{code.lower()}@{company['name'].lower()}.northwind.example",
+                status="Active",
+                givenName="",
+                surname="",
+                terminationDate="0001-01-01",
+            )
         if stream == "gl_accounts":
             doc.update(blocked=False)
         if stream == "suppliers":
-            doc.update(blocked=" ", taxRegistrationNumber="", systemCreatedAt=oldest, systemModifiedAt=oldest,
-                       systemCreatedBy=ZERO_GUID, systemModifiedBy=ZERO_GUID)
+            doc.update(
+                blocked=" ",
+                taxRegistrationNumber="",
+                systemCreatedAt=oldest,
+                systemModifiedAt=oldest,
+                systemCreatedBy=ZERO_GUID,
+                systemModifiedBy=ZERO_GUID,
+            )
         for field, value in item.items():
             if field not in ("stream", "entity", "code", "name"):
                 prop = self._drift_property(stream, field, doc)
@@ -794,9 +959,21 @@ class BusinessCentralSandbox(Sandbox):
         docs = [stamp(doc, oldest)]
         if stream == "projects":  # a project is also a PROJECT dimension value, so lines can carry it
             dim = next(d for d in self._docs[("dimensions", cid)].values() if d["code"] == PROJECT)
-            docs.append(stamp({"id": stable_guid("bc", self.seed, "drift", "dimensionValues", cid, code), "code": code,
-                               "dimensionId": dim["id"], "dimensionCode": PROJECT, "displayName": doc["displayName"],
-                               "consolidationCode": "", "_company": cid, "_blocked": False}, oldest))
+            docs.append(
+                stamp(
+                    {
+                        "id": stable_guid("bc", self.seed, "drift", "dimensionValues", cid, code),
+                        "code": code,
+                        "dimensionId": dim["id"],
+                        "dimensionCode": PROJECT,
+                        "displayName": doc["displayName"],
+                        "consolidationCode": "",
+                        "_company": cid,
+                        "_blocked": False,
+                    },
+                    oldest,
+                )
+            )
         return coll, docs, item
 
     def _remove(self, coll: str, doc: dict) -> None:
@@ -814,16 +991,23 @@ class BusinessCentralSandbox(Sandbox):
         esc = html.escape
         with self.lock:
             companies = {c["id"]: c for c in self._docs.get(("companies", ""), {}).values()}
-            invoices = sorted((d for (coll, _), docs in self._docs.items() if coll == "purchaseInvoices"
-                               for d in docs.values()), key=lambda d: d["lastModifiedDateTime"], reverse=True)[:200]
+            invoices = sorted(
+                (d for (coll, _), docs in self._docs.items() if coll == "purchaseInvoices" for d in docs.values()),
+                key=lambda d: d["lastModifiedDateTime"],
+                reverse=True,
+            )[:200]
         rows = "".join(
             f"<tr><td>{esc(companies.get(d['_company'], {}).get('name', '?'))}</td><td>{esc(str(d['number']))}</td>"
             f"<td>{esc(str(d['status']))}</td><td>{esc(str(d['vendorNumber']))} {esc(str(d['vendorName']))}</td>"
             f"<td>{esc(str(d['vendorInvoiceNumber']))}</td><td>{esc(str(d['postingDate']))}</td>"
             f"<td style='text-align:right'>{esc(str(d['totalAmountIncludingTax']))} {esc(str(d['currencyCode']))}</td>"
-            f"<td>{esc(str(d['lastModifiedDateTime']))}</td></tr>" for d in invoices)
-        company_list = "".join(f"<li>{esc(c['name'])} — {esc(c['displayName'])} ({esc(c['_currency'])})</li>"
-                               for c in sorted(companies.values(), key=lambda c: c["name"]))
+            f"<td>{esc(str(d['lastModifiedDateTime']))}</td></tr>"
+            for d in invoices
+        )
+        company_list = "".join(
+            f"<li>{esc(c['name'])} — {esc(c['displayName'])} ({esc(c['_currency'])})</li>"
+            for c in sorted(companies.values(), key=lambda c: c["name"])
+        )
         stats = esc(", ".join(f"{k}={v}" for k, v in sorted(self.stats.items())) or "none yet")
         return (
             "<!doctype html><html><head><meta charset='utf-8'><title>Business Central sandbox</title>"
@@ -835,4 +1019,3 @@ class BusinessCentralSandbox(Sandbox):
             "<th>Status</th><th>Vendor</th><th>Vendor invoice no.</th><th>Posting date</th><th>Total</th>"
             f"<th>Last modified</th></tr>{rows}</table></body></html>"
         )
-

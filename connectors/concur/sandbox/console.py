@@ -20,8 +20,15 @@ th{background:#f3f6f9}.READY{color:#0b63b6}.ACKNOWLEDGED{color:#7a5b00}.POSTED{c
 """
 
 
-def render(counts: dict[str, int], rows: Iterable[tuple[str, dict[str, Any], dict[str, Any]]], *,
-           status: str, page: int, has_more: bool, page_size: int) -> str:
+def render(
+    counts: dict[str, int],
+    rows: Iterable[tuple[str, dict[str, Any], dict[str, Any]]],
+    *,
+    status: str,
+    page: int,
+    has_more: bool,
+    page_size: int,
+) -> str:
     """``rows``: (docId, report summary, state) for the page being shown."""
     e = escape
     nav = f'<a href="/?status=ALL">All ({sum(counts.values())})</a> ' + " ".join(
@@ -61,8 +68,6 @@ def render(counts: dict[str, int], rows: Iterable[tuple[str, dict[str, Any], dic
         f"<nav>{nav}</nav>"
         "<table><thead><tr><th>FIS doc / report id</th><th>Number</th><th>Report / lines</th><th>Employee</th>"
         "<th>Ledger</th><th class=num>Total</th><th>Status</th><th>ERP document</th><th>Payment</th>"
-        "<th>Messages</th></tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table>"
+        "<th>Messages</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>"
         f"<p>{' '.join(pager)}</p></body></html>"
     )

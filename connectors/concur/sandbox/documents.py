@@ -41,9 +41,17 @@ COMPANY_UUID = "6f1c2a8e-0b7d-4c55-9a51-2f6d0e4b7a10"
 # Tax rate (percent, gross-included) of each world tax code, including the invalid ones: Concur
 # computes tax from its own configuration, the ERP is the one that does not know the code.
 TAX_RATES = {
-    "VAT19": Decimal(19), "VAT7": Decimal(7), "VAT0": Decimal(0), "VAT16": Decimal(16),
-    "TVA20": Decimal(20), "TVA10": Decimal(10), "TVA55": Decimal("5.5"), "TVA196": Decimal("19.6"),
-    "EXEMPT": Decimal(0), "TAXABLE": Decimal(0), "TAX8": Decimal(8),
+    "VAT19": Decimal(19),
+    "VAT7": Decimal(7),
+    "VAT0": Decimal(0),
+    "VAT16": Decimal(16),
+    "TVA20": Decimal(20),
+    "TVA10": Decimal(10),
+    "TVA55": Decimal("5.5"),
+    "TVA196": Decimal("19.6"),
+    "EXEMPT": Decimal(0),
+    "TAXABLE": Decimal(0),
+    "TAX8": Decimal(8),
 }
 COUNTRY_OF = {code: country for code, _, _, country, _ in ENTITIES}
 
@@ -79,7 +87,9 @@ def _tax(line: Line, country: str) -> tuple[list[dict], Decimal]:
 def _entry(report: Report, line: Line, index: int) -> dict[str, Any]:
     country = COUNTRY_OF[report.entity]
     taxes, amount_tax = _tax(line, country)
-    rate = Decimal(1) if not line.original_amount else (line.amount / line.original_amount).quantize(Decimal("0.00000001"))
+    rate = (
+        Decimal(1) if not line.original_amount else (line.amount / line.original_amount).quantize(Decimal("0.00000001"))
+    )
     net = line.amount - amount_tax
     entry: dict[str, Any] = {
         "entryId": line.entry_id,
@@ -102,22 +112,26 @@ def _entry(report: Report, line: Line, index: int) -> dict[str, Any]:
         "entryReceiptType": "R",
         "expensePayIndicator": "N",
         "clearingAccountCode": EMPLOYEE_PAYABLES,
-        "allocation": [{
-            "allocationId": line.allocation_id,
-            "allocationPercentage": 100,
-            "allocationCustom1Code": line.cost_center or None,  # Concur sends null for an empty field
-            "allocationCustom2Code": line.project or None,
-            "journal": [{
-                "journalAccountCode": line.gl_account,
-                "journalPayer": "COMP",
-                "journalPayee": "EMPL",
-                "amountGross": line.amount,
-                "amountNetOfTax": net,
-                "amountNetOfReclaim": line.amount - (amount_tax if country != "US" else 0),
-                "taxGuid": [t["taxGuid"] for t in taxes],
-            }],
-            "tax": taxes,
-        }],
+        "allocation": [
+            {
+                "allocationId": line.allocation_id,
+                "allocationPercentage": 100,
+                "allocationCustom1Code": line.cost_center or None,  # Concur sends null for an empty field
+                "allocationCustom2Code": line.project or None,
+                "journal": [
+                    {
+                        "journalAccountCode": line.gl_account,
+                        "journalPayer": "COMP",
+                        "journalPayee": "EMPL",
+                        "amountGross": line.amount,
+                        "amountNetOfTax": net,
+                        "amountNetOfReclaim": line.amount - (amount_tax if country != "US" else 0),
+                        "taxGuid": [t["taxGuid"] for t in taxes],
+                    }
+                ],
+                "tax": taxes,
+            }
+        ],
     }
     return entry
 
@@ -212,8 +226,10 @@ def expense_v4_report(summary: dict[str, Any], state: dict[str, Any], base_url: 
     paid = Decimal(str(state.get("paymentConfirmedAmount") or 0))
     pay_code = state.get("paymentStatusCode", "")
     payment_status, payment_id = {
-        "CP": ("Paid", "P_PAID"), "PP": ("Partially Paid", "P_PPAY"),
-        "RE": ("Payment Rejected", "P_REJC"), "OB": ("Obsolete", "P_OBSL"),
+        "CP": ("Paid", "P_PAID"),
+        "PP": ("Partially Paid", "P_PPAY"),
+        "RE": ("Payment Rejected", "P_REJC"),
+        "OB": ("Obsolete", "P_OBSL"),
     }.get(pay_code, ("Processing Payment", "P_PROC") if status == "POSTED" else ("Not Paid", "P_NOTP"))
     user = summary["userId"]
     return {
@@ -238,8 +254,14 @@ def expense_v4_report(summary: dict[str, Any], state: dict[str, Any], base_url: 
         "erpDocumentNumber": state.get("erpDocumentNumber"),
         "erpPostingDocuments": state.get("postingDocs", []),
         "postingMessages": state.get("messages", []),
-        "links": [{"rel": "self", "href": f"{base_url}/expensereports/v4/users/{user}/context/TRAVELER/reports/{summary['reportId']}",
-                   "method": "GET", "isTemplated": False}],
+        "links": [
+            {
+                "rel": "self",
+                "href": f"{base_url}/expensereports/v4/users/{user}/context/TRAVELER/reports/{summary['reportId']}",
+                "method": "GET",
+                "isTemplated": False,
+            }
+        ],
     }
 
 
@@ -255,20 +277,37 @@ def new_report(seed: int, k: int, today: date, employees: list[Employee], descri
     currency, country = entity[2], entity[3]
     city = rng.choice(CITIES[country])
     report = Report(
-        doc_id=stable_id("fis-touch", seed, k), report_id=stable_id("rpt-touch", seed, k, length=20),
-        report_key=900000 + k, number=stable_id("num-touch", seed, k, length=6),
-        name=f"Trip to {city}", entity=emp.entity, currency=currency, employee=emp,
-        submitted=today, approved=today,
+        doc_id=stable_id("fis-touch", seed, k),
+        report_id=stable_id("rpt-touch", seed, k, length=20),
+        report_key=900000 + k,
+        number=stable_id("num-touch", seed, k, length=6),
+        name=f"Trip to {city}",
+        entity=emp.entity,
+        currency=currency,
+        employee=emp,
+        submitted=today,
+        approved=today,
     )
     for j in range(rng.randint(1, 3)):
         code, name, account, (lo, hi) = rng.choice(EXPENSE_TYPES)
         amount = _money(rng, lo, hi)
-        report.lines.append(Line(
-            entry_id=stable_id("entry-touch", seed, k, j), allocation_id=stable_id("alloc-touch", seed, k, j),
-            date=today - timedelta(days=rng.randint(0, 5)), expense_type=code, expense_type_name=name,
-            gl_account=account, description=description if description is not None else f"{name} - {city}",
-            merchant=rng.choice(MERCHANTS[code]), city=city, amount=amount, original_amount=amount,
-            original_currency=currency, cost_center=emp.cost_center, project="",
-            tax_code=rng.choice(TAX_CODES[country])[0],
-        ))
+        report.lines.append(
+            Line(
+                entry_id=stable_id("entry-touch", seed, k, j),
+                allocation_id=stable_id("alloc-touch", seed, k, j),
+                date=today - timedelta(days=rng.randint(0, 5)),
+                expense_type=code,
+                expense_type_name=name,
+                gl_account=account,
+                description=description if description is not None else f"{name} - {city}",
+                merchant=rng.choice(MERCHANTS[code]),
+                city=city,
+                amount=amount,
+                original_amount=amount,
+                original_currency=currency,
+                cost_center=emp.cost_center,
+                project="",
+                tax_code=rng.choice(TAX_CODES[country])[0],
+            )
+        )
     return report

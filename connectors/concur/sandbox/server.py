@@ -90,8 +90,11 @@ class ConcurSandbox(Sandbox):
         self.route("POST", FIS + r"/acknowledgements", self._acknowledge)
         self.route("POST", FIS + r"/postingconfirmations", self._posting_confirmations)
         self.route("POST", FIS + r"/paymentconfirmations", self._payment_confirmations)
-        self.route("GET", r"/expensereports/v4/users/(?P<user>[^/]+)/context/(?P<ctx>[^/]+)/reports/(?P<report>[^/]+)",
-                   self._expense_report)
+        self.route(
+            "GET",
+            r"/expensereports/v4/users/(?P<user>[^/]+)/context/(?P<ctx>[^/]+)/reports/(?P<report>[^/]+)",
+            self._expense_report,
+        )
         self.route("GET", r"/", self._console, auth=False)
         self.route("GET", r"/sandbox/reports/(?P<id>[^/]+)", self._sandbox_report, auth=False)
         self.route("POST", r"/sandbox/touch", self._touch, auth=False)
@@ -102,9 +105,12 @@ class ConcurSandbox(Sandbox):
         return _today(self.options.get("today"))
 
     def _world_args(self) -> dict[str, Any]:
-        return {"seed": self.seed, "today": self.today,
-                "n_employees": int(self.options.get("n_employees") or 200),
-                "n_lines": int(self.options.get("n_lines") or 2000)}
+        return {
+            "seed": self.seed,
+            "today": self.today,
+            "n_employees": int(self.options.get("n_employees") or 200),
+            "n_lines": int(self.options.get("n_lines") or 2000),
+        }
 
     def seed_store(self) -> None:
         # Millions of small long-lived dicts and no garbage: the cyclic GC would rescan them again
@@ -115,10 +121,13 @@ class ConcurSandbox(Sandbox):
         try:
             world = build_world(**self._world_args())
             self._employees = world.employees
-            self.store.put_many("fis", {
-                r.doc_id: {"seq": i, "item": transaction(r), "summary": summary(r, self.seed)}
-                for i, r in enumerate(world.reports)
-            })
+            self.store.put_many(
+                "fis",
+                {
+                    r.doc_id: {"seq": i, "item": transaction(r), "summary": summary(r, self.seed)}
+                    for i, r in enumerate(world.reports)
+                },
+            )
         finally:
             if was_enabled:
                 gc.collect()
@@ -131,8 +140,9 @@ class ConcurSandbox(Sandbox):
         with self.lock:
             self._order = [doc_id for doc_id, _ in ordered]
             self._by_report = {wrap["summary"]["reportId"]: doc_id for doc_id, wrap in ordered}
-            self._ready = [wrap["seq"] for doc_id, wrap in ordered
-                           if states.get(doc_id, {}).get("status", READY) == READY]
+            self._ready = [
+                wrap["seq"] for doc_id, wrap in ordered if states.get(doc_id, {}).get("status", READY) == READY
+            ]
 
     def employees(self) -> list[Employee]:
         if self._employees is None:
@@ -162,8 +172,12 @@ class ConcurSandbox(Sandbox):
 
     def error_body(self, status: int, code: str, message: str) -> Any:
         # Concur v4's ErrorMessage shape.
-        return {"timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "httpStatus": f"{status} {HTTPStatus(status).phrase}", "errorId": code, "errorMessage": message}
+        return {
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "httpStatus": f"{status} {HTTPStatus(status).phrase}",
+            "errorId": code,
+            "errorMessage": message,
+        }
 
     def _bad_request(self, message: str) -> HttpError:
         return HttpError(400, self.error_body(400, "BadRequest", message))
@@ -202,29 +216,44 @@ class ConcurSandbox(Sandbox):
                 ok = wrap is not None and (ignore_status or self._state(doc_id)["status"] == READY)
                 total, page_ids = (1, [doc_id] if page == 0 else []) if ok else (0, [])
             elif ignore_status:
-                total, page_ids = len(self._order), self._order[page * limit:(page + 1) * limit]
+                total, page_ids = len(self._order), self._order[page * limit : (page + 1) * limit]
             else:
                 total = len(self._ready)
-                page_ids = [self._order[s] for s in self._ready[page * limit:(page + 1) * limit]]
+                page_ids = [self._order[s] for s in self._ready[page * limit : (page + 1) * limit]]
             content = []
             for d in page_ids:
                 item = self._wrap(d)["item"]
-                content.append({**{k: v for k, v in item.items() if k != "links"},
-                                "docStatus": self._state(d)["status"], "links": item.get("links", [])})
+                content.append(
+                    {
+                        **{k: v for k, v in item.items() if k != "links"},
+                        "docStatus": self._state(d)["status"],
+                        "links": item.get("links", []),
+                    }
+                )
         pages = ceil(total / limit)
         extra = {k: req.query[k] for k in ("docId", "ignoreDocumentStatus") if k in req.query}
         base = f"http://{req.headers.get('Host', '127.0.0.1')}{req.path}"
 
         def link(rel: str, p: int) -> dict:
-            return {"rel": rel, "href": f"{base}?{urlencode({'limit': limit, 'page': p, **extra})}",
-                    "hreflang": None, "media": None, "title": None, "type": None, "deprecation": None}
+            return {
+                "rel": rel,
+                "href": f"{base}?{urlencode({'limit': limit, 'page': p, **extra})}",
+                "hreflang": None,
+                "media": None,
+                "title": None,
+                "type": None,
+                "deprecation": None,
+            }
 
         links = [link("first", 0), link("self", page)]
         if page + 1 < pages:
             links.append(link("next", page + 1))
         links.append(link("last", max(0, pages - 1)))
-        return {"links": links, "content": content,
-                "page": {"size": limit, "totalElements": total, "totalPages": pages, "number": page}}
+        return {
+            "links": links,
+            "content": content,
+            "page": {"size": limit, "totalElements": total, "totalPages": pages, "number": page},
+        }
 
     def _acknowledge(self, req: Request):
         self._check_doc_type(req)
@@ -235,16 +264,24 @@ class ConcurSandbox(Sandbox):
             for d in ids:
                 if not isinstance(d, str) or self._wrap(d) is None:
                     code, msg = DOES_NOT_EXIST
-                    results.append({"code": code, "docId": d, "systemId": system_id,
-                                    "acknowledgeResult": "FAILURE", "errorMessage": msg})
+                    results.append(
+                        {
+                            "code": code,
+                            "docId": d,
+                            "systemId": system_id,
+                            "acknowledgeResult": "FAILURE",
+                            "errorMessage": msg,
+                        }
+                    )
                     continue
                 st = changed.get(d) or self._state(d)
                 if st["status"] == READY:
                     self._set_status(d, st, ACKNOWLEDGED)
                 st["acks"] = st.get("acks", 0) + 1
                 changed[d] = st
-                results.append({"code": 0, "docId": d, "systemId": system_id,
-                                "acknowledgeResult": "SUCCESS", "errorMessage": ""})
+                results.append(
+                    {"code": 0, "docId": d, "systemId": system_id, "acknowledgeResult": "SUCCESS", "errorMessage": ""}
+                )
             if changed:
                 self.store.put_many("state", changed)
         return results
@@ -256,9 +293,14 @@ class ConcurSandbox(Sandbox):
         results, changed = [], {}
 
         def answer(d: Any, code: int = 0, error: str = "") -> dict:
-            return {"code": code, "docId": d, "systemId": system_id,
-                    "postingConfirmationResult": "FAILURE" if code else "SUCCESS",
-                    "errorMessage": error, "detailMessage": ""}
+            return {
+                "code": code,
+                "docId": d,
+                "systemId": system_id,
+                "postingConfirmationResult": "FAILURE" if code else "SUCCESS",
+                "errorMessage": error,
+                "detailMessage": "",
+            }
 
         with self.lock:
             for pc in items:
@@ -268,16 +310,31 @@ class ConcurSandbox(Sandbox):
                     continue
                 outcome = str(pc.get("overallPostingStatusCode", "")).lower()
                 if outcome not in ("success", "error"):
-                    results.append(answer(d, 100, f"overallPostingStatusCode must be 'success' or 'error', "
-                                                  f"not '{pc.get('overallPostingStatusCode')}'."))
+                    results.append(
+                        answer(
+                            d,
+                            100,
+                            f"overallPostingStatusCode must be 'success' or 'error', "
+                            f"not '{pc.get('overallPostingStatusCode')}'.",
+                        )
+                    )
                     continue
                 st = changed.get(d) or self._state(d)
-                docs = [{"companyId": p.get("companyId"), "documentNumber": p.get("documentNumber"),
-                         "fiscalYear": p.get("fiscalYear"), "postingDate": p.get("postingDate")}
-                        for p in pc.get("postingDocs") or [] if isinstance(p, dict)]
-                messages = [{"id": m.get("messageId", ""),
-                             "text": m.get("messageLongText") or m.get("messageShortText", "")}
-                            for m in pc.get("systemMessages") or [] if isinstance(m, dict)]
+                docs = [
+                    {
+                        "companyId": p.get("companyId"),
+                        "documentNumber": p.get("documentNumber"),
+                        "fiscalYear": p.get("fiscalYear"),
+                        "postingDate": p.get("postingDate"),
+                    }
+                    for p in pc.get("postingDocs") or []
+                    if isinstance(p, dict)
+                ]
+                messages = [
+                    {"id": m.get("messageId", ""), "text": m.get("messageLongText") or m.get("messageShortText", "")}
+                    for m in pc.get("systemMessages") or []
+                    if isinstance(m, dict)
+                ]
                 self._set_status(d, st, POSTED if outcome == "success" else FAILED)
                 st["postingDocs"], st["messages"] = docs, messages
                 st["erpDocumentNumber"] = docs[0]["documentNumber"] if outcome == "success" and docs else None
@@ -295,9 +352,14 @@ class ConcurSandbox(Sandbox):
         results, changed = [], {}
 
         def answer(d: Any, code: int = 0, error: str = "") -> dict:
-            return {"code": code, "docId": d, "systemId": system_id,
-                    "paymentConfirmationResult": "FAILURE" if code else "SUCCESS",
-                    "errorMessage": error, "detailMessage": ""}
+            return {
+                "code": code,
+                "docId": d,
+                "systemId": system_id,
+                "paymentConfirmationResult": "FAILURE" if code else "SUCCESS",
+                "errorMessage": error,
+                "detailMessage": "",
+            }
 
         with self.lock:
             for pc in items:
@@ -321,9 +383,16 @@ class ConcurSandbox(Sandbox):
                 payments = list(st.get("payments", []))
                 if key not in {p["key"] for p in payments}:
                     first = clearing[0] if clearing else {}
-                    payments.append({"key": key, "code": code, "amount": str(amount),
-                                     "currency": first.get("clearingCurrency"), "date": first.get("clearingDate"),
-                                     "reference": (first.get("clearingReference") or {}).get("paymentRef")})
+                    payments.append(
+                        {
+                            "key": key,
+                            "code": code,
+                            "amount": str(amount),
+                            "currency": first.get("clearingCurrency"),
+                            "date": first.get("clearingDate"),
+                            "reference": (first.get("clearingReference") or {}).get("paymentRef"),
+                        }
+                    )
                 st["payments"] = payments
                 st["paymentStatusCode"] = code
                 st["paymentConfirmedAmount"] = str(sum((Decimal(p["amount"]) for p in payments), Decimal(0)))
@@ -363,17 +432,18 @@ class ConcurSandbox(Sandbox):
         lo, hi = page * CONSOLE_PAGE, (page + 1) * CONSOLE_PAGE
         with self.lock:
             if status == "ALL":
-                ids = self._order[lo:hi + 1]
+                ids = self._order[lo : hi + 1]
             elif status == READY:
-                ids = [self._order[s] for s in self._ready[lo:hi + 1]]
+                ids = [self._order[s] for s in self._ready[lo : hi + 1]]
             else:
                 states = self.store.data.get("state", {})
                 chosen = sorted((self._wrap(d)["seq"], d) for d, st in states.items() if st.get("status") == status)
-                ids = [d for _, d in chosen[lo:hi + 1]]
+                ids = [d for _, d in chosen[lo : hi + 1]]
             rows = [(d, self._wrap(d)["summary"], self._state(d)) for d in ids[:CONSOLE_PAGE]]
             counts = self._counts()
-        return console.render(counts, rows, status=status, page=page, has_more=len(ids) > CONSOLE_PAGE,
-                              page_size=CONSOLE_PAGE)
+        return console.render(
+            counts, rows, status=status, page=page, has_more=len(ids) > CONSOLE_PAGE, page_size=CONSOLE_PAGE
+        )
 
     def _sandbox_report(self, req: Request):
         key = req.match["id"]
@@ -383,9 +453,16 @@ class ConcurSandbox(Sandbox):
             if wrap is None:
                 return 404, self.error_body(404, "notFound", f"No report or FIS document '{key}'.")
             state = self._state(doc_id)
-        return {"docId": doc_id, "reportId": wrap["summary"]["reportId"], "userId": wrap["summary"]["userId"],
-                "status": state["status"], "erpDocumentNumber": state.get("erpDocumentNumber"),
-                "state": state, "summary": wrap["summary"], "document": wrap["item"]["document"]}
+        return {
+            "docId": doc_id,
+            "reportId": wrap["summary"]["reportId"],
+            "userId": wrap["summary"]["userId"],
+            "status": state["status"],
+            "erpDocumentNumber": state.get("erpDocumentNumber"),
+            "state": state,
+            "summary": wrap["summary"],
+            "document": wrap["item"]["document"],
+        }
 
     def _touch(self, req: Request):
         body = req.json() or {}
@@ -452,10 +529,16 @@ class ConcurSandbox(Sandbox):
             "posting_confirmations": sum(st.get("confirmations", 0) for st in states.values()),
             "payment_confirmations": sum(st.get("paymentConfirmations", 0) for st in states.values()),
             # Only documents something happened to: an 11,000-document seed stays compact.
-            "docs": {d: {"status": st.get("status", READY), "erpDocumentNumber": st.get("erpDocumentNumber"),
-                         "acknowledgements": st.get("acks", 0), "confirmations": st.get("confirmations", 0),
-                         "payments": len(st.get("payments", []))}
-                     for d, st in states.items()},
+            "docs": {
+                d: {
+                    "status": st.get("status", READY),
+                    "erpDocumentNumber": st.get("erpDocumentNumber"),
+                    "acknowledgements": st.get("acks", 0),
+                    "confirmations": st.get("confirmations", 0),
+                    "payments": len(st.get("payments", [])),
+                }
+                for d, st in states.items()
+            },
         }
 
 

@@ -50,121 +50,46 @@ Sandbox choices (not ServiceNow behaviour):
   reads are easy to test; on a real instance several records share a second. The sandbox clock
   starts after the seeded history, even when ``today`` is in the future.
 - ``sysparm_display_value`` other than ``false`` is ignored (values are always raw).
+
+Modules: this one routes, authenticates, keeps the clock and the store, renders records and pages
+(``X-Total-Count``, ``Link``); ``query.py`` holds the tables, date-times, error envelope and the
+encoded query language; ``seed.py`` the starting users and approval history; ``rules.py`` what a
+write may set and the state machine (and the demo's autodecide verdicts); ``console.py`` the HTML
+console.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 import threading
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
 from connectors.sandboxkit.kit import HttpError, Request, Sandbox
-from connectors.sandboxkit.procurement import build_p2p
-from connectors.sandboxkit.world import build_world, stable_id
+from connectors.sandboxkit.world import stable_id
 
-APPROVALS, USERS = "sysapproval_approver", "sys_user"
-STATES = ("requested", "approved", "rejected", "cancelled", "not requested", "not_required")
-FINAL = {"approved", "rejected", "cancelled"}
-SYS_FIELDS = ["sys_id", "sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by", "sys_mod_count"]
-SCHEMA = {
-    APPROVALS: ["approver", "state", "comments", "due_date", "order", "source_table", "document_id", "sysapproval",
-                "u_correlation_id", "u_document_number", "u_amount", "u_currency", "short_description", *SYS_FIELDS],
-    USERS: ["user_name", "employee_number", "first_name", "last_name", "name", "email", "title", "active",
-            "manager", *SYS_FIELDS],
-}
-NUMERIC = {"u_amount", "order", "sys_mod_count"}  # compared and sorted as numbers, as their field types are
-REFERENCES = {(APPROVALS, "approver"): USERS, (USERS, "manager"): USERS}
+from . import console, rules
+from .query import (
+    APPROVALS,
+    NUMERIC,
+    REFERENCES,
+    SCHEMA,
+    USERS,
+    bad_request,
+    check_field,
+    error,
+    matches,
+    number,
+    parse_query,
+    parse_time,
+    sn_time,
+)
+from .seed import API_USER, seed_tables
+
 MAX_LIMIT = 10000  # the Table API's default and usual maximum page
-FMT = "%Y-%m-%d %H:%M:%S"  # ServiceNow date-times: UTC, no "T", no zone
-API_USER = "workbench"  # the integration user behind Basic auth (and sys_created_by of API writes)
-TERM = re.compile(r"(?P<field>[a-z_][a-z0-9_.]*)(?P<op>NOT IN|ISNOTEMPTY|ISEMPTY|STARTSWITH|LIKE|IN|!=|>=|<=|=|>|<)"
-                  r"(?P<value>.*)", re.S)
-CARET = re.compile(r"(?<!\^)\^(?!\^)")  # a lone ^ joins terms; ^^ is a literal caret
-
-
-def sn_time(t: datetime) -> str:
-    return t.astimezone(UTC).strftime(FMT)
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.strptime(value, FMT).replace(tzinfo=UTC)
-
-
-def _number(value: str) -> Decimal | None:
-    try:
-        return Decimal(value)
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def parse_query(query: str, table: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, bool]]]:
-    """An encoded query -> (filters [(field, op, value)], order [(field, descending)])."""
-    filters, order = [], []
-    for raw in CARET.split(query or ""):
-        term = raw.replace("^^", "^")
-        if not term or term == "EQ":
-            continue
-        if term.startswith("ORDERBYDESC"):
-            order.append((term[11:], True))
-        elif term.startswith("ORDERBY"):
-            order.append((term[7:], False))
-        elif term.startswith(("OR", "NQ")):
-            raise bad_request("Invalid query: OR and NQ are not supported by this sandbox", term)
-        elif m := TERM.fullmatch(term):
-            filters.append((m["field"], m["op"], m["value"]))
-        else:
-            raise bad_request("Invalid query", f"Cannot parse the term '{term}'")
-    for field, *_ in [*filters, *order]:
-        check_field(table, field)
-    return filters, order
-
-
-def check_field(table: str, path: str) -> None:
-    """Every part of a dot-walked path must be a field, and all but the last a reference."""
-    for i, part in enumerate(path.split(".")):
-        if part not in SCHEMA[table]:
-            raise bad_request("Invalid query", f"Unknown field '{path}' on table {table}")
-        if i < path.count("."):
-            table = REFERENCES.get((table, part)) or ""
-            if not table:
-                raise bad_request("Invalid query", f"'{part}' is not a reference field")
-
-
-def matches(value: str, op: str, arg: str, numeric: bool = False) -> bool:
-    if op == "=":
-        return value == arg
-    if op == "!=":
-        return value != arg
-    if op in ("IN", "NOT IN"):
-        return (value in arg.split(",")) == (op == "IN")
-    if op == "ISEMPTY":
-        return value == ""
-    if op == "ISNOTEMPTY":
-        return value != ""
-    if op == "STARTSWITH":
-        return value.startswith(arg)
-    if op == "LIKE":
-        return arg.lower() in value.lower()
-    # Ranges: numeric fields as numbers, everything else as text, which is right for
-    # "YYYY-MM-DD HH:MM:SS". An empty value never satisfies a range (as on an instance).
-    if value == "":
-        return False
-    a, b = (_number(value), _number(arg)) if numeric else (None, None)
-    left, right = (a, b) if a is not None and b is not None else (value, arg)
-    return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[op]
-
-
-def bad_request(message: str, detail: str | None = None) -> HttpError:
-    return HttpError(400, error(message, detail))
-
-
-def error(message: str, detail: str | None = None) -> dict:
-    return {"error": {"message": message, "detail": detail}, "status": "failure"}
 
 
 class ServiceNowSandbox(Sandbox):
@@ -197,64 +122,13 @@ class ServiceNowSandbox(Sandbox):
         return value if isinstance(value, date) else date.fromisoformat(value) if value else date.today()
 
     def seed_store(self) -> None:
-        world = build_world(seed=self.seed, today=self.today, n_employees=int(self.options.get("n_employees") or 200),
-                            n_lines=int(self.options.get("n_lines") or 2000))
-        p2p = build_p2p(world, seed=self.seed)
-        start = datetime.combine(self.today - timedelta(days=60), datetime.min.time(), UTC)
-        stamp = iter(sn_time(start + timedelta(minutes=i)) for i in range(10**6))
-        users: dict[str, dict] = {}
-        by_code: dict[str, str] = {}
-        # Non-employee accounts every instance has: they have no employee_number.
-        people = [("admin", "", "System", "Administrator", "admin@northwind.example", "true"),
-                  (API_USER, "", "Workbench", "Integration", "workbench@northwind.example", "true")]
-        people += [(e.email.split("@")[0], e.code, e.first, e.last, e.email,
-                    "true" if e.status == "Active" else "false") for e in world.employees]
-        for user_name, code, first, last, email, active in people:
-            sys_id = stable_id("sn-user", self.seed, user_name).lower()
-            ts = next(stamp)
-            users[sys_id] = {"sys_id": sys_id, "user_name": user_name, "employee_number": code, "first_name": first,
-                             "last_name": last, "name": f"{first} {last}", "email": email, "title": "",
-                             "active": active, "manager": "", "sys_created_on": ts, "sys_created_by": "admin",
-                             "sys_updated_on": ts, "sys_updated_by": "admin", "sys_mod_count": "0"}
-            if code:
-                by_code[code] = sys_id
-        for code, manager in p2p.managers.items():
-            if code in by_code and manager in by_code:
-                users[by_code[code]]["manager"] = by_code[manager]
+        users, approvals = seed_tables(
+            seed=self.seed,
+            today=self.today,
+            n_employees=int(self.options.get("n_employees") or 200),
+            n_lines=int(self.options.get("n_lines") or 2000),
+        )
         self.store.put_many(USERS, users)
-
-        # Approval history for the first requisitions: the cost center owner approves first, the
-        # owner's manager second. Ordered ones were approved; waiting ones are requested (a
-        # second level "not requested" behind them) or were rejected.
-        approvals: dict[str, dict] = {}
-        comments = ["Approved within budget.", "OK.", "Approved; please use the framework contract next time."]
-        waiting = 0
-        for req in sorted(p2p.requisitions, key=lambda r: (r.submitted, r.number))[:14]:
-            owner = p2p.cost_center_owners.get((req.entity, req.lines[0].cost_center)) or p2p.managers.get(req.requester)
-            chain = [c for c in (owner, p2p.managers.get(owner or "")) if c in by_code]
-            if req.status == "ordered":
-                states = ["approved"] * len(chain)
-            else:
-                waiting += 1
-                states = (["requested", "not requested"] if waiting <= 2 else ["rejected", "not requested"])[:len(chain)]
-            created = datetime.combine(req.submitted, datetime.min.time(), UTC) + timedelta(hours=9)
-            for order, (code, state) in enumerate(zip(chain, states, strict=False), start=1):
-                sys_id = stable_id("sn-approval", self.seed, req.number, order).lower()
-                decided = created + timedelta(hours=3 * order)
-                text = {"approved": comments[len(approvals) % 3],
-                        "rejected": "Rejected: no budget left on this cost center this quarter."}.get(state, "")
-                approvals[sys_id] = {
-                    "sys_id": sys_id, "approver": by_code[code], "state": state, "comments": text,
-                    "due_date": sn_time(created + timedelta(days=5)), "order": str(order),
-                    "source_table": "x_coupa_requisition", "document_id": str(req.coupa_id), "sysapproval": "",
-                    "u_correlation_id": f"seed:requisition:{req.number}:{order}", "u_document_number": req.number,
-                    "u_amount": str(req.total), "u_currency": req.currency,
-                    "short_description": f"Requisition {req.number}: {req.title}",
-                    "sys_created_on": sn_time(created), "sys_created_by": API_USER,
-                    "sys_updated_on": sn_time(decided if state in FINAL else created),
-                    "sys_updated_by": users[by_code[code]]["user_name"] if state in FINAL else API_USER,
-                    "sys_mod_count": "1" if state in FINAL else "0",
-                }
         self.store.put_many(APPROVALS, approvals)
 
     # --- auth, errors, clock ----------------------------------------------------------------
@@ -314,8 +188,11 @@ class ServiceNowSandbox(Sandbox):
                 continue  # unknown fields are left out, as on an instance
             value = self._value(table, rec, field)
             ref = REFERENCES.get((table, field))
-            out[field] = {"link": f"{host}/api/now/table/{ref}/{value}", "value": value} if ref and value and not plain \
+            out[field] = (
+                {"link": f"{host}/api/now/table/{ref}/{value}", "value": value}
+                if ref and value and not plain
                 else value
+            )
         return out
 
     def _list(self, req: Request):
@@ -324,20 +201,22 @@ class ServiceNowSandbox(Sandbox):
         limit, offset = self._int(req, "sysparm_limit", MAX_LIMIT), self._int(req, "sysparm_offset", 0)
         limit = max(1, min(limit, MAX_LIMIT))
         with self.lock:
-            rows = [r for r in self.store.all(table)
-                    if all(matches(self._value(table, r, f), op, v, f.split(".")[-1] in NUMERIC)
-                           for f, op, v in filters)]
+            rows = [
+                r
+                for r in self.store.all(table)
+                if all(matches(self._value(table, r, f), op, v, f.split(".")[-1] in NUMERIC) for f, op, v in filters)
+            ]
         rows.sort(key=lambda r: r["sys_id"])  # a stable base order, so offset paging is repeatable
         for field, desc in reversed(order):
             rows.sort(key=lambda r, f=field: self._sort_key(table, r, f), reverse=desc)
         fields = [f.strip() for f in req.query.get("sysparm_fields", "").split(",") if f.strip()] or None
-        page = [self._render(table, r, req, fields) for r in rows[offset:offset + limit]]
+        page = [self._render(table, r, req, fields) for r in rows[offset : offset + limit]]
         return 200, {"result": page}, self._paging_headers(req, len(rows), limit, offset)
 
     def _sort_key(self, table: str, rec: dict, field: str) -> Any:
         value = self._value(table, rec, field)
         if field.split(".")[-1] in NUMERIC:
-            return _number(value) if value and _number(value) is not None else Decimal("-Infinity")
+            return number(value) if value and number(value) is not None else Decimal("-Infinity")
         return value
 
     def _paging_headers(self, req: Request, total: int, limit: int, offset: int) -> dict:
@@ -391,23 +270,6 @@ class ServiceNowSandbox(Sandbox):
             raise bad_request("Exception while reading request", "The payload must be a JSON object.")
         return body
 
-    def _clean(self, body: dict) -> dict[str, str]:
-        """Writable fields as strings (ServiceNow stores text); references and choices validated."""
-        values: dict[str, str] = {}
-        for key, raw in body.items():
-            if key not in SCHEMA[APPROVALS] or key.startswith("sys_"):
-                continue  # unknown and system fields are ignored, as on an instance
-            values[key] = "" if raw is None else str(raw).lower() if isinstance(raw, bool) else str(raw)
-        if "approver" in values:
-            values["approver"] = self._user_id(values["approver"])
-        if "state" in values and values["state"] not in STATES:
-            raise bad_request("Invalid value for state", f"'{values['state']}' is not one of {', '.join(STATES)}")
-        if values.get("u_amount") and _number(values["u_amount"]) is None:
-            raise bad_request("Invalid value for u_amount", f"'{values['u_amount']}' is not a decimal number")
-        if values.get("due_date") and len(values["due_date"]) == 10:
-            values["due_date"] += " 00:00:00"
-        return values
-
     def _user_id(self, ref: str) -> str:
         if self.store.get(USERS, ref):
             return ref
@@ -418,40 +280,51 @@ class ServiceNowSandbox(Sandbox):
 
     def _create(self, req: Request):
         table = self._writable_table(req)
-        values = self._clean(self._body(req))
+        values = rules.clean(self._body(req), self._user_id)
         if not values.get("approver"):
             raise bad_request("Mandatory field missing", "approver")
         with self.lock:
             ts = self._stamp()
             sys_id = stable_id("sn-approval", self.seed, "api", ts, len(self.store.all(table))).lower()
             rec = {f: "" for f in SCHEMA[table]}
-            rec.update({"state": "requested", "source_table": "x_coupa_requisition", **values, "sys_id": sys_id,
-                        "sys_created_on": ts, "sys_created_by": API_USER, "sys_updated_on": ts,
-                        "sys_updated_by": API_USER, "sys_mod_count": "0"})
+            rec.update(
+                {
+                    "state": "requested",
+                    "source_table": "x_coupa_requisition",
+                    **values,
+                    "sys_id": sys_id,
+                    "sys_created_on": ts,
+                    "sys_created_by": API_USER,
+                    "sys_updated_on": ts,
+                    "sys_updated_by": API_USER,
+                    "sys_mod_count": "0",
+                }
+            )
             self.store.put(table, sys_id, rec)
             self.count("approvals.created")
         return 201, {"result": self._render(table, rec, req)}, {"Location": f"/api/now/table/{table}/{sys_id}"}
 
     def _patch(self, req: Request):
         table = self._writable_table(req)
-        values = self._clean(self._body(req))
+        values = rules.clean(self._body(req), self._user_id)
         rec = self._update(req.match["sys_id"], values, by=API_USER)
         return {"result": self._render(table, rec, req)}
 
     def _update(self, sys_id: str, values: dict[str, str], *, by: str) -> dict:
         with self.lock:
             rec = dict(self._record(APPROVALS, sys_id))
-            new_state = values.get("state", rec["state"])
-            if rec["state"] in FINAL and new_state != rec["state"]:
-                # What an instance answers when a business rule aborts the update.
-                raise HttpError(403, error("Operation Failed",
-                                           f"The approval is already {rec['state']}; it cannot become {new_state}"))
+            rules.check_transition(rec, values.get("state", rec["state"]))
             changed = {k: v for k, v in values.items() if rec.get(k) != v}
             if not changed:
                 return rec  # nothing changed: no update, so sys_updated_on and sys_mod_count stay
             rec.update(changed)
-            rec.update({"sys_updated_on": self._stamp(), "sys_updated_by": by,
-                        "sys_mod_count": str(int(rec["sys_mod_count"] or 0) + 1)})
+            rec.update(
+                {
+                    "sys_updated_on": self._stamp(),
+                    "sys_updated_by": by,
+                    "sys_mod_count": str(int(rec["sys_mod_count"] or 0) + 1),
+                }
+            )
             self.store.put(APPROVALS, sys_id, rec)
             if "state" in changed:
                 self.count(f"approvals.{rec['state']}")
@@ -459,14 +332,7 @@ class ServiceNowSandbox(Sandbox):
 
     # --- autodecide -------------------------------------------------------------------------
     def _set_autodecide(self, req: Request):
-        body = self._body(req)
-        after, limit = body.get("after_seconds"), body.get("reject_over")
-        if after is not None and (not isinstance(after, int | float | Decimal) or after < 0):
-            raise bad_request("after_seconds must be a number >= 0 or null")
-        if limit is not None and _number(str(limit)) is None:
-            raise bad_request("reject_over must be an amount or null")
-        setting = {"after_seconds": None if after is None else float(after),
-                   "reject_over": None if limit is None else str(limit)}
+        setting = rules.autodecide_setting(self._body(req))
         self.store.put("meta", "autodecide", setting)
         return setting
 
@@ -474,19 +340,13 @@ class ServiceNowSandbox(Sandbox):
         setting = self.store.get("meta", "autodecide") or {}
         if setting.get("after_seconds") is None:
             return
-        limit = _number(setting["reject_over"]) if setting.get("reject_over") else None
+        limit = number(setting["reject_over"]) if setting.get("reject_over") else None
         with self.lock:
             # Sandbox time never runs behind the last stamp (stamps can run ahead under bursts of writes).
             cutoff = sn_time(max(self._now(), self._last) - timedelta(seconds=setting["after_seconds"]))
             due = [r for r in self.store.all(APPROVALS) if r["state"] == "requested" and r["sys_created_on"] <= cutoff]
             for rec in sorted(due, key=lambda r: r["sys_created_on"]):
-                amount = _number(rec["u_amount"]) if rec["u_amount"] else None
-                if limit is not None and amount is not None and amount > limit:
-                    values = {"state": "rejected", "comments": f"Rejected automatically: {rec['u_amount']} "
-                                                               f"{rec['u_currency']} is over the limit of {limit}."}
-                else:
-                    values = {"state": "approved", "comments": "Approved automatically by the sandbox."}
-                self._update(rec["sys_id"], values, by=self._user_name(rec["approver"]))
+                self._update(rec["sys_id"], rules.auto_decision(rec, limit), by=self._user_name(rec["approver"]))
 
     def _user_name(self, sys_id: str) -> str:
         return (self.store.get(USERS, sys_id) or {}).get("user_name", "")
@@ -495,47 +355,24 @@ class ServiceNowSandbox(Sandbox):
     def _console_decide(self, req: Request):
         form = req.form()
         state = form.get("state", "")
-        if state not in ("approved", "rejected"):
+        if state not in rules.CONSOLE_DECISIONS:
             return 400, f"<p>state must be approved or rejected, not {escape(state)}</p>"
         try:
             rec = self._record(APPROVALS, req.match["sys_id"])
-            self._update(rec["sys_id"], {"state": state, "comments": form.get("comments", "")},
-                         by=self._user_name(rec["approver"]))
+            self._update(
+                rec["sys_id"],
+                {"state": state, "comments": form.get("comments", "")},
+                by=self._user_name(rec["approver"]),
+            )
         except HttpError as exc:
             return exc.status, f"<p>{escape(str(exc.body['error']))}</p><p><a href='/'>back</a></p>"
         return 303, "", {"Location": "/"}
 
     def _console(self, req: Request):
-        e = escape
         with self.lock:
             rows = sorted(self.store.all(APPROVALS), key=lambda r: r["sys_updated_on"], reverse=True)
             setting = self.store.get("meta", "autodecide") or {}
-        body = []
-        for r in rows:
-            user = self.store.get(USERS, r["approver"]) or {}
-            actions = ""
-            if r["state"] == "requested":
-                actions = "".join(
-                    f'<form method=post action="/sandbox/decide/{e(r["sys_id"])}" style="display:inline">'
-                    f'<input type=hidden name=state value={s}><input name=comments placeholder="comment" size=14>'
-                    f"<button>{label}</button></form> " for s, label in (("approved", "Approve"), ("rejected", "Reject")))
-            body.append(
-                f"<tr><td>{e(user.get('name', ''))}<br><small>{e(user.get('employee_number', ''))}</small></td>"
-                f"<td>{e(r['u_document_number'])}<br><small>{e(r['short_description'])}</small></td>"
-                f"<td class=num>{e(r['u_amount'])} {e(r['u_currency'])}</td><td>{e(r['state'])}</td>"
-                f"<td>{e(r['due_date'][:10])}</td><td>{e(r['comments'])}</td><td>{e(r['sys_updated_on'])}</td>"
-                f"<td>{actions}</td></tr>")
-        auto = "off" if setting.get("after_seconds") is None else \
-            f"after {setting['after_seconds']:g} s, rejecting over {setting.get('reject_over') or 'no limit'}"
-        return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>ServiceNow sandbox</title>"
-                "<style>body{font:14px system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse;width:100%}"
-                "td,th{border-bottom:1px solid #dde3ea;padding:.3rem .5rem;text-align:left;vertical-align:top}"
-                ".num{text-align:right}small{color:#5b6b7b}</style></head><body>"
-                "<h1>ServiceNow sandbox &mdash; approvals</h1>"
-                f"<p><small>{len(rows)} approvals. Autodecide: {e(auto)}.</small></p>"
-                "<table><thead><tr><th>Approver</th><th>Document</th><th class=num>Amount</th><th>State</th>"
-                "<th>Due</th><th>Comments</th><th>Updated</th><th></th></tr></thead><tbody>"
-                + "".join(body) + "</tbody></table></body></html>")
+        return console.render(rows, lambda sys_id: self.store.get(USERS, sys_id) or {}, setting)
 
     def stats_payload(self) -> dict:
         with self.lock:
@@ -543,8 +380,12 @@ class ServiceNowSandbox(Sandbox):
         by_state: dict[str, int] = {}
         for r in approvals:
             by_state[r["state"]] = by_state.get(r["state"], 0) + 1
-        return {**self.stats, "approvals": len(approvals), "by_state": by_state,
-                "by_correlation_id": {r["u_correlation_id"]: r["sys_id"] for r in approvals if r["u_correlation_id"]}}
+        return {
+            **self.stats,
+            "approvals": len(approvals),
+            "by_state": by_state,
+            "by_correlation_id": {r["u_correlation_id"]: r["sys_id"] for r in approvals if r["u_correlation_id"]},
+        }
 
 
 if __name__ == "__main__":  # python -m connectors.servicenow.sandbox.server [port]
