@@ -29,11 +29,20 @@ def main() -> int:
     parser.add_argument("--kill-max", type=float, default=6.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="broker-soak-") as tmp:
-        result = run_soak(Path(tmp) / "soak", producers=args.producers, per_producer=args.per_producer, rate=args.rate,
-                          workers=args.workers, kill_every=(args.kill_min, args.kill_max), settle=300)
-    print(f"lost {result.lost} of {result.sent:,} ({result.lost / max(result.sent, 1):.4%}); "
-          f"read twice {result.read_twice} ({result.read_twice / max(result.sent, 1):.4%}); "
-          f"supervisor crashes {0 if result.supervisor_survived else 1}, supervisor errors {result.supervisor_errors}")
+        result = run_soak(
+            Path(tmp) / "soak",
+            producers=args.producers,
+            per_producer=args.per_producer,
+            rate=args.rate,
+            workers=args.workers,
+            kill_every=(args.kill_min, args.kill_max),
+            settle=300,
+        )
+    print(
+        f"lost {result.lost} of {result.sent:,} ({result.lost / max(result.sent, 1):.4%}); "
+        f"read twice {result.read_twice} ({result.read_twice / max(result.sent, 1):.4%}); "
+        f"supervisor crashes {0 if result.supervisor_survived else 1}, supervisor errors {result.supervisor_errors}"
+    )
     return 0 if result.ok else 1
 
 

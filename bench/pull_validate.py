@@ -28,19 +28,37 @@ def main():
     urls = {}
     for kind in ("business_central", "concur"):
         port = free_port()
-        procs.append(subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "sandbox", kind, "--port", str(port), "--today", TODAY.isoformat(),
-             "--lines", str(args.lines), "--employees", "200", "--data", str(tmp / f"{kind}.sqlite3")],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "manage.py"),
+                    "sandbox",
+                    kind,
+                    "--port",
+                    str(port),
+                    "--today",
+                    TODAY.isoformat(),
+                    "--lines",
+                    str(args.lines),
+                    "--employees",
+                    "200",
+                    "--data",
+                    str(tmp / f"{kind}.sqlite3"),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+        )
         urls[kind] = f"http://127.0.0.1:{port}"
     try:
         for url in urls.values():
             wait_http(f"{url}/sandbox/health", 300)
         from sync.jobs import run_job
         from sync.models import SyncRun
-from workbench.models import OutboundWrite
         from tests.conftest import make_connections
-        from workbench.models import DocumentLine, ExceptionItem
+        from workbench.models import DocumentLine, ExceptionItem, OutboundWrite
 
         erp, expense = make_connections(urls["business_central"], urls["concur"], page_size=100)
         t0 = time.perf_counter()

@@ -34,21 +34,50 @@ def seed(n_items: int) -> None:
     users = [get_user_model().objects.create_user(f"analyst{i}") for i in range(5)]
     codes = [c for c in CODES if c not in ("CONNECTOR_UNAVAILABLE",)]
     now = timezone.now()
-    ExceptionGroup.objects.bulk_create([
-        ExceptionGroup(root_cause_key=f"{c}:{e.code}:V{k:02d}", code=c, title=f"{CODES[c].title}: V{k:02d} ({e.code})")
-        for c in codes for e in entities for k in range(20)])
+    ExceptionGroup.objects.bulk_create(
+        [
+            ExceptionGroup(
+                root_cause_key=f"{c}:{e.code}:V{k:02d}", code=c, title=f"{CODES[c].title}: V{k:02d} ({e.code})"
+            )
+            for c in codes
+            for e in entities
+            for k in range(20)
+        ]
+    )
     groups = {g.root_cause_key: g for g in ExceptionGroup.objects.all()}
     batch = 5000
     for start in range(0, n_items, batch):
         docs = []
         for i in range(start, min(n_items, start + batch)):
             e = entities[i % 3]
-            docs.append(Document(correlation_id=uuid.uuid4(), source_system="concur", source_id=f"D{i:07d}", number=f"R{i:06d}",
-                                 name=f"Trip {i}", entity=e, entity_code=e.code, party_code=f"E{i % 200:04d}",
-                                 party_name=f"Employee {i % 200}", currency=e.currency, total=Decimal("123.45")))
+            docs.append(
+                Document(
+                    correlation_id=uuid.uuid4(),
+                    source_system="concur",
+                    source_id=f"D{i:07d}",
+                    number=f"R{i:06d}",
+                    name=f"Trip {i}",
+                    entity=e,
+                    entity_code=e.code,
+                    party_code=f"E{i % 200:04d}",
+                    party_name=f"Employee {i % 200}",
+                    currency=e.currency,
+                    total=Decimal("123.45"),
+                )
+            )
         Document.objects.bulk_create(docs, batch_size=2000)
-        lines = [DocumentLine(document=d, line_no=1, amount=Decimal("123.45"), currency=d.currency, date=now.date(),
-                              description="Hotel", cost_center="SALE") for d in docs]
+        lines = [
+            DocumentLine(
+                document=d,
+                line_no=1,
+                amount=Decimal("123.45"),
+                currency=d.currency,
+                date=now.date(),
+                description="Hotel",
+                cost_center="SALE",
+            )
+            for d in docs
+        ]
         DocumentLine.objects.bulk_create(lines, batch_size=2000)
         items = []
         for d, ln in zip(docs, lines, strict=True):
@@ -57,14 +86,32 @@ def seed(n_items: int) -> None:
             opened = now - timedelta(hours=rng.randint(0, 24 * 20))
             status = rng.choices(["open", "in_progress", "waiting", "resolved", "overridden"], [60, 10, 5, 20, 5])[0]
             group = groups[f"{code}:{d.entity_code}:V{rng.randrange(20):02d}"] if rng.random() < 0.9 else None
-            items.append(ExceptionItem(
-                group=group, root_cause_key=group.root_cause_key if group else "",
-                fingerprint=f"{code}:doc{d.pk}", code=code, category=spec.category, kind=spec.kind, severity=spec.severity,
-                status=status, message=f"Line 1: cost center 'SALE' does not exist in the ERP for {d.entity_code}.",
-                document=d, line=ln, entity=d.entity, amount_at_risk=ln.amount, currency=d.currency,
-                owner_team=spec.owner_team, assignee=rng.choice(users + [None] * 5), opened_at=opened,
-                sla_due_at=opened + timedelta(hours=spec.sla_hours), correlation_id=d.correlation_id,
-                search=search_text(code, f"Line 1: cost center 'SALE' does not exist in the ERP for {d.entity_code}.", d)))
+            items.append(
+                ExceptionItem(
+                    group=group,
+                    root_cause_key=group.root_cause_key if group else "",
+                    fingerprint=f"{code}:doc{d.pk}",
+                    code=code,
+                    category=spec.category,
+                    kind=spec.kind,
+                    severity=spec.severity,
+                    status=status,
+                    message=f"Line 1: cost center 'SALE' does not exist in the ERP for {d.entity_code}.",
+                    document=d,
+                    line=ln,
+                    entity=d.entity,
+                    amount_at_risk=ln.amount,
+                    currency=d.currency,
+                    owner_team=spec.owner_team,
+                    assignee=rng.choice(users + [None] * 5),
+                    opened_at=opened,
+                    sla_due_at=opened + timedelta(hours=spec.sla_hours),
+                    correlation_id=d.correlation_id,
+                    search=search_text(
+                        code, f"Line 1: cost center 'SALE' does not exist in the ERP for {d.entity_code}.", d
+                    ),
+                )
+            )
         ExceptionItem.objects.bulk_create(items, batch_size=2000)
 
 
@@ -95,15 +142,33 @@ def main():
         client = Client()
         client.force_login(get_user_model().objects.get(username="analyst0"))
         scenarios = [
-            {}, {"category": "master_data"}, {"code": "CLOSED_PERIOD"}, {"entity": "NW-DE"}, {"status": "open"},
-            {"assignee": "me"}, {"age": "7d+"}, {"q": "R00123"}, {"q": "Employee 17"}, {"page": "40"},
-            {"category": "policy", "entity": "NW-FR", "page": "3"}, {"status": "resolved", "code": "INVALID_TAX_CODE"},
+            {},
+            {"category": "master_data"},
+            {"code": "CLOSED_PERIOD"},
+            {"entity": "NW-DE"},
+            {"status": "open"},
+            {"assignee": "me"},
+            {"age": "7d+"},
+            {"q": "R00123"},
+            {"q": "Employee 17"},
+            {"page": "40"},
+            {"category": "policy", "entity": "NW-FR", "page": "3"},
+            {"status": "resolved", "code": "INVALID_TAX_CODE"},
         ]
         if args.view == "groups":
             scenarios = [
-                {}, {"group_sort": "count"}, {"group_sort": "oldest"}, {"category": "master_data"}, {"entity": "NW-DE"},
-                {"status": "open"}, {"age": "7d+"}, {"q": "Employee 17"}, {"page": "10"}, {"code": "CLOSED_PERIOD"},
-                {"category": "policy", "entity": "NW-FR", "group_sort": "count"}, {"status": "resolved"},
+                {},
+                {"group_sort": "count"},
+                {"group_sort": "oldest"},
+                {"category": "master_data"},
+                {"entity": "NW-DE"},
+                {"status": "open"},
+                {"age": "7d+"},
+                {"q": "Employee 17"},
+                {"page": "10"},
+                {"code": "CLOSED_PERIOD"},
+                {"category": "policy", "entity": "NW-FR", "group_sort": "count"},
+                {"status": "resolved"},
             ]
             scenarios = [{"view": "groups", **p} for p in scenarios]
         for params in scenarios:  # warm-up: template compilation and PostgreSQL's caches, not timed
@@ -123,7 +188,9 @@ def main():
             queries.add(len(ctx.captured_queries))
         times.sort()
         p50, p95 = statistics.median(times), times[int(len(times) * 0.95) - 1]
-        print(f"queue page ({args.view} view), {args.items} items, {args.requests} requests over {len(scenarios)} filter mixes:")
+        print(
+            f"queue page ({args.view} view), {args.items} items, {args.requests} requests over {len(scenarios)} filter mixes:"
+        )
         print(f"  server time p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {times[-1]:.1f} ms")
         print(f"  queries per request: {sorted(queries)}")
         print(f"  peak memory: {peak_rss_mib():.0f} MiB")

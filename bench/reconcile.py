@@ -48,9 +48,28 @@ def start_sandbox(data: Path, employees: int, today: str):
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "sandbox", "business_central", "--port", str(port), "--today", today,
-         "--seed", "7", "--employees", str(employees), "--lines", "0", "--data", str(data)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "sandbox",
+            "business_central",
+            "--port",
+            str(port),
+            "--today",
+            today,
+            "--seed",
+            "7",
+            "--employees",
+            str(employees),
+            "--lines",
+            "0",
+            "--data",
+            str(data),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/sandbox/health", 900)
@@ -83,8 +102,9 @@ def seeded_store(employees: int, today: str, tmp: Path) -> Path:
 
 
 def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())
 
@@ -111,24 +131,40 @@ def main():
         erp, _ = make_connections(url, "http://127.0.0.1:9", page_size=args.page_size, timeout=60)
         t0 = time.perf_counter()
         sync = run_job(SyncRun.objects.create(connection=erp, job="master_data"))
-        print(f"master-data sync (fills the ledger): {time.perf_counter() - t0:.1f}s, {sync.records_read:,} records, "
-              f"status={sync.status} {sync.message[:200]}")
+        print(
+            f"master-data sync (fills the ledger): {time.perf_counter() - t0:.1f}s, {sync.records_read:,} records, "
+            f"status={sync.status} {sync.message[:200]}"
+        )
         erp.refresh_from_db()
 
         # Drift the incremental sync cannot see, on employees away from each company's newest row.
         n = args.drift
         staff = list(Employee.objects.order_by("code").values_list("entity__code", "code")[: 4 * n])
-        changed, deleted = staff[:2 * n:2], staff[1:2 * n:2]
-        post(f"{url}/sandbox/drift", {
-            "add": [{"stream": "employees", "entity": ("NW-US", "NW-DE", "NW-FR")[i % 3], "code": f"X{i:07d}",
-                     "name": f"Planted {i}"} for i in range(n)],
-            "change": [{"stream": "employees", "entity": e, "code": c, "field": "name", "value": f"Renamed {c}"}
-                       for e, c in changed],
-            "delete": [{"stream": "employees", "entity": e, "code": c} for e, c in deleted],
-        })
-        expected = ({("employees", f"{('NW-US', 'NW-DE', 'NW-FR')[i % 3]}/X{i:07d}", "added") for i in range(n)}
-                    | {("employees", f"{e}/{c}", "changed") for e, c in changed}
-                    | {("employees", f"{e}/{c}", "deleted") for e, c in deleted})
+        changed, deleted = staff[: 2 * n : 2], staff[1 : 2 * n : 2]
+        post(
+            f"{url}/sandbox/drift",
+            {
+                "add": [
+                    {
+                        "stream": "employees",
+                        "entity": ("NW-US", "NW-DE", "NW-FR")[i % 3],
+                        "code": f"X{i:07d}",
+                        "name": f"Planted {i}",
+                    }
+                    for i in range(n)
+                ],
+                "change": [
+                    {"stream": "employees", "entity": e, "code": c, "field": "name", "value": f"Renamed {c}"}
+                    for e, c in changed
+                ],
+                "delete": [{"stream": "employees", "entity": e, "code": c} for e, c in deleted],
+            },
+        )
+        expected = (
+            {("employees", f"{('NW-US', 'NW-DE', 'NW-FR')[i % 3]}/X{i:07d}", "added") for i in range(n)}
+            | {("employees", f"{e}/{c}", "changed") for e, c in changed}
+            | {("employees", f"{e}/{c}", "deleted") for e, c in deleted}
+        )
 
         import gc
 
@@ -143,17 +179,23 @@ def main():
         found = set(run.drift.values_list("stream", "key", "kind"))
 
         print(f"database: {connection.vendor}; page size {args.page_size}")
-        print(f"reconciliation: status={run.status}; {run.compared:,} ERP records compared in {seconds:.1f}s "
-              f"= {run.compared / seconds:,.0f} records/s")
+        print(
+            f"reconciliation: status={run.status}; {run.compared:,} ERP records compared in {seconds:.1f}s "
+            f"= {run.compared / seconds:,.0f} records/s"
+        )
         print("  per stream: " + ", ".join(f"{s} {run.summary[s]['compared']:,}" for s in MASTER_DATA_STREAMS))
-        print(f"  drift: {run.added} added, {run.changed} changed, {run.deleted} deleted, {run.unreadable} unreadable; "
-              f"exactly the {len(expected)} planted: {found == expected}")
+        print(
+            f"  drift: {run.added} added, {run.changed} changed, {run.deleted} deleted, {run.unreadable} unreadable; "
+            f"exactly the {len(expected)} planted: {found == expected}"
+        )
         if found != expected:
             print(f"  missed: {sorted(expected - found)[:10]}  extra: {sorted(found - expected)[:10]}")
         print(f"  {run.message[:300]}")
         what = "peak during the reconciliation" if exact_peak else "process peak (could not reset it)"
-        print(f"memory (workbench process): RSS {rss_before:.0f} MiB before, {what} {peak:.0f} MiB "
-              f"(+{peak - rss_before:.0f} MiB); whole run incl. the sync {peak_rss_mib():.0f} MiB")
+        print(
+            f"memory (workbench process): RSS {rss_before:.0f} MiB before, {what} {peak:.0f} MiB "
+            f"(+{peak - rss_before:.0f} MiB); whole run incl. the sync {peak_rss_mib():.0f} MiB"
+        )
     finally:
         proc.terminate()
         proc.wait(30)

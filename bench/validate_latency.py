@@ -44,23 +44,82 @@ def seed():
         entity = master_data(code, cur)
         for cc in ("ADM", "OPS", "IT", "LEGAL", "HR"):
             CostCenter.objects.get_or_create(entity=entity, code=cc, defaults={"name": cc})
-        Supplier.objects.bulk_create([Supplier(entity=entity, code=f"V{code[-2:]}{i:03d}", name=f"Supplier {i}",
-                                               blocked="All" if i % 25 == 0 else "") for i in range(100)])
-        Budget.objects.bulk_create([Budget(entity=entity, cost_center=cc.code, gl_account=acct, period=f"{today:%Y-%m}",
-                                           amount=Decimal(100000), currency=cur)
-                                    for cc in CostCenter.objects.filter(entity=entity) for acct in ("6110", "6120", "6130")])
-        pos = Document.objects.bulk_create([
-            Document(kind="purchase_order", correlation_id=uuid.uuid4(), source_system="bench", source_id=f"{code}-PO{i}",
-                     number=f"{code}-PO{i}", po_number=f"{code}-PO{i}", entity=entity, entity_code=code, currency=cur,
-                     total=Decimal(500), document_date=today, financial_status="posted") for i in range(700)])
-        DocumentLine.objects.bulk_create([
-            DocumentLine(document=po, line_no=1, amount=Decimal(500), currency=cur, quantity=Decimal(5), unit_price=Decimal(100),
-                         gl_account="6110", cost_center="IT") for po in pos])
+        Supplier.objects.bulk_create(
+            [
+                Supplier(
+                    entity=entity,
+                    code=f"V{code[-2:]}{i:03d}",
+                    name=f"Supplier {i}",
+                    blocked="All" if i % 25 == 0 else "",
+                )
+                for i in range(100)
+            ]
+        )
+        Budget.objects.bulk_create(
+            [
+                Budget(
+                    entity=entity,
+                    cost_center=cc.code,
+                    gl_account=acct,
+                    period=f"{today:%Y-%m}",
+                    amount=Decimal(100000),
+                    currency=cur,
+                )
+                for cc in CostCenter.objects.filter(entity=entity)
+                for acct in ("6110", "6120", "6130")
+            ]
+        )
+        pos = Document.objects.bulk_create(
+            [
+                Document(
+                    kind="purchase_order",
+                    correlation_id=uuid.uuid4(),
+                    source_system="bench",
+                    source_id=f"{code}-PO{i}",
+                    number=f"{code}-PO{i}",
+                    po_number=f"{code}-PO{i}",
+                    entity=entity,
+                    entity_code=code,
+                    currency=cur,
+                    total=Decimal(500),
+                    document_date=today,
+                    financial_status="posted",
+                )
+                for i in range(700)
+            ]
+        )
+        DocumentLine.objects.bulk_create(
+            [
+                DocumentLine(
+                    document=po,
+                    line_no=1,
+                    amount=Decimal(500),
+                    currency=cur,
+                    quantity=Decimal(5),
+                    unit_price=Decimal(100),
+                    gl_account="6110",
+                    cost_center="IT",
+                )
+                for po in pos
+            ]
+        )
     PurchaseCategory.objects.create(code="IT-HW", name="IT hardware", gl_account="6110")
-    PurchaseCategory.objects.create(code="PROF-SVC", name="Professional services", gl_account="6130", contract_required=True)
-    SupplierContract.objects.bulk_create([SupplierContract(number=f"C{e}{i}", supplier_code=f"V{e}{i:03d}", category="PROF-SVC",
-                                                           start=today - timedelta(days=30), end=today + timedelta(days=300))
-                                          for e in ("US", "DE", "FR") for i in range(0, 100, 2)])
+    PurchaseCategory.objects.create(
+        code="PROF-SVC", name="Professional services", gl_account="6130", contract_required=True
+    )
+    SupplierContract.objects.bulk_create(
+        [
+            SupplierContract(
+                number=f"C{e}{i}",
+                supplier_code=f"V{e}{i:03d}",
+                category="PROF-SVC",
+                start=today - timedelta(days=30),
+                end=today + timedelta(days=300),
+            )
+            for e in ("US", "DE", "FR")
+            for i in range(0, 100, 2)
+        ]
+    )
     user = get_user_model().objects.create_user("callout")
     return Token.objects.create(user=user).key
 
@@ -71,12 +130,26 @@ def body(rng: random.Random) -> dict:
     lines = []
     for _ in range(rng.randint(1, 4)):
         cat = rng.choice(["IT-HW", "IT-HW", "PROF-SVC"])
-        lines.append({"description": "Item", "category": cat, "quantity": str(rng.randint(1, 10)),
-                      "unit_price": f"{rng.randint(50, 3000)}.00", "gl_account": "6110" if cat == "IT-HW" else "6130",
-                      "cost_center": rng.choice(["IT", "OPS", "ADM", "SALE"]), "supplier_code": f"V{entity[-2:]}{rng.randint(0, 99):03d}",
-                      "need_by_date": (date.today() + timedelta(days=10)).isoformat()})
-    return {"external_id": f"r{rng.random()}", "entity": entity, "requester_code": "E0001", "currency": cur,
-            "title": "Bench", "lines": lines}
+        lines.append(
+            {
+                "description": "Item",
+                "category": cat,
+                "quantity": str(rng.randint(1, 10)),
+                "unit_price": f"{rng.randint(50, 3000)}.00",
+                "gl_account": "6110" if cat == "IT-HW" else "6130",
+                "cost_center": rng.choice(["IT", "OPS", "ADM", "SALE"]),
+                "supplier_code": f"V{entity[-2:]}{rng.randint(0, 99):03d}",
+                "need_by_date": (date.today() + timedelta(days=10)).isoformat(),
+            }
+        )
+    return {
+        "external_id": f"r{rng.random()}",
+        "entity": entity,
+        "requester_code": "E0001",
+        "currency": cur,
+        "title": "Bench",
+        "lines": lines,
+    }
 
 
 def main():
@@ -92,9 +165,28 @@ def main():
     token = seed()
     settings = connection.settings_dict
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"postgres://{settings['USER']}:{settings['PASSWORD']}@{settings['HOST']}:{settings['PORT']}/{name}")
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "workbench.wsgi", "-b", f"127.0.0.1:{port}", "-w", "4",
-                            "--threads", "4", "--log-level", "warning"], cwd=ROOT, env=env)
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{settings['USER']}:{settings['PASSWORD']}@{settings['HOST']}:{settings['PORT']}/{name}",
+    )
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "workbench.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "4",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/api/p2p/requisitions/validate/"
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", 60)
@@ -122,8 +214,10 @@ def main():
         # One requester at a time: what a person submitting a requisition waits for.
         client(7, 300, True)
         q = statistics.quantiles(latencies, n=100)
-        print(f"1 client: {len(latencies)} validations, p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
-              f"p99 {q[98] * 1000:.1f} ms")
+        print(
+            f"1 client: {len(latencies)} validations, p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
+            f"p99 {q[98] * 1000:.1f} ms"
+        )
         latencies.clear()
         statuses.clear()
         threads = [threading.Thread(target=client, args=(i, args.requests, True)) for i in range(args.clients)]
@@ -132,9 +226,13 @@ def main():
         [t.join() for t in threads]
         wall = time.perf_counter() - t0
         q = statistics.quantiles(latencies, n=100)
-        print(f"{args.clients} concurrent clients: {len(latencies)} validations (gunicorn 4 workers x 4 threads, clients on the same 2 cores)")
-        print(f"  p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
-              f"{len(latencies) / wall:,.0f} requests/s; answers: {statuses}")
+        print(
+            f"{args.clients} concurrent clients: {len(latencies)} validations (gunicorn 4 workers x 4 threads, clients on the same 2 cores)"
+        )
+        print(
+            f"  p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
+            f"{len(latencies) / wall:,.0f} requests/s; answers: {statuses}"
+        )
     finally:
         web.terminate()
         web.wait(10)

@@ -51,11 +51,14 @@ def record_success(connection: Connection) -> None:
         return
     was_down = connection.health == Connection.Health.DOWN
     with transaction.atomic():
-        Connection.objects.filter(pk=connection.pk).update(health=Connection.Health.OK, consecutive_failures=0,
-                                                           last_ok_at=timezone.now())
+        Connection.objects.filter(pk=connection.pk).update(
+            health=Connection.Health.OK, consecutive_failures=0, last_ok_at=timezone.now()
+        )
         connection.health, connection.consecutive_failures = Connection.Health.OK, 0
         incident = ExceptionItem.objects.filter(fingerprint=incident_fingerprint(connection))
-        exception_items_resolve(items=incident, action="recovered", reason=f"{connection.name} answers again; held writes released.")
+        exception_items_resolve(
+            items=incident, action="recovered", reason=f"{connection.name} answers again; held writes released."
+        )
     if was_down:
         log.info("connection %s recovered", connection.name)
         jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
@@ -63,17 +66,21 @@ def record_success(connection: Connection) -> None:
 
 def error_text(exc: Exception) -> str:
     """A connection's failure in a person's words (no Python class names on screen)."""
-    kind = {"TransientError": "It did not answer in time or was unavailable",
-            "ConfigError": "It refused the connection's settings or credentials",
-            "MalformedPayload": "It sent something that cannot be read",
-            "Rejected": "It refused the request"}.get(exc.__class__.__name__, "The call failed")
+    kind = {
+        "TransientError": "It did not answer in time or was unavailable",
+        "ConfigError": "It refused the connection's settings or credentials",
+        "MalformedPayload": "It sent something that cannot be read",
+        "Rejected": "It refused the request",
+    }.get(exc.__class__.__name__, "The call failed")
     return f"{kind}: {exc}"
 
 
 def record_failure(connection: Connection, error: Exception) -> bool:
     """Count a failure; returns True if the connection is (now) down."""
     message = error_text(error)[:2000]
-    Connection.objects.filter(pk=connection.pk).update(consecutive_failures=F("consecutive_failures") + 1, last_error=message)
+    Connection.objects.filter(pk=connection.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1, last_error=message
+    )
     connection.refresh_from_db(fields=["consecutive_failures", "health"])
     if isinstance(error, ConfigError) or connection.consecutive_failures >= settings.SYNC_OUTAGE_THRESHOLD:
         if connection.health != Connection.Health.DOWN:
@@ -82,9 +89,11 @@ def record_failure(connection: Connection, error: Exception) -> bool:
             log.warning("connection %s is down: %s", connection.name, message)
         what = "rejects our credentials" if isinstance(error, ConfigError) else "is not answering"
         exception_item_raise(
-            code="CONNECTOR_UNAVAILABLE", fp=incident_fingerprint(connection), connection=connection,
+            code="CONNECTOR_UNAVAILABLE",
+            fp=incident_fingerprint(connection),
+            connection=connection,
             message=f"{connection.name} {what} ({connection.consecutive_failures} failed calls in a row). "
-                    f"Outbound writes are held and will be replayed when it recovers. Last error: {message}",
+            f"Outbound writes are held and will be replayed when it recovers. Last error: {message}",
             detail={"last_error": message},
         )
         return True
@@ -101,5 +110,8 @@ def check_connection(connection: Connection) -> bool:
     if result.ok:
         record_success(connection)
         return True
-    record_failure(connection, ConfigError(result.message) if "credential" in result.message.lower() else RuntimeError(result.message))
+    record_failure(
+        connection,
+        ConfigError(result.message) if "credential" in result.message.lower() else RuntimeError(result.message),
+    )
     return False

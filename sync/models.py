@@ -89,7 +89,9 @@ class ReconciliationRun(models.Model):
     unreadable = models.PositiveIntegerField(default=0, help_text="ERP records that could not be compared.")
     streams_done = models.PositiveIntegerField(default=0)
     streams_total = models.PositiveIntegerField(null=True, blank=True)
-    summary = models.JSONField(default=dict, blank=True, help_text="Per stream: compared, added, changed, deleted, unreadable.")
+    summary = models.JSONField(
+        default=dict, blank=True, help_text="Per stream: compared, added, changed, deleted, unreadable."
+    )
     message = models.TextField(blank=True)
 
     class Meta:
@@ -116,7 +118,9 @@ class DriftRecord(models.Model):
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="drift")
     stream = models.CharField(max_length=40)
-    key = models.CharField(max_length=255, help_text="Natural key: entity/code; budgets entity/cost center/account/period.")
+    key = models.CharField(
+        max_length=255, help_text="Natural key: entity/code; budgets entity/cost center/account/period."
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     diffs = models.JSONField(default=dict, help_text="{field: [ours, the ERP's]}; null on the side that has no record.")
     erp_id = models.CharField(max_length=64, blank=True)
@@ -125,7 +129,9 @@ class DriftRecord(models.Model):
         ordering = ["stream", "key"]
         constraints = [
             models.UniqueConstraint(fields=["run", "stream", "key"], name="uniq_drift_per_run"),
-            models.CheckConstraint(condition=models.Q(kind__in=["added", "changed", "deleted"]), name="drift_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["added", "changed", "deleted"]), name="drift_kind_valid"
+            ),
         ]
 
     def __str__(self):

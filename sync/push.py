@@ -47,11 +47,16 @@ def claim_next() -> tuple[OutboundWrite, object] | None:
     and its lease, which every later update must still hold.
     """
     now = timezone.now()
-    due = (OutboundWrite.objects
-           .filter(Q(status=OutboundWrite.Status.PENDING, next_attempt_at__lte=now)
-                   | Q(status=OutboundWrite.Status.SENDING, lease_until__lt=now))
-           .exclude(connection__health=Connection.Health.DOWN).exclude(connection__enabled=False)
-           .order_by("id").values_list("pk", "status")[:5])
+    due = (
+        OutboundWrite.objects.filter(
+            Q(status=OutboundWrite.Status.PENDING, next_attempt_at__lte=now)
+            | Q(status=OutboundWrite.Status.SENDING, lease_until__lt=now)
+        )
+        .exclude(connection__health=Connection.Health.DOWN)
+        .exclude(connection__enabled=False)
+        .order_by("id")
+        .values_list("pk", "status")[:5]
+    )
     lease = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     for pk, status in due:
         q = OutboundWrite.objects.filter(pk=pk, status=status)
@@ -106,16 +111,20 @@ def process_outbox(limit: int = 50) -> int:
 
 @transaction.atomic
 def _succeeded(w: OutboundWrite, lease, result) -> None:
-    if _owned(w, lease).update(status=OutboundWrite.Status.DONE, lease_until=None, last_error="",
-                               result=result_record(result)):
+    if _owned(w, lease).update(
+        status=OutboundWrite.Status.DONE, lease_until=None, last_error="", result=result_record(result)
+    ):
         write_succeeded(w, result)
 
 
 @transaction.atomic
 def _refused(w: OutboundWrite, lease, exc: Rejected) -> None:
-    if _owned(w, lease).update(status=OutboundWrite.Status.REJECTED, lease_until=None,
-                               last_error=f"{exc.code}: {exc.message}"[:2000],
-                               result={"code": exc.code, "message": exc.message}):
+    if _owned(w, lease).update(
+        status=OutboundWrite.Status.REJECTED,
+        lease_until=None,
+        last_error=f"{exc.code}: {exc.message}"[:2000],
+        result={"code": exc.code, "message": exc.message},
+    ):
         write_refused(w, code=exc.code, message=exc.message, field=exc.field or "", value=exc.value or "")
 
 
@@ -126,14 +135,25 @@ def _failed(w: OutboundWrite, lease, exc: Exception, *, held: bool) -> None:
     message = error_text(exc)[:2000]
     if held:
         # The connection's outage is the incident; this write waits for recovery without using up attempts.
-        _owned(w, lease).update(status=OutboundWrite.Status.PENDING, lease_until=None, attempts=F("attempts") - 1,
-                                uncertain=uncertain, last_error=message)
+        _owned(w, lease).update(
+            status=OutboundWrite.Status.PENDING,
+            lease_until=None,
+            attempts=F("attempts") - 1,
+            uncertain=uncertain,
+            last_error=message,
+        )
         return
     if w.attempts >= settings.SYNC_MAX_ATTEMPTS:
-        if _owned(w, lease).update(status=OutboundWrite.Status.DEAD, lease_until=None, uncertain=uncertain,
-                                   last_error=message):
+        if _owned(w, lease).update(
+            status=OutboundWrite.Status.DEAD, lease_until=None, uncertain=uncertain, last_error=message
+        ):
             write_dead(w, attempts=w.attempts, error=message)
         return
     retry_after = getattr(exc, "retry_after", None)
-    _owned(w, lease).update(status=OutboundWrite.Status.PENDING, lease_until=None, uncertain=uncertain, last_error=message,
-                            next_attempt_at=timezone.now() + timedelta(seconds=delay_for(w.attempts, retry_after)))
+    _owned(w, lease).update(
+        status=OutboundWrite.Status.PENDING,
+        lease_until=None,
+        uncertain=uncertain,
+        last_error=message,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay_for(w.attempts, retry_after)),
+    )

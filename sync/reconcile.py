@@ -92,8 +92,10 @@ class ReconciliationResult:
             text = f"No drift: {self.compared:,} ERP records match the workbench's copies."
         else:
             where = ", ".join(s for s, c in self.streams.items() if c["added"] or c["changed"] or c["deleted"])
-            text = (f"{self.added} added, {self.changed} changed, {self.deleted} deleted in the ERP ({where}); "
-                    f"{self.compared:,} records compared.")
+            text = (
+                f"{self.added} added, {self.changed} changed, {self.deleted} deleted in the ERP ({where}); "
+                f"{self.compared:,} records compared."
+            )
         if self.unreadable:
             text += f" {self.unreadable} ERP records could not be read and were not compared."
         return text
@@ -151,8 +153,11 @@ def _legal_entities() -> Comparison:
         if not rec.get("code"):
             raise Unreadable
         # As masterdata_upsert stores them.
-        return (str(rec["code"])[:20],), (str(rec.get("name") or "")[:200], str(rec.get("currency") or "USD")[:3],
-                                          _erp_id(rec))
+        return (str(rec["code"])[:20],), (
+            str(rec.get("name") or "")[:200],
+            str(rec.get("currency") or "USD")[:3],
+            _erp_id(rec),
+        )
 
     return Comparison("legal_entities", fields, ledger, erp, lambda key: Q(code=key[0]))
 
@@ -219,8 +224,14 @@ def _drift(run: ReconciliationRun, cmp: Comparison, key: tuple, kind: str, ours,
         diffs = {f: [None, _json(b)] for f, b in zip(cmp.fields, theirs, strict=True)}
     else:
         diffs = {f: [_json(a), None] for f, a in zip(cmp.fields, ours, strict=True)}
-    return DriftRecord(run=run, stream=cmp.stream, key=key_text(key), kind=kind, diffs=diffs,
-                       erp_id=str((theirs or ours)[-1] or "")[:64])
+    return DriftRecord(
+        run=run,
+        stream=cmp.stream,
+        key=key_text(key),
+        kind=kind,
+        diffs=diffs,
+        erp_id=str((theirs or ours)[-1] or "")[:64],
+    )
 
 
 # --- the comparison ------------------------------------------------------------------------------
@@ -269,9 +280,16 @@ def _reconcile_stream(run: ReconciliationRun, connector, cmp: Comparison) -> dic
     DriftRecord.objects.bulk_create(gone)
     ours.clear()  # free it before the next stream loads
     _drop_fixed_meanwhile(run, cmp)
-    kinds = dict(DriftRecord.objects.filter(run=run, stream=cmp.stream).values_list("kind").order_by().annotate(n=Count("id")))
-    return {"compared": compared, "added": kinds.get("added", 0), "changed": kinds.get("changed", 0),
-            "deleted": kinds.get("deleted", 0), "unreadable": len(unreadable)}
+    kinds = dict(
+        DriftRecord.objects.filter(run=run, stream=cmp.stream).values_list("kind").order_by().annotate(n=Count("id"))
+    )
+    return {
+        "compared": compared,
+        "added": kinds.get("added", 0),
+        "changed": kinds.get("changed", 0),
+        "deleted": kinds.get("deleted", 0),
+        "unreadable": len(unreadable),
+    }
 
 
 def _drop_fixed_meanwhile(run: ReconciliationRun, cmp: Comparison) -> int:
@@ -279,7 +297,9 @@ def _drop_fixed_meanwhile(run: ReconciliationRun, cmp: Comparison) -> int:
     a master-data pull between our two reads, and is not drift."""
     index = {f: i for i, f in enumerate(cmp.fields)}
     fixed: list[int] = []
-    rows = DriftRecord.objects.filter(run=run, stream=cmp.stream).order_by("id").values_list("id", "key", "kind", "diffs")
+    rows = (
+        DriftRecord.objects.filter(run=run, stream=cmp.stream).order_by("id").values_list("id", "key", "kind", "diffs")
+    )
     batch: list[tuple] = []
 
     def check(batch: list[tuple]) -> None:
@@ -302,7 +322,7 @@ def _drop_fixed_meanwhile(run: ReconciliationRun, cmp: Comparison) -> int:
     if batch:
         check(batch)
     for i in range(0, len(fixed), WRITE_BATCH):
-        DriftRecord.objects.filter(pk__in=fixed[i:i + WRITE_BATCH]).delete()
+        DriftRecord.objects.filter(pk__in=fixed[i : i + WRITE_BATCH]).delete()
     return len(fixed)
 
 
@@ -325,8 +345,13 @@ def reconcile_master_data(run: ReconciliationRun) -> ReconciliationResult:
         for k in ("compared", "added", "changed", "deleted", "unreadable"):
             setattr(result, k, getattr(result, k) + counts[k])
         ReconciliationRun.objects.filter(pk=run.pk).update(
-            streams_done=F("streams_done") + 1, added=result.added, changed=result.changed, deleted=result.deleted,
-            unreadable=result.unreadable, summary=result.streams)
+            streams_done=F("streams_done") + 1,
+            added=result.added,
+            changed=result.changed,
+            deleted=result.deleted,
+            unreadable=result.unreadable,
+            summary=result.streams,
+        )
     return result
 
 
@@ -337,15 +362,29 @@ def run_reconciliation(run: ReconciliationRun) -> ReconciliationRun:
         DriftRecord.objects.filter(run=run).delete()  # a redelivered task starts its run again from scratch
         return reconcile_master_data(run).message()
 
-    return run_recorded(run, job=JOB, body=body, lease_seconds=LEASE_SECONDS,
-                        reset={"compared": 0, "added": 0, "changed": 0, "deleted": 0, "unreadable": 0,
-                               "streams_done": 0, "summary": {}, "message": ""})
+    return run_recorded(
+        run,
+        job=JOB,
+        body=body,
+        lease_seconds=LEASE_SECONDS,
+        reset={
+            "compared": 0,
+            "added": 0,
+            "changed": 0,
+            "deleted": 0,
+            "unreadable": 0,
+            "streams_done": 0,
+            "summary": {},
+            "message": "",
+        },
+    )
 
 
 def reconciliation_start(*, connection: Connection, actor=None) -> ReconciliationRun:
     """Queue a reconciliation now (the page's button); the nightly schedule calls the task directly."""
-    run = ReconciliationRun.objects.create(connection=connection,
-                                           triggered_by=actor.get_username() if actor else "schedule")
+    run = ReconciliationRun.objects.create(
+        connection=connection, triggered_by=actor.get_username() if actor else "schedule"
+    )
     jobs.enqueue_on_commit(jobs.RECONCILE_MASTER_DATA, run_id=run.pk)
     return run
 

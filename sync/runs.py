@@ -51,7 +51,9 @@ def cursor_save(cursor: SyncCursor, page: Page) -> None:
         cursor.save(update_fields=["value", "updated_at"])
 
 
-def read_with_retries(connection: Connection, read: Callable[[], Iterator[Page]], on_page: Callable[[Page], None]) -> None:
+def read_with_retries(
+    connection: Connection, read: Callable[[], Iterator[Page]], on_page: Callable[[Page], None]
+) -> None:
     """Feed pages to on_page; on a transient error, back off and read again from the saved cursor."""
     attempt = 0
     while True:
@@ -85,15 +87,19 @@ def queue_pages(connector, stream: str, seen: set[str]) -> Iterator[Page]:
         yield first
 
 
-def split_records(page: Page, check: Callable[[dict], str], summary: Callable[[dict], dict] | None = None
-                  ) -> tuple[list[dict], list[RecordError]]:
+def split_records(
+    page: Page, check: Callable[[dict], str], summary: Callable[[dict], dict] | None = None
+) -> tuple[list[dict], list[RecordError]]:
     """The page's records the ledger can hold, and the ones it cannot (with why): one bad record never fails a page."""
     good, bad = [], list(page.errors)
     for rec in page.records:
         problem = check(rec)
         if problem:
-            bad.append(RecordError(str(rec.get("external_id") or ""), problem, repr(rec)[:4000],
-                                   summary(rec) if summary else {}))
+            bad.append(
+                RecordError(
+                    str(rec.get("external_id") or ""), problem, repr(rec)[:4000], summary(rec) if summary else {}
+                )
+            )
         else:
             good.append(rec)
     return good, bad
@@ -101,8 +107,11 @@ def split_records(page: Page, check: Callable[[dict], str], summary: Callable[[d
 
 def record_summary(rec: dict) -> dict:
     """What a quarantined document's item can still say about it (its number and amount)."""
-    return {"number": str(rec.get("number") or ""), "amount": str(rec.get("total") or ""),
-            "currency": str(rec.get("currency") or "")}
+    return {
+        "number": str(rec.get("number") or ""),
+        "amount": str(rec.get("total") or ""),
+        "currency": str(rec.get("currency") or ""),
+    }
 
 
 def quarantine(connection: Connection, err: RecordError) -> None:
@@ -117,10 +126,13 @@ def quarantine(connection: Connection, err: RecordError) -> None:
     currency = info.get("currency", "") if len(info.get("currency", "")) == 3 else ""
     ref = err.external_id or hashlib.sha1(err.raw.encode()).hexdigest()[:16]
     exception_item_raise(
-        code="MALFORMED_RECORD", fp=f"MALFORMED_RECORD:{connection.kind}:{ref}",
+        code="MALFORMED_RECORD",
+        fp=f"MALFORMED_RECORD:{connection.kind}:{ref}",
         message=f"{connection.name} sent {('report ' + what) if what else 'a record'}{who} that cannot be read: {err.message}",
         detail={"source": connection.kind, "external_id": err.external_id, "raw": err.raw[:4000], "summary": info},
-        amount=amount, currency=currency.upper(), search_extra=" ".join(info.values()),
+        amount=amount,
+        currency=currency.upper(),
+        search_extra=" ".join(info.values()),
     )
 
 
@@ -131,13 +143,17 @@ def claim(connection: Connection, job: str, seconds: int = 900) -> bool:
     """One run of a job per connection at a time: compare-and-set on the job's lease."""
     lease = cursor_of(connection, f"lease:{job}")
     now = timezone.now()
-    return bool(SyncCursor.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=lease.pk).update(
-        lease_until=now + timedelta(seconds=seconds)))
+    return bool(
+        SyncCursor.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=lease.pk).update(
+            lease_until=now + timedelta(seconds=seconds)
+        )
+    )
 
 
 def renew(connection: Connection, job: str, seconds: int) -> None:
     SyncCursor.objects.filter(connection=connection, stream=f"lease:{job}").update(
-        lease_until=timezone.now() + timedelta(seconds=seconds))
+        lease_until=timezone.now() + timedelta(seconds=seconds)
+    )
 
 
 def release(connection: Connection, job: str) -> None:
@@ -158,32 +174,36 @@ def run_recorded(run, *, job: str, body: Callable[[], str], lease_seconds: int =
     """
     model, connection = type(run), run.connection
     if not claim(connection, job, lease_seconds):
-        model.objects.filter(pk=run.pk).update(status=model.Status.SKIPPED, finished_at=timezone.now(),
-                                               message="Another run of this job is in progress.")
+        model.objects.filter(pk=run.pk).update(
+            status=model.Status.SKIPPED, finished_at=timezone.now(), message="Another run of this job is in progress."
+        )
         run.refresh_from_db()
         return run
     now = timezone.now()
     model.objects.filter(connection=connection, status=model.Status.RUNNING).exclude(pk=run.pk).filter(
-        **({"job": job} if model is SyncRun else {})).update(status=model.Status.FAILED, finished_at=now, message=FAILED_RUN)
+        **({"job": job} if model is SyncRun else {})
+    ).update(status=model.Status.FAILED, finished_at=now, message=FAILED_RUN)
     model.objects.filter(pk=run.pk).update(status=model.Status.RUNNING, started_at=now, **(reset or {}))
-    status, message = model.Status.SUCCEEDED, ""
+    # Whatever happens below, the run ends recorded: a run left "running" would be polled forever.
+    status, message = model.Status.FAILED, "The run stopped before it finished (the worker log has the details)."
     try:
         if not connection.enabled:
             raise Skipped("The connection is disabled.")
         message = body() or ""
+        status = model.Status.SUCCEEDED
     except Skipped as exc:
         status, message = model.Status.SKIPPED, str(exc)
     except ConnectorError as exc:
         status, message = model.Status.FAILED, error_text(exc)
-        record_failure(connection, exc)
+        try:
+            record_failure(connection, exc)
+        except Exception:  # noqa: BLE001 - the connection's health is second to recording the run
+            log.exception("recording the failure of %s failed", connection.name)
     except Exception as exc:  # noqa: BLE001 - the run must end recorded, whatever happened
         log.exception("%s %s failed", model.__name__, run.pk)
-        status, message = model.Status.FAILED, f"Unexpected error ({exc.__class__.__name__}): {exc}"
+        status, message = model.Status.FAILED, f"Unexpected error in the workbench (the worker log has the details): {exc}"
     finally:
         release(connection, job)
-    updates = {"status": status, "finished_at": timezone.now()}
-    if message:
-        updates["message"] = message[:2000]
-    model.objects.filter(pk=run.pk).update(**updates)
+        model.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), message=message[:2000])
     run.refresh_from_db()
     return run

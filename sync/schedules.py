@@ -33,29 +33,76 @@ def _interval(seconds: int) -> IntervalSchedule:
 def default_entries() -> list[dict]:
     entries = [
         {"name": "Outbox: send pending writes", "task": "sync.process_outbox", "every": 10, "kwargs": {}},
-        {"name": "Connections: probe the ones that are down", "task": "sync.check_connections", "every": 20, "kwargs": {}},
+        {
+            "name": "Connections: probe the ones that are down",
+            "task": "sync.check_connections",
+            "every": 20,
+            "kwargs": {},
+        },
         {"name": "E-invoice inbox: watched folder", "task": "sync.scan_einvoice_inbox", "every": 30, "kwargs": {}},
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:
-            entries.append({"name": f"{conn.name}: master data", "task": "sync.scheduled_job", "every": 300,
-                            "kwargs": {"connection": conn.name, "job": "master_data"}})
-            entries.append({"name": f"{conn.name}: posting status and payments", "task": "sync.scheduled_job", "every": 60,
-                            "kwargs": {"connection": conn.name, "job": "posting_status"}})
-            entries.append({"name": f"{conn.name}: master-data reconciliation", "task": "sync.reconcile_master_data",
-                            "every": 86400, "kwargs": {"connection": conn.name}})
+            entries.append(
+                {
+                    "name": f"{conn.name}: master data",
+                    "task": "sync.scheduled_job",
+                    "every": 300,
+                    "kwargs": {"connection": conn.name, "job": "master_data"},
+                }
+            )
+            entries.append(
+                {
+                    "name": f"{conn.name}: posting status and payments",
+                    "task": "sync.scheduled_job",
+                    "every": 60,
+                    "kwargs": {"connection": conn.name, "job": "posting_status"},
+                }
+            )
+            entries.append(
+                {
+                    "name": f"{conn.name}: master-data reconciliation",
+                    "task": "sync.reconcile_master_data",
+                    "every": 86400,
+                    "kwargs": {"connection": conn.name},
+                }
+            )
         elif conn.role == Connection.Role.EXPENSE:
-            entries.append({"name": f"{conn.name}: expense reports", "task": "sync.scheduled_job", "every": 60,
-                            "kwargs": {"connection": conn.name, "job": "expense_pull"}})
+            entries.append(
+                {
+                    "name": f"{conn.name}: expense reports",
+                    "task": "sync.scheduled_job",
+                    "every": 60,
+                    "kwargs": {"connection": conn.name, "job": "expense_pull"},
+                }
+            )
         elif conn.role == Connection.Role.PROCUREMENT:
-            entries.append({"name": f"{conn.name}: requisitions, receipts and invoices", "task": "sync.scheduled_job",
-                            "every": 60, "kwargs": {"connection": conn.name, "job": "procurement_pull"}})
+            entries.append(
+                {
+                    "name": f"{conn.name}: requisitions, receipts and invoices",
+                    "task": "sync.scheduled_job",
+                    "every": 60,
+                    "kwargs": {"connection": conn.name, "job": "procurement_pull"},
+                }
+            )
         elif conn.role == Connection.Role.APPROVALS:
-            entries.append({"name": f"{conn.name}: approval decisions", "task": "sync.scheduled_job", "every": 30,
-                            "kwargs": {"connection": conn.name, "job": "approvals_pull"}})
+            entries.append(
+                {
+                    "name": f"{conn.name}: approval decisions",
+                    "task": "sync.scheduled_job",
+                    "every": 30,
+                    "kwargs": {"connection": conn.name, "job": "approvals_pull"},
+                }
+            )
         elif conn.role == Connection.Role.IDENTITY:
-            entries.append({"name": f"{conn.name}: employees", "task": "sync.scheduled_job", "every": 300,
-                            "kwargs": {"connection": conn.name, "job": "identity_pull"}})
+            entries.append(
+                {
+                    "name": f"{conn.name}: employees",
+                    "task": "sync.scheduled_job",
+                    "every": 300,
+                    "kwargs": {"connection": conn.name, "job": "identity_pull"},
+                }
+            )
     return entries
 
 
@@ -63,14 +110,19 @@ def ensure_schedules() -> int:
     created = 0
     for e in default_entries():
         _, was_created = PeriodicTask.objects.get_or_create(
-            name=e["name"], defaults={"task": e["task"], "interval": _interval(e["every"]), "kwargs": json.dumps(e["kwargs"])})
+            name=e["name"],
+            defaults={"task": e["task"], "interval": _interval(e["every"]), "kwargs": json.dumps(e["kwargs"])},
+        )
         created += was_created
     return created
 
 
 def schedules_for(connection: Connection) -> list[PeriodicTask]:
-    return [t for t in PeriodicTask.objects.select_related("interval", "crontab").filter(task="sync.scheduled_job")
-            if json.loads(t.kwargs or "{}").get("connection") == connection.name]
+    return [
+        t
+        for t in PeriodicTask.objects.select_related("interval", "crontab").filter(task="sync.scheduled_job")
+        if json.loads(t.kwargs or "{}").get("connection") == connection.name
+    ]
 
 
 # --- editing from the app ------------------------------------------------------------------------------
@@ -79,12 +131,20 @@ MIN_INTERVAL = 10  # seconds: below this, beat's own tick (and the SQLite broker
 MAX_INTERVAL = 7 * 24 * 3600
 HISTORY_KEEP = 20
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-_CRON_LABELS = {"minute": "minute", "hour": "hour", "day_of_month": "day of month", "month_of_year": "month",
-                "day_of_week": "day of week"}
-_CRON_VALIDATORS = {"minute": validators.minute_validator, "hour": validators.hour_validator,
-                    "day_of_month": validators.day_of_month_validator,
-                    "month_of_year": validators.month_of_year_validator,
-                    "day_of_week": validators.day_of_week_validator}
+_CRON_LABELS = {
+    "minute": "minute",
+    "hour": "hour",
+    "day_of_month": "day of month",
+    "month_of_year": "month",
+    "day_of_week": "day of week",
+}
+_CRON_VALIDATORS = {
+    "minute": validators.minute_validator,
+    "hour": validators.hour_validator,
+    "day_of_month": validators.day_of_month_validator,
+    "month_of_year": validators.month_of_year_validator,
+    "day_of_week": validators.day_of_week_validator,
+}
 # One history line per change, newest first: "2026-11-20 10:05 UTC admin: every 1 minute → cron */5 * * * *; on → off".
 _HISTORY_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC ")
 
@@ -134,8 +194,10 @@ def parse_cron(expression: str) -> dict:
     """Five cron fields, checked by django-celery-beat's validators and by celery's own crontab."""
     fields = (expression or "").split()
     if len(fields) != 5:
-        raise ScheduleError(f"A cron expression has 5 fields (minute hour day-of-month month day-of-week), "
-                            f'e.g. "*/15 * * * *"; "{expression.strip()}" has {len(fields)}.')
+        raise ScheduleError(
+            f"A cron expression has 5 fields (minute hour day-of-month month day-of-week), "
+            f'e.g. "*/15 * * * *"; "{expression.strip()}" has {len(fields)}.'
+        )
     spec = dict(zip(CRON_FIELDS, fields, strict=True))
     for field, value in spec.items():
         try:
@@ -160,8 +222,9 @@ def _validate(every_seconds: int | None, cron: str | None) -> tuple[int | None, 
     if isinstance(every_seconds, bool) or not isinstance(every_seconds, int):
         raise ScheduleError("The interval must be a whole number of seconds.")
     if not MIN_INTERVAL <= every_seconds <= MAX_INTERVAL:
-        raise ScheduleError(f"The interval must be between {MIN_INTERVAL} seconds and 7 days, "
-                            f"not {_plural(every_seconds, 'second')}.")
+        raise ScheduleError(
+            f"The interval must be between {MIN_INTERVAL} seconds and 7 days, not {_plural(every_seconds, 'second')}."
+        )
     return every_seconds, None
 
 
@@ -177,8 +240,9 @@ def _interval_row(seconds: int) -> IntervalSchedule:
 
 
 @transaction.atomic
-def schedule_update(*, task: PeriodicTask, every_seconds: int | None, cron: str | None, enabled: bool,
-                    actor) -> PeriodicTask:
+def schedule_update(
+    *, task: PeriodicTask, every_seconds: int | None, cron: str | None, enabled: bool, actor
+) -> PeriodicTask:
     """Point a beat entry at an interval or a cron schedule, switch it on or off, and note who did it.
 
     The change is kept as a dated line at the top of the task's `description` (newest first, the last
@@ -204,7 +268,7 @@ def schedule_update(*, task: PeriodicTask, every_seconds: int | None, cron: str 
     who = actor.get_username() if actor is not None else "system"
     line = f"{timezone.now():%Y-%m-%d %H:%M} UTC {who}: {'; '.join(changes)}"
     notes = [ln for ln in (task.description or "").splitlines() if ln.strip() and not _HISTORY_LINE.match(ln)]
-    task.description = "\n".join([*notes, line, *schedule_history(task)[:HISTORY_KEEP - 1]])
+    task.description = "\n".join([*notes, line, *schedule_history(task)[: HISTORY_KEEP - 1]])
     task.save()  # also tells a running beat (PeriodicTasks.changed) to reload its schedule
     logger.info("schedule changed", extra={"task": task.name, "change": line})
     return task

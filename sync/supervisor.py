@@ -47,9 +47,15 @@ class Program:
 
 
 class Supervisor:
-    def __init__(self, programs: list[Program], *, watch: Callable[[], list[str]] | None = None,
-                 watch_every: float = 30.0, out: Callable[[str], None] | None = None,
-                 stable_after: float = STABLE_AFTER):
+    def __init__(
+        self,
+        programs: list[Program],
+        *,
+        watch: Callable[[], list[str]] | None = None,
+        watch_every: float = 30.0,
+        out: Callable[[str], None] | None = None,
+        stable_after: float = STABLE_AFTER,
+    ):
         self.programs = {p.name: p for p in programs}
         self.stable_after = stable_after
         self.watch = watch
@@ -64,8 +70,14 @@ class Supervisor:
     def start(self, program: Program) -> None:
         program.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(program.log_path, "ab") as logfile:  # the child keeps its own descriptor
-            program.proc = subprocess.Popen(program.cmd, stdout=logfile, stderr=subprocess.STDOUT, cwd=program.cwd,
-                                            env=program.env, start_new_session=True)
+            program.proc = subprocess.Popen(
+                program.cmd,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                cwd=program.cwd,
+                env=program.env,
+                start_new_session=True,
+            )
         program.started_at = time.monotonic()
         program.restart_at = None
 
@@ -120,8 +132,10 @@ class Supervisor:
                     p.backoff = BACKOFF_FIRST
                 p.exits.append(code)
                 p.restart_at = now + p.backoff
-                self.out(f"{p.name} exited with {_exit_text(code)}; restarting in {p.backoff:.0f}s "
-                         f"(restart {p.restarts + 1}; log {p.log_path})")
+                self.out(
+                    f"{p.name} exited with {_exit_text(code)}; restarting in {p.backoff:.0f}s "
+                    f"(restart {p.restarts + 1}; log {p.log_path})"
+                )
                 p.backoff = min(BACKOFF_CAP, p.backoff * 2)
             if p.restart_at is not None and now >= p.restart_at:
                 p.restarts += 1

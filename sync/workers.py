@@ -40,8 +40,25 @@ _beat_lock = threading.Lock()
 
 def worker_command(name: str, concurrency: int = 2, loglevel: str = "info") -> list[str]:
     """The one command line a worker runs with (demo, tests, README's deployment)."""
-    return [sys.executable, "-m", "celery", "-A", "sync", "worker", "--pool", "threads", "-c", str(concurrency),
-            "-n", f"{name}@%h", "-l", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "sync",
+        "worker",
+        "--pool",
+        "threads",
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name}@%h",
+        "-l",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
 
 
 def _beat(hostname: str, *, started: bool = False) -> None:
@@ -92,12 +109,20 @@ def worker_health(now=None) -> dict:
     now = now or timezone.now()
     stall = timedelta(seconds=settings.WORKER_STALL_SECONDS)
     backlog = broker_backlog()
-    due = (OutboundWrite.objects.filter(status=OutboundWrite.Status.PENDING, next_attempt_at__lt=now - stall)
-           .exclude(connection__health=Connection.Health.DOWN).exclude(connection__enabled=False).count())
+    due = (
+        OutboundWrite.objects.filter(status=OutboundWrite.Status.PENDING, next_attempt_at__lt=now - stall)
+        .exclude(connection__health=Connection.Health.DOWN)
+        .exclude(connection__enabled=False)
+        .count()
+    )
     beats = WorkerBeat.objects.aggregate(task=Max("last_task_at"), started=Max("started_at"))
     last = max((t for t in (beats["task"], beats["started"]) if t), default=None)
     waiting = bool(backlog) or due > 0
     stalled = waiting and (last is None or now - last > stall)
-    return {"status": "stalled" if stalled else "ok", "backlog": backlog, "due_writes": due,
-            "last_task_at": last.isoformat() if last else None,
-            "workers": list(WorkerBeat.objects.values("name", "pid", "started_at", "last_task_at"))}
+    return {
+        "status": "stalled" if stalled else "ok",
+        "backlog": backlog,
+        "due_writes": due,
+        "last_task_at": last.isoformat() if last else None,
+        "workers": list(WorkerBeat.objects.values("name", "pid", "started_at", "last_task_at")),
+    }

@@ -63,11 +63,17 @@ export REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)}
 export DJANGO_ALLOW_ASYNC_UNSAFE=true
 export SANDBOXES_ALLOWED=1  # the suite runs the vendor sandboxes as processes
+export HYPOTHESIS_PROFILE=ci  # property tests with a fixed seed (tests/conftest.py)
 export VAR_DIR="$W/var"
 
 echo "== checks"
 .venv/bin/python manage.py check --fail-level WARNING
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
+
+echo "== lint: ruff check, ruff format --check, import-linter (.importlinter: the one direction)"
+.venv/bin/ruff check --output-format concise .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache
 
 echo "== pytest"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -78,7 +78,16 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdmin):
-    list_display = ["number", "name", "entity", "party_name", "total", "currency", "business_status", "financial_status"]
+    list_display = [
+        "number",
+        "name",
+        "entity",
+        "party_name",
+        "total",
+        "currency",
+        "business_status",
+        "financial_status",
+    ]
     list_filter = ["financial_status", "entity"]
     search_fields = ["number", "name", "party_name", "source_id"]
 

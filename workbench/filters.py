@@ -11,7 +11,13 @@ from workbench.models import Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
 from workbench.rules import CODES
 
-AGE_CHOICES = [("1d", "Under 1 day"), ("1-3d", "1-3 days"), ("3-7d", "3-7 days"), ("7d+", "Over 7 days"), ("overdue", "Past SLA")]
+AGE_CHOICES = [
+    ("1d", "Under 1 day"),
+    ("1-3d", "1-3 days"),
+    ("3-7d", "3-7 days"),
+    ("7d+", "Over 7 days"),
+    ("overdue", "Past SLA"),
+]
 STATUS_CHOICES = [("active", "All active")] + list(Status.choices)
 
 
@@ -20,7 +26,9 @@ class ExceptionItemFilter(django_filters.FilterSet):
     category = django_filters.ChoiceFilter(choices=Category.choices, empty_label="All categories")
     code = django_filters.ChoiceFilter(choices=[(c, c) for c in CODES], empty_label="All codes")
     status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="by_status", empty_label="Any status")
-    entity = django_filters.ModelChoiceFilter(queryset=LegalEntity.objects.all(), to_field_name="code", empty_label="All entities")
+    entity = django_filters.ModelChoiceFilter(
+        queryset=LegalEntity.objects.all(), to_field_name="code", empty_label="All entities"
+    )
     assignee = django_filters.CharFilter(method="by_assignee", label="Assignee")
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", empty_label="Any age")
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
@@ -28,7 +36,8 @@ class ExceptionItemFilter(django_filters.FilterSet):
     sort = django_filters.OrderingFilter(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
-        empty_label="Most urgent first", label="Sort",
+        empty_label="Most urgent first",
+        label="Sort",
     )
 
     class Meta:
@@ -101,5 +110,14 @@ class DocumentFilter(django_filters.FilterSet):
 
     def search(self, qs, name, value):
         value = value.strip()
-        return qs.filter(Q(number__icontains=value) | Q(name__icontains=value) | Q(party_name__icontains=value)
-                         | Q(erp_document_number__iexact=value) | Q(source_id__iexact=value)) if value else qs
+        return (
+            qs.filter(
+                Q(number__icontains=value)
+                | Q(name__icontains=value)
+                | Q(party_name__icontains=value)
+                | Q(erp_document_number__iexact=value)
+                | Q(source_id__iexact=value)
+            )
+            if value
+            else qs
+        )

@@ -320,8 +320,9 @@ def match_lines(
             if n == 1:
                 allocations[0].amount = amount
             else:
-                for a, piece in zip(allocations, split_amount(amount, [a.quantity for a in allocations], quantum=quantum),
-                                    strict=True):
+                for a, piece in zip(
+                    allocations, split_amount(amount, [a.quantity for a in allocations], quantum=quantum), strict=True
+                ):
                     a.amount = piece
             unallocated = ZERO
         else:

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "workbench.web.middleware.NulFreeInputMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Everything needs a login except views marked @login_not_required (login, healthz, API: DRF decides).
     "workbench.web.middleware.LoginRequiredMiddleware",
@@ -189,7 +190,9 @@ SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transi
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt
 SYNC_BACKOFF_CAP = float(os.getenv("SYNC_BACKOFF_CAP", "300"))
 WORKER_STALL_SECONDS = envint("WORKER_STALL_SECONDS", 120)  # work waiting this long with no task taken = stalled
-SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 300)  # a claimed write is one worker's this long (> a write's timeouts)
+SYNC_LEASE_SECONDS = envint(
+    "SYNC_LEASE_SECONDS", 300
+)  # a claimed write is one worker's this long (> a write's timeouts)
 
 LOGGING = {
     "version": 1,

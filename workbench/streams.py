@@ -76,5 +76,3 @@ def field_value(field: str, rec: dict):
 
 # Fields another system may send besides the ERP's (the identity provider knows where people sit).
 EXTRA_FIELDS = {"employees": ["cost_center", "manager_code"]}
-
-

@@ -240,29 +240,143 @@ def normalize_iban(value: str) -> tuple[str, bool]:
 
 # --- names ------------------------------------------------------------------------------------------------------
 
-_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i",
-                          "&": " and ", ".": None, "'": None, "\u2019": None, "`": None})
+_LETTERS = str.maketrans(
+    {
+        "ø": "o",
+        "æ": "ae",
+        "œ": "oe",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ı": "i",
+        "&": " and ",
+        ".": None,
+        "'": None,
+        "\u2019": None,
+        "`": None,
+    }
+)
 _UMLAUT_FOLD = re.compile(r"([aou])e+")
 
 # Written as typed; normalized (and split into words) at import.
 LEGAL_FORMS = [
     # German-speaking
-    "GmbH", "gGmbH", "mbH", "AG", "KG", "KGaA", "OHG", "GbR", "UG", "eG", "eK", "e.V.", "SE",
+    "GmbH",
+    "gGmbH",
+    "mbH",
+    "AG",
+    "KG",
+    "KGaA",
+    "OHG",
+    "GbR",
+    "UG",
+    "eG",
+    "eK",
+    "e.V.",
+    "SE",
     # French, Belgian, Swiss, Luxembourgish
-    "SA", "SAS", "S.A.S.", "SASU", "SARL", "S.A.R.L.", "EURL", "SNC", "SCA", "SCS", "SC", "SCOP", "SCI", "SPRL", "SRL", "Sàrl",
+    "SA",
+    "SAS",
+    "S.A.S.",
+    "SASU",
+    "SARL",
+    "S.A.R.L.",
+    "EURL",
+    "SNC",
+    "SCA",
+    "SCS",
+    "SC",
+    "SCOP",
+    "SCI",
+    "SPRL",
+    "SRL",
+    "Sàrl",
     # Italian, Spanish, Portuguese, Latin America
-    "S.p.A.", "S.r.l.", "S.a.s.", "S.n.c.", "S.L.", "S.L.U.", "S.A.U.", "Lda", "Ltda", "S.A. de C.V.", "C.V.",
+    "S.p.A.",
+    "S.r.l.",
+    "S.a.s.",
+    "S.n.c.",
+    "S.L.",
+    "S.L.U.",
+    "S.A.U.",
+    "Lda",
+    "Ltda",
+    "S.A. de C.V.",
+    "C.V.",
     "EIRELI",
     # Dutch, Nordic, Baltic, Central and Eastern Europe
-    "B.V.", "N.V.", "V.O.F.", "C.V.", "AB", "Oy", "Oyj", "AS", "ASA", "A/S", "ApS", "I/S", "K/S", "hf", "ehf",
-    "OÜ", "AS", "UAB", "SIA", "s.r.o.", "a.s.", "spol. s r.o.", "Sp. z o.o.", "S.A.", "d.o.o.", "d.d.",
-    "Kft", "Zrt", "Nyrt", "Bt", "EOOD", "OOD", "OOO", "ZAO", "PAO", "S.R.L.",
+    "B.V.",
+    "N.V.",
+    "V.O.F.",
+    "C.V.",
+    "AB",
+    "Oy",
+    "Oyj",
+    "AS",
+    "ASA",
+    "A/S",
+    "ApS",
+    "I/S",
+    "K/S",
+    "hf",
+    "ehf",
+    "OÜ",
+    "AS",
+    "UAB",
+    "SIA",
+    "s.r.o.",
+    "a.s.",
+    "spol. s r.o.",
+    "Sp. z o.o.",
+    "S.A.",
+    "d.o.o.",
+    "d.d.",
+    "Kft",
+    "Zrt",
+    "Nyrt",
+    "Bt",
+    "EOOD",
+    "OOD",
+    "OOO",
+    "ZAO",
+    "PAO",
+    "S.R.L.",
     # English-speaking and Asia-Pacific
-    "LLC", "L.L.C.", "LLP", "L.L.P.", "LP", "L.P.", "PLLC", "Inc", "Inc.", "Incorporated", "Corp", "Corp.",
-    "Corporation", "Co", "Co.", "Company", "Ltd", "Ltd.", "Limited", "PLC", "Pty", "Pty Ltd", "Pte", "Bhd",
-    "Sdn Bhd", "Pvt", "Private Limited", "KK", "GK", "Ltee",
+    "LLC",
+    "L.L.C.",
+    "LLP",
+    "L.L.P.",
+    "LP",
+    "L.P.",
+    "PLLC",
+    "Inc",
+    "Inc.",
+    "Incorporated",
+    "Corp",
+    "Corp.",
+    "Corporation",
+    "Co",
+    "Co.",
+    "Company",
+    "Ltd",
+    "Ltd.",
+    "Limited",
+    "PLC",
+    "Pty",
+    "Pty Ltd",
+    "Pte",
+    "Bhd",
+    "Sdn Bhd",
+    "Pvt",
+    "Private Limited",
+    "KK",
+    "GK",
+    "Ltee",
     # connectors between stacked forms ("GmbH & Co. KG", "Smith & Co.")
-    "&", "and", "und",
+    "&",
+    "and",
+    "und",
 ]
 LEADING_FORMS = ["AB", "Oy", "Oyj", "The"]
 
@@ -355,8 +469,9 @@ def _prepare(party: Party) -> _Prepared:
     tax_id, tax_valid, label = _tax_id(party.tax_id, party.country)
     iban, iban_valid = normalize_iban(party.iban)
     name = normalize_name(party.name)
-    return _Prepared(country_code(party.country), tax_id, tax_valid, label, iban, iban_valid, name,
-                     frozenset(name.split()))
+    return _Prepared(
+        country_code(party.country), tax_id, tax_valid, label, iban, iban_valid, name, frozenset(name.split())
+    )
 
 
 def _evaluate(a: _Prepared, b: _Prepared) -> tuple[float, str, tuple[str, ...]] | None:

@@ -23,10 +23,17 @@ def pull_approvals(run: SyncRun) -> str:
     def on_users(page: Page) -> None:
         with transaction.atomic():
             # The identity provider owns managers once it is connected: then this is only a cross-check.
-            employees_field_update(field="manager_code", source=Connection.Role.APPROVALS, source_name=connection.name,
-                                   connection=connection,
-                                   values={str(r["employee_number"])[:40]: str(r.get("manager") or "")[:40]
-                                           for r in page.records if r.get("employee_number")})
+            employees_field_update(
+                field="manager_code",
+                source=Connection.Role.APPROVALS,
+                source_name=connection.name,
+                connection=connection,
+                values={
+                    str(r["employee_number"])[:40]: str(r.get("manager") or "")[:40]
+                    for r in page.records
+                    if r.get("employee_number")
+                },
+            )
             cursor_save(cur, page)
         progress(run, records_read=len(page.records))
 

@@ -47,20 +47,36 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
         record = parse_einvoice(content, filename=name)
         problem = check_p2p_record(Document.Kind.SUPPLIER_INVOICE, record)
         if problem:  # schema-valid, but not something the ledger can hold (e.g. an amount of 10^26)
-            raise InvalidEInvoice(f"{problem}.", line=None, errors=[problem],
-                                  summary={"number": str(record.get("number") or ""), "supplier": str(record.get("supplier_name") or ""),
-                                           "currency": str(record.get("currency") or "")})
+            raise InvalidEInvoice(
+                f"{problem}.",
+                line=None,
+                errors=[problem],
+                summary={
+                    "number": str(record.get("number") or ""),
+                    "supplier": str(record.get("supplier_name") or ""),
+                    "currency": str(record.get("currency") or ""),
+                },
+            )
     except InvalidEInvoice as exc:
         digest = hashlib.sha256(content).hexdigest()[:24]
         summary = {k: str(v) for k, v in (exc.summary or {}).items() if v}
         what = " ".join(x for x in (summary.get("number"), summary.get("supplier")) if x)
         item = exception_item_raise(
-            code="INVALID_EINVOICE", fp=f"INVALID_EINVOICE:{digest}",
+            code="INVALID_EINVOICE",
+            fp=f"INVALID_EINVOICE:{digest}",
             message=f"{name} ({channel}){' — ' + what if what else ''} is not a valid UBL 2.1 invoice: {exc.message}",
-            detail={"file": name, "channel": channel, "line": exc.line, "errors": exc.errors[:20], "summary": summary,
-                    "sha256": digest}, root_cause=summary.get("supplier", "")[:60] or channel,
+            detail={
+                "file": name,
+                "channel": channel,
+                "line": exc.line,
+                "errors": exc.errors[:20],
+                "summary": summary,
+                "sha256": digest,
+            },
+            root_cause=summary.get("supplier", "")[:60] or channel,
             currency=(summary.get("currency") or "")[:3].upper() if len(summary.get("currency") or "") == 3 else "",
-            search_extra=f"{name} {what}")
+            search_extra=f"{name} {what}",
+        )
         return Received(item=item)
     with transaction.atomic():
         existed = Document.objects.filter(source_system=SYSTEM, source_id=record["external_id"]).first()
@@ -68,8 +84,13 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
             return Received(document=existed, duplicate_file=True)
         result = p2p_documents_upsert(system=SYSTEM, kind=Document.Kind.SUPPLIER_INVOICE, records=[record])
         doc = result.touched[0]
-        document_event_add(document=doc, system=SYSTEM, action="received_file", actor=actor,
-                           message=f"E-invoice {name} received by {channel}")
+        document_event_add(
+            document=doc,
+            system=SYSTEM,
+            action="received_file",
+            actor=actor,
+            message=f"E-invoice {name} received by {channel}",
+        )
         if doc.total < 0:
             credit_note_apply(credit_note=doc)
         clean = documents_validate(documents=[doc])

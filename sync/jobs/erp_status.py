@@ -32,11 +32,17 @@ def pull_posting_status(run: SyncRun) -> str:
 
     def on_page(page: Page) -> None:
         ids = [r["external_id"] for r in page.records]
-        refs = dict(DocumentRef.objects.filter(system=connection.kind, kind="erp_invoice", external_id__in=ids)
-                    .values_list("external_id", "document_id"))
+        refs = dict(
+            DocumentRef.objects.filter(system=connection.kind, kind="erp_invoice", external_id__in=ids).values_list(
+                "external_id", "document_id"
+            )
+        )
         numbers = [r.get("vendor_invoice_number") for r in page.records if r["external_id"] not in refs]
-        by_number = {w.payload.get("document_number"): w.document_id for w in writes_by_document_number(numbers)} \
-            if numbers else {}
+        by_number = (
+            {w.payload.get("document_number"): w.document_id for w in writes_by_document_number(numbers)}
+            if numbers
+            else {}
+        )
         changed = 0
         with transaction.atomic():
             for rec in page.records:
@@ -47,13 +53,19 @@ def pull_posting_status(run: SyncRun) -> str:
                 status = rec.get("status")
                 if status in ("open", "paid") and doc.financial_status in UNPOSTED:
                     # Posted in the ERP while we did not know (our answer was lost): what the ERP says.
-                    if document_mark_posted(document=doc, erp_system=connection.kind, erp_id=rec["external_id"],
-                                            number=rec.get("number") or "", fiscal_year=rec.get("fiscal_year") or "",
-                                            posting_date=rec.get("posting_date") or ""):
+                    if document_mark_posted(
+                        document=doc,
+                        erp_system=connection.kind,
+                        erp_id=rec["external_id"],
+                        number=rec.get("number") or "",
+                        fiscal_year=rec.get("fiscal_year") or "",
+                        posting_date=rec.get("posting_date") or "",
+                    ):
                         confirmation_enqueue(doc)
                         changed += 1
-                if status == "paid" and document_mark_paid(document=doc, erp_system=connection.kind,
-                                                           paid_at=as_datetime(rec.get("paid_at"))):
+                if status == "paid" and document_mark_paid(
+                    document=doc, erp_system=connection.kind, paid_at=as_datetime(rec.get("paid_at"))
+                ):
                     payment_confirmation_enqueue(doc, rec.get("paid_at") or "")
                     changed += 1
             cursor_save(cur, page)

@@ -35,15 +35,20 @@ def pull_expense_reports(run: SyncRun) -> str:
             result = documents_upsert_from_source(system=connection.kind, records=good)
             # A readable version of a record that was quarantined closes its MALFORMED_RECORD item.
             fixed = [f"MALFORMED_RECORD:{connection.kind}:{r['external_id']}" for r in good]
-            exception_items_resolve(items=ExceptionItem.objects.filter(fingerprint__in=fixed),
-                                    action="rule_passed", reason="A readable version of the record arrived.")
+            exception_items_resolve(
+                items=ExceptionItem.objects.filter(fingerprint__in=fixed),
+                action="rule_passed",
+                reason="A readable version of the record arrived.",
+            )
             clean = documents_validate(documents=result.touched, ctx=ctx)
             postings_enqueue(clean, run_id=run.pk)
             for err in bad:
                 quarantine(connection, err)
         progress(run, records_read=len(page.records) + len(page.errors), records_failed=len(bad), progress_done=1)
         # Only now that the page is committed may the source forget it.
-        ids = [r["external_id"] for r in page.records if r.get("external_id")] + [e.external_id for e in page.errors if e.external_id]
+        ids = [r["external_id"] for r in page.records if r.get("external_id")] + [
+            e.external_id for e in page.errors if e.external_id
+        ]
         if ids:
             try:
                 connector.write(WriteOp("acknowledge", {"doc_ids": ids}), idempotency_key=f"ack:{ids[0]}:{len(ids)}")

@@ -41,8 +41,13 @@ def pull_identity(run: SyncRun) -> str:
         records = [{**r, "manager_code": r.get("manager", "")} for r in page.records]
         with transaction.atomic():
             before = _statuses(records)
-            stored, errs = masterdata_upsert(stream=STREAM, records=records, source=Connection.Role.IDENTITY,
-                                             source_name=connection.name, connection=connection)
+            stored, errs = masterdata_upsert(
+                stream=STREAM,
+                records=records,
+                source=Connection.Role.IDENTITY,
+                source_name=connection.name,
+                connection=connection,
+            )
             _links_save(connection.kind, records)
             changed = {k for k, v in _statuses(records).items() if before.get(k) != v}
             checked = employees_reports_revalidate(changed)
@@ -62,17 +67,35 @@ def pull_identity(run: SyncRun) -> str:
 
 def _statuses(records: list[dict]) -> dict[tuple[str, str], str]:
     codes = {str(r.get("code") or "")[:40] for r in records}
-    return {(e, c): s for e, c, s in Employee.objects.filter(code__in=codes).values_list("entity__code", "code", "status")}
+    return {
+        (e, c): s for e, c, s in Employee.objects.filter(code__in=codes).values_list("entity__code", "code", "status")
+    }
 
 
 def _links_save(system: str, records: list[dict]) -> None:
     """The crosswalk: each employee's directory id, matched by employee number (an exact key)."""
     now = timezone.now()
-    links = [MasterDataLink(object_type="employee", system=system, external_id=str(r["external_id"])[:128],
-                            external_number=str(r["code"])[:64], external_name=str(r.get("name") or "")[:200],
-                            entity_code=str(r.get("entity") or "")[:20], code=str(r["code"])[:40],
-                            status=MasterDataLink.Status.CONFIRMED, certainty="certain", score=1,
-                            reasons=["same employee number"], decided_at=now)
-             for r in records if r.get("external_id") and r.get("code")]
-    MasterDataLink.objects.bulk_create(links, update_conflicts=True, unique_fields=["object_type", "system", "external_id"],
-                                       update_fields=["external_number", "external_name", "entity_code", "code", "updated_at"])
+    links = [
+        MasterDataLink(
+            object_type="employee",
+            system=system,
+            external_id=str(r["external_id"])[:128],
+            external_number=str(r["code"])[:64],
+            external_name=str(r.get("name") or "")[:200],
+            entity_code=str(r.get("entity") or "")[:20],
+            code=str(r["code"])[:40],
+            status=MasterDataLink.Status.CONFIRMED,
+            certainty="certain",
+            score=1,
+            reasons=["same employee number"],
+            decided_at=now,
+        )
+        for r in records
+        if r.get("external_id") and r.get("code")
+    ]
+    MasterDataLink.objects.bulk_create(
+        links,
+        update_conflicts=True,
+        unique_fields=["object_type", "system", "external_id"],
+        update_fields=["external_number", "external_name", "entity_code", "code", "updated_at"],
+    )

@@ -47,7 +47,9 @@ def _split(kind: str, page: Page):
 def pull_procurement(run: SyncRun) -> str:
     connection = run.connection
     if not erp_master_data_ready():
-        raise Skipped("Waiting for the ERP's master data: procurement documents are pulled after the first master-data sync.")
+        raise Skipped(
+            "Waiting for the ERP's master data: procurement documents are pulled after the first master-data sync."
+        )
     connector = connector_for(connection)
     SyncRun.objects.filter(pk=run.pk).update(progress_total=6)
 
@@ -97,7 +99,10 @@ def pull_procurement(run: SyncRun) -> str:
     progress(run, progress_done=1)
 
     # Receipts and invoices are queues: what is stored is marked exported, so it is never read again.
-    for stream, kind, obj in (("receipts", KIND.GOODS_RECEIPT, "receipts"), ("invoices", KIND.SUPPLIER_INVOICE, "invoices")):
+    for stream, kind, obj in (
+        ("receipts", KIND.GOODS_RECEIPT, "receipts"),
+        ("invoices", KIND.SUPPLIER_INVOICE, "invoices"),
+    ):
         seen: set[str] = set()
 
         def on_queue(page: Page, kind=kind, obj=obj, seen=seen) -> None:
@@ -111,18 +116,24 @@ def pull_procurement(run: SyncRun) -> str:
                         if doc.total < 0:
                             credit_note_apply(credit_note=doc)
                     clean = documents_validate(documents=result.touched, ctx=ctx)
-                    postings_enqueue([d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED],
-                                     run_id=run.pk)
+                    postings_enqueue(
+                        [d for d in clean if d.financial_status == Document.FinancialStatus.NOT_POSTED], run_id=run.pk
+                    )
                 for err in bad:
                     quarantine(connection, err)
-            ids = [r["external_id"] for r in page.records if r.get("external_id")] + \
-                [e.external_id for e in page.errors if e.external_id]
+            ids = [r["external_id"] for r in page.records if r.get("external_id")] + [
+                e.external_id for e in page.errors if e.external_id
+            ]
             if ids:
                 try:
-                    connector.write(WriteOp("mark_exported", {"object": obj, "ids": ids}),
-                                    idempotency_key=f"exported:{obj}:{ids[0]}:{len(ids)}")
+                    connector.write(
+                        WriteOp("mark_exported", {"object": obj, "ids": ids}),
+                        idempotency_key=f"exported:{obj}:{ids[0]}:{len(ids)}",
+                    )
                 except ConnectorError as exc:
-                    log.warning("%s: marking %s exported failed (%s); they will be read again", connection.name, obj, exc)
+                    log.warning(
+                        "%s: marking %s exported failed (%s); they will be read again", connection.name, obj, exc
+                    )
             seen.update(ids)
             progress(run, records_read=len(page.records) + len(page.errors), records_failed=len(bad))
 

@@ -49,25 +49,49 @@ def test_the_demo_serves_restarts_what_dies_and_stops_on_sigterm(tmp_path):
     args = [a for pair in zip(names, map(str, ports), strict=True) for a in pair]
     out_path = tmp_path / "demo.out"
     with open(out_path, "wb") as out:
-        demo = subprocess.Popen([sys.executable, "manage.py", "demo", *args, "--lines", "200"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        demo = subprocess.Popen(
+            [sys.executable, "manage.py", "demo", *args, "--lines", "200"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{ports[0]}"
     try:
-        wait_until(lambda: b"is running at" in out_path.read_bytes() or demo.poll() is not None, 180,
-                   message="the demo to start")
+        wait_until(
+            lambda: b"is running at" in out_path.read_bytes() or demo.poll() is not None,
+            180,
+            message="the demo to start",
+        )
         assert demo.poll() is None, out_path.read_text()[-3000:]
-        workers = wait_until(lambda: {w["name"].split("@")[0]: w["pid"] for w in health(url)["workers"]["workers"]}
-                             if len(health(url)["workers"]["workers"]) == 2 else None, 60, message="two workers")
+        workers = wait_until(
+            lambda: (
+                {w["name"].split("@")[0]: w["pid"] for w in health(url)["workers"]["workers"]}
+                if len(health(url)["workers"]["workers"]) == 2
+                else None
+            ),
+            60,
+            message="two workers",
+        )
         before = children_of(demo.pid)
         os.kill(workers["worker-1"], signal.SIGKILL)
         wait_until(lambda: b"worker-1 exited with signal SIGKILL; restarting in 1s" in out_path.read_bytes(), 30)
         # The rest keeps serving meanwhile, and the worker comes back under a new pid.
         with urllib.request.urlopen(f"{url}/accounts/login/", timeout=5) as r:
             assert r.status == 200
-        wait_until(lambda: {w["name"].split("@")[0]: w["pid"] for w in health(url)["workers"]["workers"]}["worker-1"]
-                   != workers["worker-1"], 60, message="worker-1 back")
+        wait_until(
+            lambda: (
+                {w["name"].split("@")[0]: w["pid"] for w in health(url)["workers"]["workers"]}["worker-1"]
+                != workers["worker-1"]
+            ),
+            60,
+            message="worker-1 back",
+        )
         assert demo.poll() is None
-        text = out_path.read_text() + "".join(p.read_text(errors="replace") for p in (tmp_path / "var" / "logs").glob("*.log"))
+        text = out_path.read_text() + "".join(
+            p.read_text(errors="replace") for p in (tmp_path / "var" / "logs").glob("*.log")
+        )
         assert "No hostname was supplied" not in text
         assert not (ROOT / "control").exists()  # kombu's control folder stays under VAR_DIR
         everyone = before | children_of(demo.pid)

@@ -9,12 +9,11 @@ import urllib.request
 import pytest
 
 from sync.models import SyncRun
-from workbench.models import OutboundWrite
 from tests.conftest import SMALL_WORLD, SandboxProcess, wait_until
-from workbench.models import ApprovalRule, ApprovalTask, Connection, Document, ExceptionItem
+from tests.support.sandboxes import CREDS
+from workbench.models import ApprovalRule, ApprovalTask, Connection, Document, ExceptionItem, OutboundWrite
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-CREDS = {"client_id": "workbench", "client_secret": "sandbox-secret", "timeout": 5}
 
 
 @pytest.fixture
@@ -30,8 +29,12 @@ def p2p_sandboxes(tmp_path):
 
 
 def call(url: str, method: str = "GET", body=None, headers=None):
-    req = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read() or b"null")
 
@@ -41,8 +44,11 @@ def run(conn: Connection, job: str) -> SyncRun:
 
     before = SyncRun.objects.filter(connection=conn, job=job, finished_at__isnull=False).count()
     scheduled_job_task.delay(conn.name, job)
-    wait_until(lambda: SyncRun.objects.filter(connection=conn, job=job, finished_at__isnull=False).count() > before, 120,
-               message=job)
+    wait_until(
+        lambda: SyncRun.objects.filter(connection=conn, job=job, finished_at__isnull=False).count() > before,
+        120,
+        message=job,
+    )
     latest = SyncRun.objects.filter(connection=conn, job=job).order_by("-id").first()
     assert latest.status == "succeeded", latest.message
     return latest
@@ -54,11 +60,18 @@ def outbox_empty() -> bool:
 
 def test_requisition_to_payment_ready_across_three_systems(p2p_sandboxes, worker_factory):
     sb = p2p_sandboxes
-    erp = Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp",
-                                    config={"base_url": sb["erp"].url, "environment": "sandbox", **CREDS})
-    coupa = Connection.objects.create(name="Coupa", kind="coupa", role="procurement", config={"base_url": sb["procurement"].url, **CREDS})
-    snow = Connection.objects.create(name="ServiceNow", kind="servicenow", role="approvals",
-                                     config={"base_url": sb["approvals"].url, **CREDS})
+    erp = Connection.objects.create(
+        name="Business Central (ERP)",
+        kind="business_central",
+        role="erp",
+        config={"base_url": sb["erp"].url, "environment": "sandbox", **CREDS},
+    )
+    coupa = Connection.objects.create(
+        name="Coupa", kind="coupa", role="procurement", config={"base_url": sb["procurement"].url, **CREDS}
+    )
+    snow = Connection.objects.create(
+        name="ServiceNow", kind="servicenow", role="approvals", config={"base_url": sb["approvals"].url, **CREDS}
+    )
     ApprovalRule.objects.create(min_amount=0, levels=1)
     worker_factory("w1")
 
@@ -79,8 +92,12 @@ def test_requisition_to_payment_ready_across_three_systems(p2p_sandboxes, worker
     auth = {"Authorization": "Basic " + __import__("base64").b64encode(b"workbench:sandbox-secret").decode()}
     for _ in range(3):
         for t in ApprovalTask.objects.filter(document=req, state="requested").exclude(external_id=""):
-            call(f"{sb['approvals'].url}/api/now/table/sysapproval_approver/{t.external_id}", "PATCH",
-                 {"state": "approved", "comments": "Within budget"}, auth)
+            call(
+                f"{sb['approvals'].url}/api/now/table/sysapproval_approver/{t.external_id}",
+                "PATCH",
+                {"state": "approved", "comments": "Within budget"},
+                auth,
+            )
         run(snow, "approvals_pull")
         wait_until(outbox_empty, 60, message="decisions to be written back")
         req.refresh_from_db()
@@ -89,7 +106,9 @@ def test_requisition_to_payment_ready_across_three_systems(p2p_sandboxes, worker
     assert req.business_status == "approved" and req.financial_status == "posted" and req.erp_document_number
     po_number = req.erp_document_number
     assert sb["erp"].get("/sandbox/stats")["orders"].get(po_number) == 1
-    coupa_req = call(f"{sb['procurement'].url}/api/requisitions/{req.source_id}", headers={"X-COUPA-API-KEY": "sandbox-secret"})
+    coupa_req = call(
+        f"{sb['procurement'].url}/api/requisitions/{req.source_id}", headers={"X-COUPA-API-KEY": "sandbox-secret"}
+    )
     assert coupa_req["status"] == "ordered" and coupa_req["erp-po-number"] == po_number
 
     # Goods arrive (one line partly first) and the supplier invoices them in the procurement suite.
@@ -99,22 +118,50 @@ def test_requisition_to_payment_ready_across_three_systems(p2p_sandboxes, worker
     key = {"X-COUPA-API-KEY": "sandbox-secret"}
     lines = list(po.lines.order_by("line_no"))
     for ln in lines:
-        call(f"{sb['procurement'].url}/api/receiving_transactions", "POST",
-             {"order-line": {"po-number": po_number, "line-num": ln.line_no}, "quantity": str(ln.quantity)}, key)
-    call(f"{sb['procurement'].url}/api/invoices", "POST", {
-        "invoice-number": "E2E-0001", "invoice-date": "2026-11-20", "supplier": {"number": po.party_code},
-        "currency": {"code": po.currency},
-        "invoice-lines": [{"po-number": po_number, "order-line-num": ln.line_no, "quantity": str(ln.quantity),
-                           "price": str(ln.unit_price), "description": ln.description} for ln in lines]}, key)
+        call(
+            f"{sb['procurement'].url}/api/receiving_transactions",
+            "POST",
+            {"order-line": {"po-number": po_number, "line-num": ln.line_no}, "quantity": str(ln.quantity)},
+            key,
+        )
+    call(
+        f"{sb['procurement'].url}/api/invoices",
+        "POST",
+        {
+            "invoice-number": "E2E-0001",
+            "invoice-date": "2026-11-20",
+            "supplier": {"number": po.party_code},
+            "currency": {"code": po.currency},
+            "invoice-lines": [
+                {
+                    "po-number": po_number,
+                    "order-line-num": ln.line_no,
+                    "quantity": str(ln.quantity),
+                    "price": str(ln.unit_price),
+                    "description": ln.description,
+                }
+                for ln in lines
+            ],
+        },
+        key,
+    )
     run(coupa, "procurement_pull")
-    wait_until(lambda: Document.objects.filter(kind="supplier_invoice", number="E2E-0001",
-                                               financial_status="ready_for_payment").exists(), 90, message="posting")
+    wait_until(
+        lambda: Document.objects.filter(
+            kind="supplier_invoice", number="E2E-0001", financial_status="ready_for_payment"
+        ).exists(),
+        90,
+        message="posting",
+    )
     inv = Document.objects.get(kind="supplier_invoice", number="E2E-0001")
     assert inv.match_status == "matched" and inv.erp_document_number
     assert not inv.exceptions.filter(status__in=["open", "in_progress", "waiting"]).exists()
     # The closed loop: the procurement suite shows the ERP number and that it is ready for payment.
     wait_until(outbox_empty, 60, message="invoice status write-back")
     coupa_inv = call(f"{sb['procurement'].url}/api/invoices?invoice-number=E2E-0001", headers=key)[0]
-    assert coupa_inv["payment-status"] == "ready_for_payment" and coupa_inv["erp-document-number"] == inv.erp_document_number
+    assert (
+        coupa_inv["payment-status"] == "ready_for_payment"
+        and coupa_inv["erp-document-number"] == inv.erp_document_number
+    )
     # Received quantities were all invoiced: nothing left to accrue for this PO.
     assert all(ln.received_quantity == ln.invoiced_quantity for ln in po.lines.all())

@@ -11,9 +11,9 @@ import pytest
 from sync.jobs import run_job
 from sync.models import SyncRun
 from tests.conftest import SMALL_WORLD, SandboxProcess, wait_until
-from tests.e2e.test_fix_in_browser import login
-from tests.e2e.test_p2p_flow import CREDS
-from tests.sync.test_pipeline import drain_outbox
+from tests.support.browser import login
+from tests.support.pipeline import drain_outbox
+from tests.support.sandboxes import CREDS
 from workbench.models import ApprovalRule, Connection, ExceptionItem, LegalEntity, MatchTolerance
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -25,25 +25,36 @@ def erp_and_procurement(tmp_path):
     try:
         started.append(SandboxProcess("business_central", tmp_path, **SMALL_WORLD))
         started.append(SandboxProcess("coupa", tmp_path, **SMALL_WORLD))
-        erp = Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp",
-                                        config={"base_url": started[0].url, "environment": "sandbox", **CREDS})
-        coupa = Connection.objects.create(name="Coupa", kind="coupa", role="procurement",
-                                          config={"base_url": started[1].url, **CREDS})
+        erp = Connection.objects.create(
+            name="Business Central (ERP)",
+            kind="business_central",
+            role="erp",
+            config={"base_url": started[0].url, "environment": "sandbox", **CREDS},
+        )
+        coupa = Connection.objects.create(
+            name="Coupa", kind="coupa", role="procurement", config={"base_url": started[1].url, **CREDS}
+        )
         yield erp, coupa, started
     finally:
         for s in started:
             s.stop()
 
 
-def test_analyst_accepts_a_price_variance_and_the_invoice_is_posted(live_server, page, erp_and_procurement,
-                                                                    worker_factory, analyst):
+def test_analyst_accepts_a_price_variance_and_the_invoice_is_posted(
+    live_server, page, erp_and_procurement, worker_factory, analyst
+):
     erp, coupa, (erp_box, coupa_box) = erp_and_procurement
     for conn, job in ((erp, "master_data"), (coupa, "procurement_pull"), (erp, "posting_status")):
         assert run_job(SyncRun.objects.create(connection=conn, job=job)).status == "succeeded"
     drain_outbox()
-    MatchTolerance.objects.create(entity=None, price_pct=Decimal("2"), amount_abs=Decimal("0"), accept_limit=Decimal("100000"))
-    item = next(i for i in ExceptionItem.objects.filter(code="PRICE_VARIANCE", status="open")
-                if i.document.exceptions.filter(status="open").count() == 1)
+    MatchTolerance.objects.create(
+        entity=None, price_pct=Decimal("2"), amount_abs=Decimal("0"), accept_limit=Decimal("100000")
+    )
+    item = next(
+        i
+        for i in ExceptionItem.objects.filter(code="PRICE_VARIANCE", status="open")
+        if i.document.exceptions.filter(status="open").count() == 1
+    )
     invoice = item.document
     worker_factory("w1")
 

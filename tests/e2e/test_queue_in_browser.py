@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.e2e.test_fix_in_browser import login
 from tests.factories import expense_line, expense_report, master_data
+from tests.support.browser import login
 from workbench.models import ExceptionItem
 from workbench.services.validation import documents_validate
 

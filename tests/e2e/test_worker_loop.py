@@ -5,9 +5,8 @@ from collections import Counter
 import pytest
 
 from sync.models import SyncRun, WorkerBeat
-from workbench.models import OutboundWrite
 from tests.conftest import wait_until
-from workbench.models import Connection, Document, ExceptionItem
+from workbench.models import Connection, Document, ExceptionItem, OutboundWrite
 
 EXPENSES = Document.objects.filter(kind="expense_report")  # the P2P documents of the same sandboxes are not counted
 
@@ -23,14 +22,20 @@ def start_sync(erp: Connection, expense: Connection) -> None:
 
     before = SyncRun.objects.filter(job="master_data", status="succeeded").count()
     scheduled_job_task.delay(erp.name, "master_data")
-    wait_until(lambda: SyncRun.objects.filter(job="master_data", status="succeeded").count() > before, 90, message="master data")
+    wait_until(
+        lambda: SyncRun.objects.filter(job="master_data", status="succeeded").count() > before,
+        90,
+        message="master data",
+    )
     scheduled_job_task.delay(expense.name, "expense_pull")
 
 
 def settled() -> bool:
-    return (SyncRun.objects.filter(job="expense_pull", finished_at__isnull=False).exists()
-            and not SyncRun.objects.filter(finished_at__isnull=True).exists()
-            and not OutboundWrite.objects.filter(status__in=["pending", "sending"]).exists())
+    return (
+        SyncRun.objects.filter(job="expense_pull", finished_at__isnull=False).exists()
+        and not SyncRun.objects.filter(finished_at__isnull=True).exists()
+        and not OutboundWrite.objects.filter(status__in=["pending", "sending"]).exists()
+    )
 
 
 def erp_postings(sandboxes) -> Counter:
@@ -48,25 +53,38 @@ def test_a_real_worker_posts_writes_back_and_queues_the_rest(sandboxes, connecti
     for doc in EXPENSES.exclude(financial_status="posted"):
         assert doc.exceptions.filter(status="open").exists(), doc
     assert set(ExceptionItem.objects.values_list("code", flat=True)) >= {
-        "MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "CLOSED_PERIOD", "INVALID_TAX_CODE", "INACTIVE_EMPLOYEE",
-        "ERP_REJECTED", "MALFORMED_RECORD"}
+        "MISSING_COST_CENTER",
+        "UNKNOWN_COST_CENTER",
+        "CLOSED_PERIOD",
+        "INVALID_TAX_CODE",
+        "INACTIVE_EMPLOYEE",
+        "ERP_REJECTED",
+        "MALFORMED_RECORD",
+    }
     # the expense platform shows the ERP's document number (the closed loop)
     # the worker says it is alive and taking work (what /healthz reads)
     assert WorkerBeat.objects.filter(name__startswith="w1@", last_task_at__isnull=False).exists()
     doc = posted.first()
-    wait_until(lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber"), 60,
-               message="the write-back")
+    wait_until(
+        lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber"),
+        60,
+        message="the write-back",
+    )
     assert sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}")["erpDocumentNumber"] == doc.erp_document_number
 
 
-def test_killing_the_worker_mid_posting_and_syncing_three_times_posts_each_report_once(sandboxes, connections, worker_factory):
+def test_killing_the_worker_mid_posting_and_syncing_three_times_posts_each_report_once(
+    sandboxes, connections, worker_factory
+):
     erp, expense = connections
     w1 = worker_factory("w1", SYNC_LEASE_SECONDS=3)
     from sync.tasks import process_outbox_task, scheduled_job_task
 
     before = 0
     scheduled_job_task.delay(erp.name, "master_data")
-    wait_until(lambda: SyncRun.objects.filter(job="master_data", status="succeeded").exists(), 90, message="master data")
+    wait_until(
+        lambda: SyncRun.objects.filter(job="master_data", status="succeeded").exists(), 90, message="master data"
+    )
     sandboxes["erp"].faults(delay_ms=150)  # slow postings, so the kill lands mid-way
     scheduled_job_task.delay(expense.name, "expense_pull")
 
@@ -96,8 +114,10 @@ def test_killing_the_worker_mid_posting_and_syncing_three_times_posts_each_repor
     posted = EXPENSES.filter(financial_status="posted")
     assert posted.count() > before
     # each report posted here is in the ERP: its posting's document number is there, once
-    numbers = {w.document_id: w.payload["document_number"]
-               for w in OutboundWrite.objects.filter(action="post_expense_report", status="done")}
+    numbers = {
+        w.document_id: w.payload["document_number"]
+        for w in OutboundWrite.objects.filter(action="post_expense_report", status="done")
+    }
     missing = [d.number for d in posted if per_number.get(numbers.get(d.pk)) != 1]
     assert not missing, missing
     # nothing lost: every report is posted or held by an exception a person can act on

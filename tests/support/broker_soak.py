@@ -55,36 +55,86 @@ class SoakResult:
 
     @property
     def ok(self) -> bool:
-        return (self.lost == 0 and self.read_twice == 0 and self.supervisor_errors == 0 and self.supervisor_survived
-                and self.bad_files == 0)
+        return (
+            self.lost == 0
+            and self.read_twice == 0
+            and self.supervisor_errors == 0
+            and self.supervisor_survived
+            and self.bad_files == 0
+        )
 
 
 def _env(folder: Path) -> dict:
     return {**os.environ, "SOAK_DIR": str(folder), "PYTHONPATH": str(ROOT)}
 
 
-def run_soak(folder: Path, *, producers: int = 2, per_producer: int = 9000, rate: float = 60.0, workers: int = 3,
-             kill_every: tuple[float, float] = (2.0, 5.0), settle: float = 120.0, seed: int = 7,
-             out=print) -> SoakResult:
+def run_soak(
+    folder: Path,
+    *,
+    producers: int = 2,
+    per_producer: int = 9000,
+    rate: float = 60.0,
+    workers: int = 3,
+    kill_every: tuple[float, float] = (2.0, 5.0),
+    settle: float = 120.0,
+    seed: int = 7,
+    out=print,
+) -> SoakResult:
     """Run one soak in `folder` (emptied first); returns the verdicts."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     env = _env(folder)
     rnd = random.Random(seed)
     celery = [sys.executable, "-m", "celery", "-A", APP]
-    programs = [Program(f"worker-{i}", [*celery, "worker", "--pool", "threads", "-c", "2", "-n", f"soak{i}@%h",
-                                        "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                        folder / f"worker-{i}.log", env=env, cwd=str(ROOT)) for i in range(1, workers + 1)]
-    programs.append(Program("beat", [*celery, "beat", "-l", "info", "-s", str(folder / "beat-schedule")],
-                            folder / "beat.log", env=env, cwd=str(ROOT)))
+    programs = [
+        Program(
+            f"worker-{i}",
+            [
+                *celery,
+                "worker",
+                "--pool",
+                "threads",
+                "-c",
+                "2",
+                "-n",
+                f"soak{i}@%h",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            folder / f"worker-{i}.log",
+            env=env,
+            cwd=str(ROOT),
+        )
+        for i in range(1, workers + 1)
+    ]
+    programs.append(
+        Program(
+            "beat",
+            [*celery, "beat", "-l", "info", "-s", str(folder / "beat-schedule")],
+            folder / "beat.log",
+            env=env,
+            cwd=str(ROOT),
+        )
+    )
     sup = Supervisor(programs, out=lambda line: None, stable_after=3.0)
     kills: list[tuple[int, float]] = []
     state = {"producing": True, "done": False, "started": time.monotonic()}
     result = SoakResult()
 
     def fire() -> None:
-        procs = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(per_producer), str(rate)], env=env, cwd=str(ROOT),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) for _ in range(producers)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", PRODUCER, str(per_producer), str(rate)],
+                env=env,
+                cwd=str(ROOT),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(producers)
+        ]
         while any(p.poll() is None for p in procs):
             time.sleep(rnd.uniform(*kill_every))
             victim = sup.programs[f"worker-{rnd.randint(1, workers)}"]
@@ -120,11 +170,13 @@ def run_soak(folder: Path, *, producers: int = 2, per_producer: int = 9000, rate
     result.supervisor_errors = sup.errors
     result.bad_files = len(list((folder / "broker" / "bad").glob("*")))
     _judge(folder, kills, result)
-    out(f"soak: {result.sent:,} sent ({', '.join(f'{k} {v:,}' for k, v in sorted(result.by_origin.items()))}), "
+    out(
+        f"soak: {result.sent:,} sent ({', '.join(f'{k} {v:,}' for k, v in sorted(result.by_origin.items()))}), "
         f"{result.completed:,} completions in {result.seconds:.0f} s; {result.kills} workers killed, "
         f"{result.restarts} restarts; lost {result.lost}, read twice {result.read_twice}, redelivered after a "
         f"kill {result.redelivered_after_kill}, unlogged sends {result.unknown}, unreadable files {result.bad_files}, "
-        f"supervisor errors {result.supervisor_errors}")
+        f"supervisor errors {result.supervisor_errors}"
+    )
     return result
 
 

@@ -18,8 +18,11 @@ from tests.support.broker_soak import run_soak
 
 
 def connect(folder: Path) -> Connection:
-    return Connection("filesystem://localhost/", transport="sync.broker:Transport",
-                      transport_options={"folder": str(folder), "polling_interval": 0.01})
+    return Connection(
+        "filesystem://localhost/",
+        transport="sync.broker:Transport",
+        transport_options={"folder": str(folder), "polling_interval": 0.01},
+    )
 
 
 def test_a_message_still_being_written_is_not_seen_and_a_whole_one_is(tmp_path):
@@ -78,8 +81,13 @@ def test_what_a_killed_consumer_held_is_delivered_again(tmp_path):
     with connect(tmp_path) as conn:
         queue = conn.SimpleQueue("jobs")
         queue.put({"n": 4})
-        holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                                  cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert holder.stdout.readline().split() == ["holding", "4"]
         # While its holder lives, nobody else gets it.
         with pytest.raises(queue.Empty):
@@ -118,8 +126,9 @@ def test_concurrent_producers_and_consumers_share_no_message(tmp_path):
                 m.ack()
             q.close()
 
-    threads = [threading.Thread(target=produce, args=(s,)) for s in (0, 500)] + [threading.Thread(target=consume)
-                                                                                 for _ in range(4)]
+    threads = [threading.Thread(target=produce, args=(s,)) for s in (0, 500)] + [
+        threading.Thread(target=consume) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -129,8 +138,16 @@ def test_concurrent_producers_and_consumers_share_no_message(tmp_path):
 
 @pytest.mark.slow
 def test_a_short_soak_with_workers_killed_loses_nothing_and_reads_nothing_twice(tmp_path):
-    result = run_soak(tmp_path / "soak", producers=2, per_producer=300, rate=80, workers=2, kill_every=(1.5, 3.0),
-                      settle=90, out=lambda line: None)
+    result = run_soak(
+        tmp_path / "soak",
+        producers=2,
+        per_producer=300,
+        rate=80,
+        workers=2,
+        kill_every=(1.5, 3.0),
+        settle=90,
+        out=lambda line: None,
+    )
     assert result.sent >= 600 and result.kills >= 2
     assert result.lost == 0 and result.read_twice == 0
     assert result.supervisor_survived and result.supervisor_errors == 0 and result.bad_files == 0

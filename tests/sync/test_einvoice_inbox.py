@@ -3,18 +3,14 @@ the watched folder and the upload screen; invalid ones become items quoting the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sync.jobs.einvoice_inbox import scan_folder
 from tests.factories import master_data
+from tests.support.einvoices import CII, FIXTURES, UBL
 from workbench.models import Document, ExceptionItem
 
 pytestmark = pytest.mark.django_db
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "peppol"
-UBL = sorted((FIXTURES / "en16931-ubl-examples").glob("*.xml")) + sorted((FIXTURES / "bis-billing-3-testfiles").glob("*.xml"))
-CII = sorted((FIXTURES / "en16931-cii-examples").glob("*.xml"))
 URL = "/api/p2p/einvoices/"
 
 
@@ -54,8 +50,16 @@ def test_a_schema_error_is_quoted_with_its_line(analyst_client):
     assert "Bogus" in item.message and "Line " in item.message and item.detail["line"]
 
 
-@pytest.mark.parametrize("body", [b"", b"%PDF-1.7 binary", b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>",
-                                  b"<Invoice>not ubl</Invoice>", "<á>\u202e</á>".encode()])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"%PDF-1.7 binary",
+        b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>",
+        b"<Invoice>not ubl</Invoice>",
+        "<á>\u202e</á>".encode(),
+    ],
+)
 def test_hostile_or_broken_files_become_items_never_500s(analyst_client, body):
     r = analyst_client.post(URL, body, content_type="application/xml")
     assert r.status_code in (400, 422), r.content[:300]

@@ -8,7 +8,7 @@ import requests
 from connectors.sandboxkit.kit import run_in_thread
 from connectors.scim.sandbox.server import ScimSandbox
 from tests.conftest import SMALL_WORLD, TODAY
-from tests.sync.test_pipeline import full_sync, run
+from tests.support.pipeline import full_sync, run
 from workbench.models import Connection, Document, Employee, ExceptionItem, MasterDataLink
 from workbench.services.ownership import OwnershipError, ownership_set
 
@@ -25,8 +25,12 @@ def scim_sandbox():
 
 @pytest.fixture
 def directory(scim_sandbox):
-    return Connection.objects.create(name="Entra ID directory (SCIM)", kind="scim", role="identity",
-                                     config={"base_url": scim_sandbox[1], "token": "sandbox-scim-token", "timeout": 2})
+    return Connection.objects.create(
+        name="Entra ID directory (SCIM)",
+        kind="scim",
+        role="identity",
+        config={"base_url": scim_sandbox[1], "token": "sandbox-scim-token", "timeout": 2},
+    )
 
 
 def conflicts():
@@ -52,8 +56,12 @@ def test_a_deactivated_directory_user_stops_their_unposted_reports(conns, direct
     erp, expense = conns
     full_sync(erp, expense)
     run(directory, "identity_pull")
-    waiting = (Document.objects.filter(kind="expense_report", financial_status="not_posted")
-               .exclude(exceptions__code="INACTIVE_EMPLOYEE").select_related("entity").first())
+    waiting = (
+        Document.objects.filter(kind="expense_report", financial_status="not_posted")
+        .exclude(exceptions__code="INACTIVE_EMPLOYEE")
+        .select_related("entity")
+        .first()
+    )
     assert waiting is not None
     posted = Document.objects.filter(kind="expense_report", party_code=waiting.party_code, financial_status="posted")
     requests.post(f"{scim_sandbox[1]}/sandbox/deactivate", json={"employee_number": waiting.party_code}, timeout=5)
@@ -68,27 +76,41 @@ def test_a_deactivated_directory_user_stops_their_unposted_reports(conns, direct
     assert Employee.objects.get(code=waiting.party_code, entity=waiting.entity).status == "inactive"
 
 
-def test_an_update_from_a_non_owning_system_changes_nothing_and_raises_a_conflict(conns, directory, erp_sandbox, admin_user):
+def test_an_update_from_a_non_owning_system_changes_nothing_and_raises_a_conflict(
+    conns, directory, erp_sandbox, admin_user
+):
     erp, _ = conns
     run(erp, "master_data")
     run(directory, "identity_pull")
     emp = Employee.objects.select_related("entity").order_by("entity__code", "code").first()
     before = (emp.name, emp.email, emp.status)
     bc_id = next(d["id"] for d in erp_sandbox[0].store.all("employees") if d["number"] == emp.code)
-    requests.post(f"{erp_sandbox[1]}/sandbox/touch", json={"stream": "employees", "ids": [bc_id],
-                                                           "set": {"email": "someone.else@northwind.example"}}, timeout=5)
+    requests.post(
+        f"{erp_sandbox[1]}/sandbox/touch",
+        json={"stream": "employees", "ids": [bc_id], "set": {"email": "someone.else@northwind.example"}},
+        timeout=5,
+    )
 
     assert run(erp, "master_data").status == "succeeded"
     emp.refresh_from_db()
     assert (emp.name, emp.email, emp.status) == before  # the directory owns these: not applied
     items = {i.detail["field"]: i for i in conflicts().filter(status="open")}
     assert set(items) == {"name", "email"}
-    assert {"object": "employee", "code": emp.code, "current": before[1], "incoming": "someone.else@northwind.example",
-            "source": "erp", "owner": "identity"}.items() <= items["email"].detail.items()
+    assert {
+        "object": "employee",
+        "code": emp.code,
+        "current": before[1],
+        "incoming": "someone.else@northwind.example",
+        "source": "erp",
+        "owner": "identity",
+    }.items() <= items["email"].detail.items()
     assert "not applied" in items["email"].message and items["email"].group is not None
     # Read again, the same disagreement is the same item, not a second one.
-    requests.post(f"{erp_sandbox[1]}/sandbox/touch", json={"stream": "employees", "ids": [bc_id],
-                                                           "set": {"email": "someone.else@northwind.example"}}, timeout=5)
+    requests.post(
+        f"{erp_sandbox[1]}/sandbox/touch",
+        json={"stream": "employees", "ids": [bc_id], "set": {"email": "someone.else@northwind.example"}},
+        timeout=5,
+    )
     run(erp, "master_data")
     assert conflicts().count() == 2
 
@@ -110,16 +132,27 @@ def test_without_the_owning_system_connected_the_erp_fills_the_field(conns):
     Employee.objects.filter(pk=emp.pk).update(email="stale@northwind.example")
     from workbench.services.masterdata import masterdata_upsert
 
-    masterdata_upsert(stream="employees", records=[{"entity": emp.entity.code, "code": emp.code, "name": emp.name,
-                                                    "email": "fresh@northwind.example", "status": "active"}])
+    masterdata_upsert(
+        stream="employees",
+        records=[
+            {
+                "entity": emp.entity.code,
+                "code": emp.code,
+                "name": emp.name,
+                "email": "fresh@northwind.example",
+                "status": "active",
+            }
+        ],
+    )
     emp.refresh_from_db()
     assert emp.email == "fresh@northwind.example" and not conflicts().exists()
 
 
 def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_once_they_return(
-        conns, directory, scim_sandbox, erp_sandbox):
+    conns, directory, scim_sandbox, erp_sandbox
+):
+    from tests.support.pipeline import drain_outbox, erp_documents_per_number
     from workbench.services import postings
-    from tests.sync.test_pipeline import drain_outbox, erp_documents_per_number
 
     erp, expense = conns
     assert run(erp, "master_data").status == "succeeded"
@@ -140,11 +173,18 @@ def test_a_posting_still_queued_when_its_employee_leaves_is_withdrawn_and_sent_o
     assert erp_documents_per_number(erp_sandbox)[number] == 0  # the ERP never saw it
 
     # HR brings the person back (Entra sends a SCIM PATCH): the report is queued again and posted once.
-    user_id = MasterDataLink.objects.get(object_type="employee", system="scim", code=queued.party_code,
-                                         entity_code=queued.entity.code).external_id
-    resp = requests.patch(f"{url}/scim/v2/Users/{user_id}", timeout=5, headers={"Authorization": "Bearer sandbox-scim-token"},
-                          json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                "Operations": [{"op": "replace", "path": "active", "value": True}]})
+    user_id = MasterDataLink.objects.get(
+        object_type="employee", system="scim", code=queued.party_code, entity_code=queued.entity.code
+    ).external_id
+    resp = requests.patch(
+        f"{url}/scim/v2/Users/{user_id}",
+        timeout=5,
+        headers={"Authorization": "Bearer sandbox-scim-token"},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": True}],
+        },
+    )
     assert resp.status_code == 200, resp.text
     run(directory, "identity_pull")
     drain_outbox()
@@ -167,5 +207,8 @@ def test_a_posting_already_on_its_way_is_not_withdrawn_and_the_trace_says_so(con
 
     run(directory, "identity_pull")
     queued.refresh_from_db()
-    assert queued.financial_status == "posting" and OutboundWrite.objects.filter(document=queued, status="sending").exists()
+    assert (
+        queued.financial_status == "posting"
+        and OutboundWrite.objects.filter(document=queued, status="sending").exists()
+    )
     assert "may already be in the ERP" in queued.events.get(action="posting_not_withdrawn").message

@@ -10,76 +10,14 @@ from collections import Counter
 import pytest
 from django.test import override_settings
 
-from connectors.business_central.sandbox.server import BusinessCentralSandbox
-from connectors.concur.sandbox.server import ConcurSandbox
-from connectors.sandboxkit.kit import run_in_thread
-from connectors.sandboxkit.world import build_world
 from sync import push
-from sync.jobs import run_job
 from sync.models import SyncRun
-from workbench.models import OutboundWrite
-from tests.conftest import SMALL_WORLD, TODAY, make_connections
-from workbench.models import Document, ExceptionItem
+from tests.support.pipeline import drain_outbox, erp_documents_per_number, full_sync, run
+from workbench.models import Document, ExceptionItem, OutboundWrite
 
 EXPENSES = Document.objects.filter(kind="expense_report")  # the P2P documents of the same sandboxes are not counted
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world():
-    return build_world(seed=7, today=TODAY, **SMALL_WORLD)
-
-
-@pytest.fixture
-def erp_sandbox():
-    sandbox = BusinessCentralSandbox(data_path=None, seed=7, today=TODAY, **SMALL_WORLD)
-    server, url = run_in_thread(sandbox)
-    yield sandbox, url
-    server.shutdown()
-
-
-@pytest.fixture
-def expense_sandbox():
-    sandbox = ConcurSandbox(data_path=None, seed=7, today=TODAY, **SMALL_WORLD)
-    server, url = run_in_thread(sandbox)
-    yield sandbox, url
-    server.shutdown()
-
-
-@pytest.fixture
-def conns(erp_sandbox, expense_sandbox):
-    return make_connections(erp_sandbox[1], expense_sandbox[1], timeout=2)
-
-
-def run(conn, job) -> SyncRun:
-    return run_job(SyncRun.objects.create(connection=conn, job=job, triggered_by="test"))
-
-
-def drain_outbox(rounds: int = 200) -> None:
-    """Process the outbox until nothing is due, fast-forwarding backoff waits."""
-    from sync.tasks import check_connections_task
-
-    for _ in range(rounds):
-        check_connections_task()  # what beat does every 20 s: a falsely "down" connection comes back
-        OutboundWrite.objects.filter(status="pending").update(next_attempt_at="2000-01-01T00:00:00Z")
-        if push.process_outbox() == 0 and not OutboundWrite.objects.filter(status__in=["pending", "sending"]).exists():
-            return
-    raise AssertionError("outbox did not drain")
-
-
-def full_sync(erp, expense) -> None:
-    assert run(erp, "master_data").status == "succeeded"
-    assert run(expense, "expense_pull").status == "succeeded"
-    drain_outbox()
-    assert run(erp, "posting_status").status == "succeeded"
-    drain_outbox()
-
-
-def erp_documents_per_number(erp_sandbox) -> Counter:
-    sandbox = erp_sandbox[0]
-    return Counter(doc.get("vendorInvoiceNumber") for doc in sandbox.store.all("purchaseInvoices")
-                   if doc.get("status") in ("Open", "Paid"))
 
 
 def expected_codes(world) -> Counter:
@@ -93,8 +31,12 @@ def expected_codes(world) -> Counter:
         if "inactive_employee" in problems:
             want["INACTIVE_EMPLOYEE"] += 1
         for ln in r.lines:
-            code = {"missing_cost_center": "MISSING_COST_CENTER", "unknown_cost_center": "UNKNOWN_COST_CENTER",
-                    "closed_period": "CLOSED_PERIOD", "invalid_tax_code": "INVALID_TAX_CODE"}.get(ln.problem)
+            code = {
+                "missing_cost_center": "MISSING_COST_CENTER",
+                "unknown_cost_center": "UNKNOWN_COST_CENTER",
+                "closed_period": "CLOSED_PERIOD",
+                "invalid_tax_code": "INVALID_TAX_CODE",
+            }.get(ln.problem)
             if code:
                 want[code] += 1
         if problems == {"blocked_cost_center"}:
@@ -143,8 +85,12 @@ def test_syncing_three_times_and_redelivery_post_each_report_once(conns, erp_san
     import json
     import urllib.request
 
-    req = urllib.request.Request(f"{expense_sandbox[1]}/sandbox/redeliver", data=json.dumps({"doc_ids": ids}).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{expense_sandbox[1]}/sandbox/redeliver",
+        data=json.dumps({"doc_ids": ids}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).read()
     full_sync(erp, expense)
     per_number = erp_documents_per_number(erp_sandbox)
@@ -204,15 +150,21 @@ def test_an_uncertain_posting_is_looked_up_not_sent_twice(conns, erp_sandbox, ex
     run(erp, "master_data")
     run(expense, "expense_pull")
     # one clean report's posting: the ERP does the work but the answer times out
-    first = next(w for w in OutboundWrite.objects.filter(action="post_expense_report").order_by("id")
-                 if not w.document.lines.filter(cost_center="LEGACY").exists())
+    first = next(
+        w
+        for w in OutboundWrite.objects.filter(action="post_expense_report").order_by("id")
+        if not w.document.lines.filter(cost_center="LEGACY").exists()
+    )
     OutboundWrite.objects.exclude(pk=first.pk).update(next_attempt_at="2100-01-01T00:00:00Z")
     erp_sandbox[0].faults.update({"timeout_rate": 1.0, "hang_seconds": 3, "timeout_methods": ["POST"]})
     assert push.process_outbox(limit=1) == 1
     first.refresh_from_db()
     assert first.status == "pending" and first.uncertain
-    reached = [d for d in erp_sandbox[0].store.all("purchaseInvoices")
-               if d.get("vendorInvoiceNumber") == first.payload["document_number"]]
+    reached = [
+        d
+        for d in erp_sandbox[0].store.all("purchaseInvoices")
+        if d.get("vendorInvoiceNumber") == first.payload["document_number"]
+    ]
     assert len(reached) == 1  # it did reach the ERP (as a draft: the answer to its creation was lost)
     erp_sandbox[0].faults.update({"timeout_rate": 0})
     drain_outbox()
@@ -244,7 +196,9 @@ def test_an_analyst_fix_reposts_and_closes_the_loop(conns, erp_sandbox, expense_
     assert doc.events.filter(action="corrected", actor=analyst).exists()
 
 
-def test_an_erp_refusal_fixed_by_the_analyst_is_posted_and_the_erp_words_are_learnt(conns, erp_sandbox, expense_sandbox, analyst):
+def test_an_erp_refusal_fixed_by_the_analyst_is_posted_and_the_erp_words_are_learnt(
+    conns, erp_sandbox, expense_sandbox, analyst
+):
     from sync.tasks import revalidate_document_task
     from workbench.models import CostCenter
     from workbench.services.documents import document_line_correct
@@ -318,3 +272,40 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next(conns):
     assert run(erp, "master_data").status == "succeeded"
     ghost.refresh_from_db()
     assert ghost.status == "failed" and "lost" in ghost.message
+
+
+def erp_invoice(erp_sandbox, number: str) -> dict:
+    return next(d for d in erp_sandbox[0].store.all("purchaseInvoices") if d.get("vendorInvoiceNumber") == number)
+
+
+def test_what_goes_back_to_the_expense_platform_is_what_the_erp_says(conns, erp_sandbox, expense_sandbox):
+    """The ERP's posting date and fiscal year, not the day we posted, also when the answer to a posting
+    was lost and the posting-status pull found the document in the ERP."""
+    from connectors import registry
+    from connectors.base import WriteOp
+    from sync.health import resolve_secrets
+
+    erp, expense = conns
+    run(erp, "master_data")
+    run(expense, "expense_pull")
+    writes = list(OutboundWrite.objects.filter(action="post_expense_report", status="pending").order_by("id"))
+    lost = next(w for w in writes if not w.document.lines.filter(cost_center="LEGACY").exists())
+    # Our first attempt reached the ERP and posted; its answer never came back.
+    connector = registry.build(erp.kind, resolve_secrets(erp.config))
+    connector.write(WriteOp(lost.action, lost.payload), idempotency_key=lost.idempotency_key)
+    OutboundWrite.objects.filter(pk=lost.pk).update(uncertain=True, next_attempt_at="2100-01-01T00:00:00Z")
+    assert run(erp, "posting_status").status == "succeeded"
+    lost.document.refresh_from_db()
+    assert lost.document.financial_status == "posted"  # found in the ERP by its document number
+    OutboundWrite.objects.filter(pk=lost.pk).update(next_attempt_at="2000-01-01T00:00:00Z")
+    drain_outbox()
+
+    for doc in EXPENSES.filter(financial_status="posted"):
+        number = OutboundWrite.objects.get(document=doc, action="post_expense_report").payload["document_number"]
+        theirs = erp_invoice(erp_sandbox, number)
+        told = expense_sandbox[0].store.get("state", doc.source_id)["postingDocs"][0]
+        assert told["postingDate"] == theirs["postingDate"] == doc.erp_posting_date.isoformat(), doc
+        assert told["fiscalYear"] == theirs["postingDate"][:4] == doc.erp_fiscal_year, doc
+    # the recovered one was confirmed once, and posted once
+    assert OutboundWrite.objects.filter(document=lost.document, action="posting_confirmation").count() == 1
+    assert max(erp_documents_per_number(erp_sandbox).values()) == 1

@@ -24,6 +24,7 @@ from workbench.services.masterdata import masterdata_upsert
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
+
 @pytest.fixture
 def erp_sandbox(tmp_path):
     sandbox = SandboxProcess("business_central", tmp_path, **SMALL_WORLD)
@@ -46,8 +47,12 @@ def master_data_sync(conn) -> None:
 
 
 def control(sandbox: SandboxProcess, path_: str, body: dict) -> dict:
-    req = urllib.request.Request(f"{sandbox.url}{path_}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{sandbox.url}{path_}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -77,8 +82,13 @@ def test_a_reconciliation_right_after_the_sync_finds_nothing(erp):
     assert run.streams_done == run.streams_total == 11
     assert run.summary["employees"]["compared"] == Employee.objects.count()
     # Decimal percents and whole-number decimals compare equal to what the sync stored.
-    assert run.summary["payment_terms"] == {"compared": PaymentTerm.objects.count(), "added": 0, "changed": 0,
-                                            "deleted": 0, "unreadable": 0}
+    assert run.summary["payment_terms"] == {
+        "compared": PaymentTerm.objects.count(),
+        "added": 0,
+        "changed": 0,
+        "deleted": 0,
+        "unreadable": 0,
+    }
     assert run.summary["currencies"]["compared"] == Currency.objects.count() > 0
     assert run.message.startswith("No drift")
 
@@ -90,16 +100,50 @@ def test_it_finds_exactly_the_drift_planted_behind_the_sync(erp, erp_sandbox):
     leaver = first(Employee.objects.filter(entity__code="NW-FR"))
     project = first(Project.objects.filter(entity__code="NW-DE"))
     budget = Budget.objects.filter(entity__code="NW-DE").order_by("id").first()
-    planted = control(erp_sandbox, "/sandbox/drift", {
-        "add": [{"stream": "cost_centers", "entity": "NW-US", "code": "NEWCC", "name": "Planted cost center"},
-                {"stream": "budgets", "entity": "NW-DE", "cost_center": budget.cost_center,
-                 "gl_account": budget.gl_account, "period": "2030-01", "amount": 1234.5}],
-        "change": [{"stream": "gl_accounts", "entity": "NW-DE", "code": "6110", "field": "name", "value": "Renamed quietly"},
-                   {"stream": "employees", "entity": "NW-US", "code": employee.code, "field": "status", "value": "Terminated"},
-                   {"stream": "suppliers", "entity": "NW-DE", "code": supplier.code, "field": "blocked", "value": "Payment"}],
-        "delete": [{"stream": "employees", "entity": "NW-FR", "code": leaver.code},
-                   {"stream": "projects", "entity": "NW-DE", "code": project.code}],
-    })
+    planted = control(
+        erp_sandbox,
+        "/sandbox/drift",
+        {
+            "add": [
+                {"stream": "cost_centers", "entity": "NW-US", "code": "NEWCC", "name": "Planted cost center"},
+                {
+                    "stream": "budgets",
+                    "entity": "NW-DE",
+                    "cost_center": budget.cost_center,
+                    "gl_account": budget.gl_account,
+                    "period": "2030-01",
+                    "amount": 1234.5,
+                },
+            ],
+            "change": [
+                {
+                    "stream": "gl_accounts",
+                    "entity": "NW-DE",
+                    "code": "6110",
+                    "field": "name",
+                    "value": "Renamed quietly",
+                },
+                {
+                    "stream": "employees",
+                    "entity": "NW-US",
+                    "code": employee.code,
+                    "field": "status",
+                    "value": "Terminated",
+                },
+                {
+                    "stream": "suppliers",
+                    "entity": "NW-DE",
+                    "code": supplier.code,
+                    "field": "blocked",
+                    "value": "Payment",
+                },
+            ],
+            "delete": [
+                {"stream": "employees", "entity": "NW-FR", "code": leaver.code},
+                {"stream": "projects", "entity": "NW-DE", "code": project.code},
+            ],
+        },
+    )
     master_data_sync(erp)  # the incremental sync does not see any of it
 
     run = reconcile_now(erp)
@@ -136,14 +180,32 @@ def test_it_finds_exactly_the_drift_planted_behind_the_sync(erp, erp_sandbox):
 def test_it_finds_drift_in_payment_terms_and_currencies(erp, erp_sandbox):
     term = PaymentTerm.objects.get(entity__code="NW-DE", code="30 DAYS")  # not its company's newest row
     gone = Currency.objects.get(entity__code="NW-US", code="GBP")
-    planted = control(erp_sandbox, "/sandbox/drift", {
-        "add": [{"stream": "payment_terms", "entity": "NW-FR", "code": "90 DAYS", "name": "Net 90 days",
-                 "due_date_calculation": "90D"}],
-        "change": [{"stream": "payment_terms", "entity": "NW-DE", "code": "30 DAYS", "field": "discount_percent",
-                    "value": 2.5},
-                   {"stream": "currencies", "entity": "NW-DE", "code": "CHF", "field": "decimals", "value": "3:3"}],
-        "delete": [{"stream": "currencies", "entity": "NW-US", "code": "GBP"}],
-    })
+    planted = control(
+        erp_sandbox,
+        "/sandbox/drift",
+        {
+            "add": [
+                {
+                    "stream": "payment_terms",
+                    "entity": "NW-FR",
+                    "code": "90 DAYS",
+                    "name": "Net 90 days",
+                    "due_date_calculation": "90D",
+                }
+            ],
+            "change": [
+                {
+                    "stream": "payment_terms",
+                    "entity": "NW-DE",
+                    "code": "30 DAYS",
+                    "field": "discount_percent",
+                    "value": 2.5,
+                },
+                {"stream": "currencies", "entity": "NW-DE", "code": "CHF", "field": "decimals", "value": "3:3"},
+            ],
+            "delete": [{"stream": "currencies", "entity": "NW-US", "code": "GBP"}],
+        },
+    )
     master_data_sync(erp)  # the incremental sync does not see any of it
 
     run = reconcile_now(erp)
@@ -159,8 +221,11 @@ def test_it_finds_drift_in_payment_terms_and_currencies(erp, erp_sandbox):
     assert drift["payment_terms", "NW-DE/30 DAYS"].diffs == {"discount_percent": ["0", "2.5"]}
     assert drift["currencies", "NW-DE/CHF"].diffs == {"decimals": [2, 3]}
     assert drift["payment_terms", "NW-FR/90 DAYS"].diffs == {
-        "name": [None, "Net 90 days"], "due_date_calculation": [None, "90D"], "discount_percent": [None, "0"],
-        "erp_id": [None, planted["added"][0]["id"]]}
+        "name": [None, "Net 90 days"],
+        "due_date_calculation": [None, "90D"],
+        "discount_percent": [None, "0"],
+        "erp_id": [None, planted["added"][0]["id"]],
+    }
     assert drift["currencies", "NW-US/GBP"].diffs["symbol"] == ["£", None]
     assert run.summary["payment_terms"]["changed"] == 1 and run.summary["currencies"]["deleted"] == 1
     # Reported, not repaired.
@@ -168,7 +233,9 @@ def test_it_finds_drift_in_payment_terms_and_currencies(erp, erp_sandbox):
 
 
 def test_a_touched_record_is_drift_only_until_the_incremental_sync_picks_it_up(erp, erp_sandbox):
-    touched = control(erp_sandbox, "/sandbox/touch", {"stream": "gl_accounts", "company": "NW-US", "count": 2})["touched"]
+    touched = control(erp_sandbox, "/sandbox/touch", {"stream": "gl_accounts", "company": "NW-US", "count": 2})[
+        "touched"
+    ]
 
     behind = reconcile_now(erp)
     master_data_sync(erp)
@@ -179,8 +246,19 @@ def test_a_touched_record_is_drift_only_until_the_incremental_sync_picks_it_up(e
 
 
 def test_the_task_is_safe_to_run_twice_and_one_run_at_a_time(erp, erp_sandbox):
-    control(erp_sandbox, "/sandbox/drift", {"delete": [{"stream": "projects", "entity": "NW-US",
-                                                         "code": first(Project.objects.filter(entity__code="NW-US")).code}]})
+    control(
+        erp_sandbox,
+        "/sandbox/drift",
+        {
+            "delete": [
+                {
+                    "stream": "projects",
+                    "entity": "NW-US",
+                    "code": first(Project.objects.filter(entity__code="NW-US")).code,
+                }
+            ]
+        },
+    )
 
     assert reconcile_master_data_task(connection=erp.name) == "succeeded"
     assert reconcile_master_data_task(connection=erp.pk) == "succeeded"
@@ -197,7 +275,9 @@ def test_the_task_is_safe_to_run_twice_and_one_run_at_a_time(erp, erp_sandbox):
 
 def test_a_stream_read_again_after_a_transient_error_counts_each_record_once(erp, erp_sandbox, monkeypatch):
     leaver = first(Employee.objects.filter(entity__code="NW-DE"))
-    control(erp_sandbox, "/sandbox/drift", {"delete": [{"stream": "employees", "entity": "NW-DE", "code": leaver.code}]})
+    control(
+        erp_sandbox, "/sandbox/drift", {"delete": [{"stream": "employees", "entity": "NW-DE", "code": leaver.code}]}
+    )
     real = reconcile.connector_for
     failed = []
 
@@ -211,6 +291,7 @@ def test_a_stream_read_again_after_a_transient_error_counts_each_record_once(erp
                     failed.append(stream)
                     raise TransientError("HTTP 503 (planted)")
                 yield page
+
         connector.read = read_once_broken
         return connector
 
@@ -224,17 +305,40 @@ def test_a_stream_read_again_after_a_transient_error_counts_each_record_once(erp
 
 
 def test_drift_a_concurrent_sync_fixes_meanwhile_is_dropped(erp, erp_sandbox, monkeypatch):
-    control(erp_sandbox, "/sandbox/drift", {"change": [
-        {"stream": "gl_accounts", "entity": "NW-DE", "code": "6110", "field": "name", "value": "Fixed meanwhile"},
-        {"stream": "gl_accounts", "entity": "NW-DE", "code": "6120", "field": "name", "value": "Still drifted"}]})
+    control(
+        erp_sandbox,
+        "/sandbox/drift",
+        {
+            "change": [
+                {
+                    "stream": "gl_accounts",
+                    "entity": "NW-DE",
+                    "code": "6110",
+                    "field": "name",
+                    "value": "Fixed meanwhile",
+                },
+                {"stream": "gl_accounts", "entity": "NW-DE", "code": "6120", "field": "name", "value": "Still drifted"},
+            ]
+        },
+    )
     account = GLAccount.objects.get(entity__code="NW-DE", code="6110")
     recheck = reconcile._drop_fixed_meanwhile
 
     def pull_lands_first(run, cmp):
         if cmp.stream == "gl_accounts":  # a master-data pull writes the ERP's value between our two reads
-            masterdata_upsert(stream="gl_accounts", records=[{
-                "entity": "NW-DE", "code": "6110", "name": "Fixed meanwhile", "category": account.category,
-                "blocked": account.blocked, "external_id": account.erp_id}])
+            masterdata_upsert(
+                stream="gl_accounts",
+                records=[
+                    {
+                        "entity": "NW-DE",
+                        "code": "6110",
+                        "name": "Fixed meanwhile",
+                        "category": account.category,
+                        "blocked": account.blocked,
+                        "external_id": account.erp_id,
+                    }
+                ],
+            )
         return recheck(run, cmp)
 
     monkeypatch.setattr(reconcile, "_drop_fixed_meanwhile", pull_lands_first)
@@ -254,9 +358,22 @@ def test_it_waits_for_the_first_master_data_sync(erp_sandbox):
 
 
 def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, monkeypatch, jobs_sent):
-    control(erp_sandbox, "/sandbox/drift", {
-        "add": [{"stream": "cost_centers", "entity": "NW-US", "code": "NEWCC", "name": "Planted cost center"}],
-        "change": [{"stream": "gl_accounts", "entity": "NW-DE", "code": "6110", "field": "name", "value": "Renamed quietly"}]})
+    control(
+        erp_sandbox,
+        "/sandbox/drift",
+        {
+            "add": [{"stream": "cost_centers", "entity": "NW-US", "code": "NEWCC", "name": "Planted cost center"}],
+            "change": [
+                {
+                    "stream": "gl_accounts",
+                    "entity": "NW-DE",
+                    "code": "6110",
+                    "field": "name",
+                    "value": "Renamed quietly",
+                }
+            ],
+        },
+    )
     run = reconcile_now(erp)
 
     page = analyst_client.get("/sync/reconciliation/")
@@ -265,8 +382,9 @@ def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, m
     assert f"Drift found by run #{run.pk}" in html
     assert 'data-drift="cost_centers:NW-US/NEWCC"' in html and "Renamed quietly" in html
 
-    only_changes = analyst_client.get(f"/sync/reconciliation/{run.pk}/?kind=changed", headers={"HX-Request": "true",
-                                                                                             "HX-Target": "drift"})
+    only_changes = analyst_client.get(
+        f"/sync/reconciliation/{run.pk}/?kind=changed", headers={"HX-Request": "true", "HX-Target": "drift"}
+    )
     body = only_changes.content.decode()
     assert body.lstrip().startswith('<section id="drift"') and "<html" not in body
     assert "NW-DE/6110" in body and "NEWCC" not in body

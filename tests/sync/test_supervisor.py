@@ -64,8 +64,13 @@ print("stopped", flush=True)
 
 
 def test_sigterm_stops_the_supervisor_and_everything_it_started(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", SUPERVISED, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISED, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     child = int(wait_until(lambda: (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text(), 20))
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)

@@ -8,7 +8,7 @@ import pytest
 from connectors.coupa.sandbox.server import CoupaSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from tests.conftest import SMALL_WORLD, TODAY
-from tests.sync.test_pipeline import erp_sandbox, run  # noqa: F401 - erp_sandbox is a fixture
+from tests.support.pipeline import run
 from workbench.models import Connection, ExceptionItem, MasterDataLink, Supplier
 
 pytestmark = pytest.mark.django_db
@@ -24,10 +24,15 @@ def coupa_sandbox():
 
 
 def test_the_procurement_pull_links_every_coupa_supplier_with_the_planted_outcomes(erp_sandbox, coupa_sandbox):  # noqa: F811
-    erp = Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp",
-                                    config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS})
-    coupa = Connection.objects.create(name="Coupa", kind="coupa", role="procurement",
-                                      config={"base_url": coupa_sandbox[1], **CREDS})
+    erp = Connection.objects.create(
+        name="Business Central (ERP)",
+        kind="business_central",
+        role="erp",
+        config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS},
+    )
+    coupa = Connection.objects.create(
+        name="Coupa", kind="coupa", role="procurement", config={"base_url": coupa_sandbox[1], **CREDS}
+    )
     assert run(erp, "master_data").status == "succeeded"
     vendors = Supplier.objects.count()
     assert run(coupa, "procurement_pull").status == "succeeded"
@@ -62,10 +67,15 @@ def test_a_tax_id_edited_in_coupa_for_a_linked_supplier_is_held_as_a_conflict(er
 
     from workbench.services.supplier_links import supplier_link_confirm
 
-    erp = Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp",
-                                    config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS})
-    coupa = Connection.objects.create(name="Coupa", kind="coupa", role="procurement",
-                                      config={"base_url": coupa_sandbox[1], **CREDS})
+    erp = Connection.objects.create(
+        name="Business Central (ERP)",
+        kind="business_central",
+        role="erp",
+        config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS},
+    )
+    coupa = Connection.objects.create(
+        name="Coupa", kind="coupa", role="procurement", config={"base_url": coupa_sandbox[1], **CREDS}
+    )
     assert run(erp, "master_data").status == "succeeded"
     assert run(coupa, "procurement_pull").status == "succeeded"
     link = MasterDataLink.objects.get(object_type="supplier", system="coupa", external_id="4902")
@@ -73,16 +83,30 @@ def test_a_tax_id_edited_in_coupa_for_a_linked_supplier_is_held_as_a_conflict(er
     erp_tax_id = Supplier.objects.get(code="V10120", entity__code="NW-DE").tax_id
 
     # A buyer types another company's VAT id into Coupa (Coupa's supplier API: PUT /api/suppliers/:id).
-    token = requests.post(f"{coupa_sandbox[1]}/oauth2/token", timeout=5, data={
-        "grant_type": "client_credentials", "client_id": "workbench", "client_secret": "sandbox-secret",
-        "scope": "core.supplier.read core.supplier.write"}).json()["access_token"]
-    resp = requests.put(f"{coupa_sandbox[1]}/api/suppliers/4902", json={"tax-id": "DE 134 976 973"}, timeout=5,
-                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    token = requests.post(
+        f"{coupa_sandbox[1]}/oauth2/token",
+        timeout=5,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "workbench",
+            "client_secret": "sandbox-secret",
+            "scope": "core.supplier.read core.supplier.write",
+        },
+    ).json()["access_token"]
+    resp = requests.put(
+        f"{coupa_sandbox[1]}/api/suppliers/4902",
+        json={"tax-id": "DE 134 976 973"},
+        timeout=5,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
     assert resp.status_code == 200, resp.text
     assert run(coupa, "procurement_pull").status == "succeeded"
 
     conflict = ExceptionItem.objects.get(code="OWNERSHIP_CONFLICT", status="open")
-    assert (conflict.detail["code"], conflict.detail["incoming"], conflict.detail["current"]) == \
-        ("V10120", "DE 134 976 973", erp_tax_id)
+    assert (conflict.detail["code"], conflict.detail["incoming"], conflict.detail["current"]) == (
+        "V10120",
+        "DE 134 976 973",
+        erp_tax_id,
+    )
     assert Supplier.objects.get(code="V10120", entity__code="NW-DE").tax_id == erp_tax_id  # the ERP's stays
     assert MasterDataLink.objects.get(pk=link.pk).code == "V10120"  # and so does the person's link

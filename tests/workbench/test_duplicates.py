@@ -20,30 +20,36 @@ norm = normalize_invoice_number
 # --- examples -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("a, b", [
-    ("INV-00123", "inv 123"),
-    ("INV-00123", "Inv_0123"),
-    ("2024/001", "2024-1"),
-    ("inv.2024.7", "INV 2024 007"),
-    ("INV\u2013123", "inv-123"),  # en dash
-    ("INV\u2014\u00a0123", "inv123"),  # em dash, no-break space
-    ("ＩＮＶ－００１２３", "INV-123"),  # full width
-    ("INV-\u0661\u0662\u0663", "INV-123"),  # Arabic-Indic digits
-    ("A00B", "A0B"),
-    ("0000", "0"),
-    ("INV-0/5", "INV 5"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("INV-00123", "inv 123"),
+        ("INV-00123", "Inv_0123"),
+        ("2024/001", "2024-1"),
+        ("inv.2024.7", "INV 2024 007"),
+        ("INV\u2013123", "inv-123"),  # en dash
+        ("INV\u2014\u00a0123", "inv123"),  # em dash, no-break space
+        ("ＩＮＶ－００１２３", "INV-123"),  # full width
+        ("INV-\u0661\u0662\u0663", "INV-123"),  # Arabic-Indic digits
+        ("A00B", "A0B"),
+        ("0000", "0"),
+        ("INV-0/5", "INV 5"),
+    ],
+)
 def test_equal_numbers(a, b):
     assert norm(a) == norm(b)
 
 
-@pytest.mark.parametrize("a, b", [
-    ("INV-1", "INV-10"),
-    ("A0B", "AB"),
-    ("2024001", "2024/1"),
-    ("INV-12", "INV-13"),
-    ("INV-1", "INV-1A"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("INV-1", "INV-10"),
+        ("A0B", "AB"),
+        ("2024001", "2024/1"),
+        ("INV-12", "INV-13"),
+        ("INV-1", "INV-1A"),
+    ],
+)
 def test_different_numbers(a, b):
     assert norm(a) != norm(b)
 
@@ -153,7 +159,7 @@ def test_property_a_different_non_zero_digit_is_a_different_number(data):
     assume(digit_positions)
     i = data.draw(st.sampled_from(digit_positions))
     replacement = data.draw(st.sampled_from([d for d in "123456789" if d != plain[i]]))
-    changed = plain[:i] + replacement + plain[i + 1:]
+    changed = plain[:i] + replacement + plain[i + 1 :]
     assert norm(changed) != norm(plain)
     # also when both are written differently
     assert norm(data.draw(disguise(tokens))) != norm(changed)
@@ -166,16 +172,27 @@ def test_property_index_finds_every_planted_duplicate_and_never_itself(data):
     invoices = []
     for i in range(data.draw(st.integers(0, 30))):
         tokens = data.draw(numbers())
-        invoices.append(InvoiceKey(
-            f"K{i}", data.draw(st.sampled_from(suppliers)), "".join(tokens),
-            D(data.draw(st.integers(0, 500))).scaleb(-2), data.draw(st.sampled_from(["EUR", "USD"])),
-            data.draw(st.sampled_from(["2026-11-01", "2026-11-02"])),
-        ))
+        invoices.append(
+            InvoiceKey(
+                f"K{i}",
+                data.draw(st.sampled_from(suppliers)),
+                "".join(tokens),
+                D(data.draw(st.integers(0, 500))).scaleb(-2),
+                data.draw(st.sampled_from(["EUR", "USD"])),
+                data.draw(st.sampled_from(["2026-11-01", "2026-11-02"])),
+            )
+        )
     planted = []
     for i, orig in enumerate(data.draw(st.lists(st.sampled_from(invoices), max_size=10)) if invoices else []):
         # a re-keyed copy: same supplier and number in another spelling, another amount/date
-        copy = InvoiceKey(f"D{i}", orig.supplier, data.draw(disguise(_tokens(orig.number))), orig.amount + 1, orig.currency,
-                          "2027-01-01")
+        copy = InvoiceKey(
+            f"D{i}",
+            orig.supplier,
+            data.draw(disguise(_tokens(orig.number))),
+            orig.amount + 1,
+            orig.currency,
+            "2027-01-01",
+        )
         planted.append((copy, orig))
     idx = DuplicateIndex(invoices)
     for copy, orig in planted:
@@ -186,11 +203,18 @@ def test_property_index_finds_every_planted_duplicate_and_never_itself(data):
         hits = idx.check(k)
         assert all(other.key != k.key for _, other in hits)
         # and the index agrees with a brute-force scan
-        brute = [(DUPLICATE, o) for o in everyone
-                 if o.key != k.key and o.supplier == k.supplier and norm(o.number) and norm(o.number) == norm(k.number)]
-        brute += [(POSSIBLE_DUPLICATE, o) for o in everyone
-                  if o.key != k.key and o.supplier != k.supplier
-                  and (o.amount, o.currency, o.date) == (k.amount, k.currency, k.date)]
+        brute = [
+            (DUPLICATE, o)
+            for o in everyone
+            if o.key != k.key and o.supplier == k.supplier and norm(o.number) and norm(o.number) == norm(k.number)
+        ]
+        brute += [
+            (POSSIBLE_DUPLICATE, o)
+            for o in everyone
+            if o.key != k.key
+            and o.supplier != k.supplier
+            and (o.amount, o.currency, o.date) == (k.amount, k.currency, k.date)
+        ]
         assert hits == brute
 
 

@@ -82,7 +82,10 @@ def test_connection_secrets_can_come_from_the_environment(monkeypatch):
     from sync.health import resolve_secrets
 
     monkeypatch.setenv("BC_SECRET", "s3cret")
-    assert resolve_secrets({"client_secret": "env:BC_SECRET", "page_size": 10}) == {"client_secret": "s3cret", "page_size": 10}
+    assert resolve_secrets({"client_secret": "env:BC_SECRET", "page_size": 10}) == {
+        "client_secret": "s3cret",
+        "page_size": 10,
+    }
     monkeypatch.delenv("BC_SECRET")
     with pytest.raises(ConfigError, match="BC_SECRET"):
         resolve_secrets({"client_secret": "env:BC_SECRET"})
@@ -94,7 +97,9 @@ def test_an_erp_refusal_cannot_be_overridden(analyst):
     master_data()
     doc = expense_report()
     document_financial_transition(document=doc, to="posting")
-    document_mark_rejected(document=doc, erp_system="business_central", code="Application_DialogException", message="No.")
+    document_mark_rejected(
+        document=doc, erp_system="business_central", code="Application_DialogException", message="No."
+    )
     item = ExceptionItem.objects.get(code="ERP_REJECTED")
     with pytest.raises(InvalidTransition, match="cannot be overridden"):
         exception_item_override(item=item, reason="please", actor=analyst)
@@ -136,9 +141,9 @@ def test_a_new_version_keeps_the_history_of_items_on_replaced_lines():
 
 
 def test_two_retries_at_once_queue_one_posting(analyst):
-    from workbench.services import postings
     from tests.conftest import make_connections
     from workbench.models import Document
+    from workbench.services import postings
 
     master_data()
     make_connections("http://127.0.0.1:9", "http://127.0.0.1:9")

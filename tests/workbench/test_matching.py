@@ -113,8 +113,9 @@ def test_nothing_received_is_not_received_whatever_the_tolerance():
 
 
 def test_no_po_line_and_unknown_po_line():
-    a, b = match_lines([inv("I1", "1", po_line=None), inv("I2", "1", po_line="NOPE")], [po()], [rc("R1", "10")],
-                       tolerance=NONE)
+    a, b = match_lines(
+        [inv("I1", "1", po_line=None), inv("I2", "1", po_line="NOPE")], [po()], [rc("R1", "10")], tolerance=NONE
+    )
     for r in (a, b):
         assert r.status == EXCEPTION and codes(r) == [NO_PO_LINE]
         assert r.allocations == [] and r.unallocated_amount == r.amount == D("5.00")
@@ -122,8 +123,9 @@ def test_no_po_line_and_unknown_po_line():
 
 
 def test_two_invoices_for_one_po_line_both_match_when_the_rest_was_received_later():
-    first, second = match_lines([inv("I1", "6"), inv("I2", "4")], [po()], [rc("R1", "6"), rc("R2", "4")],
-                                tolerance=NONE)
+    first, second = match_lines(
+        [inv("I1", "6"), inv("I2", "4")], [po()], [rc("R1", "6"), rc("R2", "4")], tolerance=NONE
+    )
     assert first.status == MATCHED and alloc(first) == [("R1", D(6), D("30.00"))]
     assert second.status == MATCHED and alloc(second) == [("R2", D(4), D("20.00"))]
 
@@ -146,17 +148,23 @@ def test_second_invoice_without_any_receipt_is_not_received():
 
 
 def test_already_invoiced_consumes_the_earliest_receipts_first():
-    [r] = match_lines([inv("I2", "3")], [po()], [rc("R1", "5"), rc("R2", "5")], already_invoiced={"P1": D(7)},
-                      tolerance=NONE)
+    [r] = match_lines(
+        [inv("I2", "3")], [po()], [rc("R1", "5"), rc("R2", "5")], already_invoiced={"P1": D(7)}, tolerance=NONE
+    )
     assert r.status == MATCHED and alloc(r) == [("R2", D(3), D("15.00"))]
-    [r] = match_lines([inv("I2", "4")], [po()], [rc("R1", "5"), rc("R2", "5")], already_invoiced={"P1": D(7)},
-                      tolerance=NONE)
+    [r] = match_lines(
+        [inv("I2", "4")], [po()], [rc("R1", "5"), rc("R2", "5")], already_invoiced={"P1": D(7)}, tolerance=NONE
+    )
     assert codes(r) == [QUANTITY_VARIANCE] and r.allocated_quantity == 3
 
 
 def test_fifo_split_across_partial_receipts_conserves_the_amount():
-    [r] = match_lines([inv("I1", "5", "2.333", amount="11.67")], [po(price="2.333")],
-                      [rc("R1", "3"), rc("R0", "0"), rc("R2", "3"), rc("R3", "4")], tolerance=NONE)
+    [r] = match_lines(
+        [inv("I1", "5", "2.333", amount="11.67")],
+        [po(price="2.333")],
+        [rc("R1", "3"), rc("R0", "0"), rc("R2", "3"), rc("R3", "4")],
+        tolerance=NONE,
+    )
     assert r.status == MATCHED
     assert alloc(r) == [("R1", D(3), D("7.00")), ("R2", D(2), D("4.67"))]
 
@@ -182,8 +190,12 @@ def test_split_amount():
 
 
 def test_summarize():
-    results = match_lines([inv("I1", "10"), inv("I2", "1", po_line=None), inv("I3", "10", "5.10")], [po()],
-                          [rc("R1", "20")], tolerance=Tolerance(price_pct=D(5)))
+    results = match_lines(
+        [inv("I1", "10"), inv("I2", "1", po_line=None), inv("I3", "10", "5.10")],
+        [po()],
+        [rc("R1", "20")],
+        tolerance=Tolerance(price_pct=D(5)),
+    )
     s = summarize(results)
     assert s["lines"] == 3
     assert s["matched"] == {"count": 2, "amount": D("101.00")}
@@ -206,15 +218,19 @@ def worlds(draw):
     n_po = draw(st.integers(1, 6))
     keys = PO_KEYS[:n_po]
     pos = [POLine(k, draw(decimals()), draw(decimals())) for k in keys]
-    receipts = [Receipt(f"R{i}", draw(st.sampled_from([*keys, "GHOST"])), draw(decimals(10**5)))
-                for i in range(draw(st.integers(0, 8)))]
+    receipts = [
+        Receipt(f"R{i}", draw(st.sampled_from([*keys, "GHOST"])), draw(decimals(10**5)))
+        for i in range(draw(st.integers(0, 8)))
+    ]
     lines = []
     for i in range(draw(st.integers(1, 10))):
         qty, price = draw(decimals(10**5)), draw(decimals())
-        amount = draw(st.one_of(
-            st.just((qty * price).quantize(CENT)),
-            decimals(10**8, -(10**8)),  # discounts, rounding, even garbage: the amount is conserved anyway
-        ))
+        amount = draw(
+            st.one_of(
+                st.just((qty * price).quantize(CENT)),
+                decimals(10**8, -(10**8)),  # discounts, rounding, even garbage: the amount is conserved anyway
+            )
+        )
         lines.append(InvLine(f"I{i % 7}", draw(st.sampled_from([*keys, None, "NOPE"])), qty, price, amount))
     already = draw(st.dictionaries(st.sampled_from(keys), decimals(10**5)))
     tol = Tolerance(
@@ -311,9 +327,11 @@ def test_property_codes_and_tolerances_follow_the_rules(world):
                 expect.append(QUANTITY_VARIANCE)
         assert list(got) == expect
         assert res.allocated_quantity == take
-        cap_ok = tol.amount_abs == 0 or sum(
-            (v.amount for v in res.variances if v.code in (PRICE_VARIANCE, QUANTITY_VARIANCE)), D(0)
-        ) <= tol.amount_abs
+        cap_ok = (
+            tol.amount_abs == 0
+            or sum((v.amount for v in res.variances if v.code in (PRICE_VARIANCE, QUANTITY_VARIANCE)), D(0))
+            <= tol.amount_abs
+        )
         if PRICE_VARIANCE in got:
             ok = line.unit_price <= p.unit_price * (1 + tol.price_pct / 100)
             assert got[PRICE_VARIANCE].within_tolerance is (ok and cap_ok)

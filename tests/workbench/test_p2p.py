@@ -41,28 +41,54 @@ def p2p(analyst):
     Supplier.objects.create(entity=entity, code="V200", name="Blocked Corp", blocked="All")
     Supplier.objects.create(entity=entity, code="V300", name="Fabrikam Consulting")
     PurchaseCategory.objects.create(code="IT-HW", name="IT hardware", gl_account="6110")
-    PurchaseCategory.objects.create(code="PROF-SVC", name="Professional services", gl_account="6130", contract_required=True)
+    PurchaseCategory.objects.create(
+        code="PROF-SVC", name="Professional services", gl_account="6130", contract_required=True
+    )
     today = timezone.now().date()
-    SupplierContract.objects.create(number="CTR-1", supplier_code="V100", category="PROF-SVC",
-                                    start=today - timedelta(days=100), end=today + timedelta(days=100))
+    SupplierContract.objects.create(
+        number="CTR-1",
+        supplier_code="V100",
+        category="PROF-SVC",
+        start=today - timedelta(days=100),
+        end=today + timedelta(days=100),
+    )
     period = f"{today:%Y-%m}"
     for acct in ("6110", "6130"):
-        Budget.objects.create(entity=entity, cost_center="ENG", gl_account=acct, period=period, amount=Decimal("10000"),
-                              currency="USD")
-    for code, name, manager in [("E0010", "Olivia Owner", "E0011"), ("E0011", "Dan Director", "E0012"),
-                                ("E0012", "Carla CFO", ""), ("E0013", "Rita Requester", "E0010")]:
+        Budget.objects.create(
+            entity=entity, cost_center="ENG", gl_account=acct, period=period, amount=Decimal("10000"), currency="USD"
+        )
+    for code, name, manager in [
+        ("E0010", "Olivia Owner", "E0011"),
+        ("E0011", "Dan Director", "E0012"),
+        ("E0012", "Carla CFO", ""),
+        ("E0013", "Rita Requester", "E0010"),
+    ]:
         Employee.objects.create(entity=entity, code=code, name=name, manager_code=manager)
     CostCenter.objects.filter(entity=entity, code="ENG").update(owner_code="E0010")
     return entity
 
 
 def req(**over):
-    line = {"description": "Laptop 14in", "category": "IT-HW", "quantity": "2", "unit_price": "1200.00",
-            "gl_account": "6110", "cost_center": "ENG", "supplier_code": "V100",
-            "need_by_date": (timezone.now().date() + timedelta(days=10)).isoformat()}
+    line = {
+        "description": "Laptop 14in",
+        "category": "IT-HW",
+        "quantity": "2",
+        "unit_price": "1200.00",
+        "gl_account": "6110",
+        "cost_center": "ENG",
+        "supplier_code": "V100",
+        "need_by_date": (timezone.now().date() + timedelta(days=10)).isoformat(),
+    }
     line.update(over.pop("line", {}))
-    body = {"external_id": "REQ-1", "number": "2001", "entity": "NW-US", "requester_code": "E0013", "title": "Laptops",
-            "currency": "USD", "lines": [line]}
+    body = {
+        "external_id": "REQ-1",
+        "number": "2001",
+        "entity": "NW-US",
+        "requester_code": "E0013",
+        "title": "Laptops",
+        "currency": "USD",
+        "lines": [line],
+    }
     body.update(over)
     return body
 
@@ -73,15 +99,18 @@ def test_a_valid_requisition_passes_the_synchronous_check(p2p, analyst_client):
     assert r.json() == {"status": "valid", "messages": [], "findings": []}
 
 
-@pytest.mark.parametrize("change, code", [
-    ({"line": {"supplier_code": "V200"}}, "BLOCKED_SUPPLIER"),
-    ({"line": {"supplier_code": "V999"}}, "UNKNOWN_SUPPLIER"),
-    ({"line": {"supplier_code": "V300", "category": "PROF-SVC", "gl_account": "6130"}}, "NO_CONTRACT"),
-    ({"line": {"quantity": "20"}}, "BUDGET_EXCEEDED"),
-    ({"line": {"cost_center": "SALE"}}, "UNKNOWN_COST_CENTER"),
-    ({"line": {"need_by_date": "2026-09-15"}}, "CLOSED_PERIOD"),
-    ({"entity": "NW-XX"}, "UNKNOWN_ENTITY"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"line": {"supplier_code": "V200"}}, "BLOCKED_SUPPLIER"),
+        ({"line": {"supplier_code": "V999"}}, "UNKNOWN_SUPPLIER"),
+        ({"line": {"supplier_code": "V300", "category": "PROF-SVC", "gl_account": "6130"}}, "NO_CONTRACT"),
+        ({"line": {"quantity": "20"}}, "BUDGET_EXCEEDED"),
+        ({"line": {"cost_center": "SALE"}}, "UNKNOWN_COST_CENTER"),
+        ({"line": {"need_by_date": "2026-09-15"}}, "CLOSED_PERIOD"),
+        ({"entity": "NW-XX"}, "UNKNOWN_ENTITY"),
+    ],
+)
 def test_each_problem_is_named_in_the_answer(p2p, analyst_client, change, code):
     r = analyst_client.post(VALIDATE, req(**change), content_type="application/json")
     assert r.status_code == 200, r.content
@@ -95,18 +124,36 @@ def test_budget_counts_what_others_already_committed(p2p, analyst_client):
     ok = analyst_client.post(VALIDATE, req(line={"quantity": "8"}), content_type="application/json").json()
     assert ok["status"] == "valid"  # 9,600 of 10,000
     # An approved requisition for 2,400 now takes part of the budget.
-    p2p_documents_upsert(system="coupa", kind="requisition", records=[{
-        **req(external_id="REQ-0", number="2000"), "status": "approved", "total": "2400",
-        "lines": [{**req()["lines"][0], "amount": "2400"}]}])
+    p2p_documents_upsert(
+        system="coupa",
+        kind="requisition",
+        records=[
+            {
+                **req(external_id="REQ-0", number="2000"),
+                "status": "approved",
+                "total": "2400",
+                "lines": [{**req()["lines"][0], "amount": "2400"}],
+            }
+        ],
+    )
     again = analyst_client.post(VALIDATE, req(line={"quantity": "8"}), content_type="application/json").json()
     assert again["status"] == "invalid" and again["findings"][0]["code"] == "BUDGET_EXCEEDED"
     assert "7,600.00" in again["messages"][0]
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"entity": "NW-US"}, req(currency="usd"), req(lines=[]), req(line={"quantity": "many"}),
-    req(title="<script>alert(1)</script>" * 50), "not json", [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"entity": "NW-US"},
+        req(currency="usd"),
+        req(lines=[]),
+        req(line={"quantity": "many"}),
+        req(title="<script>alert(1)</script>" * 50),
+        "not json",
+        [1, 2, 3],
+    ],
+)
 def test_bad_input_is_a_clear_400_never_a_500(p2p, analyst_client, body):
     import json
 
@@ -149,8 +196,13 @@ def test_a_requester_never_approves_their_own_requisition(p2p):
 
 def test_an_absent_approver_is_replaced_by_their_delegate(p2p):
     today = timezone.now().date()
-    ApprovalDelegation.objects.create(approver="E0010", delegate="E0012", start=today - timedelta(days=1),
-                                      end=today + timedelta(days=5), reason="Vacation")
+    ApprovalDelegation.objects.create(
+        approver="E0010",
+        delegate="E0012",
+        start=today - timedelta(days=1),
+        end=today + timedelta(days=5),
+        reason="Vacation",
+    )
     steps, _ = approvals.approval_chain(stored())
     assert steps[0].approver == "E0012" and steps[0].delegated_from == "E0010"
 
@@ -180,33 +232,77 @@ def test_a_decision_by_the_requester_is_a_segregation_of_duties_violation(p2p):
 
 
 def po(number="PO-1", lines=((10, "100.00"), (5, "20.00"))):
-    rec = {"external_id": f"bc-{number}", "number": number, "entity": "NW-US", "vendor_number": "V100", "currency": "USD",
-           "total": str(sum(q * Decimal(p) for q, p in lines)), "order_date": date.today().isoformat(),
-           "lines": [{"line_no": i, "description": f"Item {i}", "account": "6110", "cost_center": "ENG",
-                      "quantity": str(q), "unit_cost": p, "amount": str(q * Decimal(p))}
-                     for i, (q, p) in enumerate(lines, start=1)]}
+    rec = {
+        "external_id": f"bc-{number}",
+        "number": number,
+        "entity": "NW-US",
+        "vendor_number": "V100",
+        "currency": "USD",
+        "total": str(sum(q * Decimal(p) for q, p in lines)),
+        "order_date": date.today().isoformat(),
+        "lines": [
+            {
+                "line_no": i,
+                "description": f"Item {i}",
+                "account": "6110",
+                "cost_center": "ENG",
+                "quantity": str(q),
+                "unit_cost": p,
+                "amount": str(q * Decimal(p)),
+            }
+            for i, (q, p) in enumerate(lines, start=1)
+        ],
+    }
     return p2p_documents_upsert(system="business_central", kind="purchase_order", records=[rec]).touched[0]
 
 
 def receive(po_number, line_no, qty, rid):
-    return p2p_documents_upsert(system="coupa", kind="goods_receipt", records=[{
-        "external_id": rid, "po_number": po_number, "po_line_no": line_no, "quantity": str(qty),
-        "received_on": date.today().isoformat()}])
+    return p2p_documents_upsert(
+        system="coupa",
+        kind="goods_receipt",
+        records=[
+            {
+                "external_id": rid,
+                "po_number": po_number,
+                "po_line_no": line_no,
+                "quantity": str(qty),
+                "received_on": date.today().isoformat(),
+            }
+        ],
+    )
 
 
 def invoice(number, lines, po_number="PO-1", supplier="V100", ext=None):
-    rec = {"external_id": ext or f"inv-{number}", "number": number, "supplier_code": supplier, "entity": "NW-US",
-           "currency": "USD", "po_number": po_number, "invoice_date": date.today().isoformat(),
-           "total": str(sum(Decimal(q) * Decimal(p) for _, q, p in lines)),
-           "lines": [{"line_no": i, "po_line_no": po_line, "description": "x", "quantity": str(q), "unit_price": p,
-                      "amount": str(Decimal(q) * Decimal(p))} for i, (po_line, q, p) in enumerate(lines, start=1)]}
+    rec = {
+        "external_id": ext or f"inv-{number}",
+        "number": number,
+        "supplier_code": supplier,
+        "entity": "NW-US",
+        "currency": "USD",
+        "po_number": po_number,
+        "invoice_date": date.today().isoformat(),
+        "total": str(sum(Decimal(q) * Decimal(p) for _, q, p in lines)),
+        "lines": [
+            {
+                "line_no": i,
+                "po_line_no": po_line,
+                "description": "x",
+                "quantity": str(q),
+                "unit_price": p,
+                "amount": str(Decimal(q) * Decimal(p)),
+            }
+            for i, (po_line, q, p) in enumerate(lines, start=1)
+        ],
+    }
     doc = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[rec]).touched[0]
     clean = documents_validate(documents=[doc])
     return doc, bool(clean)
 
 
 def codes(doc):
-    return sorted(ExceptionItem.objects.filter(document=doc, status__in=["open", "in_progress"]).values_list("code", flat=True))
+    return sorted(
+        ExceptionItem.objects.filter(document=doc, status__in=["open", "in_progress"]).values_list("code", flat=True)
+    )
 
 
 def test_an_invoice_that_matches_po_and_receipt_is_clean(p2p):
@@ -344,36 +440,52 @@ def test_an_admin_changes_an_approval_threshold_and_it_is_recorded(p2p, client, 
     rule = ApprovalRule.objects.create(entity=p2p, min_amount=5000, levels=2)
     assert analyst_client.get("/p2p/settings/").status_code == 403  # analysts cannot edit settings
     client.force_login(admin_user)
-    r = client.post(f"/p2p/settings/rules/{rule.pk}/", {"entity": p2p.pk, "category": "", "min_amount": "2500",
-                                                        "levels": "3", "extra_approver": "", "sla_hours": "24", "active": "on"},
-                    HTTP_HX_REQUEST="true")
+    r = client.post(
+        f"/p2p/settings/rules/{rule.pk}/",
+        {
+            "entity": p2p.pk,
+            "category": "",
+            "min_amount": "2500",
+            "levels": "3",
+            "extra_approver": "",
+            "sla_hours": "24",
+            "active": "on",
+        },
+        HTTP_HX_REQUEST="true",
+    )
     assert r.status_code == 200 and "needs 3 approver(s)" in r.headers["HX-Trigger"]
     rule.refresh_from_db()
     assert rule.min_amount == Decimal("2500") and rule.levels == 3 and rule.updated_by == admin_user
-    bad = client.post(f"/p2p/settings/rules/{rule.pk}/", {"min_amount": "lots", "levels": "9", "sla_hours": "1"},
-                      HTTP_HX_REQUEST="true")
+    bad = client.post(
+        f"/p2p/settings/rules/{rule.pk}/",
+        {"min_amount": "lots", "levels": "9", "sla_hours": "1"},
+        HTTP_HX_REQUEST="true",
+    )
     assert bad.status_code == 200 and "Check the rule" in bad.headers["HX-Trigger"]
 
 
 def test_the_upload_screen_takes_several_files(p2p, analyst_client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from tests.sync.test_einvoice_inbox import CII, UBL
+    from tests.support.einvoices import CII, UBL
 
-    r = analyst_client.post("/p2p/einvoices/", {"files": [SimpleUploadedFile("a.xml", UBL[3].read_bytes()),
-                                                          SimpleUploadedFile("b.xml", CII[1].read_bytes())]})
+    r = analyst_client.post(
+        "/p2p/einvoices/",
+        {"files": [SimpleUploadedFile("a.xml", UBL[3].read_bytes()), SimpleUploadedFile("b.xml", CII[1].read_bytes())]},
+    )
     html = r.content.decode()
     assert r.status_code == 200 and "Invoice" in html and "Invalid" in html and "not a UBL 2.1" in html
 
 
 def test_an_overdue_approval_raises_an_item_and_escalates_to_the_manager(p2p):
-    from workbench.services.approvals import approvals_escalate_overdue as escalate_overdue
     from workbench.models import ApprovalTask
+    from workbench.services.approvals import approvals_escalate_overdue as escalate_overdue
 
     doc = stored()
     task = approvals.requisition_route(document=doc)[0]
-    ApprovalTask.objects.filter(pk=task.pk).update(due_at=timezone.now() - timedelta(hours=1),
-                                                    created_at=timezone.now() - timedelta(hours=49))
+    ApprovalTask.objects.filter(pk=task.pk).update(
+        due_at=timezone.now() - timedelta(hours=1), created_at=timezone.now() - timedelta(hours=49)
+    )
     assert escalate_overdue() == 1
     item = ExceptionItem.objects.get(document=doc, code="APPROVAL_OVERDUE")
     assert "escalated to E0011" in item.message
@@ -400,10 +512,32 @@ def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client
     analyst_client.post(f"/items/{item.pk}/credit-note/", {"reason": ""})
     item.refresh_from_db()
     assert item.status == "waiting"
-    cn = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[{
-        "external_id": "cn-1", "number": "CN-1", "document_type": "credit_note", "supplier_code": "V100", "entity": "NW-US",
-        "currency": "USD", "po_number": "PO-1", "invoice_date": date.today().isoformat(), "total": "50.00",
-        "lines": [{"line_no": 1, "description": "Price correction", "quantity": "1", "unit_price": "50.00", "amount": "50.00"}]}]).touched[0]
+    cn = p2p_documents_upsert(
+        system="coupa",
+        kind="supplier_invoice",
+        records=[
+            {
+                "external_id": "cn-1",
+                "number": "CN-1",
+                "document_type": "credit_note",
+                "supplier_code": "V100",
+                "entity": "NW-US",
+                "currency": "USD",
+                "po_number": "PO-1",
+                "invoice_date": date.today().isoformat(),
+                "total": "50.00",
+                "lines": [
+                    {
+                        "line_no": 1,
+                        "description": "Price correction",
+                        "quantity": "1",
+                        "unit_price": "50.00",
+                        "amount": "50.00",
+                    }
+                ],
+            }
+        ],
+    ).touched[0]
     assert cn.total == Decimal("-50.00")
     assert credit_note_apply(credit_note=cn) == 1
     item.refresh_from_db()
@@ -417,14 +551,29 @@ def test_a_credit_note_settles_the_variance_it_was_asked_for(p2p, analyst_client
 
 def test_budget_check_answers_what_is_left(p2p, analyst_client):
     period = f"{timezone.now():%Y-%m}"
-    r = analyst_client.post("/api/p2p/budgets/check/", {"entity": "NW-US", "cost_center": "ENG", "gl_account": "6110",
-                                                        "period": period, "amount": "12000"}, content_type="application/json")
+    r = analyst_client.post(
+        "/api/p2p/budgets/check/",
+        {"entity": "NW-US", "cost_center": "ENG", "gl_account": "6110", "period": period, "amount": "12000"},
+        content_type="application/json",
+    )
     assert r.status_code == 200, r.content
     assert r.json()["available"] == "10000.0000" and r.json()["sufficient"] is False
-    assert analyst_client.post("/api/p2p/budgets/check/", {"entity": "NW-US", "cost_center": "ENG", "gl_account": "6110",
-                                                           "period": "2026-13"}, content_type="application/json").status_code == 400
-    assert analyst_client.post("/api/p2p/budgets/check/", {"entity": "XX", "cost_center": "ENG", "gl_account": "6110",
-                                                           "period": period}, content_type="application/json").status_code == 404
+    assert (
+        analyst_client.post(
+            "/api/p2p/budgets/check/",
+            {"entity": "NW-US", "cost_center": "ENG", "gl_account": "6110", "period": "2026-13"},
+            content_type="application/json",
+        ).status_code
+        == 400
+    )
+    assert (
+        analyst_client.post(
+            "/api/p2p/budgets/check/",
+            {"entity": "XX", "cost_center": "ENG", "gl_account": "6110", "period": period},
+            content_type="application/json",
+        ).status_code
+        == 404
+    )
 
 
 def test_a_pushed_decision_applies_once_and_only_for_the_step_whose_turn_it_is(p2p, analyst_client):
@@ -432,15 +581,26 @@ def test_a_pushed_decision_applies_once_and_only_for_the_step_whose_turn_it_is(p
     doc = stored()
     first, second = approvals.requisition_route(document=doc)
     url = "/api/p2p/approvals/decisions/"
-    early = analyst_client.post(url, {"correlation_key": second.correlation_key, "state": "approved", "approver": "E0011"},
-                                content_type="application/json")
+    early = analyst_client.post(
+        url,
+        {"correlation_key": second.correlation_key, "state": "approved", "approver": "E0011"},
+        content_type="application/json",
+    )
     assert early.status_code == 200 and early.json() == {"applied": False}
     doc.refresh_from_db()
     assert doc.business_status == "pending"
-    ok = analyst_client.post(url, {"correlation_key": first.correlation_key, "state": "approved", "approver": "E0010"},
-                             content_type="application/json")
+    ok = analyst_client.post(
+        url,
+        {"correlation_key": first.correlation_key, "state": "approved", "approver": "E0010"},
+        content_type="application/json",
+    )
     assert ok.json() == {"applied": True}
-    assert analyst_client.post(url, {"correlation_key": "nope", "state": "approved"}, content_type="application/json").status_code == 404
+    assert (
+        analyst_client.post(
+            url, {"correlation_key": "nope", "state": "approved"}, content_type="application/json"
+        ).status_code
+        == 404
+    )
 
 
 def test_creating_a_requisition_twice_answers_its_state_and_never_resets_it(p2p, analyst_client):
@@ -452,14 +612,16 @@ def test_creating_a_requisition_twice_answers_its_state_and_never_resets_it(p2p,
     again = analyst_client.post("/api/p2p/requisitions/", body, content_type="application/json")
     assert again.status_code == 200 and again.json()["status"] == "approved"
     assert Document.objects.get(pk=doc.pk).business_status == "approved"
-    huge = analyst_client.post("/api/p2p/requisitions/", req(external_id="API-2", line={"quantity": "99999999999999",
-                                                                                        "unit_price": "999999999999"}),
-                               content_type="application/json")
+    huge = analyst_client.post(
+        "/api/p2p/requisitions/",
+        req(external_id="API-2", line={"quantity": "99999999999999", "unit_price": "999999999999"}),
+        content_type="application/json",
+    )
     assert huge.status_code == 400
 
 
 def test_an_einvoice_with_absurd_numbers_is_an_exception_not_a_500(p2p, analyst_client):
-    from tests.sync.test_einvoice_inbox import FIXTURES
+    from tests.support.einvoices import FIXTURES
 
     text = (FIXTURES / "bis-billing-3-testfiles" / "Invoice-Min_content_with_VAT.xml").read_text()
     start = text.index("<cbc:InvoicedQuantity")
@@ -473,8 +635,11 @@ def test_an_einvoice_with_absurd_numbers_is_an_exception_not_a_500(p2p, analyst_
 
 def test_a_negative_tolerance_is_refused_with_a_message(p2p, client, admin_user):
     client.force_login(admin_user)
-    r = client.post("/p2p/settings/tolerances/", {"entity": "", "price_pct": "-5", "qty_abs": "0", "amount_abs": "0",
-                                                  "accept_limit": "10"}, HTTP_HX_REQUEST="true")
+    r = client.post(
+        "/p2p/settings/tolerances/",
+        {"entity": "", "price_pct": "-5", "qty_abs": "0", "amount_abs": "0", "accept_limit": "10"},
+        HTTP_HX_REQUEST="true",
+    )
     assert r.status_code == 200 and "Check the tolerance" in r.headers["HX-Trigger"]
     assert not MatchTolerance.objects.exists()
 
@@ -495,8 +660,7 @@ def test_the_erp_refusing_an_invoice_releases_its_quantities(p2p):
 
 
 def test_sending_a_requisition_back_tells_the_procurement_suite_not_the_expense_platform(p2p, analyst_client):
-    from workbench.models import OutboundWrite
-    from workbench.models import Connection
+    from workbench.models import Connection, OutboundWrite
 
     Connection.objects.create(name="Coupa", kind="coupa", role="procurement", config={"base_url": "http://127.0.0.1:9"})
     doc = stored(req(line={"supplier_code": "V200"}))
@@ -505,7 +669,11 @@ def test_sending_a_requisition_back_tells_the_procurement_suite_not_the_expense_
     analyst_client.post(f"/items/{item.pk}/send-back/", {"reason": "Pick another supplier: V200 is blocked"})
     write = OutboundWrite.objects.get(document=doc)
     assert write.action == "requisition_validation"
-    assert write.payload == {"requisition_id": "REQ-1", "status": "invalid", "messages": ["Pick another supplier: V200 is blocked"]}
+    assert write.payload == {
+        "requisition_id": "REQ-1",
+        "status": "invalid",
+        "messages": ["Pick another supplier: V200 is blocked"],
+    }
 
 
 def test_routing_to_someone_who_is_not_an_employee_is_refused_at_once(p2p, analyst_client):
@@ -519,10 +687,16 @@ def test_routing_to_someone_who_is_not_an_employee_is_refused_at_once(p2p, analy
 def test_delegations_name_real_people(p2p, client, admin_user):
     client.force_login(admin_user)
     today = timezone.now().date().isoformat()
-    bad = client.post("/p2p/settings/delegations/", {"approver": "E0010", "delegate": "ZZ999", "start": today, "end": today},
-                      HTTP_HX_REQUEST="true")
+    bad = client.post(
+        "/p2p/settings/delegations/",
+        {"approver": "E0010", "delegate": "ZZ999", "start": today, "end": today},
+        HTTP_HX_REQUEST="true",
+    )
     assert "not an employee code" in bad.headers["HX-Trigger"]
-    same = client.post("/p2p/settings/delegations/", {"approver": "E0010", "delegate": "e0010", "start": today, "end": today},
-                       HTTP_HX_REQUEST="true")
+    same = client.post(
+        "/p2p/settings/delegations/",
+        {"approver": "E0010", "delegate": "e0010", "start": today, "end": today},
+        HTTP_HX_REQUEST="true",
+    )
     assert "cannot delegate to themselves" in same.headers["HX-Trigger"]
     assert not ApprovalDelegation.objects.exists()

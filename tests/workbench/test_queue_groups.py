@@ -45,12 +45,18 @@ def causes(clock):
     clock.move_to(NOW - timedelta(days=3))  # lines dated in September, closed in the ERP (24 h SLA: now late)
     documents_validate(documents=[report("1000.00", date="2026-09-03"), report("500.00", date="2026-09-14")])
     clock.move_to(NOW - timedelta(hours=2))  # an unknown cost center, one report of them in euros
-    documents_validate(documents=[report("100.00", cost_center="SALE"), report("200.00", cost_center="SALE"),
-                                  report("50.00", cost_center="SALE", currency="EUR")])
+    documents_validate(
+        documents=[
+            report("100.00", cost_center="SALE"),
+            report("200.00", cost_center="SALE"),
+            report("50.00", cost_center="SALE", currency="EUR"),
+        ]
+    )
     clean = report("212.40")
     documents_validate(documents=[clean])
-    exception_item_raise(code="ERP_REJECTED", message="The ERP refused the posting.", fp=f"ERP_REJECTED:doc{clean.pk}",
-                         document=clean)
+    exception_item_raise(
+        code="ERP_REJECTED", message="The ERP refused the posting.", fp=f"ERP_REJECTED:doc{clean.pk}", document=clean
+    )
     clock.move_to(NOW)
     return {g.code: g for g in ExceptionGroup.objects.all()}
 
@@ -68,7 +74,9 @@ def rows(html):
         code = re.search(r'<span class="badge[^"]*">(\w+)</span>', row).group(1)
         count = int(re.search(r'data-testid="group-count">(\d+)<', row).group(1))
         overdue = int(re.search(r'data-testid="group-overdue">(\d+)<', row).group(1))
-        money = re.findall(r"<div>([\d,.]+ [A-Z]{3})</div>", re.search(r'data-testid="group-money">(.*?)</td>', row, re.S).group(1))
+        money = re.findall(
+            r"<div>([\d,.]+ [A-Z]{3})</div>", re.search(r'data-testid="group-money">(.*?)</td>', row, re.S).group(1)
+        )
         found.append((code, count, money, overdue))
     return found
 
@@ -93,16 +101,19 @@ def test_it_summarises_items_without_a_shared_cause_in_one_row(analyst_client, c
     assert "view=" not in link and "status=active" in link and "group=none" in link
     # the link lists exactly that one item, under a chip that says what it shows
     html = analyst_client.get(link).content.decode()
-    assert len(re.findall(r'<tr[^>]*data-item=', html)) == 1 and "212.40" in html
+    assert len(re.findall(r"<tr[^>]*data-item=", html)) == 1 and "212.40" in html
     assert "Root cause: none shared" in html
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"category": "policy"}, [("CLOSED_PERIOD", 2, ["1,500.00 USD"], 2)]),
-    ({"category": "master_data", "entity": "NW-US"}, [("UNKNOWN_COST_CENTER", 3, ["50.00 EUR", "300.00 USD"], 0)]),
-    ({"entity": "NW-DE"}, [("INVALID_TAX_CODE", 1, ["80.00 EUR"], 1)]),
-    ({"q": "2026-09-14"}, [("CLOSED_PERIOD", 1, ["500.00 USD"], 1)]),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"category": "policy"}, [("CLOSED_PERIOD", 2, ["1,500.00 USD"], 2)]),
+        ({"category": "master_data", "entity": "NW-US"}, [("UNKNOWN_COST_CENTER", 3, ["50.00 EUR", "300.00 USD"], 0)]),
+        ({"entity": "NW-DE"}, [("INVALID_TAX_CODE", 1, ["80.00 EUR"], 1)]),
+        ({"q": "2026-09-14"}, [("CLOSED_PERIOD", 1, ["500.00 USD"], 1)]),
+    ],
+)
 def test_filters_change_the_numbers(analyst_client, causes, params, expected):
     assert rows(groups_page(analyst_client, **params)) == expected
 
@@ -114,9 +125,45 @@ def test_status_filter_counts_only_items_in_that_status(analyst_client, analyst,
     assert rows(groups_page(analyst_client, status="resolved")) == [("CLOSED_PERIOD", 1, ["1,000.00 USD"], 0)]
 
 
+def test_money_in_different_currencies_is_never_compared(analyst_client, clock):
+    """100,000 JPY is not more than 1,000 USD: the order is by what each cause holds in one currency."""
+    master_data()
+    master_data("NW-DE", "EUR")
+    master_data("NW-JP", "JPY")
+    documents_validate(
+        documents=[
+            report("100000", entity="NW-JP", currency="JPY", cost_center="SALE"),
+            report("1000.00", cost_center="SALE"),
+            report("900.00", entity="NW-DE", currency="EUR", cost_center="SALE"),
+            report("800.00", entity="NW-DE", currency="EUR", cost_center="ENGG"),
+        ]
+    )
+
+    def order(html):
+        return [
+            re.search(r"<td>([^<]*)</td>", row).group(1).split(": ")[-1]
+            for row in re.findall(r'<tr data-group="\d+">(.*?)</tr>', html, re.S)
+        ]
+
+    html = groups_page(analyst_client)  # most items are in EUR: the order is in EUR
+    assert order(html)[:2] == ["SALE (NW-DE)", "ENGG (NW-DE)"]
+    assert 'data-testid="money-currency"' in html and "<strong>EUR</strong>" in html
+    html = groups_page(analyst_client, money_currency="JPY")
+    assert order(html)[0] == "SALE (NW-JP)"
+    html = groups_page(analyst_client, money_currency="USD")
+    assert order(html)[0] == "SALE (NW-US)"
+    assert 'name="money_currency" value="USD" form="filters"' in html  # a later filter change keeps it
+    assert (
+        groups_page(analyst_client, money_currency="<b>XXX</b>").count("<strong>EUR</strong>") == 1
+    )  # unknown: default
+
+
 def test_it_sorts_by_number_of_items_or_by_the_oldest(analyst_client, causes):
     assert [r[0] for r in rows(groups_page(analyst_client, group_sort="count"))] == [
-        "UNKNOWN_COST_CENTER", "CLOSED_PERIOD", "INVALID_TAX_CODE"]
+        "UNKNOWN_COST_CENTER",
+        "CLOSED_PERIOD",
+        "INVALID_TAX_CODE",
+    ]
     html = groups_page(analyst_client, group_sort="oldest")
     assert [r[0] for r in rows(html)] == ["INVALID_TAX_CODE", "CLOSED_PERIOD", "UNKNOWN_COST_CENTER"]
     assert 'name="group_sort" value="oldest" form="filters"' in html  # a later filter change keeps the order
@@ -125,7 +172,9 @@ def test_it_sorts_by_number_of_items_or_by_the_oldest(analyst_client, causes):
 def test_show_items_lists_that_cause_s_items_with_the_same_filters(analyst_client, causes):
     html = groups_page(analyst_client, entity="NW-US")
     group = causes["UNKNOWN_COST_CENTER"]
-    link = unescape(re.search(rf'<tr data-group="{group.pk}">.*?href="([^"]+)" data-testid="show-items"', html, re.S).group(1))
+    link = unescape(
+        re.search(rf'<tr data-group="{group.pk}">.*?href="([^"]+)" data-testid="show-items"', html, re.S).group(1)
+    )
     assert "entity=NW-US" in link and "view=" not in link
     items = analyst_client.get(link).content.decode()
     assert 'data-testid="group-chip"' in items and group.title in items
@@ -165,8 +214,18 @@ def test_no_shared_cause_is_a_clear_empty_state(analyst_client, causes):
 
 
 def test_odd_parameters_are_never_a_500(analyst_client, causes):
-    for params in [{"view": HOSTILE}, {"group_sort": HOSTILE}, {"group_sort": "garbage"}, {"page": "999"}, {"page": "x"},
-                   {"page": "-1"}, {"page": "9" * 40}, {"group": "²"}, {"entity": "NOPE", "status": "bogus"}, {"sort": "count"}]:
+    for params in [
+        {"view": HOSTILE},
+        {"group_sort": HOSTILE},
+        {"group_sort": "garbage"},
+        {"page": "999"},
+        {"page": "x"},
+        {"page": "-1"},
+        {"page": "9" * 40},
+        {"group": "²"},
+        {"entity": "NOPE", "status": "bogus"},
+        {"sort": "count"},
+    ]:
         response = analyst_client.get(reverse("queue:list"), {"view": "groups", **params})
         html = response.content.decode()
         assert response.status_code == 200 and HOSTILE not in html, params

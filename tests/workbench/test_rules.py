@@ -22,13 +22,16 @@ def test_a_clean_report_raises_nothing_and_is_ready_to_post():
     assert codes(doc) == []
 
 
-@pytest.mark.parametrize(("line", "code"), [
-    ({"cost_center": ""}, "MISSING_COST_CENTER"),
-    ({"cost_center": "SALE"}, "UNKNOWN_COST_CENTER"),
-    ({"date": "2026-09-14"}, "CLOSED_PERIOD"),
-    ({"date": "2025-01-14"}, "CLOSED_PERIOD"),  # no period at all
-    ({"tax_code": "VAT16"}, "INVALID_TAX_CODE"),
-])
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ({"cost_center": ""}, "MISSING_COST_CENTER"),
+        ({"cost_center": "SALE"}, "UNKNOWN_COST_CENTER"),
+        ({"date": "2026-09-14"}, "CLOSED_PERIOD"),
+        ({"date": "2025-01-14"}, "CLOSED_PERIOD"),  # no period at all
+        ({"tax_code": "VAT16"}, "INVALID_TAX_CODE"),
+    ],
+)
 def test_each_line_rule_raises_its_code_and_blocks_posting(line, code):
     doc = expense_report(lines=[expense_line(), expense_line(**line)])
     assert documents_validate(documents=[doc]) == []

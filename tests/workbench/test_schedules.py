@@ -53,7 +53,11 @@ def toast(response) -> dict:
 def test_it_lists_every_beat_entry_grouped_by_connection(admin_client, schedules):
     SyncRun.objects.create(connection=Connection.objects.get(name=ERP), job="posting_status", status="failed")
     page = admin_client.get(reverse("sync:schedules")).content.decode()
-    assert page.index(f'data-group="{ERP}"') < page.index('data-group="Concur Expense"') < page.index('data-group="Housekeeping"')
+    assert (
+        page.index(f'data-group="{ERP}"')
+        < page.index('data-group="Concur Expense"')
+        < page.index('data-group="Housekeeping"')
+    )
     for name in schedules:
         assert name in page
     assert "every 5 minutes" in page and "every 10 seconds" in page  # master data; the outbox
@@ -98,7 +102,10 @@ def test_admin_switches_a_job_off_and_on(admin_client, task, frozen):
     save(admin_client, task)
     task.refresh_from_db()
     assert task.enabled is True
-    assert task.description.splitlines() == ["2026-11-20 10:07 UTC admin: off → on", "2026-11-20 10:07 UTC admin: on → off"]
+    assert task.description.splitlines() == [
+        "2026-11-20 10:07 UTC admin: off → on",
+        "2026-11-20 10:07 UTC admin: on → off",
+    ]
 
 
 def test_saving_without_a_change_records_nothing(admin_client, task):
@@ -108,16 +115,19 @@ def test_saving_without_a_change_records_nothing(admin_client, task):
     assert task.description == ""
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"kind": "cron", "cron": "61 * * * *"}, 'Cron minute "61" is not valid'),
-    ({"kind": "cron", "cron": "* * * *"}, "A cron expression has 5 fields"),
-    ({"kind": "cron", "cron": "0 0 31 2 *"}, "never occurs"),
-    ({"kind": "cron", "cron": ""}, "Enter a cron expression"),
-    ({"every": "5", "unit": "seconds"}, "between 10 seconds and 7 days, not 5 seconds"),
-    ({"every": "8", "unit": "days"}, "between 10 seconds and 7 days"),
-    ({"every": "", "unit": "minutes"}, "Enter how often it runs"),
-    ({"every": "soon"}, "Enter a whole number"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "cron", "cron": "61 * * * *"}, 'Cron minute "61" is not valid'),
+        ({"kind": "cron", "cron": "* * * *"}, "A cron expression has 5 fields"),
+        ({"kind": "cron", "cron": "0 0 31 2 *"}, "never occurs"),
+        ({"kind": "cron", "cron": ""}, "Enter a cron expression"),
+        ({"every": "5", "unit": "seconds"}, "between 10 seconds and 7 days, not 5 seconds"),
+        ({"every": "8", "unit": "days"}, "between 10 seconds and 7 days"),
+        ({"every": "", "unit": "minutes"}, "Enter how often it runs"),
+        ({"every": "soon"}, "Enter a whole number"),
+    ],
+)
 def test_a_bad_schedule_is_refused_with_a_message(admin_client, task, data, message):
     response = save(admin_client, task, **data)
     page = response.content.decode()
@@ -146,8 +156,11 @@ def test_ensure_schedules_leaves_an_edit_alone(admin_client, task):
 
 
 def test_without_htmx_the_form_posts_and_redirects(admin_client, task):
-    response = admin_client.post(reverse("sync:schedule_save", args=[task.pk]),
-                                 {"kind": "interval", "every": "90", "unit": "seconds", "enabled": "on"}, follow=True)
+    response = admin_client.post(
+        reverse("sync:schedule_save", args=[task.pk]),
+        {"kind": "interval", "every": "90", "unit": "seconds", "enabled": "on"},
+        follow=True,
+    )
     assert response.redirect_chain == [(reverse("sync:schedules"), 302)]
     assert "every 90 seconds, on" in response.content.decode()
 

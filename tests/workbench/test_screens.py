@@ -52,19 +52,31 @@ def test_queue_lists_active_items_with_counts_per_category(analyst_client, queue
     assert response.status_code == 200
     assert 'id="count-total">5<' in html
     assert 'id="count-master_data">3<' in html and 'id="count-policy">2<' in html
-    for code in ["MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "CLOSED_PERIOD", "INVALID_TAX_CODE", "INACTIVE_EMPLOYEE"]:
+    for code in [
+        "MISSING_COST_CENTER",
+        "UNKNOWN_COST_CENTER",
+        "CLOSED_PERIOD",
+        "INVALID_TAX_CODE",
+        "INACTIVE_EMPLOYEE",
+    ]:
         assert code in html
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"code": "CLOSED_PERIOD"}, {"CLOSED_PERIOD"}),
-    ({"category": "policy"}, {"CLOSED_PERIOD", "INACTIVE_EMPLOYEE"}),
-    ({"entity": "NW-DE"}, {"INVALID_TAX_CODE"}),
-    ({"q": "Gone Person"}, {"INACTIVE_EMPLOYEE"}),
-    ({"assignee": "none", "category": "master_data"}, {"MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "INVALID_TAX_CODE"}),
-    ({"age": "7d+"}, set()),
-    ({"status": "resolved"}, set()),
-])
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"code": "CLOSED_PERIOD"}, {"CLOSED_PERIOD"}),
+        ({"category": "policy"}, {"CLOSED_PERIOD", "INACTIVE_EMPLOYEE"}),
+        ({"entity": "NW-DE"}, {"INVALID_TAX_CODE"}),
+        ({"q": "Gone Person"}, {"INACTIVE_EMPLOYEE"}),
+        (
+            {"assignee": "none", "category": "master_data"},
+            {"MISSING_COST_CENTER", "UNKNOWN_COST_CENTER", "INVALID_TAX_CODE"},
+        ),
+        ({"age": "7d+"}, set()),
+        ({"status": "resolved"}, set()),
+    ],
+)
 def test_queue_filters(analyst_client, queue_items, params, expected):
     response = analyst_client.get(reverse("queue:list"), params, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
@@ -84,7 +96,11 @@ def test_htmx_filtering_returns_the_table_and_updates_counts_out_of_band(analyst
 
 def test_hostile_text_renders_as_text(analyst_client, queue_items):
     item = ExceptionItem.objects.get(code="UNKNOWN_COST_CENTER")
-    for url in [reverse("queue:list"), reverse("items:detail", args=[item.pk]), reverse("documents:detail", args=[item.document_id])]:
+    for url in [
+        reverse("queue:list"),
+        reverse("items:detail", args=[item.pk]),
+        reverse("documents:detail", args=[item.document_id]),
+    ]:
         html = analyst_client.get(url).content.decode()
         assert HOSTILE not in html, url
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
@@ -109,11 +125,17 @@ def test_a_bad_query_parameter_is_a_clear_answer_not_a_500(analyst_client, queue
 def test_correcting_a_line_through_the_api_records_who_did_it(analyst_client, analyst, queue_items):
     item = ExceptionItem.objects.get(code="MISSING_COST_CENTER")
     line = item.line
-    bad = analyst_client.post(f"/api/exceptions/{item.pk}/correct/", {"line": line.pk, "field": "cost_center", "value": "NOPE"},
-                              content_type="application/json")
+    bad = analyst_client.post(
+        f"/api/exceptions/{item.pk}/correct/",
+        {"line": line.pk, "field": "cost_center", "value": "NOPE"},
+        content_type="application/json",
+    )
     assert bad.status_code == 400 and "not an active cost center" in bad.json()["detail"]
-    ok = analyst_client.post(f"/api/exceptions/{item.pk}/correct/", {"line": line.pk, "field": "cost_center", "value": "ENG"},
-                             content_type="application/json")
+    ok = analyst_client.post(
+        f"/api/exceptions/{item.pk}/correct/",
+        {"line": line.pk, "field": "cost_center", "value": "ENG"},
+        content_type="application/json",
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "waiting"
     line.refresh_from_db()
     assert line.cost_center == "ENG"
@@ -123,9 +145,11 @@ def test_correcting_a_line_through_the_api_records_who_did_it(analyst_client, an
 
 def test_moving_a_line_to_a_closed_period_is_refused(analyst_client, queue_items):
     item = ExceptionItem.objects.get(code="CLOSED_PERIOD")
-    response = analyst_client.post(reverse("items:correct", args=[item.pk]),
-                                   {"line": item.line_id, "field": "date", "value": "2026-09-30", "reason": "late"},
-                                   HTTP_HX_REQUEST="true")
+    response = analyst_client.post(
+        reverse("items:correct", args=[item.pk]),
+        {"line": item.line_id, "field": "date", "value": "2026-09-30", "reason": "late"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200
     assert "not in an open period" in response["HX-Trigger"]
     item.refresh_from_db()
@@ -146,7 +170,10 @@ def test_token_authentication(client, analyst, queue_items):
     assert response.status_code == 200 and response.json()["count"] == 5
 
 
-@pytest.mark.parametrize("body", ["not json", '{"reason": 12}', '{"line": "x", "field": "hack", "value": "' + "A" * 5000 + '"}', "[]", "null"])
+@pytest.mark.parametrize(
+    "body",
+    ["not json", '{"reason": 12}', '{"line": "x", "field": "hack", "value": "' + "A" * 5000 + '"}', "[]", "null"],
+)
 @pytest.mark.parametrize("action", ["assign", "override", "retry", "correct"])
 def test_garbage_sent_to_an_action_is_a_clear_4xx_never_a_500(analyst_client, queue_items, action, body):
     item = ExceptionItem.objects.first()
@@ -165,7 +192,9 @@ def test_hostile_search_strings_are_harmless(analyst_client, queue_items):
 
 def test_bulk_assign_takes_the_ticked_items(analyst_client, analyst, queue_items):
     ids = list(ExceptionItem.objects.order_by("id").values_list("pk", flat=True)[:3])
-    response = analyst_client.post(reverse("queue:bulk_assign"), {"item": ids, "assignee": "me"}, HTTP_HX_REQUEST="true")
+    response = analyst_client.post(
+        reverse("queue:bulk_assign"), {"item": ids, "assignee": "me"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 204
     assert "Assigned 3 items to analyst" in response["HX-Trigger"] and "queueChanged" in response["HX-Trigger"]
     assert set(ExceptionItem.objects.filter(assignee=analyst).values_list("pk", flat=True)) == set(ids)
@@ -177,9 +206,11 @@ def test_odd_digits_and_impossible_dates_are_clear_answers(analyst_client, queue
     assert analyst_client.post(reverse("queue:bulk_assign"), {"item": ["²", "1" * 40]}).status_code == 204
     assert analyst_client.get("/items/999999/progress/").status_code == 404
     item = ExceptionItem.objects.get(code="CLOSED_PERIOD")
-    response = analyst_client.post(f"/api/exceptions/{item.pk}/correct/",
-                                   {"line": item.line_id, "field": "date", "value": "2026-10-32", "reason": "x"},
-                                   content_type="application/json")
+    response = analyst_client.post(
+        f"/api/exceptions/{item.pk}/correct/",
+        {"line": item.line_id, "field": "date", "value": "2026-10-32", "reason": "x"},
+        content_type="application/json",
+    )
     assert response.status_code == 400 and "not a date" in response.json()["detail"]
 
 
@@ -190,5 +221,5 @@ def test_the_item_page_updates_the_documents_states_after_an_action(analyst_clie
     # The worker posts the report meanwhile; the next HTMX answer carries the document's block too.
     Document.objects.filter(pk=item.document_id).update(financial_status="posted", erp_document_number="PPI-108042")
     html = analyst_client.get(reverse("items:progress", args=[item.pk]), HTTP_HX_REQUEST="true").content.decode()
-    facts = html[html.index('<dl class="facts" id="doc-facts" hx-swap-oob="true">'):]
-    assert "Posted" in facts[:facts.index("</dl>")] and "PPI-108042" in facts[:facts.index("</dl>")]
+    facts = html[html.index('<dl class="facts" id="doc-facts" hx-swap-oob="true">') :]
+    assert "Posted" in facts[: facts.index("</dl>")] and "PPI-108042" in facts[: facts.index("</dl>")]

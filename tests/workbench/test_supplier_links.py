@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 
 from workbench.models import Document, ExceptionItem, LegalEntity, MasterDataLink, Supplier
-from workbench.services.p2p_documents import p2p_documents_upsert
 from workbench.selectors.suppliers import match_fingerprint as fingerprint
 from workbench.selectors.suppliers import supplier_code_for
+from workbench.services.p2p_documents import p2p_documents_upsert
 from workbench.services.supplier_links import supplier_link_confirm, supplier_link_reject, supplier_links_refresh
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +30,15 @@ def erp():
 
 
 def coupa(external_id, name, number="", tax_id="", country="", iban=""):
-    return {"external_id": external_id, "number": number, "name": name, "tax_id": tax_id, "country": country,
-            "iban": iban, "status": "active"}
+    return {
+        "external_id": external_id,
+        "number": number,
+        "name": name,
+        "tax_id": tax_id,
+        "country": country,
+        "iban": iban,
+        "status": "active",
+    }
 
 
 def link_of(external_id, system="coupa") -> MasterDataLink:
@@ -45,20 +52,43 @@ def item_of(external_id, system="coupa") -> ExceptionItem | None:
 # --- matching outcomes -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("record, status, certainty, code", [
-    # The ERP's vendor number with the same tax id (typed with a prefix): confirmed by key.
-    (coupa("1", "Contoso Hardware", number="V00056", tax_id="US 12-3456789", country="US"), "confirmed", "certain", "V00056"),
-    # No number, the VAT id typed with spaces in lower case: a certain match by tax id.
-    (coupa("2", "Mueller Haustechnik Deutschland", tax_id="de 136 695 976", country="DE"), "confirmed", "certain", "V00012"),
-    # The same name spelled with "ae/ue" and without the legal form, no tax id: waits for a person.
-    (coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE"), "proposed", "likely", "V00012"),
-    # The same name with another legal form in another country: uncertain, waits for a person.
-    (coupa("4", "Kontoso Technik AG", number="C-78", country="AT"), "proposed", "uncertain", "V00034"),
-    # Nobody the ERP knows.
-    (coupa("5", "Globex Industrial Supplies Inc.", number="C-79", tax_id="98-7654321", country="US"), "unmatched", "", ""),
-    # The ERP's number but a conflicting VAT id: not linked by key; nothing else matches.
-    (coupa("6", "Someone Else GmbH", number="V00012", tax_id="DE132882398", country="DE"), "confirmed", "certain", "V00034"),
-])
+@pytest.mark.parametrize(
+    "record, status, certainty, code",
+    [
+        # The ERP's vendor number with the same tax id (typed with a prefix): confirmed by key.
+        (
+            coupa("1", "Contoso Hardware", number="V00056", tax_id="US 12-3456789", country="US"),
+            "confirmed",
+            "certain",
+            "V00056",
+        ),
+        # No number, the VAT id typed with spaces in lower case: a certain match by tax id.
+        (
+            coupa("2", "Mueller Haustechnik Deutschland", tax_id="de 136 695 976", country="DE"),
+            "confirmed",
+            "certain",
+            "V00012",
+        ),
+        # The same name spelled with "ae/ue" and without the legal form, no tax id: waits for a person.
+        (coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE"), "proposed", "likely", "V00012"),
+        # The same name with another legal form in another country: uncertain, waits for a person.
+        (coupa("4", "Kontoso Technik AG", number="C-78", country="AT"), "proposed", "uncertain", "V00034"),
+        # Nobody the ERP knows.
+        (
+            coupa("5", "Globex Industrial Supplies Inc.", number="C-79", tax_id="98-7654321", country="US"),
+            "unmatched",
+            "",
+            "",
+        ),
+        # The ERP's number but a conflicting VAT id: not linked by key; nothing else matches.
+        (
+            coupa("6", "Someone Else GmbH", number="V00012", tax_id="DE132882398", country="DE"),
+            "confirmed",
+            "certain",
+            "V00034",
+        ),
+    ],
+)
 def test_each_external_supplier_gets_the_outcome_its_evidence_supports(erp, record, status, certainty, code):
     counts = supplier_links_refresh(system="coupa", records=[record])
     link = link_of(record["external_id"])
@@ -73,10 +103,17 @@ def test_each_external_supplier_gets_the_outcome_its_evidence_supports(erp, reco
 
 
 def test_the_message_names_both_suppliers_and_the_evidence(erp):
-    supplier_links_refresh(system="coupa", records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE"),
-                                                    coupa("5", "Globex Industrial", number="C-79")])
-    assert item_of("3").message == ("Coupa supplier 'Mueller Gebaeudetechnik' (number C-77, no tax id, DE) may be ERP "
-                                    "vendor V00012 'Müller Gebäudetechnik GmbH' (NW-DE): same name; confirm or pick another.")
+    supplier_links_refresh(
+        system="coupa",
+        records=[
+            coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE"),
+            coupa("5", "Globex Industrial", number="C-79"),
+        ],
+    )
+    assert item_of("3").message == (
+        "Coupa supplier 'Mueller Gebaeudetechnik' (number C-77, no tax id, DE) may be ERP "
+        "vendor V00012 'Müller Gebäudetechnik GmbH' (NW-DE): same name; confirm or pick another."
+    )
     assert item_of("3").entity_id == erp["NW-DE"].pk
     assert "no ERP vendor found" in item_of("5").message
 
@@ -101,17 +138,27 @@ def test_new_evidence_settles_a_waiting_link_and_resolves_its_item(erp):
 
 
 def test_duplicates_in_the_external_system_each_find_the_vendor(erp):
-    supplier_links_refresh(system="coupa", records=[
-        coupa("7", "Müller Gebäudetechnik", tax_id="DE136695976"), coupa("8", "Mueller GT (old)", tax_id="DE 136 695 976"),
-        coupa("9", "Mueller Gebaeudetechnik", number="C-9", country="DE")])
+    supplier_links_refresh(
+        system="coupa",
+        records=[
+            coupa("7", "Müller Gebäudetechnik", tax_id="DE136695976"),
+            coupa("8", "Mueller GT (old)", tax_id="DE 136 695 976"),
+            coupa("9", "Mueller Gebaeudetechnik", number="C-9", country="DE"),
+        ],
+    )
     assert [(link_of(x).status, link_of(x).code) for x in ("7", "8", "9")] == [
-        ("confirmed", "V00012"), ("confirmed", "V00012"), ("proposed", "V00012")]
+        ("confirmed", "V00012"),
+        ("confirmed", "V00012"),
+        ("proposed", "V00012"),
+    ]
     assert "may be ERP vendor V00012" in item_of("9").message
 
 
 def test_a_large_page_is_matched_with_a_few_queries(erp, django_assert_max_num_queries):
     de = erp["NW-DE"]
-    Supplier.objects.bulk_create([Supplier(entity=de, code=f"V9{i:04d}", name=f"Lieferant {i} Handel GmbH") for i in range(1500)])
+    Supplier.objects.bulk_create(
+        [Supplier(entity=de, code=f"V9{i:04d}", name=f"Lieferant {i} Handel GmbH") for i in range(1500)]
+    )
     records = [coupa(f"X{i}", f"Lieferant {i} Handel", number=f"C{i}") for i in range(0, 3000, 2)]
     # Bulk writes: SQLite takes ~40 rows per INSERT (999 parameters), PostgreSQL 500; never a query per record.
     with django_assert_max_num_queries(100):
@@ -139,12 +186,17 @@ def test_confirming_resolves_the_item_naming_who_and_what(proposed, admin_user):
 
 def test_a_persons_pick_survives_a_refresh(proposed, admin_user):
     supplier_link_confirm(link=proposed, actor=admin_user, code="V00034")
-    counts = supplier_links_refresh(system="coupa", records=[coupa("3", "Mueller Gebaeudetechnik (renamed)", number="C-77",
-                                                                   country="DE")])
+    counts = supplier_links_refresh(
+        system="coupa", records=[coupa("3", "Mueller Gebaeudetechnik (renamed)", number="C-77", country="DE")]
+    )
     link = link_of("3")
     assert counts["decided"] == 1
     assert (link.status, link.code, link.decided_by, link.external_name) == (
-        "confirmed", "V00034", admin_user, "Mueller Gebaeudetechnik (renamed)")
+        "confirmed",
+        "V00034",
+        admin_user,
+        "Mueller Gebaeudetechnik (renamed)",
+    )
     assert item_of("3").status == "resolved"
 
 
@@ -179,27 +231,56 @@ def test_decisions_are_refused_with_a_reason(proposed, admin_user):
 
 
 def invoice(external_id, **over):
-    rec = {"external_id": external_id, "number": f"INV-{external_id}", "entity": "NW-DE", "currency": "EUR",
-           "total": "119.00", "invoice_date": "2026-11-10", "supplier_code": "C-77", "supplier_name": "Mueller GT",
-           "lines": [{"line_no": 1, "description": "Service", "quantity": "1", "unit_price": "100", "amount": "100"}]}
+    rec = {
+        "external_id": external_id,
+        "number": f"INV-{external_id}",
+        "entity": "NW-DE",
+        "currency": "EUR",
+        "total": "119.00",
+        "invoice_date": "2026-11-10",
+        "supplier_code": "C-77",
+        "supplier_name": "Mueller GT",
+        "lines": [{"line_no": 1, "description": "Service", "quantity": "1", "unit_price": "100", "amount": "100"}],
+    }
     rec.update(over)
     return rec
 
 
 def test_a_coupa_number_becomes_the_linked_erp_vendor_in_documents(proposed, admin_user):
-    assert p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I1")]).created[0].party_code == "C-77"
+    assert (
+        p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I1")]).created[0].party_code
+        == "C-77"
+    )
     supplier_link_confirm(link=proposed, actor=admin_user)
     assert supplier_code_for("coupa", "C-77") == ("NW-DE", "V00012") == supplier_code_for("coupa", "3")
     doc = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I2")]).created[0]
     assert doc.party_code == "V00012"
-    req = {"external_id": "R1", "number": "R1", "entity": "NW-DE", "requester_code": "C-77", "currency": "EUR",
-           "total": "100", "status": "pending_approval",
-           "lines": [{"line_no": 1, "description": "Service", "quantity": "1", "unit_price": "100", "amount": "100",
-                      "supplier_code": "C-77"}]}
+    req = {
+        "external_id": "R1",
+        "number": "R1",
+        "entity": "NW-DE",
+        "requester_code": "C-77",
+        "currency": "EUR",
+        "total": "100",
+        "status": "pending_approval",
+        "lines": [
+            {
+                "line_no": 1,
+                "description": "Service",
+                "quantity": "1",
+                "unit_price": "100",
+                "amount": "100",
+                "supplier_code": "C-77",
+            }
+        ],
+    }
     doc = p2p_documents_upsert(system="coupa", kind="requisition", records=[req]).created[0]
     assert doc.lines.get().supplier_code == "V00012" and doc.party_code == "C-77"  # the requester stays the requester
     # Another system's numbers are not translated by Coupa's links.
-    assert p2p_documents_upsert(system="einvoice", kind="supplier_invoice", records=[invoice("I3")]).created[0].party_code == "C-77"
+    assert (
+        p2p_documents_upsert(system="einvoice", kind="supplier_invoice", records=[invoice("I3")]).created[0].party_code
+        == "C-77"
+    )
 
 
 def test_confirming_brings_documents_stored_before_it_to_the_erp_vendor(proposed, admin_user):
@@ -208,10 +289,31 @@ def test_confirming_brings_documents_stored_before_it_to_the_erp_vendor(proposed
     waiting = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I1")]).created[0]
     posted = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I2")]).created[0]
     Document.objects.filter(pk=posted.pk).update(financial_status="posted")
-    req = p2p_documents_upsert(system="coupa", kind="requisition", records=[{
-        "external_id": "R1", "number": "R1", "entity": "NW-DE", "requester_code": "E1", "currency": "EUR", "total": "100",
-        "status": "draft", "lines": [{"line_no": 1, "description": "Service", "quantity": "1", "unit_price": "100",
-                                       "amount": "100", "supplier_code": "C-77"}]}]).created[0]
+    req = p2p_documents_upsert(
+        system="coupa",
+        kind="requisition",
+        records=[
+            {
+                "external_id": "R1",
+                "number": "R1",
+                "entity": "NW-DE",
+                "requester_code": "E1",
+                "currency": "EUR",
+                "total": "100",
+                "status": "draft",
+                "lines": [
+                    {
+                        "line_no": 1,
+                        "description": "Service",
+                        "quantity": "1",
+                        "unit_price": "100",
+                        "amount": "100",
+                        "supplier_code": "C-77",
+                    }
+                ],
+            }
+        ],
+    ).created[0]
     documents_validate(documents=[waiting])
     assert ExceptionItem.objects.filter(document=waiting, code="UNKNOWN_SUPPLIER", status="open").exists()
 
@@ -229,8 +331,11 @@ def test_confirming_brings_documents_stored_before_it_to_the_erp_vendor(proposed
 
 @pytest.mark.parametrize("typed", ["DE 136 695 976", "de136695976", "136695976", "DE-136.695.976"])
 def test_an_einvoice_finds_its_vendor_by_tax_id_however_it_is_typed(erp, typed):
-    doc = p2p_documents_upsert(system="einvoice", kind="supplier_invoice", records=[
-        invoice("E1", supplier_code="", supplier_tax_id=typed, entity="")]).created[0]
+    doc = p2p_documents_upsert(
+        system="einvoice",
+        kind="supplier_invoice",
+        records=[invoice("E1", supplier_code="", supplier_tax_id=typed, entity="")],
+    ).created[0]
     assert (doc.party_code, doc.entity_code) == ("V00012", "NW-DE")
 
 
@@ -294,9 +399,14 @@ def test_analysts_read_the_screen_but_cannot_decide(proposed, analyst_client):
 
 
 def test_the_screen_lists_waiting_links_first_and_the_crosswalk_paged(erp, staff):
-    supplier_links_refresh(system="coupa", records=[
-        coupa("5", "Globex Industrial", number="C-79"), coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE"),
-        *[coupa(f"K{i}", f"Kunde {i}", number="V00056", tax_id="12-3456789", country="US") for i in range(60)]])
+    supplier_links_refresh(
+        system="coupa",
+        records=[
+            coupa("5", "Globex Industrial", number="C-79"),
+            coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE"),
+            *[coupa(f"K{i}", f"Kunde {i}", number="V00056", tax_id="12-3456789", country="US") for i in range(60)],
+        ],
+    )
     page = staff.get(SCREEN).content.decode()
     assert page.index("Mueller Gebaeudetechnik") < page.index("Globex Industrial")  # proposed before unmatched
     assert page.count('data-testid="crosswalk-row"') == 50 and "Page 1 of 2" in page
@@ -336,10 +446,14 @@ def test_a_linked_supplier_whose_tax_id_differs_from_the_erp_is_a_conflict_not_a
     record = coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE")
 
     # Someone types another company's VAT id into Coupa: the ERP vendor keeps its own.
-    counts = supplier_links_refresh(system="coupa", connection=coupa_conn, records=[{**record, "tax_id": "DE 132 882 398"}])
+    counts = supplier_links_refresh(
+        system="coupa", connection=coupa_conn, records=[{**record, "tax_id": "DE 132 882 398"}]
+    )
     assert counts["conflicts_raised"] == 1
     conflict = ExceptionItem.objects.get(code="OWNERSHIP_CONFLICT", status="open")
-    assert "'DE 132 882 398'" in conflict.message and "'DE136695976'" in conflict.message and "V00012" in conflict.message
+    assert (
+        "'DE 132 882 398'" in conflict.message and "'DE136695976'" in conflict.message and "V00012" in conflict.message
+    )
     assert conflict.detail["field"] == "tax_id" and conflict.detail["source"] == "procurement"
     assert Supplier.objects.get(code="V00012").tax_id == "DE136695976"
     assert link_of("3").code == "V00012"  # the person's link stands
@@ -349,31 +463,48 @@ def test_a_linked_supplier_whose_tax_id_differs_from_the_erp_is_a_conflict_not_a
     assert "DE136695976" in page and "DE 132 882 398" in page and "Make Coupa the owner of tax id" in page
 
     # Corrected in Coupa, typed its own way: the same id, so the conflict resolves itself.
-    counts = supplier_links_refresh(system="coupa", connection=coupa_conn, records=[{**record, "tax_id": "de 136 695 976"}])
+    counts = supplier_links_refresh(
+        system="coupa", connection=coupa_conn, records=[{**record, "tax_id": "de 136 695 976"}]
+    )
     assert counts["conflicts_resolved"] == 1
     conflict.refresh_from_db()
     assert conflict.status == "resolved"
 
 
-def test_an_admin_may_make_the_procurement_suite_the_owner_of_tax_ids_which_applies_the_waiting_value(proposed, admin_user):
+def test_an_admin_may_make_the_procurement_suite_the_owner_of_tax_ids_which_applies_the_waiting_value(
+    proposed, admin_user
+):
     from workbench.models import Connection
     from workbench.services.ownership import ownership_set
 
     Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
     coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
     supplier_link_confirm(link=proposed, actor=admin_user)
-    supplier_links_refresh(system="coupa", connection=coupa_conn, records=[
-        coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")])
-    assert ownership_set(object_type="supplier", field="tax_id", owner="procurement", actor=admin_user,
-                         reason="Buyers maintain tax ids in Coupa") == 1
+    supplier_links_refresh(
+        system="coupa",
+        connection=coupa_conn,
+        records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")],
+    )
+    assert (
+        ownership_set(
+            object_type="supplier",
+            field="tax_id",
+            owner="procurement",
+            actor=admin_user,
+            reason="Buyers maintain tax ids in Coupa",
+        )
+        == 1
+    )
     assert Supplier.objects.get(code="V00012").tax_id == "DE132882398"
     assert not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
 
 
 def test_without_the_erp_connected_a_differing_tax_id_raises_nothing(proposed, admin_user):
     supplier_link_confirm(link=proposed, actor=admin_user)
-    counts = supplier_links_refresh(system="coupa", records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77",
-                                                                   country="DE", tax_id="DE132882398")])
+    counts = supplier_links_refresh(
+        system="coupa",
+        records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")],
+    )
     assert counts["conflicts_raised"] == 0 and not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT").exists()
 
 
@@ -382,8 +513,9 @@ def test_confirming_a_link_whose_tax_id_differs_raises_the_conflict_at_once(erp,
 
     Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
     Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
-    supplier_links_refresh(system="coupa", records=[coupa("4", "Kontoso Technik AG", number="C-78", country="AT",
-                                                          tax_id="ATU12345675")])
+    supplier_links_refresh(
+        system="coupa", records=[coupa("4", "Kontoso Technik AG", number="C-78", country="AT", tax_id="ATU12345675")]
+    )
     link = link_of("4")
     assert link.status == "proposed" and link.code == "V00034"
     supplier_link_confirm(link=link, actor=admin_user)
@@ -398,7 +530,9 @@ def test_a_tax_id_conflict_follows_its_link_one_per_external_supplier(proposed, 
     Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
     coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
     supplier_link_confirm(link=proposed, actor=admin_user)
-    supplier_links_refresh(system="coupa", records=[coupa("9", "Müller Gebäudetechnik Nord", number="C-80", country="DE")])
+    supplier_links_refresh(
+        system="coupa", records=[coupa("9", "Müller Gebäudetechnik Nord", number="C-80", country="DE")]
+    )
     supplier_link_confirm(link=link_of("9"), actor=admin_user, entity_code="NW-DE", code="V00012")
     a = coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")
     b = coupa("9", "Müller Gebäudetechnik Nord", number="C-80", country="DE", tax_id="DE136695976")
@@ -417,8 +551,11 @@ def test_rejecting_a_link_closes_its_tax_id_question(proposed, admin_user):
     Connection.objects.create(name="Business Central (ERP)", kind="business_central", role="erp")
     coupa_conn = Connection.objects.create(name="Coupa", kind="coupa", role="procurement")
     supplier_link_confirm(link=proposed, actor=admin_user)
-    supplier_links_refresh(system="coupa", connection=coupa_conn, records=[
-        coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")])
+    supplier_links_refresh(
+        system="coupa",
+        connection=coupa_conn,
+        records=[coupa("3", "Mueller Gebaeudetechnik", number="C-77", country="DE", tax_id="DE132882398")],
+    )
     assert ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
     supplier_link_reject(link=link_of("3"), actor=admin_user, reason="Different company")
     assert not ExceptionItem.objects.filter(code="OWNERSHIP_CONFLICT", status="open").exists()
@@ -427,15 +564,20 @@ def test_rejecting_a_link_closes_its_tax_id_question(proposed, admin_user):
 def test_a_link_the_evidence_confirms_later_updates_the_documents_that_waited(erp):
     from workbench.services.validation import documents_validate
 
-    supplier_links_refresh(system="coupa", records=[coupa("5", "Globex Industrial Supplies Inc.", number="C-79",
-                                                          country="DE")])
+    supplier_links_refresh(
+        system="coupa", records=[coupa("5", "Globex Industrial Supplies Inc.", number="C-79", country="DE")]
+    )
     assert link_of("5").status == "unmatched"
-    doc = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[invoice("I9", supplier_code="C-79")]).created[0]
+    doc = p2p_documents_upsert(
+        system="coupa", kind="supplier_invoice", records=[invoice("I9", supplier_code="C-79")]
+    ).created[0]
     documents_validate(documents=[doc])
     assert ExceptionItem.objects.filter(document=doc, code="UNKNOWN_SUPPLIER", status="open").exists()
     # A buyer adds the VAT id in Coupa: the next refresh confirms the link by tax id, and the invoice follows.
-    counts = supplier_links_refresh(system="coupa", records=[coupa("5", "Globex Industrial Supplies Inc.", number="C-79",
-                                                                   country="DE", tax_id="DE136695976")])
+    counts = supplier_links_refresh(
+        system="coupa",
+        records=[coupa("5", "Globex Industrial Supplies Inc.", number="C-79", country="DE", tax_id="DE136695976")],
+    )
     assert link_of("5").status == "confirmed" and counts["documents_updated"] == 1
     doc.refresh_from_db()
     assert doc.party_code == "V00012"

@@ -28,6 +28,7 @@ class BusinessStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
 
+
 class FinancialStatus(models.TextChoices):
     NOT_POSTED = "not_posted", "Not posted"
     POSTING = "posting", "Posting"
@@ -69,14 +70,20 @@ class Document(models.Model):
     version = models.CharField(max_length=20, default="1")
     revision = models.PositiveIntegerField(default=0)
     business_status = models.CharField(max_length=10, choices=BusinessStatus.choices, default=BusinessStatus.APPROVED)
-    financial_status = models.CharField(max_length=20, choices=FinancialStatus.choices, default=FinancialStatus.NOT_POSTED)
+    financial_status = models.CharField(
+        max_length=20, choices=FinancialStatus.choices, default=FinancialStatus.NOT_POSTED
+    )
     # Procure-to-pay: a PO's requisition, an invoice's or receipt's PO.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     requester_code = models.CharField(max_length=40, blank=True, help_text="Who asked for it (requisitions, POs).")
     document_date = models.DateField(null=True, blank=True, help_text="Invoice date, receipt date, order date.")
     po_number = models.CharField(max_length=60, blank=True, help_text="The PO an invoice or receipt refers to.")
-    number_key = models.CharField(max_length=60, blank=True, db_index=True,
-                                  help_text="Invoices: the number normalized for duplicate checks (case, spaces, dashes, leading zeros).")
+    number_key = models.CharField(
+        max_length=60,
+        blank=True,
+        db_index=True,
+        help_text="Invoices: the number normalized for duplicate checks (case, spaces, dashes, leading zeros).",
+    )
     match_status = models.CharField(max_length=10, choices=MatchStatus.choices, default="", blank=True)
     erp_document_number = models.CharField(max_length=60, blank=True)
     erp_fiscal_year = models.CharField(max_length=4, blank=True)
@@ -95,14 +102,19 @@ class Document(models.Model):
             models.UniqueConstraint(fields=["source_system", "source_id"], name="uniq_document_source"),
             models.CheckConstraint(condition=CURRENCY_CHECK, name="document_currency_iso"),
             # Choices alone do not constrain data; the transitions live in services/documents.py.
-            models.CheckConstraint(condition=models.Q(financial_status__in=FinancialStatus.values),
-                                   name="document_financial_status_valid"),
-            models.CheckConstraint(condition=models.Q(business_status__in=BusinessStatus.values),
-                                   name="document_business_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(financial_status__in=FinancialStatus.values), name="document_financial_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(business_status__in=BusinessStatus.values), name="document_business_status_valid"
+            ),
         ]
-        indexes = [models.Index(fields=["financial_status"]), models.Index(fields=["kind", "po_number"]),
-                   # duplicate-invoice candidates: same day and amount
-                   models.Index(fields=["document_date", "total"])]
+        indexes = [
+            models.Index(fields=["financial_status"]),
+            models.Index(fields=["kind", "po_number"]),
+            # duplicate-invoice candidates: same day and amount
+            models.Index(fields=["document_date", "total"]),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.number or self.source_id}"
@@ -137,8 +149,12 @@ class DocumentLine(models.Model):
     supplier_code = models.CharField(max_length=40, blank=True)
     po_line_no = models.PositiveIntegerField(null=True, blank=True)
     po_line = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="matched_lines")
-    received_quantity = models.DecimalField(max_digits=20, decimal_places=4, default=0, help_text="PO lines: received so far")
-    invoiced_quantity = models.DecimalField(max_digits=20, decimal_places=4, default=0, help_text="PO lines: matched invoices so far")
+    received_quantity = models.DecimalField(
+        max_digits=20, decimal_places=4, default=0, help_text="PO lines: received so far"
+    )
+    invoiced_quantity = models.DecimalField(
+        max_digits=20, decimal_places=4, default=0, help_text="PO lines: matched invoices so far"
+    )
     match_status = models.CharField(max_length=10, blank=True, default="")
 
     class Meta:
@@ -157,7 +173,9 @@ class DocumentRef(models.Model):
 
     document = models.ForeignKey(Document, related_name="refs", on_delete=models.CASCADE)
     system = models.CharField(max_length=30)
-    kind = models.CharField(max_length=30, help_text="What the id names there: fis_doc, report, erp_invoice, erp_number")
+    kind = models.CharField(
+        max_length=30, help_text="What the id names there: fis_doc, report, erp_invoice, erp_number"
+    )
     external_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -69,10 +69,16 @@ class ExceptionItem(models.Model):
     severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     message = models.TextField()
-    document = models.ForeignKey("workbench.Document", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
+    document = models.ForeignKey(
+        "workbench.Document", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE
+    )
     # SET_NULL: a new version replaces lines, but the items (and their history) must survive it.
-    line = models.ForeignKey("workbench.DocumentLine", null=True, blank=True, related_name="exceptions", on_delete=models.SET_NULL)
-    connection = models.ForeignKey("workbench.Connection", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE)
+    line = models.ForeignKey(
+        "workbench.DocumentLine", null=True, blank=True, related_name="exceptions", on_delete=models.SET_NULL
+    )
+    connection = models.ForeignKey(
+        "workbench.Connection", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE
+    )
     entity = models.ForeignKey("workbench.LegalEntity", null=True, blank=True, on_delete=models.SET_NULL)
     amount_at_risk = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     currency = models.CharField(max_length=3, default="USD")
@@ -98,17 +104,35 @@ class ExceptionItem(models.Model):
         indexes = [
             models.Index(fields=["status", "opened_at"]),
             # The queue's default view: active items, most urgent first.
-            models.Index(fields=["sla_due_at", "id"], condition=models.Q(status__in=["open", "in_progress", "waiting"]),
-                         name="exception_active_by_sla"),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=models.Q(status__in=["open", "in_progress", "waiting"]),
+                name="exception_active_by_sla",
+            ),
             # Tab counts of active items per category: answered from the index alone.
-            models.Index(fields=["category", "id"], condition=models.Q(status__in=["open", "in_progress", "waiting"]),
-                         name="exception_active_by_category"),
+            models.Index(
+                fields=["category", "id"],
+                condition=models.Q(status__in=["open", "in_progress", "waiting"]),
+                name="exception_active_by_category",
+            ),
             # The queue's "By root cause" view: active items summed per group from the index alone
             # (PostgreSQL; other databases ignore INCLUDE and keep a plain partial index).
-            models.Index(fields=["group"], include=["id", "amount_at_risk", "opened_at", "sla_due_at", "status", "entity",
-                                                   "category", "code"],
-                         condition=models.Q(status__in=["open", "in_progress", "waiting"], group__isnull=False),
-                         name="exception_active_by_group"),
+            models.Index(
+                fields=["group"],
+                include=[
+                    "id",
+                    "amount_at_risk",
+                    "currency",
+                    "opened_at",
+                    "sla_due_at",
+                    "status",
+                    "entity",
+                    "category",
+                    "code",
+                ],
+                condition=models.Q(status__in=["open", "in_progress", "waiting"], group__isnull=False),
+                name="exception_active_by_group",
+            ),
             models.Index(fields=["category", "status"]),
             models.Index(fields=["entity", "status"]),
         ]

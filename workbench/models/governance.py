@@ -69,8 +69,10 @@ class MasterDataLink(models.Model):
         ordering = ["object_type", "system", "external_name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["object_type", "system", "external_id"], name="uniq_masterdata_link"),
-            models.CheckConstraint(condition=models.Q(status__in=["confirmed", "proposed", "rejected", "unmatched"]),
-                                   name="masterdata_link_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["confirmed", "proposed", "rejected", "unmatched"]),
+                name="masterdata_link_status_valid",
+            ),
         ]
         indexes = [models.Index(fields=["object_type", "entity_code", "code"]), models.Index(fields=["status"])]
 

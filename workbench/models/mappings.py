@@ -27,26 +27,39 @@ class MappingRule(models.Model):
         ENTITY = "entity", "Legal entity"
 
     source_system = models.CharField(max_length=30, blank=True, help_text="e.g. concur, coupa; blank = any")
-    entity = models.ForeignKey(LegalEntity, null=True, blank=True, on_delete=models.CASCADE,
-                               help_text="Documents of this legal entity; empty = any")
+    entity = models.ForeignKey(
+        LegalEntity,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text="Documents of this legal entity; empty = any",
+    )
     field = models.CharField(max_length=20, choices=Field.choices)
     source_value = models.CharField(max_length=100, blank=True, help_text="The value as the source sends it")
-    pattern = models.CharField(max_length=200, blank=True, help_text="Or a regular expression the whole value must match")
+    pattern = models.CharField(
+        max_length=200, blank=True, help_text="Or a regular expression the whole value must match"
+    )
     target_value = models.CharField(max_length=100, help_text="The ERP's canonical value")
     effective_from = models.DateField(null=True, blank=True)
     effective_to = models.DateField(null=True, blank=True)
     active = models.BooleanField(default=True)
     version = models.PositiveIntegerField(default=1)
     note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["field", "source_value", "id"]
         constraints = [
-            models.CheckConstraint(condition=~models.Q(source_value="", pattern=""), name="mapping_has_value_or_pattern"),
+            models.CheckConstraint(
+                condition=~models.Q(source_value="", pattern=""), name="mapping_has_value_or_pattern"
+            ),
         ]
 
     def __str__(self):
@@ -71,7 +84,9 @@ class MappingRule(models.Model):
     def in_effect(self, day) -> bool:
         if day is None:
             return True
-        return (self.effective_from is None or self.effective_from <= day) and (self.effective_to is None or day <= self.effective_to)
+        return (self.effective_from is None or self.effective_from <= day) and (
+            self.effective_to is None or day <= self.effective_to
+        )
 
 
 class MappingRuleVersion(models.Model):

@@ -85,7 +85,9 @@ class Employee(EntityScoped):
 
     email = models.CharField(max_length=254, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
-    manager_code = models.CharField(max_length=40, blank=True, help_text="From the identity provider / approval engine.")
+    manager_code = models.CharField(
+        max_length=40, blank=True, help_text="From the identity provider / approval engine."
+    )
     cost_center = models.CharField(max_length=40, blank=True, help_text="Home cost center, from the identity provider.")
 
     class Meta(EntityScoped.Meta):
@@ -110,7 +112,9 @@ class PaymentTerm(EntityScoped):
 class Currency(EntityScoped):
     """A currency an entity books in besides its own (the ERP's currency table): ISO code and decimals."""
 
-    entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE, related_name="currencies")  # `currency` is the entity's own
+    entity = models.ForeignKey(
+        LegalEntity, on_delete=models.CASCADE, related_name="currencies"
+    )  # `currency` is the entity's own
     symbol = models.CharField(max_length=8, blank=True)
     decimals = models.PositiveSmallIntegerField(default=2)
 

@@ -35,10 +35,12 @@ class OutboundWrite(models.Model):
         DEAD = "dead"  # gave up after SYNC_MAX_ATTEMPTS: a technical exception with a Replay action
 
     connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="writes")
-    document = models.ForeignKey("workbench.Document", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="writes")
-    run_id = models.BigIntegerField(null=True, blank=True,
-                                    help_text="The sync run that queued it, so a run can show what it got posted.")
+    document = models.ForeignKey(
+        "workbench.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="writes"
+    )
+    run_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The sync run that queued it, so a run can show what it got posted."
+    )
     action = models.CharField(max_length=40)
     idempotency_key = models.CharField(max_length=200, unique=True)
     payload = models.JSONField()

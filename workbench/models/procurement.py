@@ -28,8 +28,9 @@ class Supplier(EntityScoped):
     tax_id = models.CharField(max_length=40, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     blocked = models.CharField(max_length=10, choices=Blocked.choices, default="", blank=True)
-    changed_by_email = models.CharField(max_length=254, blank=True,
-                                        help_text="Who created or last changed it in the ERP (segregation of duties).")
+    changed_by_email = models.CharField(
+        max_length=254, blank=True, help_text="Who created or last changed it in the ERP (segregation of duties)."
+    )
     active = models.BooleanField(default=True)
 
     class Meta(EntityScoped.Meta):
@@ -69,14 +70,20 @@ class SupplierContract(models.Model):
         return self.number
 
     def covers(self, day) -> bool:
-        return self.status == "published" and (self.start is None or self.start <= day) and (self.end is None or day <= self.end)
+        return (
+            self.status == "published"
+            and (self.start is None or self.start <= day)
+            and (self.end is None or day <= self.end)
+        )
 
 
 class Budget(models.Model):
     entity = models.ForeignKey(LegalEntity, on_delete=models.CASCADE)
     cost_center = models.CharField(max_length=40)
     gl_account = models.CharField(max_length=40)
-    period = models.CharField(max_length=7, help_text="YYYY-MM", validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$")])
+    period = models.CharField(
+        max_length=7, help_text="YYYY-MM", validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$")]
+    )
     amount = models.DecimalField(max_digits=20, decimal_places=4)
     currency = models.CharField(max_length=3)
     erp_id = models.CharField(max_length=64, blank=True)
@@ -94,7 +101,9 @@ class Budget(models.Model):
 
 
 class AdminEdited(models.Model):
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -115,10 +124,14 @@ class ApprovalRule(AdminEdited):
 
     class Meta:
         ordering = ["entity__code", "category", "min_amount"]
-        constraints = [models.CheckConstraint(condition=models.Q(levels__gte=1, levels__lte=5), name="approval_levels_1_5")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(levels__gte=1, levels__lte=5), name="approval_levels_1_5")
+        ]
 
     def __str__(self):
-        return f"{self.entity.code if self.entity else 'any'}/{self.category or 'any'} ≥ {self.min_amount}: {self.levels}"
+        return (
+            f"{self.entity.code if self.entity else 'any'}/{self.category or 'any'} ≥ {self.min_amount}: {self.levels}"
+        )
 
 
 class ApprovalDelegation(AdminEdited):
@@ -169,14 +182,34 @@ class MatchTolerance(AdminEdited):
     """Three-way match tolerances of one legal entity (or the default, entity empty)."""
 
     entity = models.OneToOneField(LegalEntity, null=True, blank=True, on_delete=models.CASCADE)
-    price_pct = models.DecimalField(max_digits=7, decimal_places=3, default=2, validators=[MinValueValidator(0)],
-                                    help_text="Unit price may exceed the PO's by this %")
-    qty_abs = models.DecimalField(max_digits=12, decimal_places=4, default=0, validators=[MinValueValidator(0)],
-                                  help_text="Invoiced quantity may exceed received by this")
-    amount_abs = models.DecimalField(max_digits=20, decimal_places=4, default=25, validators=[MinValueValidator(0)],
-                                     help_text="A line's variance may not exceed this amount (document currency); 0 = no cap")
-    accept_limit = models.DecimalField(max_digits=20, decimal_places=4, default=1000, validators=[MinValueValidator(0)],
-                                       help_text="Largest variance an analyst may accept; above it a finance manager must")
+    price_pct = models.DecimalField(
+        max_digits=7,
+        decimal_places=3,
+        default=2,
+        validators=[MinValueValidator(0)],
+        help_text="Unit price may exceed the PO's by this %",
+    )
+    qty_abs = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Invoiced quantity may exceed received by this",
+    )
+    amount_abs = models.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        default=25,
+        validators=[MinValueValidator(0)],
+        help_text="A line's variance may not exceed this amount (document currency); 0 = no cap",
+    )
+    accept_limit = models.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        default=1000,
+        validators=[MinValueValidator(0)],
+        help_text="Largest variance an analyst may accept; above it a finance manager must",
+    )
 
     class Meta:
         ordering = ["entity__code"]

@@ -38,38 +38,75 @@ class CodeSpec:
 CODES: dict[str, CodeSpec] = {
     spec.code: spec
     for spec in [
-        CodeSpec("MISSING_COST_CENTER", "Missing cost center", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48),
-        CodeSpec("UNKNOWN_COST_CENTER", "Cost center not in ERP", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48),
+        CodeSpec(
+            "MISSING_COST_CENTER", "Missing cost center", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48
+        ),
+        CodeSpec(
+            "UNKNOWN_COST_CENTER", "Cost center not in ERP", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48
+        ),
         CodeSpec("INVALID_TAX_CODE", "Tax code not in ERP", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48),
         CodeSpec("UNKNOWN_ENTITY", "Legal entity not in ERP", Category.MASTER_DATA, Severity.HIGH, FINANCE_EXPENSE, 24),
         CodeSpec("CLOSED_PERIOD", "Accounting period closed", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 24),
-        CodeSpec("INACTIVE_EMPLOYEE", "Employee inactive or unknown", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 72),
+        CodeSpec(
+            "INACTIVE_EMPLOYEE", "Employee inactive or unknown", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 72
+        ),
         CodeSpec("ERP_REJECTED", "Rejected by the ERP", Category.POSTING, Severity.HIGH, FINANCE_EXPENSE, 24),
-        CodeSpec("CHANGED_AFTER_POSTING", "Changed in source after posting", Category.POSTING, Severity.HIGH, FINANCE_EXPENSE, 48,
-                 blocking=False),
+        CodeSpec(
+            "CHANGED_AFTER_POSTING",
+            "Changed in source after posting",
+            Category.POSTING,
+            Severity.HIGH,
+            FINANCE_EXPENSE,
+            48,
+            blocking=False,
+        ),
         CodeSpec("MALFORMED_RECORD", "Malformed record from source", Category.TECHNICAL, Severity.HIGH, INTEGRATION, 8),
         CodeSpec("POSTING_FAILED", "Write failed after retries", Category.TECHNICAL, Severity.HIGH, INTEGRATION, 8),
-        CodeSpec("CONNECTOR_UNAVAILABLE", "Connection unavailable", Category.TECHNICAL, Severity.CRITICAL, INTEGRATION, 2),
+        CodeSpec(
+            "CONNECTOR_UNAVAILABLE", "Connection unavailable", Category.TECHNICAL, Severity.CRITICAL, INTEGRATION, 2
+        ),
         # Procure-to-pay: requisitions and approvals
         CodeSpec("BLOCKED_SUPPLIER", "Supplier blocked or inactive", Category.APPROVAL, Severity.HIGH, PROCUREMENT, 24),
         CodeSpec("NO_CONTRACT", "No contract for this category", Category.APPROVAL, Severity.MEDIUM, PROCUREMENT, 48),
         CodeSpec("BUDGET_EXCEEDED", "Budget exceeded", Category.APPROVAL, Severity.HIGH, PROCUREMENT, 24),
         CodeSpec("SOD_VIOLATION", "Segregation of duties", Category.APPROVAL, Severity.CRITICAL, PROCUREMENT, 8),
-        CodeSpec("APPROVAL_OVERDUE", "Approval overdue", Category.APPROVAL, Severity.MEDIUM, PROCUREMENT, 24, blocking=False),
+        CodeSpec(
+            "APPROVAL_OVERDUE", "Approval overdue", Category.APPROVAL, Severity.MEDIUM, PROCUREMENT, 24, blocking=False
+        ),
         CodeSpec("NO_APPROVER", "No eligible approver", Category.APPROVAL, Severity.HIGH, PROCUREMENT, 24),
         # Procure-to-pay: supplier invoices and three-way match
         CodeSpec("PRICE_VARIANCE", "Price above PO", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
-        CodeSpec("QUANTITY_VARIANCE", "Quantity above received", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
+        CodeSpec(
+            "QUANTITY_VARIANCE", "Quantity above received", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48
+        ),
         CodeSpec("NOT_RECEIVED", "Invoiced, not received", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 72),
-        CodeSpec("NO_PURCHASE_ORDER", "No matching purchase order", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48),
+        CodeSpec(
+            "NO_PURCHASE_ORDER", "No matching purchase order", Category.MATCHING, Severity.MEDIUM, ACCOUNTS_PAYABLE, 48
+        ),
         CodeSpec("DUPLICATE_INVOICE", "Duplicate invoice", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
         CodeSpec("UNKNOWN_SUPPLIER", "Supplier not in ERP", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
         # Master-data governance: not about one document, so they never block a posting
-        CodeSpec("OWNERSHIP_CONFLICT", "Change from a system that does not own the field", Category.MASTER_DATA,
-                 Severity.MEDIUM, MASTER_DATA, 72, blocking=False),
-        CodeSpec("SUPPLIER_MATCH_UNCONFIRMED", "Supplier match waiting for confirmation", Category.MASTER_DATA,
-                 Severity.LOW, MASTER_DATA, 72, blocking=False),
-        CodeSpec("INVALID_EINVOICE", "E-invoice fails UBL 2.1 schema", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24),
+        CodeSpec(
+            "OWNERSHIP_CONFLICT",
+            "Change from a system that does not own the field",
+            Category.MASTER_DATA,
+            Severity.MEDIUM,
+            MASTER_DATA,
+            72,
+            blocking=False,
+        ),
+        CodeSpec(
+            "SUPPLIER_MATCH_UNCONFIRMED",
+            "Supplier match waiting for confirmation",
+            Category.MASTER_DATA,
+            Severity.LOW,
+            MASTER_DATA,
+            72,
+            blocking=False,
+        ),
+        CodeSpec(
+            "INVALID_EINVOICE", "E-invoice fails UBL 2.1 schema", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24
+        ),
     ]
 }
 

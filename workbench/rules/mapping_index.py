@@ -23,9 +23,13 @@ class MappingIndex:
         return bool(self.exact or self.patterns)
 
     def find(self, field_name: str, value: str, doc: Document, day) -> MappingRule | None:
-        for r in self.exact.get((field_name, value), []) + [p for p in self.patterns.get(field_name, []) if p.matches(value)]:
-            if ((not r.source_system or r.source_system == doc.source_system)
-                    and (r.entity_id is None or r.entity_id == doc.entity_id or (field_name == "entity"))
-                    and r.in_effect(day)):
+        for r in self.exact.get((field_name, value), []) + [
+            p for p in self.patterns.get(field_name, []) if p.matches(value)
+        ]:
+            if (
+                (not r.source_system or r.source_system == doc.source_system)
+                and (r.entity_id is None or r.entity_id == doc.entity_id or (field_name == "entity"))
+                and r.in_effect(day)
+            ):
                 return r
         return None

@@ -72,7 +72,9 @@ class BudgetPositions:
 
     def load(self, keys, exclude_document=None) -> None:
         """`exclude_document`: a document id or ids whose own lines do not count (the ones being checked)."""
-        excluded = [exclude_document] if isinstance(exclude_document, int) else [x for x in (exclude_document or []) if x]
+        excluded = (
+            [exclude_document] if isinstance(exclude_document, int) else [x for x in (exclude_document or []) if x]
+        )
         keys = {k for k in keys if k not in self._asked}
         if not keys:
             return
@@ -81,7 +83,9 @@ class BudgetPositions:
         ccs = {k[1] for k in keys}
         accounts = {k[2] for k in keys}
         periods = {k[3] for k in keys}
-        for b in Budget.objects.filter(entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts, period__in=periods):
+        for b in Budget.objects.filter(
+            entity_id__in=entities, cost_center__in=ccs, gl_account__in=accounts, period__in=periods
+        ):
             key = (b.entity_id, b.cost_center, b.gl_account, b.period)
             if key in keys:
                 self.positions[key] = BudgetPosition(b.amount, ZERO, ZERO)
@@ -91,6 +95,7 @@ class BudgetPositions:
         first = min(date.fromisoformat(p + "-01") for p in periods)
         last = max(date.fromisoformat(p + "-01") for p in periods)
         last = date(last.year + last.month // 12, last.month % 12 + 1, 1)
+
         # Commitments: open PO lines (ordered, not yet invoiced) and approved requisitions not yet ordered.
         # Actuals: what matched invoices consumed of PO lines (at the PO's price). Summed by the database in
         # plain SQL: this runs inside the synchronous validation call, where ORM compilation costs show.
@@ -123,11 +128,12 @@ class BudgetPositions:
             pos.committed += amount - actual
 
 
-
 class P2PContext:
     def __init__(self):
         self.suppliers: dict[tuple[int, str], Supplier] = {
-            (s.entity_id, s.code): s for s in Supplier.objects.only("id", "entity_id", "code", "name", "blocked", "active", "tax_id")}
+            (s.entity_id, s.code): s
+            for s in Supplier.objects.only("id", "entity_id", "code", "name", "blocked", "active", "tax_id")
+        }
         self.categories = {c.code: c for c in PurchaseCategory.objects.all()}
         self.contracts: dict[tuple[str, str], list[SupplierContract]] = {}
         for c in SupplierContract.objects.all():
@@ -161,7 +167,9 @@ class P2PContext:
     def period_of(doc: Document, line: DocumentLine) -> str:
         return period_of_day(doc.document_date)
 
-    def budget_position(self, entity_id, cost_center, account, period, *, exclude_document=None) -> BudgetPosition | None:
+    def budget_position(
+        self, entity_id, cost_center, account, period, *, exclude_document=None
+    ) -> BudgetPosition | None:
         return self.budgets.get(entity_id, cost_center, account, period, exclude_document=exclude_document)
 
     def clone(self) -> P2PContext:
@@ -206,30 +214,60 @@ class P2PContext:
             return
         # Two indexed steps (the POs by number, then their lines by document): a join lets the planner
         # scan every line in the ledger.
-        pos = {pk: (entity_id, number) for pk, entity_id, number in Document.objects.filter(
-            kind=Document.Kind.PURCHASE_ORDER, po_number__in=numbers).values_list("id", "entity_id", "number")}
-        for ln in (DocumentLine.objects.filter(document_id__in=list(pos)).order_by("document_id", "line_no")
-                   .only("id", "document_id", "line_no", "quantity", "unit_price", "received_quantity", "invoiced_quantity",
-                         "gl_account", "cost_center")):
+        pos = {
+            pk: (entity_id, number)
+            for pk, entity_id, number in Document.objects.filter(
+                kind=Document.Kind.PURCHASE_ORDER, po_number__in=numbers
+            ).values_list("id", "entity_id", "number")
+        }
+        for ln in (
+            DocumentLine.objects.filter(document_id__in=list(pos))
+            .order_by("document_id", "line_no")
+            .only(
+                "id",
+                "document_id",
+                "line_no",
+                "quantity",
+                "unit_price",
+                "received_quantity",
+                "invoiced_quantity",
+                "gl_account",
+                "cost_center",
+            )
+        ):
             self.po_lines.setdefault(pos[ln.document_id], []).append(ln)
         for key in keys:
             self.po_lines.setdefault(key, [])
 
     def _load_duplicate_candidates(self, invoices: list[Document]) -> None:
         nums = {d.number_key for d in invoices if d.number_key}
-        base = (Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE)
-                .exclude(business_status=Document.BusinessStatus.REJECTED))
+        base = Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE).exclude(
+            business_status=Document.BusinessStatus.REJECTED
+        )
         # Two indexed lookups (same number key; same day and amount), unioned here; the index decides exactly.
         seen: set[int] = set()
-        for qs in (base.filter(number_key__in=nums),
-                   base.filter(document_date__in={d.document_date for d in invoices if d.document_date},
-                               total__in={d.total for d in invoices})):
-            for pk, party, number, total, currency, day in qs.values_list("id", "party_code", "number", "total", "currency",
-                                                                          "document_date"):
+        for qs in (
+            base.filter(number_key__in=nums),
+            base.filter(
+                document_date__in={d.document_date for d in invoices if d.document_date},
+                total__in={d.total for d in invoices},
+            ),
+        ):
+            for pk, party, number, total, currency, day in qs.values_list(
+                "id", "party_code", "number", "total", "currency", "document_date"
+            ):
                 if pk not in seen:
                     seen.add(pk)
-                    self.dupes.add(InvoiceKey(key=pk, supplier=party or "", number=number, amount=total, currency=currency,
-                                              date=str(day or "")))
+                    self.dupes.add(
+                        InvoiceKey(
+                            key=pk,
+                            supplier=party or "",
+                            number=number,
+                            amount=total,
+                            currency=currency,
+                            date=str(day or ""),
+                        )
+                    )
         for d in invoices:
             if d.pk not in seen:
                 self.dupes.add(_invoice_key(d))
@@ -249,14 +287,30 @@ class P2PContext:
             ln.po_line = target
             qty = ln.quantity if ln.quantity is not None else Decimal(1)
             price = ln.unit_price if ln.unit_price is not None else ln.amount
-            inv_lines.append(matching.InvLine(key=ln.pk, po_line=target.pk if target else None, quantity=qty,
-                                              unit_price=Decimal(price), amount=ln.amount))
+            inv_lines.append(
+                matching.InvLine(
+                    key=ln.pk,
+                    po_line=target.pk if target else None,
+                    quantity=qty,
+                    unit_price=Decimal(price),
+                    amount=ln.amount,
+                )
+            )
             pairs.append(ln)
-        po_lines = [matching.POLine(key=p.pk, quantity=p.quantity or ZERO, unit_price=Decimal(p.unit_price or 0)) for p in po]
-        receipts = [matching.Receipt(key=p.pk, po_line=p.pk, quantity=p.received_quantity) for p in po if p.received_quantity]
+        po_lines = [
+            matching.POLine(key=p.pk, quantity=p.quantity or ZERO, unit_price=Decimal(p.unit_price or 0)) for p in po
+        ]
+        receipts = [
+            matching.Receipt(key=p.pk, po_line=p.pk, quantity=p.received_quantity) for p in po if p.received_quantity
+        ]
         already = {p.pk: p.invoiced_quantity + self.batch_invoiced.get(p.pk, ZERO) for p in po}
-        results = matching.match_lines(inv_lines, po_lines, receipts, already_invoiced=already,
-                                       tolerance=tolerance_for(doc.entity_id, self.tolerances))
+        results = matching.match_lines(
+            inv_lines,
+            po_lines,
+            receipts,
+            already_invoiced=already,
+            tolerance=tolerance_for(doc.entity_id, self.tolerances),
+        )
         for ln, res in zip(pairs, results, strict=True):
             if ln.po_line is not None and res.status == "matched":
                 consumed = sum((a.quantity for a in res.allocations), ZERO)
@@ -285,8 +339,14 @@ class P2PContext:
 
 
 def _invoice_key(d: Document) -> InvoiceKey:
-    return InvoiceKey(key=d.pk, supplier=d.party_code or "", number=d.number,
-                      amount=d.total, currency=d.currency, date=str(d.document_date or ""))
+    return InvoiceKey(
+        key=d.pk,
+        supplier=d.party_code or "",
+        number=d.number,
+        amount=d.total,
+        currency=d.currency,
+        date=str(d.document_date or ""),
+    )
 
 
 def number_key(number: str) -> str:

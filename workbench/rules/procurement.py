@@ -30,13 +30,20 @@ def unknown_supplier(doc, lines, ctx):
     p2p = ctx.p2p
     if doc.kind == "supplier_invoice" and not doc.party_code:
         who = doc.party_name or "the sender"
-        yield Finding("UNKNOWN_SUPPLIER", f"{who} (tax id {doc.party_tax_id or 'none'}) is not a vendor of {doc.entity_code} in the ERP.",
-                      root_cause=doc.party_tax_id or doc.party_name)
+        yield Finding(
+            "UNKNOWN_SUPPLIER",
+            f"{who} (tax id {doc.party_tax_id or 'none'}) is not a vendor of {doc.entity_code} in the ERP.",
+            root_cause=doc.party_tax_id or doc.party_name,
+        )
         return
     for code in _suppliers_of(doc, lines):
         if p2p.supplier(doc.entity_id, code) is None:
-            yield Finding("UNKNOWN_SUPPLIER", f"Supplier {code} is not a vendor of {doc.entity_code} in the ERP.",
-                          root_cause=code, detail={"supplier": code})
+            yield Finding(
+                "UNKNOWN_SUPPLIER",
+                f"Supplier {code} is not a vendor of {doc.entity_code} in the ERP.",
+                root_cause=code,
+                detail={"supplier": code},
+            )
 
 
 @rule("BLOCKED_SUPPLIER", kinds=REQ + INV)
@@ -48,13 +55,24 @@ def blocked_supplier(doc, lines, ctx):
         if sup is None:
             continue
         if sup.blocked == "All" or not sup.active:
-            yield Finding("BLOCKED_SUPPLIER", f"Supplier {code} ({sup.name}) is blocked in the ERP for all transactions.",
-                          root_cause=code, detail={"supplier": code, "blocked": sup.blocked or "inactive"})
+            yield Finding(
+                "BLOCKED_SUPPLIER",
+                f"Supplier {code} ({sup.name}) is blocked in the ERP for all transactions.",
+                root_cause=code,
+                detail={"supplier": code, "blocked": sup.blocked or "inactive"},
+            )
         elif sup.blocked == "Payment":
-            what = ("decide whether to order from them now" if doc.kind == "requisition"
-                    else "this invoice can be posted but not paid until the ERP unblocks them")
-            yield Finding("BLOCKED_SUPPLIER", f"Supplier {code} ({sup.name}) is blocked for payments in the ERP: {what}.",
-                          root_cause=code, detail={"supplier": code, "blocked": "Payment"})
+            what = (
+                "decide whether to order from them now"
+                if doc.kind == "requisition"
+                else "this invoice can be posted but not paid until the ERP unblocks them"
+            )
+            yield Finding(
+                "BLOCKED_SUPPLIER",
+                f"Supplier {code} ({sup.name}) is blocked for payments in the ERP: {what}.",
+                root_cause=code,
+                detail={"supplier": code, "blocked": "Payment"},
+            )
 
 
 @rule("NO_CONTRACT", kinds=REQ)
@@ -67,10 +85,14 @@ def no_contract(doc, lines, ctx):
         if cat is None or not cat.contract_required or not ln.supplier_code:
             continue
         if not ctx.p2p.has_contract(ln.supplier_code, ln.category, day):
-            yield Finding("NO_CONTRACT", f"Line {ln.line_no}: {cat.name or cat.code} must be bought under a contract, "
-                                         f"and supplier {ln.supplier_code} has no valid one.",
-                          line=ln, root_cause=f"{ln.supplier_code}/{ln.category}",
-                          detail={"supplier": ln.supplier_code, "category": ln.category})
+            yield Finding(
+                "NO_CONTRACT",
+                f"Line {ln.line_no}: {cat.name or cat.code} must be bought under a contract, "
+                f"and supplier {ln.supplier_code} has no valid one.",
+                line=ln,
+                root_cause=f"{ln.supplier_code}/{ln.category}",
+                detail={"supplier": ln.supplier_code, "category": ln.category},
+            )
 
 
 @rule("BUDGET_EXCEEDED", kinds=REQ)
@@ -88,32 +110,56 @@ def budget_exceeded(doc, lines, ctx):
     for key, amount in sorted(needed.items()):
         pos = ctx.p2p.budget_position(doc.entity_id, *key, exclude_document=doc.pk)
         if pos is None:
-            yield Finding("BUDGET_EXCEEDED", f"No budget for cost center {key[0]}, account {key[1]} in {key[2]} "
-                                             f"({amount:,.2f} {doc.currency} requested).",
-                          line=first_line[key], root_cause=f"{key[0]}/{key[1]}/{key[2]}",
-                          detail={"cost_center": key[0], "account": key[1], "period": key[2], "available": "0",
-                                  "requested": str(amount)})
+            yield Finding(
+                "BUDGET_EXCEEDED",
+                f"No budget for cost center {key[0]}, account {key[1]} in {key[2]} "
+                f"({amount:,.2f} {doc.currency} requested).",
+                line=first_line[key],
+                root_cause=f"{key[0]}/{key[1]}/{key[2]}",
+                detail={
+                    "cost_center": key[0],
+                    "account": key[1],
+                    "period": key[2],
+                    "available": "0",
+                    "requested": str(amount),
+                },
+            )
         elif amount > pos.available:
-            yield Finding("BUDGET_EXCEEDED", f"{amount:,.2f} {doc.currency} requested for {key[0]}/{key[1]} in {key[2]}; "
-                                             f"only {pos.available:,.2f} of {pos.budget:,.2f} is left.",
-                          line=first_line[key], root_cause=f"{key[0]}/{key[1]}/{key[2]}",
-                          detail={"cost_center": key[0], "account": key[1], "period": key[2],
-                                  "available": str(pos.available), "requested": str(amount)})
+            yield Finding(
+                "BUDGET_EXCEEDED",
+                f"{amount:,.2f} {doc.currency} requested for {key[0]}/{key[1]} in {key[2]}; "
+                f"only {pos.available:,.2f} of {pos.budget:,.2f} is left.",
+                line=first_line[key],
+                root_cause=f"{key[0]}/{key[1]}/{key[2]}",
+                detail={
+                    "cost_center": key[0],
+                    "account": key[1],
+                    "period": key[2],
+                    "available": str(pos.available),
+                    "requested": str(amount),
+                },
+            )
 
 
 @rule("DUPLICATE_INVOICE", kinds=INV)
 def duplicate_invoice(doc, lines, ctx):
     for kind, other in ctx.p2p.duplicates_of(doc):
         if kind == "DUPLICATE":
-            yield Finding("DUPLICATE_INVOICE", f"Invoice {doc.number} from {doc.party_code} looks like invoice {other.number} "
-                                               f"already received ({other.amount:,.2f} {other.currency}, {other.date}).",
-                          root_cause=f"{doc.party_code}:{doc.number_key}",
-                          detail={"certainty": "same number", "other_document": other.key, "other_number": other.number})
+            yield Finding(
+                "DUPLICATE_INVOICE",
+                f"Invoice {doc.number} from {doc.party_code} looks like invoice {other.number} "
+                f"already received ({other.amount:,.2f} {other.currency}, {other.date}).",
+                root_cause=f"{doc.party_code}:{doc.number_key}",
+                detail={"certainty": "same number", "other_document": other.key, "other_number": other.number},
+            )
         else:
-            yield Finding("DUPLICATE_INVOICE", f"Possible duplicate: {other.supplier} sent {other.number} for the same amount "
-                                               f"({other.amount:,.2f} {other.currency}) on the same day.",
-                          root_cause=f"{doc.currency}{doc.total}:{doc.document_date}",
-                          detail={"certainty": "possible", "other_document": other.key, "other_number": other.number})
+            yield Finding(
+                "DUPLICATE_INVOICE",
+                f"Possible duplicate: {other.supplier} sent {other.number} for the same amount "
+                f"({other.amount:,.2f} {other.currency}) on the same day.",
+                root_cause=f"{doc.currency}{doc.total}:{doc.document_date}",
+                detail={"certainty": "possible", "other_document": other.key, "other_number": other.number},
+            )
 
 
 def _match_findings(code):
@@ -122,8 +168,14 @@ def _match_findings(code):
             if variance.code == code and not variance.within_tolerance:
                 # A price above the PO is usually the supplier's price list; missing goods are the PO's.
                 cause = doc.party_code if code == "PRICE_VARIANCE" else (doc.po_number or doc.party_code)
-                yield Finding(code, f"Line {ln.line_no}: {variance.message}", line=ln, root_cause=cause,
-                              detail={"variance": str(variance.amount), "po_number": doc.po_number})
+                yield Finding(
+                    code,
+                    f"Line {ln.line_no}: {variance.message}",
+                    line=ln,
+                    root_cause=cause,
+                    detail={"variance": str(variance.amount), "po_number": doc.po_number},
+                )
+
     return check
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from decimal import Decimal
+
+from django.db.models import Count, Min, Q, Sum, Value, Window
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from workbench.models import (
     Budget,
@@ -21,7 +25,9 @@ from workbench.rules.p2p_context import BudgetPositions
 
 def exception_item_list():
     # Most urgent first: the SLA that runs out soonest (overdue items lead).
-    return ExceptionItem.objects.select_related("document", "entity", "assignee", "connection", "line").order_by("sla_due_at", "id")
+    return ExceptionItem.objects.select_related("document", "entity", "assignee", "connection", "line").order_by(
+        "sla_due_at", "id"
+    )
 
 
 def exception_counts(qs) -> dict:
@@ -30,34 +36,51 @@ def exception_counts(qs) -> dict:
     return {"total": agg.pop("total"), "by_category": [(c, Category(c).label, agg[c]) for c in Category.values]}
 
 
-# Root-cause view: "amount" sums the raw amounts across currencies (a group is one entity's cause, so
-# in practice one currency); ties fall back to the group id so pages never shuffle.
-GROUP_SORTS = {"amount": ("-total", "group_id"), "count": ("-n", "-total", "group_id"), "oldest": ("oldest", "group_id")}
+# Root-cause view. Money is never compared across currencies (there is no rate to do it with): "amount"
+# orders the groups by what they hold in one currency (the one most items are in, unless a person picks
+# another), groups without it after, by count. Ties fall back to the group id so pages never shuffle.
+GROUP_SORTS = {"amount": ("-money", "-n", "group_id"), "count": ("-n", "group_id"), "oldest": ("oldest", "group_id")}
 
 
-def exception_group_page(qs, *, sort: str = "amount", page=1, per_page: int = 50) -> dict:
+def exception_group_page(qs, *, sort: str = "amount", page=1, per_page: int = 50, currency: str = "") -> dict:
     """One page of the root causes behind a filtered item queryset, plus the items that have none.
 
     Three queries whatever the page size: one GROUP BY group_id (with the number of groups as a
     window count, so no separate COUNT), one per-(group, currency) split for the page's groups and the
     ungrouped items, and one for each group's oldest matching item (title, entity, example link).
-    A page past the end costs one COUNT more and lands on the last page.
+    A page past the end costs one COUNT more and lands on the last page. Sorting by money costs one
+    more: the currencies present (most items first), one of which the order is in.
     """
-    from django.db.models import Min, Sum, Window
-    from django.utils import timezone
-
     base = qs.order_by()
     try:
         number = max(1, min(int(str(page)), 10**6))
     except ValueError:
         number = 1
     now = timezone.now()
-    grouped = (base.filter(group__isnull=False).values("group_id")
-               .annotate(n=Count("id"), total=Sum("amount_at_risk"), oldest=Min("opened_at"),
-                         overdue=Count("id", filter=Q(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)),
-                         groups=Window(Count("*")))
-               .order_by(*GROUP_SORTS.get(sort, GROUP_SORTS["amount"])))
-    rows = list(grouped[(number - 1) * per_page:number * per_page])
+    sort = sort if sort in GROUP_SORTS else "amount"
+    currencies = []
+    if sort == "amount":
+        currencies = [
+            c
+            for c, _ in base.filter(group__isnull=False)
+            .values_list("currency")
+            .annotate(n=Count("id"))
+            .order_by("-n", "currency")
+        ]
+        currency = currency if currency in currencies else (currencies[0] if currencies else "")
+    grouped = (
+        base.filter(group__isnull=False)
+        .values("group_id")
+        .annotate(
+            n=Count("id"),
+            oldest=Min("opened_at"),
+            money=Coalesce(Sum("amount_at_risk", filter=Q(currency=currency)), Value(Decimal(0))),
+            overdue=Count("id", filter=Q(status__in=ACTIVE_STATUSES, sla_due_at__lt=now)),
+            groups=Window(Count("*")),
+        )
+        .order_by(*GROUP_SORTS[sort])
+    )
+    rows = list(grouped[(number - 1) * per_page : number * per_page])
     if rows:
         count = rows[0]["groups"]
     else:
@@ -65,12 +88,16 @@ def exception_group_page(qs, *, sort: str = "amount", page=1, per_page: int = 50
         last = max(1, -(-count // per_page))
         if number > last:
             number = last
-            rows = list(grouped[(number - 1) * per_page:number * per_page])
+            rows = list(grouped[(number - 1) * per_page : number * per_page])
 
     ids = [r["group_id"] for r in rows]
     totals: dict = {}
-    for s in (base.filter(Q(group_id__in=ids) | Q(group__isnull=True)).values("group_id", "currency")
-              .annotate(n=Count("id"), total=Sum("amount_at_risk")).order_by("group_id", "currency")):
+    for s in (
+        base.filter(Q(group_id__in=ids) | Q(group__isnull=True))
+        .values("group_id", "currency")
+        .annotate(n=Count("id"), total=Sum("amount_at_risk"))
+        .order_by("group_id", "currency")
+    ):
         totals.setdefault(s["group_id"], []).append((s["currency"], s["total"], s["n"]))
     examples: dict = {}
     if rows:
@@ -84,8 +111,14 @@ def exception_group_page(qs, *, sort: str = "amount", page=1, per_page: int = 50
         r["group"] = r["example"].group if r["example"] else None
         r["totals"] = [(cur, total) for cur, total, _ in totals.get(r["group_id"], [])]
     loose = totals.get(None, [])
-    return {"rows": rows, "count": count, "number": number,
-            "ungrouped": {"n": sum(n for _, _, n in loose), "totals": [(cur, total) for cur, total, _ in loose]}}
+    return {
+        "rows": rows,
+        "count": count,
+        "number": number,
+        "currencies": currencies,
+        "currency": currency,
+        "ungrouped": {"n": sum(n for _, _, n in loose), "totals": [(cur, total) for cur, total, _ in loose]},
+    }
 
 
 def exception_item_get(pk: int) -> ExceptionItem:
@@ -95,13 +128,27 @@ def exception_item_get(pk: int) -> ExceptionItem:
 def document_trace(document: Document) -> list[dict]:
     """Every event about the document and its items, in time order, with system and correlation id."""
     rows = [
-        {"at": e.at, "system": e.system, "action": e.action, "message": e.message, "actor": e.actor,
-         "correlation_id": e.correlation_id}
+        {
+            "at": e.at,
+            "system": e.system,
+            "action": e.action,
+            "message": e.message,
+            "actor": e.actor,
+            "correlation_id": e.correlation_id,
+        }
         for e in DocumentEvent.objects.filter(document=document).select_related("actor")
     ]
     rows += [
-        {"at": e.at, "system": "workbench", "code": e.item.code, "action": e.action, "message": e.reason, "actor": e.actor,
-         "correlation_id": e.correlation_id, "status": f"{e.from_status} → {e.to_status}" if e.from_status != e.to_status else ""}
+        {
+            "at": e.at,
+            "system": "workbench",
+            "code": e.item.code,
+            "action": e.action,
+            "message": e.reason,
+            "actor": e.actor,
+            "correlation_id": e.correlation_id,
+            "status": f"{e.from_status} → {e.to_status}" if e.from_status != e.to_status else "",
+        }
         for e in ExceptionEvent.objects.filter(item__document=document).select_related("actor", "item")
     ]
     return sorted(rows, key=lambda r: r["at"])
@@ -109,7 +156,6 @@ def document_trace(document: Document) -> list[dict]:
 
 def item_events(item: ExceptionItem):
     return ExceptionEvent.objects.filter(item=item).select_related("actor")
-
 
 
 # --- procure-to-pay -----------------------------------------------------------------------------------
@@ -122,28 +168,50 @@ def accruals(*, entity_code: str = "") -> dict:
 
     from django.db.models import F
 
-    po_lines = (DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER)
-                .select_related("document", "document__entity").order_by("document__entity_code", "document__number", "line_no"))
+    po_lines = (
+        DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER)
+        .select_related("document", "document__entity")
+        .order_by("document__entity_code", "document__number", "line_no")
+    )
     if entity_code:
         po_lines = po_lines.filter(document__entity_code=entity_code)
     received = []
     for ln in po_lines.filter(received_quantity__gt=F("invoiced_quantity")):
         qty = ln.received_quantity - ln.invoiced_quantity
-        received.append({"line": ln, "po": ln.document, "quantity": qty,
-                         "amount": (qty * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01"))})
+        received.append(
+            {
+                "line": ln,
+                "po": ln.document,
+                "quantity": qty,
+                "amount": (qty * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01")),
+            }
+        )
     invoiced = []
-    inv_lines = (DocumentLine.objects.filter(document__kind=Document.Kind.SUPPLIER_INVOICE,
-                                             document__exceptions__code__in=["NOT_RECEIVED", "QUANTITY_VARIANCE"],
-                                             document__exceptions__status__in=["open", "in_progress", "waiting"],
-                                             document__exceptions__line_id=F("pk"))
-                 .select_related("document", "po_line").distinct().order_by("document__entity_code", "document__number"))
+    inv_lines = (
+        DocumentLine.objects.filter(
+            document__kind=Document.Kind.SUPPLIER_INVOICE,
+            document__exceptions__code__in=["NOT_RECEIVED", "QUANTITY_VARIANCE"],
+            document__exceptions__status__in=["open", "in_progress", "waiting"],
+            document__exceptions__line_id=F("pk"),
+        )
+        .select_related("document", "po_line")
+        .distinct()
+        .order_by("document__entity_code", "document__number")
+    )
     if entity_code:
         inv_lines = inv_lines.filter(document__entity_code=entity_code)
     for ln in inv_lines:
         rec = ln.po_line.received_quantity - ln.po_line.invoiced_quantity if ln.po_line else Decimal(0)
         missing = (ln.quantity or Decimal(0)) - max(rec, Decimal(0))
-        invoiced.append({"line": ln, "invoice": ln.document, "received": max(rec, Decimal(0)), "missing": missing,
-                         "amount": (missing * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01"))})
+        invoiced.append(
+            {
+                "line": ln,
+                "invoice": ln.document,
+                "received": max(rec, Decimal(0)),
+                "missing": missing,
+                "amount": (missing * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01")),
+            }
+        )
 
     def totals(rows):
         out: dict[str, Decimal] = {}
@@ -152,8 +220,12 @@ def accruals(*, entity_code: str = "") -> dict:
             out[cur] = out.get(cur, Decimal(0)) + r["amount"]
         return sorted(out.items())
 
-    return {"received_not_invoiced": received, "invoiced_not_received": invoiced,
-            "rni_totals": totals(received), "inr_totals": totals(invoiced)}
+    return {
+        "received_not_invoiced": received,
+        "invoiced_not_received": invoiced,
+        "rni_totals": totals(received),
+        "inr_totals": totals(invoiced),
+    }
 
 
 def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool = True) -> list[dict]:
@@ -178,8 +250,11 @@ def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool
 
 def supplier_changed_by(doc: Document) -> set[str]:
     """Employee codes of whoever last changed this document's supplier in the ERP (segregation of duties)."""
-    email = (Supplier.objects.filter(entity_id=doc.entity_id, code=doc.party_code)
-             .values_list("changed_by_email", flat=True).first())
+    email = (
+        Supplier.objects.filter(entity_id=doc.entity_id, code=doc.party_code)
+        .values_list("changed_by_email", flat=True)
+        .first()
+    )
     if not email:
         return set()
     return set(Employee.objects.filter(email__iexact=email).values_list("code", flat=True))
@@ -187,5 +262,6 @@ def supplier_changed_by(doc: Document) -> set[str]:
 
 def writes_by_document_number(numbers: list[str]):
     """Our ERP postings by the document number they gave the ERP (to recognise them in the ERP's lists)."""
-    return OutboundWrite.objects.filter(action__in=["post_expense_report", "post_supplier_invoice"],
-                                        payload__document_number__in=numbers)
+    return OutboundWrite.objects.filter(
+        action__in=["post_expense_report", "post_supplier_invoice"], payload__document_number__in=numbers
+    )

@@ -90,8 +90,11 @@ class ErpVendors:
 
     @classmethod
     def load(cls, **filters) -> ErpVendors:
-        return cls(Supplier.objects.filter(**filters).order_by("entity__code", "code", "pk")
-                   .values_list("pk", "entity_id", "entity__code", "code", "name", "tax_id"))
+        return cls(
+            Supplier.objects.filter(**filters)
+            .order_by("entity__code", "code", "pk")
+            .values_list("pk", "entity_id", "entity__code", "code", "name", "tax_id")
+        )
 
     def get(self, pk) -> Vendor | None:
         position = self.by_pk.get(pk)
@@ -141,10 +144,13 @@ def supplier_codes_for(system: str, values) -> dict[str, tuple[str, str]]:
     values = [v for v in {str(v) for v in values} if v]
     found: dict[str, tuple[str, str]] = {}
     for start in range(0, len(values), IN_LIMIT // 2):
-        chunk = values[start:start + IN_LIMIT // 2]
-        rows = (MasterDataLink.objects.filter(object_type=OBJECT_TYPE, system=system, status=LINK.CONFIRMED)
-                .filter(Q(external_number__in=chunk) | Q(external_id__in=chunk))
-                .values_list("external_id", "external_number", "entity_code", "code").order_by("id"))
+        chunk = values[start : start + IN_LIMIT // 2]
+        rows = (
+            MasterDataLink.objects.filter(object_type=OBJECT_TYPE, system=system, status=LINK.CONFIRMED)
+            .filter(Q(external_number__in=chunk) | Q(external_id__in=chunk))
+            .values_list("external_id", "external_number", "entity_code", "code")
+            .order_by("id")
+        )
         by_id = {}
         for external_id, number, entity_code, code in rows:
             if number:
@@ -186,7 +192,7 @@ def supplier_for_tax_id(tax_id: str, *, entity=None) -> Supplier | None:
     if not canonical:
         return None
     prefix = canonical[:2] if canonical[:2].isalpha() else ""
-    national = canonical[3:] if canonical.startswith("CHE") else canonical[len(prefix):]
+    national = canonical[3:] if canonical.startswith("CHE") else canonical[len(prefix) :]
     raw = re.sub(r"\s", "", tax_id).upper()
     forms = {canonical, raw, _NOT_ALNUM.sub("", raw), national, national.removesuffix("MVA")}
     if prefix == "US" and len(national) == 9:
@@ -201,14 +207,22 @@ def supplier_for_tax_id(tax_id: str, *, entity=None) -> Supplier | None:
         qs = qs.filter(entity=entity)
     for sup in qs.select_related("entity").order_by("entity__code", "code"):
         theirs = normalize_tax_id(sup.tax_id, prefix)[0]
-        if sup.tax_id.upper() == raw or theirs == canonical or (bare and theirs[2:] == canonical and theirs[:2].isalpha()):
+        if (
+            sup.tax_id.upper() == raw
+            or theirs == canonical
+            or (bare and theirs[2:] == canonical and theirs[:2].isalpha())
+        ):
             return sup
     return None
 
 
 def supplier_link_counts() -> dict[str, int]:
-    counts = dict(MasterDataLink.objects.filter(object_type=OBJECT_TYPE).values_list("status")
-                  .annotate(n=Count("id")).values_list("status", "n"))
+    counts = dict(
+        MasterDataLink.objects.filter(object_type=OBJECT_TYPE)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
     return {status: counts.get(status, 0) for status in LINK.values}
 
 
@@ -217,10 +231,20 @@ def supplier_link_list(*, statuses, q: str = "") -> QuerySet[MasterDataLink]:
     qs = MasterDataLink.objects.filter(object_type=OBJECT_TYPE, status__in=list(statuses)).select_related("decided_by")
     q = printable(q, 100)
     if q:
-        qs = qs.filter(Q(external_id__icontains=q) | Q(external_number__icontains=q) | Q(external_name__icontains=q)
-                       | Q(tax_id__icontains=q) | Q(code__icontains=q))
-    rank = Case(When(status=LINK.PROPOSED, then=Value(0)), When(status=LINK.UNMATCHED, then=Value(1)),
-                When(status=LINK.REJECTED, then=Value(2)), default=Value(3), output_field=IntegerField())
+        qs = qs.filter(
+            Q(external_id__icontains=q)
+            | Q(external_number__icontains=q)
+            | Q(external_name__icontains=q)
+            | Q(tax_id__icontains=q)
+            | Q(code__icontains=q)
+        )
+    rank = Case(
+        When(status=LINK.PROPOSED, then=Value(0)),
+        When(status=LINK.UNMATCHED, then=Value(1)),
+        When(status=LINK.REJECTED, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
     first = Case(When(certainty=LIKELY, then=Value(0)), default=Value(1), output_field=IntegerField())
     return qs.annotate(rank=rank, first=first).order_by("rank", "first", "-score", "system", "external_name", "id")
 
@@ -229,9 +253,21 @@ def supplier_links_annotate(links) -> list[MasterDataLink]:
     """Attach each link's ERP vendor (`.vendor`) and exception item (`.item`): two queries for a page."""
     links = list(links)
     codes = {link.code for link in links if link.code}
-    vendors = {(s.entity.code, s.code): s for s in Supplier.objects.filter(code__in=codes).select_related("entity")} if codes else {}
-    items = {i.fingerprint: i for i in ExceptionItem.objects.filter(
-        fingerprint__in=[match_fingerprint(link.system, link.external_id) for link in links])} if links else {}
+    vendors = (
+        {(s.entity.code, s.code): s for s in Supplier.objects.filter(code__in=codes).select_related("entity")}
+        if codes
+        else {}
+    )
+    items = (
+        {
+            i.fingerprint: i
+            for i in ExceptionItem.objects.filter(
+                fingerprint__in=[match_fingerprint(link.system, link.external_id) for link in links]
+            )
+        }
+        if links
+        else {}
+    )
     for link in links:
         link.system_name = system_label(link.system)
         link.vendor = vendors.get((link.entity_code, link.code))

@@ -62,8 +62,11 @@ class Step:
 
 def _rule_for(doc: Document, categories: set[str]) -> ApprovalRule | None:
     """The most specific active rule whose threshold the amount reaches (entity and category beat 'any')."""
-    rules = [r for r in ApprovalRule.objects.filter(active=True).filter(Q(entity=doc.entity) | Q(entity__isnull=True))
-             if (not r.category or r.category in categories) and doc.total >= r.min_amount]
+    rules = [
+        r
+        for r in ApprovalRule.objects.filter(active=True).filter(Q(entity=doc.entity) | Q(entity__isnull=True))
+        if (not r.category or r.category in categories) and doc.total >= r.min_amount
+    ]
     if not rules:
         return None
     return max(rules, key=lambda r: (r.levels, r.entity_id is not None, bool(r.category), r.min_amount))
@@ -75,8 +78,12 @@ def approval_chain(doc: Document) -> tuple[list[Step], str]:
     categories = {ln.category for ln in lines if ln.category}
     rule = _rule_for(doc, categories)
     levels = rule.levels if rule else 1
-    rule_text = (f"rule {rule.entity.code if rule.entity else 'any entity'}/{rule.category or 'any category'} "
-                 f"from {rule.min_amount:,.0f}" if rule else "default (one level)")
+    rule_text = (
+        f"rule {rule.entity.code if rule.entity else 'any entity'}/{rule.category or 'any category'} "
+        f"from {rule.min_amount:,.0f}"
+        if rule
+        else "default (one level)"
+    )
     employees = {e.code: e for e in Employee.objects.filter(entity=doc.entity)} if doc.entity_id else {}
     cost_center = next((ln.cost_center for ln in lines if ln.cost_center), "")
     owner = CostCenter.objects.filter(entity=doc.entity, code=cost_center).values_list("owner_code", flat=True).first()
@@ -108,10 +115,14 @@ def approval_chain(doc: Document) -> tuple[list[Step], str]:
         steps.append(Step(rule.extra_approver, emp.name if emp else rule.extra_approver, f"named in {rule_text}"))
     problem = ""
     if not steps:
-        problem = (f"No eligible approver for requisition {doc.number}: cost center {cost_center or '(none)'} has no owner "
-                   f"and requester {doc.requester_code} no manager other than themselves.")
+        problem = (
+            f"No eligible approver for requisition {doc.number}: cost center {cost_center or '(none)'} has no owner "
+            f"and requester {doc.requester_code} no manager other than themselves."
+        )
     elif len(steps) < levels:
-        problem = f"{rule_text} needs {levels} approvers; only {len(steps)} eligible people were found above the requester."
+        problem = (
+            f"{rule_text} needs {levels} approvers; only {len(steps)} eligible people were found above the requester."
+        )
     return steps, problem
 
 
@@ -123,20 +134,35 @@ def requisition_route(*, document: Document) -> list[ApprovalTask]:
         return existing
     steps, problem = approval_chain(document)
     if problem:
-        exception_item_raise(code="NO_APPROVER", fp=f"NO_APPROVER:doc{document.pk}:v{document.version}", document=document,
-                             message=problem, root_cause=document.entity_code)
+        exception_item_raise(
+            code="NO_APPROVER",
+            fp=f"NO_APPROVER:doc{document.pk}:v{document.version}",
+            document=document,
+            message=problem,
+            root_cause=document.entity_code,
+        )
     if not steps:
         return []
     sla = _sla_hours(document)
     now = timezone.now()
-    tasks = [ApprovalTask(document=document, sequence=i, approver_code=s.approver, approver_name=s.name,
-                          delegated_from=s.delegated_from, reason=s.reason[:200],
-                          state=ApprovalTask.State.REQUESTED if i == 1 else ApprovalTask.State.PENDING,
-                          correlation_key=f"{document.posting_key}:approve:{i}:{s.approver}",
-                          due_at=now + timedelta(hours=sla) if i == 1 else None)
-             for i, s in enumerate(steps, start=1)]
+    tasks = [
+        ApprovalTask(
+            document=document,
+            sequence=i,
+            approver_code=s.approver,
+            approver_name=s.name,
+            delegated_from=s.delegated_from,
+            reason=s.reason[:200],
+            state=ApprovalTask.State.REQUESTED if i == 1 else ApprovalTask.State.PENDING,
+            correlation_key=f"{document.posting_key}:approve:{i}:{s.approver}",
+            due_at=now + timedelta(hours=sla) if i == 1 else None,
+        )
+        for i, s in enumerate(steps, start=1)
+    ]
     ApprovalTask.objects.bulk_create(tasks)
-    chain = " → ".join(f"{s.name} ({s.approver}{', for ' + s.delegated_from if s.delegated_from else ''})" for s in steps)
+    chain = " → ".join(
+        f"{s.name} ({s.approver}{', for ' + s.delegated_from if s.delegated_from else ''})" for s in steps
+    )
     document_event_add(document=document, system="workbench", action="routed", message=f"Routed for approval: {chain}")
     return list(document.approval_tasks.filter(correlation_key__startswith=f"{document.posting_key}:"))
 
@@ -163,29 +189,44 @@ def approval_decision_apply(*, task: ApprovalTask, state: str, comments: str, ap
     if task.state != ApprovalTask.State.REQUESTED or state not in ("approved", "rejected"):
         return DecisionOutcome(task, False)
     if approver and approver == doc.requester_code:
-        exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=doc,
-                             message=f"{approver} decided on their own requisition {doc.number}; the decision was not counted.",
-                             root_cause=approver)
+        exception_item_raise(
+            code="SOD_VIOLATION",
+            fp=f"SOD_VIOLATION:task{task.pk}",
+            document=doc,
+            message=f"{approver} decided on their own requisition {doc.number}; the decision was not counted.",
+            root_cause=approver,
+        )
         return DecisionOutcome(task, False)
     now = timezone.now()
-    if not ApprovalTask.objects.filter(pk=task.pk, state=task.state).update(state=state, decided_at=now, comments=comments[:2000]):
+    if not ApprovalTask.objects.filter(pk=task.pk, state=task.state).update(
+        state=state, decided_at=now, comments=comments[:2000]
+    ):
         return DecisionOutcome(task, False)
     task.state = state
-    document_event_add(document=doc, system="approvals", action=f"approval_{state}",
-                       message=f"Step {task.sequence}: {task.approver_name or task.approver_code} {state}"
-                               + (f": {comments}" if comments else ""))
+    document_event_add(
+        document=doc,
+        system="approvals",
+        action=f"approval_{state}",
+        message=f"Step {task.sequence}: {task.approver_name or task.approver_code} {state}"
+        + (f": {comments}" if comments else ""),
+    )
     if state == "rejected":
-        ApprovalTask.objects.filter(document=doc, state=ApprovalTask.State.PENDING).update(state=ApprovalTask.State.CANCELLED)
+        ApprovalTask.objects.filter(document=doc, state=ApprovalTask.State.PENDING).update(
+            state=ApprovalTask.State.CANCELLED
+        )
         Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.REJECTED, updated_at=now)
         doc.business_status = Document.BusinessStatus.REJECTED
         return DecisionOutcome(task, True, requisition_decided="rejected")
     nxt = doc.approval_tasks.filter(state=ApprovalTask.State.PENDING).order_by("sequence").first()
     if nxt is not None:
-        ApprovalTask.objects.filter(pk=nxt.pk).update(state=ApprovalTask.State.REQUESTED,
-                                                      due_at=now + timedelta(hours=_sla_hours(doc)))
+        ApprovalTask.objects.filter(pk=nxt.pk).update(
+            state=ApprovalTask.State.REQUESTED, due_at=now + timedelta(hours=_sla_hours(doc))
+        )
         nxt.refresh_from_db()
         return DecisionOutcome(task, True, next_task=nxt)
-    Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.APPROVED, approved_at=now, updated_at=now)
+    Document.objects.filter(pk=doc.pk).update(
+        business_status=Document.BusinessStatus.APPROVED, approved_at=now, updated_at=now
+    )
     doc.business_status = Document.BusinessStatus.APPROVED
     doc.approved_at = now
     document_event_add(document=doc, system="workbench", action="approved", message="All approvers approved")
@@ -193,7 +234,9 @@ def approval_decision_apply(*, task: ApprovalTask, state: str, comments: str, ap
 
 
 def overdue_tasks():
-    return ApprovalTask.objects.filter(state=ApprovalTask.State.REQUESTED, due_at__lt=timezone.now()).select_related("document")
+    return ApprovalTask.objects.filter(state=ApprovalTask.State.REQUESTED, due_at__lt=timezone.now()).select_related(
+        "document"
+    )
 
 
 # --- the workflow ---------------------------------------------------------------------------------------
@@ -210,7 +253,9 @@ def approval_decisions_apply(records: list[dict]) -> int:
     """Decisions from the approval engine (its table, pulled, or pushed to our API): each one counts
     only for the step whose turn it is. Returns how many were applied."""
     keys = [r.get("correlation_key") for r in records if r.get("correlation_key")]
-    tasks = {t.correlation_key: t for t in ApprovalTask.objects.filter(correlation_key__in=keys).select_related("document")}
+    tasks = {
+        t.correlation_key: t for t in ApprovalTask.objects.filter(correlation_key__in=keys).select_related("document")
+    }
     n = 0
     for rec in records:
         task = tasks.get(rec.get("correlation_key") or "")
@@ -221,7 +266,8 @@ def approval_decisions_apply(records: list[dict]) -> int:
             with transaction.atomic():
                 if ":variance:" in task.correlation_key:
                     n += task.state == ApprovalTask.State.REQUESTED and variance_decision(
-                        task=task, state=rec["state"], comments=comments, approver=approver)
+                        task=task, state=rec["state"], comments=comments, approver=approver
+                    )
                     continue
                 outcome = approval_decision_apply(task=task, state=rec["state"], comments=comments, approver=approver)
                 if not outcome.applied:
@@ -230,7 +276,9 @@ def approval_decisions_apply(records: list[dict]) -> int:
                 if outcome.next_task is not None:
                     approval_task_enqueue(outcome.next_task)
                 if outcome.requisition_decided:
-                    requisition_decision_enqueue(task.document, outcome.requisition_decided, comments, task.approver_code)
+                    requisition_decision_enqueue(
+                        task.document, outcome.requisition_decided, comments, task.approver_code
+                    )
         except WorkbenchError as exc:
             # One decision that cannot apply must not hold back the others (nor the cursor).
             log.warning("approval decision for %s not applied: %s", task.correlation_key, exc)
@@ -244,18 +292,28 @@ def variance_decision(*, task: ApprovalTask, state: str, comments: str, approver
     if item is None or not item.is_active:
         return False
     if approver and approver in supplier_changed_by(task.document):
-        exception_item_raise(code="SOD_VIOLATION", fp=f"SOD_VIOLATION:task{task.pk}", document=task.document,
-                             message=f"{approver} changed supplier {task.document.party_code} and approved its invoice; "
-                                     "the decision was not counted.", root_cause=approver)
+        exception_item_raise(
+            code="SOD_VIOLATION",
+            fp=f"SOD_VIOLATION:task{task.pk}",
+            document=task.document,
+            message=f"{approver} changed supplier {task.document.party_code} and approved its invoice; "
+            "the decision was not counted.",
+            root_cause=approver,
+        )
         return False
     ApprovalTask.objects.filter(pk=task.pk).update(state=state, comments=comments[:2000])
     if item.status == Status.WAITING:  # re-validation may have reopened it meanwhile
-        exception_item_transition(item=item, to=Status.OPEN, action="approver_decided",
-                                  reason=f"{state.capitalize()} by {approver}" + (f": {comments}" if comments else ""))
+        exception_item_transition(
+            item=item,
+            to=Status.OPEN,
+            action="approver_decided",
+            reason=f"{state.capitalize()} by {approver}" + (f": {comments}" if comments else ""),
+        )
         item.refresh_from_db()
     if state == "approved":
-        exception_item_override(item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""),
-                                actor=system_user())
+        exception_item_override(
+            item=item, reason=f"Approved by {approver}" + (f": {comments}" if comments else ""), actor=system_user()
+        )
     return True
 
 
@@ -266,21 +324,34 @@ def approvals_escalate_overdue() -> int:
         doc = task.document
         manager = _escalation_target(task)
         exception_item_raise(
-            code="APPROVAL_OVERDUE", fp=f"APPROVAL_OVERDUE:task{task.pk}", document=doc,
+            code="APPROVAL_OVERDUE",
+            fp=f"APPROVAL_OVERDUE:task{task.pk}",
+            document=doc,
             message=f"{task.approver_name or task.approver_code} has not decided on requisition {doc.number} since "
-                    f"{task.due_at:%Y-%m-%d %H:%M} UTC" + (f"; escalated to {manager}." if manager else "; nobody to escalate to."),
-            root_cause=task.approver_code)
+            f"{task.due_at:%Y-%m-%d %H:%M} UTC"
+            + (f"; escalated to {manager}." if manager else "; nobody to escalate to."),
+            root_cause=task.approver_code,
+        )
         with transaction.atomic():
-            if manager and manager != doc.requester_code and not doc.approval_tasks.filter(
-                    approver_code=manager, escalated_from=task.approver_code).exists():
-                ApprovalTask.objects.filter(pk=task.pk).update(state=ApprovalTask.State.CANCELLED,
-                                                               comments="Escalated after the SLA passed")
+            if (
+                manager
+                and manager != doc.requester_code
+                and not doc.approval_tasks.filter(approver_code=manager, escalated_from=task.approver_code).exists()
+            ):
+                ApprovalTask.objects.filter(pk=task.pk).update(
+                    state=ApprovalTask.State.CANCELLED, comments="Escalated after the SLA passed"
+                )
                 approval_cancel_enqueue(task, "Escalated")
                 new = ApprovalTask.objects.create(
-                    document=doc, sequence=task.sequence, approver_code=manager, escalated_from=task.approver_code,
-                    reason=f"escalated from {task.approver_code}", state=ApprovalTask.State.REQUESTED,
+                    document=doc,
+                    sequence=task.sequence,
+                    approver_code=manager,
+                    escalated_from=task.approver_code,
+                    reason=f"escalated from {task.approver_code}",
+                    state=ApprovalTask.State.REQUESTED,
                     correlation_key=f"{task.correlation_key}:esc:{manager}",
-                    due_at=timezone.now() + (task.due_at - task.created_at))
+                    due_at=timezone.now() + (task.due_at - task.created_at),
+                )
                 approval_task_enqueue(new)
                 n += 1
     return n

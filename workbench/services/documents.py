@@ -55,8 +55,9 @@ def _allowed(frm: str, to: str) -> None:
         raise InvalidTransition(f"A document that is {FIN(frm).label.lower()} cannot become {FIN(to).label.lower()}.")
 
 
-def document_financial_transition(*, document: Document, to: str, revision: int | None = None,
-                                  changes: dict | None = None) -> bool:
+def document_financial_transition(
+    *, document: Document, to: str, revision: int | None = None, changes: dict | None = None
+) -> bool:
     """Move one document's financial status by compare-and-set (and write `changes` with it).
 
     Returns False, changing nothing, when someone else moved the document first (or, with
@@ -86,7 +87,8 @@ def documents_financial_transition(*, documents: list[Document], to: str) -> int
     moved = 0
     for frm, docs in by_status.items():
         moved += Document.objects.filter(pk__in=[d.pk for d in docs], financial_status=frm).update(
-            financial_status=to, updated_at=timezone.now())
+            financial_status=to, updated_at=timezone.now()
+        )
         for doc in docs:
             doc.financial_status = to
     return moved
@@ -114,12 +116,20 @@ class UpsertResult:
 def _header(system: str, rec: dict, entities: dict[str, LegalEntity]) -> dict:
     entity = entities.get(rec.get("entity") or "")
     return dict(
-        source_system=system, source_id=str(rec["external_id"]), number=str(rec.get("number") or "")[:60],
-        name=str(rec.get("name") or "")[:300], entity=entity, entity_code=str(rec.get("entity") or "")[:20],
-        party_code=str(rec.get("employee_code") or "")[:40], party_name=str(rec.get("employee_name") or "")[:200],
-        currency=str(rec.get("currency") or "")[:3].upper(), total=parse_amount(rec.get("total", 0)),
-        version=str(rec.get("version") or "1")[:20], business_status=rec.get("approval_status") or "approved",
-        submitted_at=as_datetime(rec.get("submitted_at")), approved_at=as_datetime(rec.get("approved_at")),
+        source_system=system,
+        source_id=str(rec["external_id"]),
+        number=str(rec.get("number") or "")[:60],
+        name=str(rec.get("name") or "")[:300],
+        entity=entity,
+        entity_code=str(rec.get("entity") or "")[:20],
+        party_code=str(rec.get("employee_code") or "")[:40],
+        party_name=str(rec.get("employee_name") or "")[:200],
+        currency=str(rec.get("currency") or "")[:3].upper(),
+        total=parse_amount(rec.get("total", 0)),
+        version=str(rec.get("version") or "1")[:20],
+        business_status=rec.get("approval_status") or "approved",
+        submitted_at=as_datetime(rec.get("submitted_at")),
+        approved_at=as_datetime(rec.get("approved_at")),
     )
 
 
@@ -127,16 +137,26 @@ def _lines(doc: Document, rec: dict) -> list[DocumentLine]:
     out = []
     for i, ln in enumerate(rec.get("lines") or [], start=1):
         original = ln.get("original_amount")
-        out.append(DocumentLine(
-            document=doc, line_no=i, external_id=str(ln.get("external_id") or "")[:100], date=as_date(ln.get("date")),
-            category=str(ln.get("category") or "")[:40], category_name=str(ln.get("category_name") or "")[:100],
-            description=str(ln.get("description") or ""), merchant=str(ln.get("merchant") or "")[:200],
-            amount=parse_amount(ln.get("amount", 0)), currency=str(ln.get("currency") or doc.currency)[:3].upper(),
-            original_amount=parse_amount(original) if original not in (None, "") else None,
-            original_currency=str(ln.get("original_currency") or "")[:3].upper(),
-            gl_account=str(ln.get("gl_account") or "")[:40], cost_center=str(ln.get("cost_center") or "")[:40],
-            project=str(ln.get("project") or "")[:40], tax_code=str(ln.get("tax_code") or "")[:40],
-        ))
+        out.append(
+            DocumentLine(
+                document=doc,
+                line_no=i,
+                external_id=str(ln.get("external_id") or "")[:100],
+                date=as_date(ln.get("date")),
+                category=str(ln.get("category") or "")[:40],
+                category_name=str(ln.get("category_name") or "")[:100],
+                description=str(ln.get("description") or ""),
+                merchant=str(ln.get("merchant") or "")[:200],
+                amount=parse_amount(ln.get("amount", 0)),
+                currency=str(ln.get("currency") or doc.currency)[:3].upper(),
+                original_amount=parse_amount(original) if original not in (None, "") else None,
+                original_currency=str(ln.get("original_currency") or "")[:3].upper(),
+                gl_account=str(ln.get("gl_account") or "")[:40],
+                cost_center=str(ln.get("cost_center") or "")[:40],
+                project=str(ln.get("project") or "")[:40],
+                tax_code=str(ln.get("tax_code") or "")[:40],
+            )
+        )
     return out
 
 
@@ -199,27 +219,55 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
             doc.save()
             doc.lines.all().delete()  # items keep their history: their line link is set to null
             lines.extend(_lines(doc, rec))
-            events.append(DocumentEvent(document=doc, at=now, system=system, action="new_version",
-                                        message=f"Version {doc.version} received from {system}", correlation_id=doc.correlation_id))
+            events.append(
+                DocumentEvent(
+                    document=doc,
+                    at=now,
+                    system=system,
+                    action="new_version",
+                    message=f"Version {doc.version} received from {system}",
+                    correlation_id=doc.correlation_id,
+                )
+            )
             result.changed.append(doc)
     if new_docs:
         Document.objects.bulk_create([d for d, _ in new_docs])
         if new_docs[0][0].pk is None:  # SQLite < 3.35 returns no ids; fetch them
-            ids = dict(Document.objects.filter(source_system=system, source_id__in=[d.source_id for d, _ in new_docs])
-                       .values_list("source_id", "pk"))
+            ids = dict(
+                Document.objects.filter(
+                    source_system=system, source_id__in=[d.source_id for d, _ in new_docs]
+                ).values_list("source_id", "pk")
+            )
             for d, _ in new_docs:
                 d.pk = d.id = ids[d.source_id]
         for doc, rec in new_docs:
             lines.extend(_lines(doc, rec))
             refs.append(DocumentRef(document=doc, system=system, kind="source_doc", external_id=doc.source_id))
             if rec.get("report_id"):
-                refs.append(DocumentRef(document=doc, system=system, kind="report", external_id=str(rec["report_id"])[:100]))
+                refs.append(
+                    DocumentRef(document=doc, system=system, kind="report", external_id=str(rec["report_id"])[:100])
+                )
             if doc.approved_at:
-                events.append(DocumentEvent(document=doc, at=doc.approved_at, system=system, action="approved",
-                                            message=f"Approved in {system}", correlation_id=doc.correlation_id))
-            events.append(DocumentEvent(document=doc, at=now, system="workbench", action="received",
-                                        message=f"Received from {system} ({len(rec.get('lines') or [])} lines, {doc.total} {doc.currency})",
-                                        correlation_id=doc.correlation_id))
+                events.append(
+                    DocumentEvent(
+                        document=doc,
+                        at=doc.approved_at,
+                        system=system,
+                        action="approved",
+                        message=f"Approved in {system}",
+                        correlation_id=doc.correlation_id,
+                    )
+                )
+            events.append(
+                DocumentEvent(
+                    document=doc,
+                    at=now,
+                    system="workbench",
+                    action="received",
+                    message=f"Received from {system} ({len(rec.get('lines') or [])} lines, {doc.total} {doc.currency})",
+                    correlation_id=doc.correlation_id,
+                )
+            )
             result.created.append(doc)
     DocumentLine.objects.bulk_create(lines)
     DocumentRef.objects.bulk_create(refs, ignore_conflicts=True)
@@ -228,17 +276,25 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
 
 
 def supersede_items(doc: Document, reason: str) -> None:
-    exception_items_resolve(items=doc.exceptions.filter(status__in=["open", "in_progress", "waiting"]),
-                            reason=reason, action="superseded")
+    exception_items_resolve(
+        items=doc.exceptions.filter(status__in=["open", "in_progress", "waiting"]), reason=reason, action="superseded"
+    )
 
 
 def changed_after_posting(doc: Document, version: str, system: str) -> None:
     where = f"posted as {doc.erp_document_number}" if doc.erp_document_number else "queued for posting"
-    message = (f"{system} sent version {version} of report {doc.number} after it was {where}; the ERP was not changed. "
-               "Reverse or adjust the posting in the ERP, or send the change back to the submitter.")
+    message = (
+        f"{system} sent version {version} of report {doc.number} after it was {where}; the ERP was not changed. "
+        "Reverse or adjust the posting in the ERP, or send the change back to the submitter."
+    )
     document_event_add(document=doc, system=system, action="changed_after_posting", message=message)
-    exception_item_raise(code="CHANGED_AFTER_POSTING", fp=f"CHANGED_AFTER_POSTING:doc{doc.pk}:v{version}", document=doc,
-                         message=message, detail={"version": version})
+    exception_item_raise(
+        code="CHANGED_AFTER_POSTING",
+        fp=f"CHANGED_AFTER_POSTING:doc{doc.pk}:v{version}",
+        document=doc,
+        message=message,
+        detail={"version": version},
+    )
 
 
 # --- corrections (analyst fixes the cause in place) ----------------------------------------
@@ -261,8 +317,10 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
     if doc.entity_id is None:
         raise InvalidCorrection("The document's legal entity is unknown; fix the entity first.")
     if doc.writes.filter(action="post_expense_report", status__in=["pending", "sending", "dead"]).exists():
-        raise InvalidCorrection("A posting of this report is still on its way (or failed and may have reached the ERP): "
-                                "wait for it, or replay it from its POSTING_FAILED item, before changing the report.")
+        raise InvalidCorrection(
+            "A posting of this report is still on its way (or failed and may have reached the ERP): "
+            "wait for it, or replay it from its POSTING_FAILED item, before changing the report."
+        )
     value = (value or "").strip()
     if field_name == "cost_center":
         if not CostCenter.objects.filter(entity_id=doc.entity_id, code=value, active=True).exists():
@@ -282,7 +340,9 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
             raise InvalidCorrection(f"'{value}' is not a date (use YYYY-MM-DD).")
         if not reason.strip():
             raise InvalidCorrection("Moving a line to another period needs a reason.")
-        period = AccountingPeriod.objects.filter(entity_id=doc.entity_id, start__lte=new_date, end__gte=new_date).first()
+        period = AccountingPeriod.objects.filter(
+            entity_id=doc.entity_id, start__lte=new_date, end__gte=new_date
+        ).first()
         if period is None or period.closed:
             raise InvalidCorrection(f"{new_date:%Y-%m-%d} is not in an open period of {doc.entity_code}.")
         new = new_date
@@ -295,10 +355,18 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
     doc.revision += 1
     label = field_name.replace("_", " ")
     message = f"Line {line.line_no}: {label} {old or '(empty)'} → {new}" + (f" — {reason}" if reason else "")
-    document_event_add(document=doc, system="workbench", action="corrected", message=message, actor=actor,
-                       data={"line": line.line_no, "field": field_name, "from": str(old), "to": str(new), "reason": reason})
+    document_event_add(
+        document=doc,
+        system="workbench",
+        action="corrected",
+        message=message,
+        actor=actor,
+        data={"line": line.line_no, "field": field_name, "from": str(old), "to": str(new), "reason": reason},
+    )
     mark_waiting(document=doc, actor=actor, reason=message)
-    jobs.enqueue_on_commit(jobs.REVALIDATE_DOCUMENT, document_id=doc.pk, actor_id=actor.pk if actor else None, repost=True)
+    jobs.enqueue_on_commit(
+        jobs.REVALIDATE_DOCUMENT, document_id=doc.pk, actor_id=actor.pk if actor else None, repost=True
+    )
     return line
 
 
@@ -306,34 +374,63 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
 
 
 @transaction.atomic
-def document_mark_posted(*, document: Document, erp_system: str, erp_id: str, number: str, fiscal_year: str = "",
-                         posting_date: str = "") -> bool:
+def document_mark_posted(
+    *, document: Document, erp_system: str, erp_id: str, number: str, fiscal_year: str = "", posting_date: str = ""
+) -> bool:
     """The ERP accepted the document: its number, fiscal year and posting date as the ERP gave them.
     False when it was marked posted already (nothing is written twice)."""
     document.refresh_from_db(fields=["financial_status", "revision"])
     if document.financial_status in (FIN.POSTED, FIN.READY_FOR_PAYMENT, FIN.PAID):
         return False
     now = timezone.now()
-    if not document_financial_transition(document=document, to=FIN.POSTED, changes={
-            "erp_document_number": number, "erp_fiscal_year": fiscal_year[:4], "erp_posting_date": as_date(posting_date),
-            "erp_message": "", "posted_at": now}):
+    if not document_financial_transition(
+        document=document,
+        to=FIN.POSTED,
+        changes={
+            "erp_document_number": number,
+            "erp_fiscal_year": fiscal_year[:4],
+            "erp_posting_date": as_date(posting_date),
+            "erp_message": "",
+            "posted_at": now,
+        },
+    ):
         return False
     for item in document.exceptions.all():  # the ERP number becomes searchable
         type(item).objects.filter(pk=item.pk).update(search=search_text(item.code, item.message, document))
-    DocumentRef.objects.get_or_create(system=erp_system, kind="erp_invoice", external_id=erp_id, defaults={"document": document})
+    DocumentRef.objects.get_or_create(
+        system=erp_system, kind="erp_invoice", external_id=erp_id, defaults={"document": document}
+    )
     if number:
-        DocumentRef.objects.get_or_create(system=erp_system, kind="erp_number", external_id=f"{document.entity_code}:{number}",
-                                          defaults={"document": document})
-    details = ", ".join(x for x in (f"fiscal year {fiscal_year}" if fiscal_year else "",
-                                    f"posting date {posting_date}" if posting_date else "") if x)
-    document_event_add(document=document, system=erp_system, action="posted",
-                       message=f"Posted in the ERP as {number}" + (f" ({details})" if details else ""),
-                       data={"erp_id": erp_id, "number": number, "fiscal_year": fiscal_year, "posting_date": posting_date})
-    exception_items_resolve(items=document.exceptions.filter(code__in=["ERP_REJECTED", "POSTING_FAILED"]),
-                            reason=f"Posted in the ERP as {number}", action="posted")
+        DocumentRef.objects.get_or_create(
+            system=erp_system,
+            kind="erp_number",
+            external_id=f"{document.entity_code}:{number}",
+            defaults={"document": document},
+        )
+    details = ", ".join(
+        x
+        for x in (
+            f"fiscal year {fiscal_year}" if fiscal_year else "",
+            f"posting date {posting_date}" if posting_date else "",
+        )
+        if x
+    )
+    document_event_add(
+        document=document,
+        system=erp_system,
+        action="posted",
+        message=f"Posted in the ERP as {number}" + (f" ({details})" if details else ""),
+        data={"erp_id": erp_id, "number": number, "fiscal_year": fiscal_year, "posting_date": posting_date},
+    )
+    exception_items_resolve(
+        items=document.exceptions.filter(code__in=["ERP_REJECTED", "POSTING_FAILED"]),
+        reason=f"Posted in the ERP as {number}",
+        action="posted",
+    )
     # Items waiting on this posting (their rule already passed) end resolved with the posting.
-    exception_items_resolve(items=document.exceptions.filter(status="waiting"), reason=f"Posted in the ERP as {number}",
-                            action="posted")
+    exception_items_resolve(
+        items=document.exceptions.filter(status="waiting"), reason=f"Posted in the ERP as {number}", action="posted"
+    )
     return True
 
 
@@ -342,11 +439,17 @@ def document_mark_rejected(*, document: Document, erp_system: str, code: str, me
     document.refresh_from_db(fields=["financial_status", "revision"])
     if document.financial_status != FIN.REJECTED:
         document_financial_transition(document=document, to=FIN.REJECTED, changes={"erp_message": f"{code}: {message}"})
-    document_event_add(document=document, system=erp_system, action="rejected", message=f"{code}: {message}",
-                       data={"code": code})
-    exception_item_raise(code="ERP_REJECTED", fp=f"ERP_REJECTED:doc{document.pk}", document=document,
-                         message=f"The ERP refused the posting: {message}", detail={"erp_code": code, "erp_message": message},
-                         root_cause=message[:120])
+    document_event_add(
+        document=document, system=erp_system, action="rejected", message=f"{code}: {message}", data={"code": code}
+    )
+    exception_item_raise(
+        code="ERP_REJECTED",
+        fp=f"ERP_REJECTED:doc{document.pk}",
+        document=document,
+        message=f"The ERP refused the posting: {message}",
+        detail={"erp_code": code, "erp_message": message},
+        root_cause=message[:120],
+    )
 
 
 @transaction.atomic
@@ -354,7 +457,9 @@ def document_mark_paid(*, document: Document, erp_system: str, paid_at: datetime
     document.refresh_from_db(fields=["financial_status", "revision"])
     if document.financial_status == FIN.PAID:
         return False
-    if not document_financial_transition(document=document, to=FIN.PAID, changes={"paid_at": paid_at or timezone.now()}):
+    if not document_financial_transition(
+        document=document, to=FIN.PAID, changes={"paid_at": paid_at or timezone.now()}
+    ):
         return False
     document_event_add(document=document, system=erp_system, action="paid", message="Paid in the ERP")
     return True

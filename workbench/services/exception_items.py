@@ -29,10 +29,14 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-def exception_item_transition(*, item: ExceptionItem, to: str, actor=None, reason: str = "", action: str = "") -> ExceptionItem:
+def exception_item_transition(
+    *, item: ExceptionItem, to: str, actor=None, reason: str = "", action: str = ""
+) -> ExceptionItem:
     frm = item.status
     if to not in TRANSITIONS[frm]:
-        raise InvalidTransition(f"An item that is {item.get_status_display().lower()} cannot become {Status(to).label.lower()}.")
+        raise InvalidTransition(
+            f"An item that is {item.get_status_display().lower()} cannot become {Status(to).label.lower()}."
+        )
     if to == Status.OVERRIDDEN and (not reason.strip() or actor is None):
         raise InvalidTransition("An override needs a reason and a person.")
     now = timezone.now()
@@ -44,16 +48,32 @@ def exception_item_transition(*, item: ExceptionItem, to: str, actor=None, reaso
     with transaction.atomic():
         if ExceptionItem.objects.filter(pk=item.pk, status=frm).update(**changes) != 1:
             raise StaleUpdate("This item was changed by someone else. Reload to see its current state.")
-        ExceptionEvent.objects.create(item=item, at=now, action=action or to, from_status=frm, to_status=to,
-                                      actor=actor, reason=reason, correlation_id=item.correlation_id)
+        ExceptionEvent.objects.create(
+            item=item,
+            at=now,
+            action=action or to,
+            from_status=frm,
+            to_status=to,
+            actor=actor,
+            reason=reason,
+            correlation_id=item.correlation_id,
+        )
     for k, v in changes.items():
         setattr(item, k, v)
     return item
 
 
 def _event(item, action, actor=None, reason="", now=None):
-    return ExceptionEvent(item=item, at=now or timezone.now(), action=action, from_status=item.status,
-                          to_status=item.status, actor=actor, reason=reason, correlation_id=item.correlation_id)
+    return ExceptionEvent(
+        item=item,
+        at=now or timezone.now(),
+        action=action,
+        from_status=item.status,
+        to_status=item.status,
+        actor=actor,
+        reason=reason,
+        correlation_id=item.correlation_id,
+    )
 
 
 def _groups_for(keys: set[str], codes: dict[str, str], titles: dict[str, str]) -> dict[str, ExceptionGroup]:
@@ -75,7 +95,15 @@ def search_text(code: str, message: str, doc: Document | None, connection=None) 
     """What the queue's free-text search matches: the item's words and its document's names and numbers."""
     parts = [code, message]
     if doc is not None:
-        parts += [doc.number, doc.name, doc.party_code, doc.party_name, doc.entity_code, doc.source_id, doc.erp_document_number]
+        parts += [
+            doc.number,
+            doc.name,
+            doc.party_code,
+            doc.party_name,
+            doc.entity_code,
+            doc.source_id,
+            doc.erp_document_number,
+        ]
     if connection is not None:
         parts.append(connection.name)
     return " | ".join(p for p in parts if p).lower()
@@ -87,8 +115,9 @@ def fingerprint(code: str, doc: Document | None, line=None, extra: str = "") -> 
 
 
 @transaction.atomic
-def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]]], codes: Iterable[str], actor=None,
-                              cause: str = "") -> list[Document]:
+def exception_items_reconcile(
+    *, results: Iterable[tuple[Document, list[Finding]]], codes: Iterable[str], actor=None, cause: str = ""
+) -> list[Document]:
     """Make the open items of `codes` on these documents match the rules' findings.
 
     New findings raise items (or reopen a resolved one with the same fingerprint); items whose rule
@@ -123,85 +152,168 @@ def exception_items_reconcile(*, results: Iterable[tuple[Document, list[Finding]
         if item is None:
             rck = f"{f.code}:{doc.entity_code}:{f.root_cause}" if f.root_cause else ""
             amount = f.line.amount if f.line is not None else doc.total
-            new_items.append(ExceptionItem(
-                fingerprint=fp, code=f.code, category=spec.category, kind=spec.kind, severity=spec.severity,
-                status=Status.OPEN, message=f.message, document=doc, line=f.line, entity_id=doc.entity_id,
-                amount_at_risk=amount, currency=doc.currency, owner_team=spec.owner_team,
-                root_cause_key=rck, group=groups.get(rck), detail=f.detail, correlation_id=doc.correlation_id,
-                search=search_text(f.code, f.message, doc), opened_at=now, sla_due_at=now + timedelta(hours=spec.sla_hours),
-            ))
+            new_items.append(
+                ExceptionItem(
+                    fingerprint=fp,
+                    code=f.code,
+                    category=spec.category,
+                    kind=spec.kind,
+                    severity=spec.severity,
+                    status=Status.OPEN,
+                    message=f.message,
+                    document=doc,
+                    line=f.line,
+                    entity_id=doc.entity_id,
+                    amount_at_risk=amount,
+                    currency=doc.currency,
+                    owner_team=spec.owner_team,
+                    root_cause_key=rck,
+                    group=groups.get(rck),
+                    detail=f.detail,
+                    correlation_id=doc.correlation_id,
+                    search=search_text(f.code, f.message, doc),
+                    opened_at=now,
+                    sla_due_at=now + timedelta(hours=spec.sla_hours),
+                )
+            )
         elif item.status == Status.RESOLVED:
-            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message, search=search_text(f.code, f.message, doc))
-            exception_item_transition(item=item, to=Status.OPEN, reason="The rule fires again: " + f.message, action="reopened")
+            ExceptionItem.objects.filter(pk=item.pk).update(
+                message=f.message, search=search_text(f.code, f.message, doc)
+            )
+            exception_item_transition(
+                item=item, to=Status.OPEN, reason="The rule fires again: " + f.message, action="reopened"
+            )
         elif item.status == Status.WAITING:
             # A fix was tried and the rule still fails: back to a person, with the new words.
-            ExceptionItem.objects.filter(pk=item.pk).update(message=f.message, search=search_text(f.code, f.message, doc))
-            exception_item_transition(item=item, to=Status.OPEN, reason="Re-validated: " + f.message, action="still_failing")
+            ExceptionItem.objects.filter(pk=item.pk).update(
+                message=f.message, search=search_text(f.code, f.message, doc)
+            )
+            exception_item_transition(
+                item=item, to=Status.OPEN, reason="Re-validated: " + f.message, action="still_failing"
+            )
     if new_items:
         ExceptionItem.objects.bulk_create(new_items)
         for item in new_items:
-            events.append(ExceptionEvent(item=item, at=now, action="raised", to_status=Status.OPEN,
-                                         reason=item.message, correlation_id=item.correlation_id))
+            events.append(
+                ExceptionEvent(
+                    item=item,
+                    at=now,
+                    action="raised",
+                    to_status=Status.OPEN,
+                    reason=item.message,
+                    correlation_id=item.correlation_id,
+                )
+            )
     for fp, item in existing.items():
         if fp not in wanted and item.status in ACTIVE_STATUSES:
-            exception_item_transition(item=item, to=Status.RESOLVED, actor=actor,
-                                      action="mapping_rule" if cause else "rule_passed",
-                                      reason=f"{item.code} passes on re-validation" + (f" — {cause}" if cause else "."))
+            exception_item_transition(
+                item=item,
+                to=Status.RESOLVED,
+                actor=actor,
+                action="mapping_rule" if cause else "rule_passed",
+                reason=f"{item.code} passes on re-validation" + (f" — {cause}" if cause else "."),
+            )
     if events:
         ExceptionEvent.objects.bulk_create(events)
 
     # Only the rules just run decide: an ERP refusal or a dead write waits for a person, and that
     # person's fix or retry is what re-posts (enqueue_postings makes it a new revision).
     blocked = set(
-        ExceptionItem.objects.filter(document_id__in=doc_ids, status__in=ACTIVE_STATUSES,
-                                     code__in=[c for c in codes if CODES[c].blocking])
-        .values_list("document_id", flat=True)
+        ExceptionItem.objects.filter(
+            document_id__in=doc_ids, status__in=ACTIVE_STATUSES, code__in=[c for c in codes if CODES[c].blocking]
+        ).values_list("document_id", flat=True)
     )
     return [d for d, _ in results if d.pk not in blocked]
 
 
-def exception_item_raise(*, code: str, message: str, fp: str, document: Document | None = None, line=None,
-                         connection=None, detail: dict | None = None, root_cause: str = "",
-                         amount=None, currency: str = "", search_extra: str = "") -> ExceptionItem:
+def exception_item_raise(
+    *,
+    code: str,
+    message: str,
+    fp: str,
+    document: Document | None = None,
+    line=None,
+    connection=None,
+    detail: dict | None = None,
+    root_cause: str = "",
+    amount=None,
+    currency: str = "",
+    search_extra: str = "",
+) -> ExceptionItem:
     """Raise (or reopen) one item outside the rules: ERP rejections, outages, dead writes."""
     spec = CODES[code]
     now = timezone.now()
     with transaction.atomic():
         item = ExceptionItem.objects.filter(fingerprint=fp).first()
         if item is None:
-            item = _create_raised(code=code, message=message, fp=fp, document=document, line=line, connection=connection,
-                                  detail=detail, root_cause=root_cause, amount=amount, currency=currency,
-                                  search_extra=search_extra, spec=spec, now=now)
+            item = _create_raised(
+                code=code,
+                message=message,
+                fp=fp,
+                document=document,
+                line=line,
+                connection=connection,
+                detail=detail,
+                root_cause=root_cause,
+                amount=amount,
+                currency=currency,
+                search_extra=search_extra,
+                spec=spec,
+                now=now,
+            )
         if item.message != message or item.status in (Status.RESOLVED, Status.WAITING):
-            ExceptionItem.objects.filter(pk=item.pk).update(message=message, detail=detail or item.detail,
-                                                            search=search_text(code, message, document, connection))
+            ExceptionItem.objects.filter(pk=item.pk).update(
+                message=message, detail=detail or item.detail, search=search_text(code, message, document, connection)
+            )
             item.message = message
             if item.status in (Status.RESOLVED, Status.WAITING):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
     return item
 
 
-def _create_raised(*, code, message, fp, document, line, connection, detail, root_cause, amount, currency,
-                   search_extra, spec, now) -> ExceptionItem:
+def _create_raised(
+    *, code, message, fp, document, line, connection, detail, root_cause, amount, currency, search_extra, spec, now
+) -> ExceptionItem:
     """Create the item; if a concurrent worker created it first, use theirs (one item per cause)."""
     try:
         with transaction.atomic():
             entity_code = document.entity_code if document else ""
             rck = f"{code}:{entity_code}:{root_cause}" if root_cause else ""
-            group = _groups_for({rck}, {rck: code}, {rck: _group_title(code, entity_code, root_cause)}).get(rck) if rck else None
+            group = (
+                _groups_for({rck}, {rck: code}, {rck: _group_title(code, entity_code, root_cause)}).get(rck)
+                if rck
+                else None
+            )
             item = ExceptionItem.objects.create(
-                fingerprint=fp, code=code, category=spec.category, kind=spec.kind, severity=spec.severity,
-                message=message, document=document, line=line, connection=connection,
+                fingerprint=fp,
+                code=code,
+                category=spec.category,
+                kind=spec.kind,
+                severity=spec.severity,
+                message=message,
+                document=document,
+                line=line,
+                connection=connection,
                 entity_id=document.entity_id if document else None,
                 amount_at_risk=(line.amount if line else document.total) if document else (amount or 0),
-                currency=document.currency if document else (currency or "USD"), owner_team=spec.owner_team,
-                root_cause_key=rck, group=group, detail=detail or {},
+                currency=document.currency if document else (currency or "USD"),
+                owner_team=spec.owner_team,
+                root_cause_key=rck,
+                group=group,
+                detail=detail or {},
                 search=(search_text(code, message, document, connection) + " " + search_extra.lower()).strip(),
-                correlation_id=document.correlation_id if document else None, opened_at=now,
+                correlation_id=document.correlation_id if document else None,
+                opened_at=now,
                 sla_due_at=now + timedelta(hours=spec.sla_hours),
             )
-            ExceptionEvent.objects.create(item=item, at=now, action="raised", to_status=Status.OPEN, reason=message,
-                                          correlation_id=item.correlation_id)
+            ExceptionEvent.objects.create(
+                item=item,
+                at=now,
+                action="raised",
+                to_status=Status.OPEN,
+                reason=message,
+                correlation_id=item.correlation_id,
+            )
             return item
     except IntegrityError:
         return ExceptionItem.objects.get(fingerprint=fp)
@@ -213,12 +325,27 @@ def exception_items_create(*, items: list[ExceptionItem], now) -> None:
         return
     ExceptionItem.objects.bulk_create(items, batch_size=500)
     if any(i.pk is None for i in items):  # a database that does not return ids from bulk inserts
-        ids = dict(ExceptionItem.objects.filter(fingerprint__in=[i.fingerprint for i in items]).values_list("fingerprint", "pk"))
+        ids = dict(
+            ExceptionItem.objects.filter(fingerprint__in=[i.fingerprint for i in items]).values_list(
+                "fingerprint", "pk"
+            )
+        )
         for i in items:
             i.pk = i.id = ids[i.fingerprint]
-    ExceptionEvent.objects.bulk_create([ExceptionEvent(item=i, at=now, action="raised", to_status=Status.OPEN,
-                                                       reason=i.message, correlation_id=i.correlation_id)
-                                        for i in items], batch_size=500)
+    ExceptionEvent.objects.bulk_create(
+        [
+            ExceptionEvent(
+                item=i,
+                at=now,
+                action="raised",
+                to_status=Status.OPEN,
+                reason=i.message,
+                correlation_id=i.correlation_id,
+            )
+            for i in items
+        ],
+        batch_size=500,
+    )
 
 
 def exception_items_resolve(*, items: Iterable[ExceptionItem], reason: str, action: str, actor=None) -> int:
@@ -237,4 +364,3 @@ def waiting_items_of(document: Document):
 def mark_waiting(*, document: Document, actor, reason: str) -> None:
     for item in waiting_items_of(document).exclude(status=Status.WAITING):
         exception_item_transition(item=item, to=Status.WAITING, actor=actor, reason=reason, action="fix_applied")
-

@@ -46,7 +46,10 @@ def variance_of(item: ExceptionItem) -> Decimal:
 
 
 def accept_limit(doc: Document) -> Decimal:
-    tol = MatchTolerance.objects.filter(entity_id=doc.entity_id).first() or MatchTolerance.objects.filter(entity__isnull=True).first()
+    tol = (
+        MatchTolerance.objects.filter(entity_id=doc.entity_id).first()
+        or MatchTolerance.objects.filter(entity__isnull=True).first()
+    )
     return tol.accept_limit if tol else Decimal(1000)
 
 
@@ -63,12 +66,15 @@ def invoice_accept_variance(*, item: ExceptionItem, reason: str, actor) -> Excep
     if not reason.strip():
         raise InvalidTransition("Accepting a variance needs a reason.")
     if not can_accept(actor, item):
-        raise InvalidTransition(f"A variance of {variance_of(item):,.2f} {doc.currency} is above your authority "
-                                f"({accept_limit(doc):,.2f} {doc.currency}); route it to an approver.")
+        raise InvalidTransition(
+            f"A variance of {variance_of(item):,.2f} {doc.currency} is above your authority "
+            f"({accept_limit(doc):,.2f} {doc.currency}); route it to an approver."
+        )
     with transaction.atomic():
         if item.status == Status.WAITING:  # e.g. a credit note was asked for and the analyst accepts instead
-            exception_item_transition(item=item, to=Status.OPEN, actor=actor, action="taken_back",
-                                      reason="Decided here instead of waiting")
+            exception_item_transition(
+                item=item, to=Status.OPEN, actor=actor, action="taken_back", reason="Decided here instead of waiting"
+            )
         return exception_item_override(item=item, reason=f"Variance accepted: {reason}", actor=actor)
 
 
@@ -79,7 +85,9 @@ def invoice_request_credit_note(*, item: ExceptionItem, reason: str, actor) -> E
         raise InvalidTransition("A credit note is asked for a price or quantity variance (or a duplicate).")
     text = reason.strip() or f"Please send a credit note for {variance_of(item):,.2f} {doc.currency}: {item.message}"
     if item.status != Status.WAITING:
-        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="credit_note_requested", reason=text)
+        exception_item_transition(
+            item=item, to=Status.WAITING, actor=actor, action="credit_note_requested", reason=text
+        )
     document_event_add(document=doc, system="workbench", action="credit_note_requested", message=text, actor=actor)
     invoice_status_enqueue(doc, "disputed", text, reason_key=f"credit:{item.pk}")
     return item
@@ -103,20 +111,35 @@ def invoice_route_to_approver(*, item: ExceptionItem, actor, approver: str = "")
     approver = person.code
     supplier_changer = supplier_changed_by(doc)
     if approver in supplier_changer:
-        raise InvalidTransition(f"{approver} created or changed supplier {doc.party_code}: segregation of duties forbids "
-                                "them approving its invoice.")
-    live = ApprovalTask.objects.filter(correlation_key__startswith=f"{doc.posting_key}:variance:{item.pk}:",
-                                       state=ApprovalTask.State.REQUESTED).first()
+        raise InvalidTransition(
+            f"{approver} created or changed supplier {doc.party_code}: segregation of duties forbids "
+            "them approving its invoice."
+        )
+    live = ApprovalTask.objects.filter(
+        correlation_key__startswith=f"{doc.posting_key}:variance:{item.pk}:", state=ApprovalTask.State.REQUESTED
+    ).first()
     if live is not None:
         raise InvalidTransition(f"{live.approver_code} has this variance already; wait for their decision.")
     # Each routing is its own task (a rejected one is history): the attempt number keeps keys apart.
-    attempt = ApprovalTask.objects.filter(correlation_key__startswith=f"{doc.posting_key}:variance:{item.pk}:").count() + 1
+    attempt = (
+        ApprovalTask.objects.filter(correlation_key__startswith=f"{doc.posting_key}:variance:{item.pk}:").count() + 1
+    )
     task = ApprovalTask.objects.create(
-        correlation_key=f"{doc.posting_key}:variance:{item.pk}:{attempt}:{approver}", document=doc, sequence=1,
-        approver_code=approver, reason=f"{item.code} on invoice {doc.number}", state=ApprovalTask.State.REQUESTED)
+        correlation_key=f"{doc.posting_key}:variance:{item.pk}:{attempt}:{approver}",
+        document=doc,
+        sequence=1,
+        approver_code=approver,
+        reason=f"{item.code} on invoice {doc.number}",
+        state=ApprovalTask.State.REQUESTED,
+    )
     if item.status != Status.WAITING:
-        exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="routed_to_approver",
-                                  reason=f"Routed to {approver} for a decision")
+        exception_item_transition(
+            item=item,
+            to=Status.WAITING,
+            actor=actor,
+            action="routed_to_approver",
+            reason=f"Routed to {approver} for a decision",
+        )
     approval_task_enqueue(task)
     return task
 
@@ -130,12 +153,22 @@ def invoice_reject(*, item: ExceptionItem, reason: str, actor) -> Document:
         raise InvalidTransition("This invoice already went to the ERP; reverse it there.")
     Document.objects.filter(pk=doc.pk).update(business_status=Document.BusinessStatus.REJECTED)
     invoice_release(document=doc)  # its quantities no longer count against the PO
-    document_event_add(document=doc, system="workbench", action="rejected_to_supplier", actor=actor,
-                       message=f"Rejected back to the supplier: {reason}")
-    exception_items_resolve(items=ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES),
-                            reason=f"Invoice rejected back to the supplier: {reason}", action="rejected_to_supplier", actor=actor)
-    invoice_status_enqueue(doc, "disputed" if doc.source_system != "einvoice" else "rejected", reason,
-                           reason_key=f"reject:{item.pk}")
+    document_event_add(
+        document=doc,
+        system="workbench",
+        action="rejected_to_supplier",
+        actor=actor,
+        message=f"Rejected back to the supplier: {reason}",
+    )
+    exception_items_resolve(
+        items=ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES),
+        reason=f"Invoice rejected back to the supplier: {reason}",
+        action="rejected_to_supplier",
+        actor=actor,
+    )
+    invoice_status_enqueue(
+        doc, "disputed" if doc.source_system != "einvoice" else "rejected", reason, reason_key=f"reject:{item.pk}"
+    )
     return doc
 
 
@@ -149,9 +182,17 @@ def credit_note_apply(*, credit_note: Document) -> int:
     if credit_note.total >= 0 or not credit_note.party_code:
         return 0
     left = -credit_note.total
-    waiting = (ExceptionItem.objects.filter(status=Status.WAITING, code__in=VARIANCES, document__party_code=credit_note.party_code,
-                                            events__action="credit_note_requested")
-               .select_related("document").distinct().order_by("opened_at", "id"))
+    waiting = (
+        ExceptionItem.objects.filter(
+            status=Status.WAITING,
+            code__in=VARIANCES,
+            document__party_code=credit_note.party_code,
+            events__action="credit_note_requested",
+        )
+        .select_related("document")
+        .distinct()
+        .order_by("opened_at", "id")
+    )
     if credit_note.po_number:
         waiting = waiting.filter(document__po_number=credit_note.po_number)
     n = 0
@@ -160,15 +201,27 @@ def credit_note_apply(*, credit_note: Document) -> int:
         if variance > left:
             break
         left -= variance
-        exception_item_transition(item=item, to=Status.OPEN, action="credit_note_received",
-                                  reason=f"Credit note {credit_note.number} received ({-credit_note.total:,.2f} {credit_note.currency})")
+        exception_item_transition(
+            item=item,
+            to=Status.OPEN,
+            action="credit_note_received",
+            reason=f"Credit note {credit_note.number} received ({-credit_note.total:,.2f} {credit_note.currency})",
+        )
         item.refresh_from_db()
         exception_item_override(item=item, reason=f"Settled by credit note {credit_note.number}", actor=system_user())
-        document_event_add(document=credit_note, system="workbench", action="settles",
-                           message=f"Settles {item.code} on invoice {item.document.number} ({variance:,.2f} {credit_note.currency})")
+        document_event_add(
+            document=credit_note,
+            system="workbench",
+            action="settles",
+            message=f"Settles {item.code} on invoice {item.document.number} ({variance:,.2f} {credit_note.currency})",
+        )
         n += 1
     if not n:
-        document_event_add(document=credit_note, system="workbench", action="credit_note",
-                           message="Credit note received; no disputed invoice of this supplier waits for it. "
-                                   "Book it as a purchase credit memo in the ERP.")
+        document_event_add(
+            document=credit_note,
+            system="workbench",
+            action="credit_note",
+            message="Credit note received; no disputed invoice of this supplier waits for it. "
+            "Book it as a purchase credit memo in the ERP.",
+        )
     return n

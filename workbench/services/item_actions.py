@@ -26,8 +26,15 @@ def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionI
         raise InvalidTransition("Only open items can be assigned.")
     ExceptionItem.objects.filter(pk=item.pk).update(assignee=assignee, updated_at=timezone.now())
     who = assignee.get_username() if assignee else "nobody"
-    ExceptionEvent.objects.create(item=item, action="assigned", from_status=item.status, to_status=item.status,
-                                  actor=actor, reason=f"Assigned to {who}", correlation_id=item.correlation_id)
+    ExceptionEvent.objects.create(
+        item=item,
+        action="assigned",
+        from_status=item.status,
+        to_status=item.status,
+        actor=actor,
+        reason=f"Assigned to {who}",
+        correlation_id=item.correlation_id,
+    )
     item.assignee = assignee
     if item.status == Status.OPEN and assignee is not None:
         exception_item_transition(item=item, to=Status.IN_PROGRESS, actor=actor, action="taken")
@@ -38,12 +45,19 @@ def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionI
 def exception_item_override(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
     """Accept the document despite the finding; the document goes on to posting if nothing else blocks."""
     if item.code not in RULES and item.code not in ("MALFORMED_RECORD", "INVALID_EINVOICE", "OWNERSHIP_CONFLICT"):
-        raise InvalidTransition(f"{item.code} cannot be overridden: the ERP or the connection decides it. "
-                                "Fix the cause, retry, or send the report back.")
+        raise InvalidTransition(
+            f"{item.code} cannot be overridden: the ERP or the connection decides it. "
+            "Fix the cause, retry, or send the report back."
+        )
     exception_item_transition(item=item, to=Status.OVERRIDDEN, actor=actor, reason=reason, action="overridden")
     if item.document_id:
-        document_event_add(document=item.document, system="workbench", action="override",
-                           message=f"{item.code} overridden: {reason}", actor=actor)
+        document_event_add(
+            document=item.document,
+            system="workbench",
+            action="override",
+            message=f"{item.code} overridden: {reason}",
+            actor=actor,
+        )
         jobs.enqueue_on_commit(jobs.REVALIDATE_DOCUMENT, document_id=item.document_id, actor_id=actor.pk, repost=True)
     return item
 
@@ -54,8 +68,15 @@ def exception_item_retry(*, item: ExceptionItem, actor) -> ExceptionItem:
     if not item.is_active:
         raise InvalidTransition("Only open items can be retried.")
     if item.status == Status.WAITING:
-        ExceptionEvent.objects.create(item=item, action="retry", from_status=item.status, to_status=item.status,
-                                      actor=actor, reason="Retry requested again", correlation_id=item.correlation_id)
+        ExceptionEvent.objects.create(
+            item=item,
+            action="retry",
+            from_status=item.status,
+            to_status=item.status,
+            actor=actor,
+            reason="Retry requested again",
+            correlation_id=item.correlation_id,
+        )
     else:
         exception_item_transition(item=item, to=Status.WAITING, actor=actor, action="retry", reason="Retry requested")
     if item.code == "CONNECTOR_UNAVAILABLE" and item.connection_id:
@@ -81,6 +102,11 @@ def exception_item_send_back(*, item: ExceptionItem, reason: str, actor) -> Exce
     if not send_back_enqueue(item, reason):
         raise InvalidTransition("This item's source system is not connected; it cannot be sent back.")
     if item.document_id:
-        document_event_add(document=item.document, system="workbench", action="sent_back",
-                           message=f"Sent back to {item.document.source_system}: {reason}", actor=actor)
+        document_event_add(
+            document=item.document,
+            system="workbench",
+            action="sent_back",
+            message=f"Sent back to {item.document.source_system}: {reason}",
+            actor=actor,
+        )
     return item

@@ -23,18 +23,23 @@ def mapping_run_execute(run: MappingRun) -> MappingRun:
     """Apply one rule version to the documents it affects; progress is saved per batch."""
     rule = MappingRule.objects.select_related("entity").get(pk=run.rule_id)
     if rule.version != run.version or not rule.active:
-        MappingRun.objects.filter(pk=run.pk).update(status=MappingRun.Status.DONE, finished_at=timezone.now(),
-                                                    message="A newer version of the rule replaced this one.")
+        MappingRun.objects.filter(pk=run.pk).update(
+            status=MappingRun.Status.DONE,
+            finished_at=timezone.now(),
+            message="A newer version of the rule replaced this one.",
+        )
         run.refresh_from_db()
         return run
     doc_ids = sorted(set(mapping_items(rule).values_list("document_id", flat=True)))
-    MappingRun.objects.filter(pk=run.pk).update(status=MappingRun.Status.RUNNING, total=len(doc_ids), started_at=timezone.now())
+    MappingRun.objects.filter(pk=run.pk).update(
+        status=MappingRun.Status.RUNNING, total=len(doc_ids), started_at=timezone.now()
+    )
     ctx = MasterDataContext.load()
     index = MappingIndex([rule])
     cause = f"Resolved by mapping rule #{rule.pk} v{rule.version}: {rule}"
     resolved = queued = 0
     for i in range(0, len(doc_ids), BATCH):
-        batch = doc_ids[i:i + BATCH]
+        batch = doc_ids[i : i + BATCH]
         with transaction.atomic():
             docs = list(Document.objects.filter(pk__in=batch))
             before = ExceptionItem.objects.filter(document_id__in=batch, status__in=ACTIVE_STATUSES).count()
@@ -46,7 +51,9 @@ def mapping_run_execute(run: MappingRun) -> MappingRun:
             after = ExceptionItem.objects.filter(document_id__in=batch, status__in=ACTIVE_STATUSES).count()
             queued += len(postings_enqueue([d for d in clean if d.financial_status in ("not_posted", "rejected")]))
             resolved += max(0, before - after)
-        MappingRun.objects.filter(pk=run.pk).update(done=min(len(doc_ids), i + BATCH), resolved=resolved, queued_for_posting=queued)
+        MappingRun.objects.filter(pk=run.pk).update(
+            done=min(len(doc_ids), i + BATCH), resolved=resolved, queued_for_posting=queued
+        )
     MappingRun.objects.filter(pk=run.pk).update(status=MappingRun.Status.DONE, finished_at=timezone.now())
     run.refresh_from_db()
     return run

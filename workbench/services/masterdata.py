@@ -21,9 +21,11 @@ from workbench.values import as_date
 
 log = logging.getLogger(__name__)
 
+
 @transaction.atomic
-def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", source_name: str = "",
-                      connection=None) -> tuple[int, list[str]]:
+def masterdata_upsert(
+    *, stream: str, records: list[dict], source: str = "erp", source_name: str = "", connection=None
+) -> tuple[int, list[str]]:
     """Upsert one page from `source` (a connection role); returns (stored, errors).
 
     Unknown entities are errors, not crashes. Only fields every record of the page carries are
@@ -31,11 +33,19 @@ def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", 
     field another connected system owns is kept out and raised as an ownership conflict."""
     errors: list[str] = []
     if stream == "legal_entities":
-        rows = [LegalEntity(code=str(r["code"])[:20], name=str(r.get("name") or "")[:200],
-                            currency=str(r.get("currency") or "USD")[:3], erp_id=str(r.get("external_id") or ""))
-                for r in records if r.get("code")]
-        LegalEntity.objects.bulk_create(rows, update_conflicts=True, unique_fields=["code"],
-                                        update_fields=["name", "currency", "erp_id"])
+        rows = [
+            LegalEntity(
+                code=str(r["code"])[:20],
+                name=str(r.get("name") or "")[:200],
+                currency=str(r.get("currency") or "USD")[:3],
+                erp_id=str(r.get("external_id") or ""),
+            )
+            for r in records
+            if r.get("code")
+        ]
+        LegalEntity.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["code"], update_fields=["name", "currency", "erp_id"]
+        )
         return len(rows), errors
     if stream in ("budgets", "commodities", "contracts"):
         return _upsert_other(stream, records)
@@ -63,13 +73,22 @@ def masterdata_upsert(*, stream: str, records: list[dict], source: str = "erp", 
     checking = bool(guard.guarded) or ownership.active_conflicts(object_type).exists()
     before = _stored(model, incoming) if guard.guarded else {}
     # New records take every field; existing ones only what this source may change.
-    model.objects.bulk_create(rows, update_conflicts=True, unique_fields=["entity", "code"],
-                              update_fields=[*guard.writable, *(["erp_id"] if source == "erp" else []), "synced_at"])
+    model.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["entity", "code"],
+        update_fields=[*guard.writable, *(["erp_id"] if source == "erp" else []), "synced_at"],
+    )
     if checking:
         # A record created just now has no earlier value to conflict with.
         existing = {k: incoming[k] for k in incoming if k in before} if guard.guarded else incoming
-        ownership.conflicts_record(guard=guard, rows=_stored(model, incoming), incoming=existing,
-                                   source_name=source_name or ownership.role_label(source), connection=connection)
+        ownership.conflicts_record(
+            guard=guard,
+            rows=_stored(model, incoming),
+            incoming=existing,
+            source_name=source_name or ownership.role_label(source),
+            connection=connection,
+        )
     return len(rows), errors
 
 
@@ -87,8 +106,11 @@ def _stored(model, keys) -> dict[tuple[str, str], object]:
     if not keys:
         return {}
     codes = {k[1] for k in keys}
-    return {(o.entity.code, o.code): o for o in model.objects.filter(code__in=codes).select_related("entity")
-            if (o.entity.code, o.code) in keys}
+    return {
+        (o.entity.code, o.code): o
+        for o in model.objects.filter(code__in=codes).select_related("entity")
+        if (o.entity.code, o.code) in keys
+    }
 
 
 def _upsert_other(stream: str, records: list[dict]) -> tuple[int, list[str]]:
@@ -104,29 +126,69 @@ def _upsert_other(stream: str, records: list[dict]) -> tuple[int, list[str]]:
                 errors.append(f"budgets: {r.get('external_id')}: {exc}")
                 continue
             if entity is None or not r.get("cost_center") or not r.get("gl_account") or not r.get("period"):
-                errors.append(f"budgets: {r.get('external_id')!r} names unknown entity {r.get('entity')!r} or lacks keys")
+                errors.append(
+                    f"budgets: {r.get('external_id')!r} names unknown entity {r.get('entity')!r} or lacks keys"
+                )
                 continue
             if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(r["period"])) or abs(amount) >= 10**15:
-                errors.append(f"budgets: {r.get('external_id')!r}: period {r['period']!r} or amount {amount} out of range")
+                errors.append(
+                    f"budgets: {r.get('external_id')!r}: period {r['period']!r} or amount {amount} out of range"
+                )
                 continue
-            rows.append(Budget(entity=entity, cost_center=str(r["cost_center"])[:40], gl_account=str(r["gl_account"])[:40],
-                               period=str(r["period"])[:7], amount=amount, currency=entity.currency,
-                               erp_id=str(r.get("external_id") or "")[:64]))
-        Budget.objects.bulk_create(rows, update_conflicts=True, unique_fields=["entity", "cost_center", "gl_account", "period"],
-                                   update_fields=["amount", "currency", "erp_id", "synced_at"])
+            rows.append(
+                Budget(
+                    entity=entity,
+                    cost_center=str(r["cost_center"])[:40],
+                    gl_account=str(r["gl_account"])[:40],
+                    period=str(r["period"])[:7],
+                    amount=amount,
+                    currency=entity.currency,
+                    erp_id=str(r.get("external_id") or "")[:64],
+                )
+            )
+        Budget.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["entity", "cost_center", "gl_account", "period"],
+            update_fields=["amount", "currency", "erp_id", "synced_at"],
+        )
         return len(rows), errors
     if stream == "commodities":
-        rows = [PurchaseCategory(code=str(r["code"])[:40], name=str(r.get("name") or "")[:200],
-                                 gl_account=str(r.get("gl_account") or "")[:40],
-                                 contract_required=bool(r.get("contract_required")), external_id=str(r.get("external_id") or "")[:64])
-                for r in records if r.get("code")]
-        PurchaseCategory.objects.bulk_create(rows, update_conflicts=True, unique_fields=["code"],
-                                             update_fields=["name", "gl_account", "contract_required", "external_id"])
+        rows = [
+            PurchaseCategory(
+                code=str(r["code"])[:40],
+                name=str(r.get("name") or "")[:200],
+                gl_account=str(r.get("gl_account") or "")[:40],
+                contract_required=bool(r.get("contract_required")),
+                external_id=str(r.get("external_id") or "")[:64],
+            )
+            for r in records
+            if r.get("code")
+        ]
+        PurchaseCategory.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["code"],
+            update_fields=["name", "gl_account", "contract_required", "external_id"],
+        )
         return len(rows), errors
-    rows = [SupplierContract(number=str(r["number"])[:60], supplier_code=str(r.get("supplier_code") or "")[:40],
-                             category=str(r.get("category") or "")[:40], start=as_date(r.get("start")), end=as_date(r.get("end")),
-                             status=str(r.get("status") or "published")[:20], external_id=str(r.get("external_id") or "")[:64])
-            for r in records if r.get("number")]
-    SupplierContract.objects.bulk_create(rows, update_conflicts=True, unique_fields=["number"],
-                                         update_fields=["supplier_code", "category", "start", "end", "status", "external_id"])
+    rows = [
+        SupplierContract(
+            number=str(r["number"])[:60],
+            supplier_code=str(r.get("supplier_code") or "")[:40],
+            category=str(r.get("category") or "")[:40],
+            start=as_date(r.get("start")),
+            end=as_date(r.get("end")),
+            status=str(r.get("status") or "published")[:20],
+            external_id=str(r.get("external_id") or "")[:64],
+        )
+        for r in records
+        if r.get("number")
+    ]
+    SupplierContract.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["number"],
+        update_fields=["supplier_code", "category", "start", "end", "status", "external_id"],
+    )
     return len(rows), errors

@@ -32,14 +32,19 @@ def _save_lines(rows: list[tuple[int, int | None, str]]) -> None:
     """Each invoice line's PO line and match status. On PostgreSQL one statement (three arrays) per
     5,000 lines, touching only rows that change (the match benchmark's hot spot); the ORM elsewhere."""
     if connection.vendor != "postgresql":
-        DocumentLine.objects.bulk_update([DocumentLine(pk=a, po_line_id=b, match_status=c) for a, b, c in rows],
-                                         ["po_line", "match_status"], batch_size=500)
+        DocumentLine.objects.bulk_update(
+            [DocumentLine(pk=a, po_line_id=b, match_status=c) for a, b, c in rows],
+            ["po_line", "match_status"],
+            batch_size=500,
+        )
         return
     table = DocumentLine._meta.db_table
     with connection.cursor() as cur:
         for i in range(0, len(rows), 5000):
-            chunk = rows[i:i + 5000]
-            cur.execute(f'UPDATE "{table}" AS l SET po_line_id = v.po, match_status = v.st '
-                        "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS v(id, po, st) "
-                        "WHERE l.id = v.id AND (l.po_line_id IS DISTINCT FROM v.po OR l.match_status <> v.st)",
-                        [[a for a, _, _ in chunk], [b for _, b, _ in chunk], [c for _, _, c in chunk]])
+            chunk = rows[i : i + 5000]
+            cur.execute(
+                f'UPDATE "{table}" AS l SET po_line_id = v.po, match_status = v.st '
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS v(id, po, st) "
+                "WHERE l.id = v.id AND (l.po_line_id IS DISTINCT FROM v.po OR l.match_status <> v.st)",
+                [[a for a, _, _ in chunk], [b for _, b, _ in chunk], [c for _, _, c in chunk]],
+            )

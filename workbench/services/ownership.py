@@ -43,20 +43,40 @@ OBJECTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "cost_center": ("Cost center", "cost_centers", {"name": ERP}),
     "gl_account": ("GL account", "gl_accounts", {"name": ERP, "category": ERP, "blocked": ERP}),
     "tax_code": ("Tax code", "tax_codes", {"name": ERP, "tax_type": ERP}),
-    "accounting_period": ("Accounting period", "accounting_periods", {"name": ERP, "start": ERP, "end": ERP, "closed": ERP}),
+    "accounting_period": (
+        "Accounting period",
+        "accounting_periods",
+        {"name": ERP, "start": ERP, "end": ERP, "closed": ERP},
+    ),
     "project": ("Project", "projects", {"name": ERP}),
-    "payment_term": ("Payment term", "payment_terms", {"name": ERP, "due_date_calculation": ERP,
-                                                       "discount_percent": ERP}),
+    "payment_term": (
+        "Payment term",
+        "payment_terms",
+        {"name": ERP, "due_date_calculation": ERP, "discount_percent": ERP},
+    ),
     "currency": ("Currency", "currencies", {"name": ERP, "symbol": ERP, "decimals": ERP}),
-    "supplier": ("Supplier", "suppliers", {"name": ERP, "tax_id": ERP, "currency": ERP, "blocked": ERP,
-                                           "changed_by_email": ERP}),
-    "employee": ("Employee", "employees", {"name": IDENTITY, "email": IDENTITY, "status": IDENTITY,
-                                           "cost_center": IDENTITY, "manager_code": IDENTITY}),
+    "supplier": (
+        "Supplier",
+        "suppliers",
+        {"name": ERP, "tax_id": ERP, "currency": ERP, "blocked": ERP, "changed_by_email": ERP},
+    ),
+    "employee": (
+        "Employee",
+        "employees",
+        {"name": IDENTITY, "email": IDENTITY, "status": IDENTITY, "cost_center": IDENTITY, "manager_code": IDENTITY},
+    ),
 }
 OBJECT_OF_STREAM = {stream: obj for obj, (_, stream, _f) in OBJECTS.items()}
-FIELD_LABELS = {"manager_code": "manager", "cost_center": "home cost center", "tax_id": "tax id",
-                "changed_by_email": "last changed by", "tax_type": "tax type", "blocked": "blocked",
-                "due_date_calculation": "due date formula", "discount_percent": "discount %"}
+FIELD_LABELS = {
+    "manager_code": "manager",
+    "cost_center": "home cost center",
+    "tax_id": "tax id",
+    "changed_by_email": "last changed by",
+    "tax_type": "tax type",
+    "blocked": "blocked",
+    "due_date_calculation": "due date formula",
+    "discount_percent": "discount %",
+}
 
 
 class OwnershipError(WorkbenchError):
@@ -98,8 +118,11 @@ class Guard:
     @classmethod
     def for_source(cls, object_type: str, fields: list[str], source: str) -> Guard:
         own, connected = owners(), connected_roles()
-        guarded = {f: own[(object_type, f)] for f in fields
-                   if (object_type, f) in own and own[(object_type, f)] != source and own[(object_type, f)] in connected}
+        guarded = {
+            f: own[(object_type, f)]
+            for f in fields
+            if (object_type, f) in own and own[(object_type, f)] != source and own[(object_type, f)] in connected
+        }
         return cls(object_type, source, tuple(f for f in fields if f not in guarded), guarded)
 
 
@@ -114,11 +137,19 @@ def fingerprint(object_type: str, entity_code: str, code: str, field: str, sourc
 
 
 def active_conflicts(object_type: str):
-    return ExceptionItem.objects.filter(code=CODE, status__in=ACTIVE_STATUSES, fingerprint__startswith=f"{CODE}:{object_type}:")
+    return ExceptionItem.objects.filter(
+        code=CODE, status__in=ACTIVE_STATUSES, fingerprint__startswith=f"{CODE}:{object_type}:"
+    )
 
 
-def conflicts_record(*, guard: Guard, rows: dict[tuple[str, str], Any], incoming: dict[tuple[str, str], dict],
-                     source_name: str, connection=None) -> tuple[int, int]:
+def conflicts_record(
+    *,
+    guard: Guard,
+    rows: dict[tuple[str, str], Any],
+    incoming: dict[tuple[str, str], dict],
+    source_name: str,
+    connection=None,
+) -> tuple[int, int]:
     """After a page was stored: raise a conflict for every guarded field the source sees differently,
     and resolve the conflicts of these records that no longer hold. `rows` are the stored objects
     (re-read after the write), `incoming` the values the source sent, both keyed by (entity, code).
@@ -140,15 +171,29 @@ def conflicts_record(*, guard: Guard, rows: dict[tuple[str, str], Any], incoming
             fp = fingerprint(guard.object_type, key[0], key[1], field, guard.source)
             current, new = jsonable(getattr(obj, field)), jsonable(values[field])
             name = f" ({obj.name})" if getattr(obj, "name", "") and field != "name" else ""
-            message = (f"{source_name} changed the {field_label(field)} of {label} {key[1]}{name} in {key[0]} to {new!r}, "
-                       f"but {role_label(owner)} owns that field and says {current!r}. The change was not applied.")
+            message = (
+                f"{source_name} changed the {field_label(field)} of {label} {key[1]}{name} in {key[0]} to {new!r}, "
+                f"but {role_label(owner)} owns that field and says {current!r}. The change was not applied."
+            )
             exception_item_raise(
-                code=CODE, message=message, fp=fp, connection=connection,
-                detail={"object": guard.object_type, "entity": key[0], "code": key[1], "field": field,
-                        "current": current, "incoming": new, "source": guard.source, "source_name": source_name,
-                        "owner": owner},
+                code=CODE,
+                message=message,
+                fp=fp,
+                connection=connection,
+                detail={
+                    "object": guard.object_type,
+                    "entity": key[0],
+                    "code": key[1],
+                    "field": field,
+                    "current": current,
+                    "incoming": new,
+                    "source": guard.source,
+                    "source_name": source_name,
+                    "owner": owner,
+                },
                 root_cause=f"{guard.object_type}.{field} from {guard.source}",
-                search_extra=f"{key[0]} {key[1]} {getattr(obj, 'name', '')} {field}")
+                search_extra=f"{key[0]} {key[1]} {getattr(obj, 'name', '')} {field}",
+            )
             raised.add(fp)
     # Conflicts on these records that no longer hold: the sender now agrees, or the owner came round.
     stale = []
@@ -161,8 +206,11 @@ def conflicts_record(*, guard: Guard, rows: dict[tuple[str, str], Any], incoming
         same_sender = d.get("source") == guard.source and key in incoming
         if same_sender or jsonable(getattr(obj, d.get("field"), None)) == d.get("incoming"):
             stale.append(item)
-    resolved = exception_items_resolve(items=stale, action="rule_passed",
-                                       reason="The systems agree on this value now.") if stale else 0
+    resolved = (
+        exception_items_resolve(items=stale, action="rule_passed", reason="The systems agree on this value now.")
+        if stale
+        else 0
+    )
     return len(raised), resolved
 
 
@@ -176,9 +224,12 @@ def ownership_set(*, object_type: str, field: str, owner: str, actor, reason: st
     if owner not in Connection.Role.values:
         raise OwnershipError(f"{owner!r} is not a kind of system (choose one of {', '.join(Connection.Role.values)}).")
     if owners()[(object_type, field)] == owner:
-        raise OwnershipError(f"{role_label(owner)} already owns the {field_label(field)} of a {OBJECTS[object_type][0].lower()}.")
-    FieldOwnership.objects.create(object_type=object_type, field=field, owner=owner, changed_by=actor,
-                                  reason=reason.strip()[:2000])
+        raise OwnershipError(
+            f"{role_label(owner)} already owns the {field_label(field)} of a {OBJECTS[object_type][0].lower()}."
+        )
+    FieldOwnership.objects.create(
+        object_type=object_type, field=field, owner=owner, changed_by=actor, reason=reason.strip()[:2000]
+    )
     model = STREAMS[OBJECTS[object_type][1]][0]
     resolved = 0
     who = actor.get_username() if actor else "the system"
@@ -187,12 +238,17 @@ def ownership_set(*, object_type: str, field: str, owner: str, actor, reason: st
         value = field_value(field, {field: d.get("incoming")})
         model.objects.filter(entity__code=d.get("entity"), code=d.get("code")).update(**{field: value})
         resolved += exception_items_resolve(
-            items=[item], action="owner_changed", actor=actor,
-            reason=f"{who} made {role_label(owner)} the owner of the {field_label(field)}; its value {d.get('incoming')!r} was applied.")
+            items=[item],
+            action="owner_changed",
+            actor=actor,
+            reason=f"{who} made {role_label(owner)} the owner of the {field_label(field)}; its value {d.get('incoming')!r} was applied.",
+        )
     return resolved
 
 
-def employees_field_update(*, field: str, values: dict[str, str], source: str, source_name: str, connection=None) -> int:
+def employees_field_update(
+    *, field: str, values: dict[str, str], source: str, source_name: str, connection=None
+) -> int:
     """One field of employees known only by number (the approval engine's managers), under ownership.
 
     Returns how many employees were changed; a value the source may not change becomes a conflict."""
@@ -214,7 +270,9 @@ def employees_field_update(*, field: str, values: dict[str, str], source: str, s
 # --- a linked supplier's tax id against the ERP vendor's ------------------------------------------------
 
 
-def supplier_tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendors: ErpVendors, connection) -> tuple[int, int]:
+def supplier_tax_id_conflicts(
+    *, system: str, links: list[MasterDataLink], vendors: ErpVendors, connection
+) -> tuple[int, int]:
     """The ERP owns a vendor's tax id. A linked external supplier that says otherwise is shown as an
     OWNERSHIP_CONFLICT (as master data from a non-owner is), never written to the vendor master.
 
@@ -237,27 +295,53 @@ def supplier_tax_id_conflicts(*, system: str, links: list[MasterDataLink], vendo
         theirs, ours = normalize_tax_id(link.tax_id)[0], normalize_tax_id(vendor.tax_id)[0]
         if not theirs or not ours or theirs == ours:
             continue
-        fp = fingerprint("supplier", link.entity_code, link.code, "tax_id",
-                                   f"{source}:{link.system}:{link.external_id}")
+        fp = fingerprint(
+            "supplier", link.entity_code, link.code, "tax_id", f"{source}:{link.system}:{link.external_id}"
+        )
         exception_item_raise(
-            code=CODE, fp=fp, connection=connection,
-            message=(f"{source_name} has tax id {link.tax_id!r} for supplier '{link.external_name}' "
-                     f"({link.external_number or link.external_id}), which is linked to "
-                     f"{vendor.describe()}; {role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
-                     "The ERP's value is kept: check which is right before paying."),
-            detail={"object": "supplier", "entity": link.entity_code, "code": link.code, "field": "tax_id",
-                    "current": vendor.tax_id, "incoming": link.tax_id, "source": source, "source_name": source_name,
-                    "owner": owner, "link": link.pk},
+            code=CODE,
+            fp=fp,
+            connection=connection,
+            message=(
+                f"{source_name} has tax id {link.tax_id!r} for supplier '{link.external_name}' "
+                f"({link.external_number or link.external_id}), which is linked to "
+                f"{vendor.describe()}; {role_label(owner)} owns the tax id and says {vendor.tax_id!r}. "
+                "The ERP's value is kept: check which is right before paying."
+            ),
+            detail={
+                "object": "supplier",
+                "entity": link.entity_code,
+                "code": link.code,
+                "field": "tax_id",
+                "current": vendor.tax_id,
+                "incoming": link.tax_id,
+                "source": source,
+                "source_name": source_name,
+                "owner": owner,
+                "link": link.pk,
+            },
             root_cause=f"supplier.tax_id from {source}",
-            search_extra=f"{link.entity_code} {link.code} {vendor.name} {link.external_name} tax_id")
+            search_extra=f"{link.entity_code} {link.code} {vendor.name} {link.external_name} tax_id",
+        )
         raised.add(fp)
     return len(raised), supplier_tax_id_conflicts_close(links, keep=raised)
 
 
 def supplier_tax_id_conflicts_close(links: list[MasterDataLink], keep: set[str] = frozenset()) -> int:
     """Resolve the tax id conflicts of these links, except those just raised (`keep`)."""
-    stale = [i for i in active_conflicts("supplier").filter(
-        detail__field="tax_id", detail__link__in=[link.pk for link in links]) if i.fingerprint not in keep]
-    return exception_items_resolve(items=stale, action="rule_passed",
-                                   reason="The systems agree on this value now, or the link no longer "
-                                          "points at this vendor.") if stale else 0
+    stale = [
+        i
+        for i in active_conflicts("supplier").filter(
+            detail__field="tax_id", detail__link__in=[link.pk for link in links]
+        )
+        if i.fingerprint not in keep
+    ]
+    return (
+        exception_items_resolve(
+            items=stale,
+            action="rule_passed",
+            reason="The systems agree on this value now, or the link no longer points at this vendor.",
+        )
+        if stale
+        else 0
+    )

@@ -29,16 +29,39 @@ from workbench.values import as_date, as_datetime, truncated
 
 KIND = Document.Kind
 STATUS_MAP = {  # source status -> business status
-    "draft": "draft", "pending_approval": "pending", "pending_buyer_action": "pending", "approved": "approved",
-    "ordered": "approved", "rejected": "rejected", "withdrawn": "rejected", "voided": "rejected",
-    "new": "pending", "pending_receipt": "pending", "disputed": "pending", "issued": "approved", "open": "approved",
-    "released": "approved", "closed": "approved", "cancelled": "rejected", "canceled": "rejected",
+    "draft": "draft",
+    "pending_approval": "pending",
+    "pending_buyer_action": "pending",
+    "approved": "approved",
+    "ordered": "approved",
+    "rejected": "rejected",
+    "withdrawn": "rejected",
+    "voided": "rejected",
+    "new": "pending",
+    "pending_receipt": "pending",
+    "disputed": "pending",
+    "issued": "approved",
+    "open": "approved",
+    "released": "approved",
+    "closed": "approved",
+    "cancelled": "rejected",
+    "canceled": "rejected",
 }
 CONTENT_FIELDS = {
     KIND.REQUISITION: ("entity", "requester_code", "currency", "total", "lines"),
     KIND.PURCHASE_ORDER: ("entity", "supplier_code", "vendor_number", "currency", "total", "lines"),
-    KIND.SUPPLIER_INVOICE: ("number", "supplier_code", "supplier_tax_id", "entity", "currency", "total", "invoice_date",
-                            "po_number", "lines", "document_type"),
+    KIND.SUPPLIER_INVOICE: (
+        "number",
+        "supplier_code",
+        "supplier_tax_id",
+        "entity",
+        "currency",
+        "total",
+        "invoice_date",
+        "po_number",
+        "lines",
+        "document_type",
+    ),
     KIND.GOODS_RECEIPT: ("po_number", "po_line_no", "quantity", "received_on"),
 }
 LINE_VOLATILE = {"received_quantity", "invoiced_quantity"}
@@ -100,65 +123,124 @@ def check_p2p_record(kind: str, rec: dict) -> str:
 
 def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity]) -> dict:
     entity_code = truncated(rec.get("entity"), 20)
-    common = dict(kind=kind, source_system=system, source_id=truncated(rec["external_id"], 100),
-                  entity=entities.get(entity_code), entity_code=entity_code, version=_digest(kind, rec))
+    common = dict(
+        kind=kind,
+        source_system=system,
+        source_id=truncated(rec["external_id"], 100),
+        entity=entities.get(entity_code),
+        entity_code=entity_code,
+        version=_digest(kind, rec),
+    )
     status = STATUS_MAP.get(str(rec.get("status") or "").lower(), "pending")
     if kind == KIND.REQUISITION:
-        return dict(common, number=truncated(rec.get("number"), 60), name=truncated(rec.get("title"), 300),
-                    party_code=truncated(rec.get("requester_code"), 40), party_name=truncated(rec.get("requester_name"), 200),
-                    requester_code=truncated(rec.get("requester_code"), 40), currency=truncated(rec.get("currency"), 3).upper(),
-                    total=_dec(rec.get("total")) or Decimal(0), business_status=status,
-                    submitted_at=as_datetime(rec.get("submitted_at")),
-                    # Ordered in the source before we saw it: its PO is in the ERP already.
-                    **({"erp_document_number": truncated(rec["erp_po_number"], 60), "financial_status": "posted"}
-                       if rec.get("erp_po_number") else {}),
-                    document_date=as_date(rec.get("submitted_at")) or timezone.now().date())
+        return dict(
+            common,
+            number=truncated(rec.get("number"), 60),
+            name=truncated(rec.get("title"), 300),
+            party_code=truncated(rec.get("requester_code"), 40),
+            party_name=truncated(rec.get("requester_name"), 200),
+            requester_code=truncated(rec.get("requester_code"), 40),
+            currency=truncated(rec.get("currency"), 3).upper(),
+            total=_dec(rec.get("total")) or Decimal(0),
+            business_status=status,
+            submitted_at=as_datetime(rec.get("submitted_at")),
+            # Ordered in the source before we saw it: its PO is in the ERP already.
+            **(
+                {"erp_document_number": truncated(rec["erp_po_number"], 60), "financial_status": "posted"}
+                if rec.get("erp_po_number")
+                else {}
+            ),
+            document_date=as_date(rec.get("submitted_at")) or timezone.now().date(),
+        )
     if kind == KIND.PURCHASE_ORDER:
-        return dict(common, number=truncated(rec.get("number"), 60), name=f"PO {truncated(rec.get('number'), 60)}",
-                    party_code=truncated(rec.get("supplier_code") or rec.get("vendor_number"), 40),
-                    party_name=truncated(rec.get("supplier_name"), 200), currency=truncated(rec.get("currency"), 3).upper(),
-                    total=_dec(rec.get("total")) or Decimal(0), business_status="approved", financial_status="posted",
-                    document_date=as_date(rec.get("order_date") or rec.get("created_at")) or timezone.now().date(),
-                    po_number=truncated(rec.get("number"), 60))
+        return dict(
+            common,
+            number=truncated(rec.get("number"), 60),
+            name=f"PO {truncated(rec.get('number'), 60)}",
+            party_code=truncated(rec.get("supplier_code") or rec.get("vendor_number"), 40),
+            party_name=truncated(rec.get("supplier_name"), 200),
+            currency=truncated(rec.get("currency"), 3).upper(),
+            total=_dec(rec.get("total")) or Decimal(0),
+            business_status="approved",
+            financial_status="posted",
+            document_date=as_date(rec.get("order_date") or rec.get("created_at")) or timezone.now().date(),
+            po_number=truncated(rec.get("number"), 60),
+        )
     if kind == KIND.SUPPLIER_INVOICE:
         credit = rec.get("document_type") == "credit_note"
         total = _dec(rec.get("total")) or Decimal(0)
-        return dict(common, number=truncated(rec.get("number"), 60), number_key=number_key(truncated(rec.get("number"), 60)),
-                    name=("Credit note " if credit else "Invoice ") + truncated(rec.get("number"), 60),
-                    party_code=truncated(rec.get("supplier_code"), 40), party_name=truncated(rec.get("supplier_name"), 200),
-                    party_tax_id=truncated(rec.get("supplier_tax_id"), 40), currency=truncated(rec.get("currency"), 3).upper(),
-                    total=-total if credit and total > 0 else total, business_status="approved",
-                    document_date=as_date(rec.get("invoice_date")), po_number=truncated(rec.get("po_number"), 60),
-                    submitted_at=as_datetime(rec.get("updated_at") or rec.get("invoice_date")))
+        return dict(
+            common,
+            number=truncated(rec.get("number"), 60),
+            number_key=number_key(truncated(rec.get("number"), 60)),
+            name=("Credit note " if credit else "Invoice ") + truncated(rec.get("number"), 60),
+            party_code=truncated(rec.get("supplier_code"), 40),
+            party_name=truncated(rec.get("supplier_name"), 200),
+            party_tax_id=truncated(rec.get("supplier_tax_id"), 40),
+            currency=truncated(rec.get("currency"), 3).upper(),
+            total=-total if credit and total > 0 else total,
+            business_status="approved",
+            document_date=as_date(rec.get("invoice_date")),
+            po_number=truncated(rec.get("po_number"), 60),
+            submitted_at=as_datetime(rec.get("updated_at") or rec.get("invoice_date")),
+        )
     # goods receipt: one receiving transaction (one line)
-    return dict(common, number=truncated(rec.get("number") or rec["external_id"], 60),
-                name=f"Receipt for {truncated(rec.get('po_number'), 60)} line {rec.get('po_line_no')}",
-                currency="XXX", total=Decimal(0), business_status="approved", financial_status="posted",
-                document_date=as_date(rec.get("received_on")), po_number=truncated(rec.get("po_number"), 60))
+    return dict(
+        common,
+        number=truncated(rec.get("number") or rec["external_id"], 60),
+        name=f"Receipt for {truncated(rec.get('po_number'), 60)} line {rec.get('po_line_no')}",
+        currency="XXX",
+        total=Decimal(0),
+        business_status="approved",
+        financial_status="posted",
+        document_date=as_date(rec.get("received_on")),
+        po_number=truncated(rec.get("po_number"), 60),
+    )
 
 
 def _lines(kind: str, doc: Document, rec: dict) -> list[DocumentLine]:
     if kind == KIND.GOODS_RECEIPT:
-        return [DocumentLine(document=doc, line_no=1, external_id=truncated(rec["external_id"], 100), amount=Decimal(0),
-                             currency=doc.currency, quantity=_dec(rec.get("quantity")),
-                             po_line_no=_num(rec.get("po_line_no")),
-                             date=as_date(rec.get("received_on")), description=f"Received on {rec.get('received_on')}")]
+        return [
+            DocumentLine(
+                document=doc,
+                line_no=1,
+                external_id=truncated(rec["external_id"], 100),
+                amount=Decimal(0),
+                currency=doc.currency,
+                quantity=_dec(rec.get("quantity")),
+                po_line_no=_num(rec.get("po_line_no")),
+                date=as_date(rec.get("received_on")),
+                description=f"Received on {rec.get('received_on')}",
+            )
+        ]
     out = []
     sign = -1 if kind == KIND.SUPPLIER_INVOICE and rec.get("document_type") == "credit_note" else 1
     for i, ln in enumerate(rec.get("lines") or [], start=1):
         amount = _dec(ln.get("amount")) or Decimal(0)
-        out.append(DocumentLine(
-            document=doc, line_no=_num(ln.get("line_no")) or i,
-            external_id=truncated(ln.get("external_id"), 100), date=as_date(ln.get("need_by_date") or ln.get("date")),
-            category=truncated(ln.get("category"), 40), category_name=truncated(ln.get("category_name"), 100),
-            description=truncated(ln.get("description"), 2000), amount=amount * sign if amount > 0 else amount,
-            currency=truncated(ln.get("currency") or doc.currency, 3).upper(), quantity=_dec(ln.get("quantity")),
-            unit_price=_dec(ln.get("unit_price") if ln.get("unit_price") not in (None, "") else ln.get("unit_cost")),
-            uom=truncated(ln.get("uom"), 10), gl_account=truncated(ln.get("gl_account") or ln.get("account"), 40),
-            cost_center=truncated(ln.get("cost_center"), 40), project=truncated(ln.get("project"), 40),
-            tax_code=truncated(ln.get("tax_code"), 40), supplier_code=truncated(ln.get("supplier_code"), 40),
-            po_line_no=_num(ln.get("po_line_no")),
-        ))
+        out.append(
+            DocumentLine(
+                document=doc,
+                line_no=_num(ln.get("line_no")) or i,
+                external_id=truncated(ln.get("external_id"), 100),
+                date=as_date(ln.get("need_by_date") or ln.get("date")),
+                category=truncated(ln.get("category"), 40),
+                category_name=truncated(ln.get("category_name"), 100),
+                description=truncated(ln.get("description"), 2000),
+                amount=amount * sign if amount > 0 else amount,
+                currency=truncated(ln.get("currency") or doc.currency, 3).upper(),
+                quantity=_dec(ln.get("quantity")),
+                unit_price=_dec(
+                    ln.get("unit_price") if ln.get("unit_price") not in (None, "") else ln.get("unit_cost")
+                ),
+                uom=truncated(ln.get("uom"), 10),
+                gl_account=truncated(ln.get("gl_account") or ln.get("account"), 40),
+                cost_center=truncated(ln.get("cost_center"), 40),
+                project=truncated(ln.get("project"), 40),
+                tax_code=truncated(ln.get("tax_code"), 40),
+                supplier_code=truncated(ln.get("supplier_code"), 40),
+                po_line_no=_num(ln.get("po_line_no")),
+            )
+        )
     # Line numbers must be unique; sources that repeat them get positions instead. PO lines are
     # numbered by position everywhere: the ERP counts 10000, 20000..., receipts and invoices 1, 2...
     if kind == KIND.PURCHASE_ORDER or len({ln.line_no for ln in out}) != len(out):
@@ -229,9 +311,16 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
         if fields["version"] == doc.version:
             if doc.business_status != fields["business_status"] and kind != KIND.SUPPLIER_INVOICE:
                 Document.objects.filter(pk=doc.pk).update(business_status=fields["business_status"], updated_at=now)
-                events.append(DocumentEvent(document=doc, at=now, system=system, action="status",
-                                            message=f"{system}: {doc.business_status} → {fields['business_status']}",
-                                            correlation_id=doc.correlation_id))
+                events.append(
+                    DocumentEvent(
+                        document=doc,
+                        at=now,
+                        system=system,
+                        action="status",
+                        message=f"{system}: {doc.business_status} → {fields['business_status']}",
+                        correlation_id=doc.correlation_id,
+                    )
+                )
                 doc.business_status = fields["business_status"]
                 result.changed.append(doc)
             else:
@@ -241,8 +330,16 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
             # The ERP owns POs: its change is the truth. Lines are updated in place, so receipts and
             # invoice lines keep pointing at them.
             _po_update(doc, fields, _crosswalked(crosswalk, _lines(kind, doc, rec)))
-            events.append(DocumentEvent(document=doc, at=now, system=system, action="changed",
-                                        message=f"PO changed in {system}", correlation_id=doc.correlation_id))
+            events.append(
+                DocumentEvent(
+                    document=doc,
+                    at=now,
+                    system=system,
+                    action="changed",
+                    message=f"PO changed in {system}",
+                    correlation_id=doc.correlation_id,
+                )
+            )
             result.changed.append(doc)
             continue
         if doc.financial_status not in (Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED):
@@ -258,24 +355,45 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
         doc.save()
         doc.lines.all().delete()
         lines.extend(_crosswalked(crosswalk, _lines(kind, doc, rec)))
-        events.append(DocumentEvent(document=doc, at=now, system=system, action="new_version",
-                                    message=f"Changed in {system}", correlation_id=doc.correlation_id))
+        events.append(
+            DocumentEvent(
+                document=doc,
+                at=now,
+                system=system,
+                action="new_version",
+                message=f"Changed in {system}",
+                correlation_id=doc.correlation_id,
+            )
+        )
         result.changed.append(doc)
     if new_docs:
         Document.objects.bulk_create([d for d, _ in new_docs])
         if new_docs[0][0].pk is None:
-            ids = dict(Document.objects.filter(source_system=system, source_id__in=[d.source_id for d, _ in new_docs])
-                       .values_list("source_id", "pk"))
+            ids = dict(
+                Document.objects.filter(
+                    source_system=system, source_id__in=[d.source_id for d, _ in new_docs]
+                ).values_list("source_id", "pk")
+            )
             for d, _ in new_docs:
                 d.pk = d.id = ids[d.source_id]
         for doc, rec in new_docs:
             lines.extend(_crosswalked(crosswalk, _lines(kind, doc, rec)))
             refs.append(DocumentRef(document=doc, system=system, kind=kind, external_id=doc.source_id))
             what = {KIND.GOODS_RECEIPT: f"Receipt of {rec.get('quantity')} for {doc.po_number}"}.get(
-                kind, f"Received from {system} ({len(rec.get('lines') or [])} line{'s' if len(rec.get('lines') or []) != 1 else ''}, "
-                   f"{doc.total:,.2f} {doc.currency})")
-            events.append(DocumentEvent(document=doc, at=now, system="workbench", action="received", message=what,
-                                        correlation_id=doc.correlation_id))
+                kind,
+                f"Received from {system} ({len(rec.get('lines') or [])} line{'s' if len(rec.get('lines') or []) != 1 else ''}, "
+                f"{doc.total:,.2f} {doc.currency})",
+            )
+            events.append(
+                DocumentEvent(
+                    document=doc,
+                    at=now,
+                    system="workbench",
+                    action="received",
+                    message=what,
+                    correlation_id=doc.correlation_id,
+                )
+            )
             result.created.append(doc)
     DocumentLine.objects.bulk_create(lines)
     DocumentRef.objects.bulk_create(refs, ignore_conflicts=True)
@@ -289,8 +407,20 @@ def _po_update(doc: Document, fields: dict, new_lines: list[DocumentLine]) -> No
         setattr(doc, k, v)
     doc.save()
     current = {ln.line_no: ln for ln in doc.lines.all()}
-    keep = ["external_id", "description", "category", "amount", "currency", "quantity", "unit_price", "uom", "gl_account",
-            "cost_center", "project", "tax_code"]
+    keep = [
+        "external_id",
+        "description",
+        "category",
+        "amount",
+        "currency",
+        "quantity",
+        "unit_price",
+        "uom",
+        "gl_account",
+        "cost_center",
+        "project",
+        "tax_code",
+    ]
     for ln in new_lines:
         old = current.pop(ln.line_no, None)
         if old is None:
@@ -308,13 +438,16 @@ def p2p_link(*, documents: list[Document]) -> None:
     """
     pos_touched: set[int] = set()
     linked = [d for d in documents if d.kind in (KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE) and d.po_number]
-    pos = {po.number: po for po in Document.objects.filter(kind=KIND.PURCHASE_ORDER,
-                                                           po_number__in={d.po_number for d in linked})}
+    pos = {
+        po.number: po
+        for po in Document.objects.filter(kind=KIND.PURCHASE_ORDER, po_number__in={d.po_number for d in linked})
+    }
     po_lines: dict[int, dict[int, int]] = defaultdict(dict)  # PO id -> line no -> line id
     receipts = [d for d in linked if d.kind == KIND.GOODS_RECEIPT and d.po_number in pos]
     if receipts:
         for po_id, no, pk in DocumentLine.objects.filter(document__in=[pos[d.po_number] for d in receipts]).values_list(
-                "document_id", "line_no", "id"):
+            "document_id", "line_no", "id"
+        ):
             po_lines[po_id][no] = pk
         for ln in DocumentLine.objects.filter(document__in=receipts).select_related("document"):
             target = po_lines[pos[ln.document.po_number].pk].get(ln.po_line_no)
@@ -336,8 +469,11 @@ def p2p_link(*, documents: list[Document]) -> None:
         if req is not None and doc.parent_id != req.pk:
             Document.objects.filter(pk=doc.pk).update(parent=req)
         # Receipts and invoices that arrived before their PO are tied to it now.
-        early = list(Document.objects.filter(kind__in=[KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE], po_number=doc.number,
-                                             parent__isnull=True))
+        early = list(
+            Document.objects.filter(
+                kind__in=[KIND.GOODS_RECEIPT, KIND.SUPPLIER_INVOICE], po_number=doc.number, parent__isnull=True
+            )
+        )
         if early:
             p2p_link(documents=early)
         pos_touched.add(doc.pk)
@@ -347,8 +483,12 @@ def p2p_link(*, documents: list[Document]) -> None:
 
 def po_received_refresh(po_id: int) -> None:
     """PO lines' received quantity = the sum of their receipts (receipts can arrive in any order)."""
-    received = dict(DocumentLine.objects.filter(po_line__document_id=po_id, document__kind=KIND.GOODS_RECEIPT)
-                    .values("po_line_id").annotate(q=Sum("quantity")).values_list("po_line_id", "q"))
+    received = dict(
+        DocumentLine.objects.filter(po_line__document_id=po_id, document__kind=KIND.GOODS_RECEIPT)
+        .values("po_line_id")
+        .annotate(q=Sum("quantity"))
+        .values_list("po_line_id", "q")
+    )
     for ln in DocumentLine.objects.filter(document_id=po_id):
         q = received.get(ln.pk) or Decimal(0)
         if ln.received_quantity != q:
@@ -364,7 +504,9 @@ def invoice_consume(*, document: Document) -> bool:
     if not Document.objects.filter(pk=document.pk).exclude(match_status="matched").update(match_status="matched"):
         return False
     for ln in document.lines.filter(po_line__isnull=False):
-        DocumentLine.objects.filter(pk=ln.po_line_id).update(invoiced_quantity=F("invoiced_quantity") + _matched_quantity(ln))
+        DocumentLine.objects.filter(pk=ln.po_line_id).update(
+            invoiced_quantity=F("invoiced_quantity") + _matched_quantity(ln)
+        )
     document.match_status = "matched"
     return True
 
@@ -374,6 +516,8 @@ def invoice_release(*, document: Document) -> bool:
     if not Document.objects.filter(pk=document.pk, match_status="matched").update(match_status=""):
         return False
     for ln in document.lines.filter(po_line__isnull=False):
-        DocumentLine.objects.filter(pk=ln.po_line_id).update(invoiced_quantity=F("invoiced_quantity") - _matched_quantity(ln))
+        DocumentLine.objects.filter(pk=ln.po_line_id).update(
+            invoiced_quantity=F("invoiced_quantity") - _matched_quantity(ln)
+        )
     document.match_status = ""
     return True

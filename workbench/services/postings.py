@@ -91,38 +91,80 @@ def _today() -> date:
 def expense_posting_payload(doc: Document, lines: list[DocumentLine]) -> dict:
     dates = [ln.date for ln in lines if ln.date]
     return {
-        "entity": doc.entity_code, "vendor_number": doc.party_code, "document_number": erp_document_number(doc),
-        "posting_date": (max(dates) if dates else _today()).isoformat(), "currency": doc.currency,
-        "description": f"{doc.number} {doc.name}"[:100], "correlation_id": str(doc.correlation_id),
-        "lines": [{"account": ln.gl_account, "amount": str(ln.amount), "description": (ln.description or ln.category_name)[:100],
-                   "cost_center": ln.cost_center, "project": ln.project, "tax_code": ln.tax_code} for ln in lines],
+        "entity": doc.entity_code,
+        "vendor_number": doc.party_code,
+        "document_number": erp_document_number(doc),
+        "posting_date": (max(dates) if dates else _today()).isoformat(),
+        "currency": doc.currency,
+        "description": f"{doc.number} {doc.name}"[:100],
+        "correlation_id": str(doc.correlation_id),
+        "lines": [
+            {
+                "account": ln.gl_account,
+                "amount": str(ln.amount),
+                "description": (ln.description or ln.category_name)[:100],
+                "cost_center": ln.cost_center,
+                "project": ln.project,
+                "tax_code": ln.tax_code,
+            }
+            for ln in lines
+        ],
     }
 
 
 def purchase_order_payload(doc: Document, lines: list[DocumentLine]) -> dict:
-    return {"entity": doc.entity_code, "number": po_number_for(doc),
-            "vendor_number": next((ln.supplier_code for ln in lines if ln.supplier_code), ""),
-            "order_date": _today().isoformat(), "currency": doc.currency, "requisition": doc.number,
-            "correlation_id": str(doc.correlation_id),
-            "lines": [{"account": ln.gl_account, "description": ln.description[:100], "quantity": str(ln.quantity or 1),
-                       "unit_cost": str(ln.unit_price if ln.unit_price is not None else ln.amount),
-                       "cost_center": ln.cost_center, "project": ln.project} for ln in lines]}
+    return {
+        "entity": doc.entity_code,
+        "number": po_number_for(doc),
+        "vendor_number": next((ln.supplier_code for ln in lines if ln.supplier_code), ""),
+        "order_date": _today().isoformat(),
+        "currency": doc.currency,
+        "requisition": doc.number,
+        "correlation_id": str(doc.correlation_id),
+        "lines": [
+            {
+                "account": ln.gl_account,
+                "description": ln.description[:100],
+                "quantity": str(ln.quantity or 1),
+                "unit_cost": str(ln.unit_price if ln.unit_price is not None else ln.amount),
+                "cost_center": ln.cost_center,
+                "project": ln.project,
+            }
+            for ln in lines
+        ],
+    }
 
 
 def supplier_invoice_payload(doc: Document, lines: list[DocumentLine]) -> dict:
-    return {"entity": doc.entity_code, "vendor_number": doc.party_code, "document_number": doc.number[:35],
-            "invoice_date": (doc.document_date or _today()).isoformat(), "posting_date": _today().isoformat(),
-            "currency": doc.currency, "order_number": doc.po_number, "correlation_id": str(doc.correlation_id),
-            "lines": [{"account": (ln.po_line.gl_account if ln.po_line_id else ln.gl_account) or ln.gl_account,
-                       "description": (ln.description or "")[:100], "quantity": str(ln.quantity or 1),
-                       "unit_cost": str(ln.unit_price if ln.unit_price is not None else ln.amount),
-                       "cost_center": (ln.po_line.cost_center if ln.po_line_id else ln.cost_center) or "",
-                       "tax_code": ln.tax_code, "po_line_no": ln.po_line.line_no if ln.po_line_id else None}
-                      for ln in lines]}
+    return {
+        "entity": doc.entity_code,
+        "vendor_number": doc.party_code,
+        "document_number": doc.number[:35],
+        "invoice_date": (doc.document_date or _today()).isoformat(),
+        "posting_date": _today().isoformat(),
+        "currency": doc.currency,
+        "order_number": doc.po_number,
+        "correlation_id": str(doc.correlation_id),
+        "lines": [
+            {
+                "account": (ln.po_line.gl_account if ln.po_line_id else ln.gl_account) or ln.gl_account,
+                "description": (ln.description or "")[:100],
+                "quantity": str(ln.quantity or 1),
+                "unit_cost": str(ln.unit_price if ln.unit_price is not None else ln.amount),
+                "cost_center": (ln.po_line.cost_center if ln.po_line_id else ln.cost_center) or "",
+                "tax_code": ln.tax_code,
+                "po_line_no": ln.po_line.line_no if ln.po_line_id else None,
+            }
+            for ln in lines
+        ],
+    }
 
 
-POSTING_PAYLOADS = {KIND.EXPENSE_REPORT: expense_posting_payload, KIND.REQUISITION: purchase_order_payload,
-                    KIND.SUPPLIER_INVOICE: supplier_invoice_payload}
+POSTING_PAYLOADS = {
+    KIND.EXPENSE_REPORT: expense_posting_payload,
+    KIND.REQUISITION: purchase_order_payload,
+    KIND.SUPPLIER_INVOICE: supplier_invoice_payload,
+}
 
 
 def posting_payload(doc: Document, lines: list[DocumentLine] | None = None) -> dict:
@@ -135,18 +177,38 @@ def expense_confirmation_payload(doc: Document) -> dict:
     fiscal year as the ERP gave them, or its refusal."""
     if doc.financial_status in (FIN.POSTED, FIN.PAID):
         posted_on = doc.erp_posting_date or (doc.posted_at or timezone.now()).date()
-        return {"doc_id": doc.source_id, "status": "success", "messages": [], "documents": [{
-            "company": doc.entity_code, "document_number": doc.erp_document_number, "fiscal_year": doc.erp_fiscal_year,
-            "posting_date": posted_on.isoformat()}]}
-    return {"doc_id": doc.source_id, "status": "error", "documents": [],
-            "messages": [{"id": "ERP", "text": doc.erp_message[:250]}]}
+        return {
+            "doc_id": doc.source_id,
+            "status": "success",
+            "messages": [],
+            "documents": [
+                {
+                    "company": doc.entity_code,
+                    "document_number": doc.erp_document_number,
+                    "fiscal_year": doc.erp_fiscal_year,
+                    "posting_date": posted_on.isoformat(),
+                }
+            ],
+        }
+    return {
+        "doc_id": doc.source_id,
+        "status": "error",
+        "documents": [],
+        "messages": [{"id": "ERP", "text": doc.erp_message[:250]}],
+    }
 
 
-def invoice_status_payload(doc: Document, status: str, *, comment: str = "", erp_number: str = "",
-                           payment_status: str = "") -> dict:
+def invoice_status_payload(
+    doc: Document, status: str, *, comment: str = "", erp_number: str = "", payment_status: str = ""
+) -> dict:
     """The procurement suite's invoice status (approved, disputed, voided), the one builder of it."""
-    return {"invoice_id": doc.source_id, "status": status, "erp_document_number": erp_number,
-            "payment_status": payment_status, "comment": comment[:500]}
+    return {
+        "invoice_id": doc.source_id,
+        "status": status,
+        "erp_document_number": erp_number,
+        "payment_status": payment_status,
+        "comment": comment[:500],
+    }
 
 
 def requisition_validation_payload(doc: Document, status: str, messages: list[str]) -> dict:
@@ -155,11 +217,17 @@ def requisition_validation_payload(doc: Document, status: str, messages: list[st
 
 def approval_task_payload(task: ApprovalTask) -> dict:
     doc = task.document
-    return {"correlation_key": task.correlation_key, "document_number": doc.number, "approver": task.approver_code,
-            "amount": str(doc.total), "currency": doc.currency,
-            "description": f"{doc.get_kind_display()} {doc.number}: {doc.name} ({doc.total:,.2f} {doc.currency}) — "
-                           f"{task.reason}"[:300],
-            "due_date": task.due_at.isoformat() if task.due_at else "", "sequence": task.sequence}
+    return {
+        "correlation_key": task.correlation_key,
+        "document_number": doc.number,
+        "approver": task.approver_code,
+        "amount": str(doc.total),
+        "currency": doc.currency,
+        "description": f"{doc.get_kind_display()} {doc.number}: {doc.name} ({doc.total:,.2f} {doc.currency}) — "
+        f"{task.reason}"[:300],
+        "due_date": task.due_at.isoformat() if task.due_at else "",
+        "sequence": task.sequence,
+    }
 
 
 # --- intent ------------------------------------------------------------------------------------------------
@@ -170,8 +238,9 @@ def write_enqueue(conn: Connection | None, doc: Document | None, action: str, ke
     no connection to send it to."""
     if conn is None:
         return False
-    OutboundWrite.objects.get_or_create(idempotency_key=key,
-                                        defaults={"connection": conn, "document": doc, "action": action, "payload": payload})
+    OutboundWrite.objects.get_or_create(
+        idempotency_key=key, defaults={"connection": conn, "document": doc, "action": action, "payload": payload}
+    )
     jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
     return True
 
@@ -185,12 +254,19 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
     erp = erp_connection()
     if erp is None:
         return []
-    docs = [d for d in docs if d.kind in POSTING_ACTIONS and d.business_status == Document.BusinessStatus.APPROVED
-            and d.financial_status in POSTABLE
-            and not (d.kind == KIND.SUPPLIER_INVOICE and d.total < 0)]
+    docs = [
+        d
+        for d in docs
+        if d.kind in POSTING_ACTIONS
+        and d.business_status == Document.BusinessStatus.APPROVED
+        and d.financial_status in POSTABLE
+        and not (d.kind == KIND.SUPPLIER_INVOICE and d.total < 0)
+    ]
     if not docs:
         return []
-    existing = {w.idempotency_key: w for w in OutboundWrite.objects.filter(idempotency_key__in=[d.posting_key for d in docs])}
+    existing = {
+        w.idempotency_key: w for w in OutboundWrite.objects.filter(idempotency_key__in=[d.posting_key for d in docs])
+    }
     fresh = [d for d in docs if d.posting_key not in existing]
     claimed = list(fresh)
     for doc in docs:
@@ -199,32 +275,56 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
             continue  # new (above), or on its way, done, or dead (a dead write is replayed with its own key)
         # A refused posting is retried as a new revision (a new ERP document number). Claim it by
         # compare-and-set: of two retries at once only one may bump, or both would post.
-        if document_financial_transition(document=doc, to=FIN.POSTING, revision=doc.revision,
-                                         changes={"revision": F("revision") + 1}):
+        if document_financial_transition(
+            document=doc, to=FIN.POSTING, revision=doc.revision, changes={"revision": F("revision") + 1}
+        ):
             doc.revision += 1
             claimed.append(doc)
     if not claimed:
         return []
     lines_by_doc: dict[int, list[DocumentLine]] = {}
-    for ln in DocumentLine.objects.filter(document_id__in=[d.pk for d in claimed]).select_related("po_line") \
-            .order_by("document_id", "line_no"):
+    for ln in (
+        DocumentLine.objects.filter(document_id__in=[d.pk for d in claimed])
+        .select_related("po_line")
+        .order_by("document_id", "line_no")
+    ):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)
     for doc in claimed:
         if doc.kind == KIND.SUPPLIER_INVOICE:
             invoice_consume(document=doc)  # its quantities now count against the PO lines
-    writes = [OutboundWrite(connection=erp, document=doc, action=POSTING_ACTIONS[doc.kind], idempotency_key=doc.posting_key,
-                            payload=posting_payload(doc, lines_by_doc.get(doc.pk, [])), run_id=run_id) for doc in claimed]
+    writes = [
+        OutboundWrite(
+            connection=erp,
+            document=doc,
+            action=POSTING_ACTIONS[doc.kind],
+            idempotency_key=doc.posting_key,
+            payload=posting_payload(doc, lines_by_doc.get(doc.pk, [])),
+            run_id=run_id,
+        )
+        for doc in claimed
+    ]
     # New documents share their key with any concurrent attempt: the unique key keeps it to one write.
     OutboundWrite.objects.bulk_create(writes, ignore_conflicts=True)
     documents_financial_transition(documents=fresh, to=FIN.POSTING)
     now = timezone.now()
-    DocumentEvent.objects.bulk_create([
-        DocumentEvent(document=w.document, at=now, system="workbench", action="posting_queued",
-                      message=(f"Approved; queued to create PO {w.payload['number']} in {erp.name}" if w.action == CREATE_PO
-                               else f"Validated; queued for posting to {erp.name} as {w.payload['document_number']}"),
-                      correlation_id=w.document.correlation_id, data={"idempotency_key": w.idempotency_key})
-        for w in writes
-    ])
+    DocumentEvent.objects.bulk_create(
+        [
+            DocumentEvent(
+                document=w.document,
+                at=now,
+                system="workbench",
+                action="posting_queued",
+                message=(
+                    f"Approved; queued to create PO {w.payload['number']} in {erp.name}"
+                    if w.action == CREATE_PO
+                    else f"Validated; queued for posting to {erp.name} as {w.payload['document_number']}"
+                ),
+                correlation_id=w.document.correlation_id,
+                data={"idempotency_key": w.idempotency_key},
+            )
+            for w in writes
+        ]
+    )
     jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
     return writes
 
@@ -246,17 +346,29 @@ def postings_withdraw(docs: list[Document], reason: str) -> list[Document]:
         if write is None:
             continue
         deleted, _ = OutboundWrite.objects.filter(
-            pk=write.pk, status__in=[OutboundWrite.Status.PENDING, OutboundWrite.Status.DEAD], uncertain=False).delete()
+            pk=write.pk, status__in=[OutboundWrite.Status.PENDING, OutboundWrite.Status.DEAD], uncertain=False
+        ).delete()
         if not deleted:
-            document_event_add(document=doc, system="workbench", action="posting_not_withdrawn",
-                               message=f"Could not withdraw the posting: it may already be in the ERP ({reason}). "
-                                       "If it posts, reverse it there if it should not be paid.")
+            document_event_add(
+                document=doc,
+                system="workbench",
+                action="posting_not_withdrawn",
+                message=f"Could not withdraw the posting: it may already be in the ERP ({reason}). "
+                "If it posts, reverse it there if it should not be paid.",
+            )
             continue
-        exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=write.pk),
-                                action="withdrawn", reason="The posting was withdrawn before it reached the ERP.")
+        exception_items_resolve(
+            items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=write.pk),
+            action="withdrawn",
+            reason="The posting was withdrawn before it reached the ERP.",
+        )
         document_financial_transition(document=doc, to=FIN.NOT_POSTED)
-        document_event_add(document=doc, system="workbench", action="posting_withdrawn",
-                           message=f"Posting withdrawn before it was sent: {reason}")
+        document_event_add(
+            document=doc,
+            system="workbench",
+            action="posting_withdrawn",
+            message=f"Posting withdrawn before it was sent: {reason}",
+        )
         withdrawn.append(doc)
     return withdrawn
 
@@ -271,15 +383,21 @@ def confirmation_enqueue(doc: Document) -> None:
         write_enqueue(source, doc, CONFIRM, write_key(doc, "confirm", payload["status"]), payload)
     elif doc.kind == KIND.SUPPLIER_INVOICE and _procurement(source):
         if doc.financial_status in (FIN.POSTED, FIN.READY_FOR_PAYMENT, FIN.PAID):
-            payload = invoice_status_payload(doc, "approved", erp_number=doc.erp_document_number,
-                                             payment_status="paid" if doc.financial_status == FIN.PAID else "ready_for_payment",
-                                             comment="Matched to PO and receipt; posted in the ERP.")
+            payload = invoice_status_payload(
+                doc,
+                "approved",
+                erp_number=doc.erp_document_number,
+                payment_status="paid" if doc.financial_status == FIN.PAID else "ready_for_payment",
+                comment="Matched to PO and receipt; posted in the ERP.",
+            )
         else:
             payload = invoice_status_payload(doc, "disputed", comment=f"The ERP refused the invoice: {doc.erp_message}")
         write_enqueue(source, doc, INVOICE_STATUS, write_key(doc, "post", "status", doc.financial_status), payload)
     elif doc.kind == KIND.REQUISITION and _procurement(source) and doc.financial_status == FIN.REJECTED:
         # The requisition was approved, but the ERP would not create its PO: the requester sees why.
-        payload = requisition_validation_payload(doc, "invalid", [f"The ERP refused to create the PO: {doc.erp_message}"])
+        payload = requisition_validation_payload(
+            doc, "invalid", [f"The ERP refused to create the PO: {doc.erp_message}"]
+        )
         write_enqueue(source, doc, REQUISITION_VALIDATION, write_key(doc, "post", "refused"), payload)
 
 
@@ -288,25 +406,45 @@ def payment_confirmation_enqueue(doc: Document, paid_on: str = "") -> None:
     source = source_connection(doc)
     key = write_key(f"{doc.source_system}:{doc.source_id}", "paid")
     if doc.kind == KIND.EXPENSE_REPORT:
-        payload = {"doc_id": doc.source_id, "status_code": "CP", "amount": str(doc.total), "currency": doc.currency,
-                   "date": (paid_on or timezone.now().isoformat())[:10],
-                   "reference": f"{doc.entity_code}/{doc.erp_document_number}/{doc.erp_fiscal_year}"}
+        payload = {
+            "doc_id": doc.source_id,
+            "status_code": "CP",
+            "amount": str(doc.total),
+            "currency": doc.currency,
+            "date": (paid_on or timezone.now().isoformat())[:10],
+            "reference": f"{doc.entity_code}/{doc.erp_document_number}/{doc.erp_fiscal_year}",
+        }
         write_enqueue(source, doc, PAYMENT, key, payload)
     elif doc.kind == KIND.SUPPLIER_INVOICE and _procurement(source):
-        write_enqueue(source, doc, INVOICE_STATUS, key,
-                      invoice_status_payload(doc, "approved", erp_number=doc.erp_document_number, payment_status="paid",
-                                             comment="Paid in the ERP."))
+        write_enqueue(
+            source,
+            doc,
+            INVOICE_STATUS,
+            key,
+            invoice_status_payload(
+                doc, "approved", erp_number=doc.erp_document_number, payment_status="paid", comment="Paid in the ERP."
+            ),
+        )
 
 
 def invoice_status_enqueue(doc: Document, status: str, comment: str, *, reason_key: str) -> bool:
     """Dispute, void or reject an invoice in its source with our words (the supplier's channel)."""
     source = source_connection(doc)
     if source is None:
-        document_event_add(document=doc, system="workbench", action="supplier_notified",
-                           message=f"No connection to {doc.source_system}: tell the supplier through its channel.")
+        document_event_add(
+            document=doc,
+            system="workbench",
+            action="supplier_notified",
+            message=f"No connection to {doc.source_system}: tell the supplier through its channel.",
+        )
         return False
-    return write_enqueue(source, doc, INVOICE_STATUS, write_key(doc, "post", reason_key),
-                         invoice_status_payload(doc, status, comment=comment))
+    return write_enqueue(
+        source,
+        doc,
+        INVOICE_STATUS,
+        write_key(doc, "post", reason_key),
+        invoice_status_payload(doc, status, comment=comment),
+    )
 
 
 def send_back_enqueue(item: ExceptionItem, reason: str) -> bool:
@@ -316,19 +454,35 @@ def send_back_enqueue(item: ExceptionItem, reason: str) -> bool:
         source_system, doc_id = item.detail.get("source", ""), item.detail.get("external_id") or ""
         if not doc_id:
             return False
-        payload = {"doc_id": doc_id, "status": "error", "documents": [], "messages": [{"id": item.code, "text": reason[:250]}]}
-        return write_enqueue(connection_of_system(source_system), None, CONFIRM,
-                             write_key(f"{source_system}:{doc_id}", "sendback", item.pk), payload)
+        payload = {
+            "doc_id": doc_id,
+            "status": "error",
+            "documents": [],
+            "messages": [{"id": item.code, "text": reason[:250]}],
+        }
+        return write_enqueue(
+            connection_of_system(source_system),
+            None,
+            CONFIRM,
+            write_key(f"{source_system}:{doc_id}", "sendback", item.pk),
+            payload,
+        )
     source = source_connection(doc)
     if doc.kind == KIND.EXPENSE_REPORT:
-        payload = {"doc_id": doc.source_id, "status": "error", "documents": [],
-                   "messages": [{"id": item.code, "text": reason[:250]}]}
+        payload = {
+            "doc_id": doc.source_id,
+            "status": "error",
+            "documents": [],
+            "messages": [{"id": item.code, "text": reason[:250]}],
+        }
         return write_enqueue(source, doc, CONFIRM, write_key(doc, "sendback", item.pk), payload)
     if not _procurement(source):
         return False
     key = write_key(doc, "post", "sendback", item.pk)
     if doc.kind == KIND.REQUISITION:
-        return write_enqueue(source, doc, REQUISITION_VALIDATION, key, requisition_validation_payload(doc, "invalid", [reason]))
+        return write_enqueue(
+            source, doc, REQUISITION_VALIDATION, key, requisition_validation_payload(doc, "invalid", [reason])
+        )
     if doc.kind == KIND.SUPPLIER_INVOICE:
         return write_enqueue(source, doc, INVOICE_STATUS, key, invoice_status_payload(doc, "disputed", comment=reason))
     return False
@@ -336,29 +490,47 @@ def send_back_enqueue(item: ExceptionItem, reason: str) -> bool:
 
 def requisition_decision_enqueue(doc: Document, decision: str, comment: str, approver: str) -> None:
     """The approval engine decided: tell the procurement suite; an approval also queues the PO."""
-    write_enqueue(source_connection(doc), doc, REQUISITION_DECISION, write_key(doc, "post", "decision", decision),
-                  {"requisition_id": doc.source_id, "decision": decision, "comment": comment, "approver": approver})
+    write_enqueue(
+        source_connection(doc),
+        doc,
+        REQUISITION_DECISION,
+        write_key(doc, "post", "decision", decision),
+        {"requisition_id": doc.source_id, "decision": decision, "comment": comment, "approver": approver},
+    )
     if decision == "approved":
         postings_enqueue([doc])
 
 
 def approval_task_enqueue(task: ApprovalTask) -> None:
-    write_enqueue(connection_of_role(Connection.Role.APPROVALS), task.document, CREATE_APPROVAL,
-                  write_key(task.correlation_key, "create"), approval_task_payload(task))
+    write_enqueue(
+        connection_of_role(Connection.Role.APPROVALS),
+        task.document,
+        CREATE_APPROVAL,
+        write_key(task.correlation_key, "create"),
+        approval_task_payload(task),
+    )
 
 
 def approval_cancel_enqueue(task: ApprovalTask, comment: str) -> None:
     if task.external_id:
-        write_enqueue(connection_of_role(Connection.Role.APPROVALS), task.document, CANCEL_APPROVAL,
-                      write_key(task.correlation_key, "cancel"), {"sys_id": task.external_id, "comments": comment})
+        write_enqueue(
+            connection_of_role(Connection.Role.APPROVALS),
+            task.document,
+            CANCEL_APPROVAL,
+            write_key(task.correlation_key, "cancel"),
+            {"sys_id": task.external_id, "comments": comment},
+        )
 
 
 @transaction.atomic
 def write_replay(write: OutboundWrite) -> bool:
     """Dead-letter replay: same key, attempts reset. A refused write-back (not a posting) may be replayed too."""
-    replayable = [OutboundWrite.Status.DEAD] + ([OutboundWrite.Status.REJECTED] if write.action not in ERP_POSTINGS else [])
+    replayable = [OutboundWrite.Status.DEAD] + (
+        [OutboundWrite.Status.REJECTED] if write.action not in ERP_POSTINGS else []
+    )
     replayed = OutboundWrite.objects.filter(pk=write.pk, status__in=replayable).update(
-        status=OutboundWrite.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None)
+        status=OutboundWrite.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None
+    )
     jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
     return bool(replayed)
 
@@ -377,8 +549,12 @@ def _plain(data):
 
 def result_record(result) -> dict:
     """What is kept of a vendor's answer on the write."""
-    return {"external_id": result.external_id, "status": result.status, "message": result.message,
-            "data": _plain(result.data)}
+    return {
+        "external_id": result.external_id,
+        "status": result.status,
+        "message": result.message,
+        "data": _plain(result.data),
+    }
 
 
 def write_succeeded(write: OutboundWrite, result) -> None:
@@ -386,42 +562,78 @@ def write_succeeded(write: OutboundWrite, result) -> None:
     doc = write.document
     if doc is None:
         return
-    exception_items_resolve(items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=write.pk),
-                            action="replayed", reason="The write went through.")
+    exception_items_resolve(
+        items=doc.exceptions.filter(code="POSTING_FAILED", detail__write_id=write.pk),
+        action="replayed",
+        reason="The write went through.",
+    )
     data = result.data or {}
     conn = write.connection
     if write.action in (POST_EXPENSE, POST_INVOICE):
-        document_mark_posted(document=doc, erp_system=conn.kind, erp_id=result.external_id,
-                             number=str(data.get("number") or ""), fiscal_year=str(data.get("fiscal_year") or ""),
-                             posting_date=str(data.get("posting_date") or ""))
+        document_mark_posted(
+            document=doc,
+            erp_system=conn.kind,
+            erp_id=result.external_id,
+            number=str(data.get("number") or ""),
+            fiscal_year=str(data.get("fiscal_year") or ""),
+            posting_date=str(data.get("posting_date") or ""),
+        )
         if write.action == POST_INVOICE:
             document_financial_transition(document=doc, to=FIN.READY_FOR_PAYMENT)
-            document_event_add(document=doc, system="workbench", action="ready_for_payment",
-                               message="Matched and posted: ready for payment")
+            document_event_add(
+                document=doc,
+                system="workbench",
+                action="ready_for_payment",
+                message="Matched and posted: ready for payment",
+            )
         confirmation_enqueue(doc)
     elif write.action == CREATE_PO:
         number = str(data.get("number") or write.payload.get("number"))
         document_mark_posted(document=doc, erp_system=conn.kind, erp_id=result.external_id, number=number)
-        write_enqueue(source_connection(doc), doc, REQUISITION_ORDERED, write_key(doc, "post", "ordered"),
-                      {"requisition_id": doc.source_id, "po_number": number, "commitment": str(data.get("total") or doc.total),
-                       "currency": doc.currency})
+        write_enqueue(
+            source_connection(doc),
+            doc,
+            REQUISITION_ORDERED,
+            write_key(doc, "post", "ordered"),
+            {
+                "requisition_id": doc.source_id,
+                "po_number": number,
+                "commitment": str(data.get("total") or doc.total),
+                "currency": doc.currency,
+            },
+        )
     elif write.action == CREATE_APPROVAL:
-        ApprovalTask.objects.filter(correlation_key=write.payload.get("correlation_key")).update(external_id=result.external_id)
-        document_event_add(document=doc, system=conn.kind, action="approval_requested",
-                           message=f"Approval requested from {write.payload.get('approver')} in {conn.name}")
+        ApprovalTask.objects.filter(correlation_key=write.payload.get("correlation_key")).update(
+            external_id=result.external_id
+        )
+        document_event_add(
+            document=doc,
+            system=conn.kind,
+            action="approval_requested",
+            message=f"Approval requested from {write.payload.get('approver')} in {conn.name}",
+        )
     elif write.action == CONFIRM:
         if write.payload["status"] == "success":
             what = f"ERP document {write.payload['documents'][0]['document_number']}"
         else:
             what = "why it was not posted: " + "; ".join(m["text"] for m in write.payload.get("messages", []))
-        document_event_add(document=doc, system=conn.kind, action="confirmation_received",
-                           message=f"{conn.name} was told {what}")
+        document_event_add(
+            document=doc, system=conn.kind, action="confirmation_received", message=f"{conn.name} was told {what}"
+        )
     elif write.action == PAYMENT:
-        document_event_add(document=doc, system=conn.kind, action="payment_confirmed",
-                           message=f"{conn.name} was told the report is paid ({write.payload['reference']})")
+        document_event_add(
+            document=doc,
+            system=conn.kind,
+            action="payment_confirmed",
+            message=f"{conn.name} was told the report is paid ({write.payload['reference']})",
+        )
     else:
-        document_event_add(document=doc, system=conn.kind, action=write.action,
-                           message=f"{conn.name} was told: {write.action.replace('_', ' ')}")
+        document_event_add(
+            document=doc,
+            system=conn.kind,
+            action=write.action,
+            message=f"{conn.name} was told: {write.action.replace('_', ' ')}",
+        )
 
 
 def write_refused(write: OutboundWrite, *, code: str, message: str, field: str = "", value: str = "") -> None:
@@ -441,29 +653,46 @@ def write_refused(write: OutboundWrite, *, code: str, message: str, field: str =
         confirmation_enqueue(doc)
     elif write.action == CREATE_APPROVAL and ":variance:" in str(write.payload.get("correlation_key")):
         key = str(write.payload["correlation_key"])
-        ApprovalTask.objects.filter(correlation_key=key).update(state=ApprovalTask.State.CANCELLED, comments=message[:2000])
+        ApprovalTask.objects.filter(correlation_key=key).update(
+            state=ApprovalTask.State.CANCELLED, comments=message[:2000]
+        )
         item = ExceptionItem.objects.filter(pk=int(key.split(":variance:")[1].split(":")[0]), status="waiting").first()
         if item is not None:
-            exception_item_transition(item=item, to="open", action="routing_refused",
-                                      reason=f"{conn.name} refused the approval for {write.payload.get('approver')}: {message}")
+            exception_item_transition(
+                item=item,
+                to="open",
+                action="routing_refused",
+                reason=f"{conn.name} refused the approval for {write.payload.get('approver')}: {message}",
+            )
     elif write.action == CREATE_APPROVAL:
-        exception_item_raise(code="NO_APPROVER", fp=f"NO_APPROVER:write{write.pk}", document=doc,
-                             message=f"{conn.name} refused the approval task for {write.payload.get('approver')}: {message}",
-                             root_cause=str(write.payload.get("approver") or ""))
+        exception_item_raise(
+            code="NO_APPROVER",
+            fp=f"NO_APPROVER:write{write.pk}",
+            document=doc,
+            message=f"{conn.name} refused the approval task for {write.payload.get('approver')}: {message}",
+            root_cause=str(write.payload.get("approver") or ""),
+        )
     else:
-        exception_item_raise(code="POSTING_FAILED", fp=f"POSTING_FAILED:write{write.pk}", document=doc,
-                             message=f"{conn.name} refused the {write.action.replace('_', ' ')}: {message}",
-                             detail={"write_id": write.pk, "error": f"{code}: {message}"})
+        exception_item_raise(
+            code="POSTING_FAILED",
+            fp=f"POSTING_FAILED:write{write.pk}",
+            document=doc,
+            message=f"{conn.name} refused the {write.action.replace('_', ' ')}: {message}",
+            detail={"write_id": write.pk, "error": f"{code}: {message}"},
+        )
 
 
 def write_dead(write: OutboundWrite, *, attempts: int, error: str) -> None:
     """Gave up after the last attempt: a technical item with a Replay action."""
     if write.document is not None:
         exception_item_raise(
-            code="POSTING_FAILED", fp=f"POSTING_FAILED:write{write.pk}", document=write.document,
+            code="POSTING_FAILED",
+            fp=f"POSTING_FAILED:write{write.pk}",
+            document=write.document,
             message=f"Gave up on the {write.action.replace('_', ' ')} to {write.connection.name} after {attempts} attempts: "
-                    f"{error}",
-            detail={"write_id": write.pk, "error": error})
+            f"{error}",
+            detail={"write_id": write.pk, "error": error},
+        )
 
 
 def document_postable(doc: Document) -> None:

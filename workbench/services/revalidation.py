@@ -40,8 +40,13 @@ def document_revalidate(*, document_id: int, actor_id: int | None = None, repost
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     with transaction.atomic():
         clean = documents_validate(documents=[doc], actor=actor)
-        document_event_add(document=doc, system="workbench", action="revalidated", actor=actor,
-                           message="Re-validated: " + ("all rules pass" if clean else "still has open exceptions"))
+        document_event_add(
+            document=doc,
+            system="workbench",
+            action="revalidated",
+            actor=actor,
+            message="Re-validated: " + ("all rules pass" if clean else "still has open exceptions"),
+        )
         if clean and repost:
             postings_enqueue(clean)
         if clean and doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
@@ -53,22 +58,31 @@ def document_revalidate(*, document_id: int, actor_id: int | None = None, repost
 
 def _reopen_waiting_on(doc: Document, actor) -> None:
     """A retry that re-validation stops goes back to a person, pointing at what blocks it."""
-    blocking = list(ExceptionItem.objects.filter(document=doc, status__in=[Status.OPEN, Status.IN_PROGRESS],
-                                                 code__in=list(RULES)).values_list("code", flat=True))
+    blocking = list(
+        ExceptionItem.objects.filter(
+            document=doc, status__in=[Status.OPEN, Status.IN_PROGRESS], code__in=list(RULES)
+        ).values_list("code", flat=True)
+    )
     for item in ExceptionItem.objects.filter(document=doc, status=Status.WAITING).exclude(code__in=list(RULES)):
-        exception_item_transition(item=item, to=Status.OPEN, actor=actor, action="still_blocked",
-                                  reason="Not re-posted: fix " + ", ".join(sorted(set(blocking))) + " first.")
+        exception_item_transition(
+            item=item,
+            to=Status.OPEN,
+            actor=actor,
+            action="still_blocked",
+            reason="Not re-posted: fix " + ", ".join(sorted(set(blocking))) + " first.",
+        )
 
 
-def documents_revalidate(docs: list[Document], *, ctx: MasterDataContext | None = None, actor=None,
-                         run_id: int | None = None) -> list[Document]:
+def documents_revalidate(
+    docs: list[Document], *, ctx: MasterDataContext | None = None, actor=None, run_id: int | None = None
+) -> list[Document]:
     """Check these documents again in batches; queue the clean unposted ones, route clean pending
     requisitions. Returns the clean documents."""
     ctx = ctx or MasterDataContext.load()
     clean_all: list[Document] = []
     for start in range(0, len(docs), BATCH):
         with transaction.atomic():
-            clean = documents_validate(documents=docs[start:start + BATCH], ctx=ctx, actor=actor)
+            clean = documents_validate(documents=docs[start : start + BATCH], ctx=ctx, actor=actor)
             postings_enqueue(_postable(clean), run_id=run_id)
             for doc in clean:
                 if doc.kind == Document.Kind.REQUISITION and doc.business_status == Document.BusinessStatus.PENDING:
@@ -79,8 +93,11 @@ def documents_revalidate(docs: list[Document], *, ctx: MasterDataContext | None 
 
 def documents_revalidate_open() -> int:
     """New or changed master data can fix (or break) documents waiting in the queue."""
-    docs = list(Document.objects.filter(exceptions__status__in=[Status.OPEN, Status.IN_PROGRESS],
-                                        exceptions__category__in=["master_data", "policy"]).distinct())
+    docs = list(
+        Document.objects.filter(
+            exceptions__status__in=[Status.OPEN, Status.IN_PROGRESS], exceptions__category__in=["master_data", "policy"]
+        ).distinct()
+    )
     documents_revalidate(docs)
     return len(docs)
 
@@ -90,16 +107,20 @@ def invoices_revalidate_for(*, po_numbers: set[str]) -> int:
     po_numbers = {n for n in po_numbers if n}
     if not po_numbers:
         return 0
-    docs = list(Document.objects.filter(kind=Document.Kind.SUPPLIER_INVOICE, po_number__in=po_numbers,
-                                        financial_status=FIN.NOT_POSTED))
+    docs = list(
+        Document.objects.filter(
+            kind=Document.Kind.SUPPLIER_INVOICE, po_number__in=po_numbers, financial_status=FIN.NOT_POSTED
+        )
+    )
     documents_revalidate(docs)
     return len(docs)
 
 
 def invoices_rematch_open(*, entity_id: int | None = None) -> int:
     """Tolerances changed: invoices with open match exceptions are matched again (and posted if now clean)."""
-    items = ExceptionItem.objects.filter(code__in=["PRICE_VARIANCE", "QUANTITY_VARIANCE"],
-                                         status__in=[Status.OPEN, Status.IN_PROGRESS])
+    items = ExceptionItem.objects.filter(
+        code__in=["PRICE_VARIANCE", "QUANTITY_VARIANCE"], status__in=[Status.OPEN, Status.IN_PROGRESS]
+    )
     if entity_id is not None:
         items = items.filter(entity_id=entity_id)
     ids = list(items.values_list("document_id", flat=True).distinct())
@@ -115,14 +136,22 @@ def employees_reports_revalidate(employees: set[tuple[str, str]]) -> int:
     """
     if not employees:
         return 0
-    docs = [d for d in Document.objects.filter(kind=Document.Kind.EXPENSE_REPORT, party_code__in={c for _, c in employees},
-                                               financial_status__in=[FIN.NOT_POSTED, FIN.REJECTED, FIN.POSTING])
-            if (d.entity_code, d.party_code) in employees]
+    docs = [
+        d
+        for d in Document.objects.filter(
+            kind=Document.Kind.EXPENSE_REPORT,
+            party_code__in={c for _, c in employees},
+            financial_status__in=[FIN.NOT_POSTED, FIN.REJECTED, FIN.POSTING],
+        )
+        if (d.entity_code, d.party_code) in employees
+    ]
     if not docs:
         return 0
     clean = documents_validate(documents=docs, ctx=MasterDataContext.load())
     clean_ids = {d.pk for d in clean}
-    postings_withdraw([d for d in docs if d.pk not in clean_ids],
-                      reason="re-checked after a change in the directory, it now has an open exception")
+    postings_withdraw(
+        [d for d in docs if d.pk not in clean_ids],
+        reason="re-checked after a change in the directory, it now has an open exception",
+    )
     postings_enqueue(clean)
     return len(docs)

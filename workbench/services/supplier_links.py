@@ -87,8 +87,10 @@ def _evidence(reasons) -> str:
 
 def _proposal_message(link: MasterDataLink, vendor: Vendor | None) -> str:
     if link.status == LINK.UNMATCHED or vendor is None:
-        return (f"{link_label(link)}: no ERP vendor found by tax id, IBAN or name; "
-                "pick the vendor, or create it in the ERP first.")
+        return (
+            f"{link_label(link)}: no ERP vendor found by tax id, IBAN or name; "
+            "pick the vendor, or create it in the ERP first."
+        )
     return f"{link_label(link)} may be {vendor.describe()}: {_evidence(link.reasons)}; confirm or pick another."
 
 
@@ -107,8 +109,9 @@ def _links_of(system: str, external_ids: list[str]) -> dict[str, MasterDataLink]
 
 
 @transaction.atomic
-def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
-                           vendors: ErpVendors | None = None) -> dict[str, int]:
+def supplier_links_refresh(
+    *, system: str, records: list[dict], connection=None, vendors: ErpVendors | None = None
+) -> dict[str, int]:
     """Match external supplier records against the ERP vendor master and keep the crosswalk.
 
     Records: ``external_id``, ``number``, ``name``, ``tax_id``, ``iban``, ``country``. Linear: one
@@ -134,13 +137,22 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     to_match: list[Party] = []
     outcome: dict[str, tuple[str, Vendor | None, str, float, list[str]]] = {}
     for external_id, r in recs.items():
-        snap = {"external_number": printable(r.get("number"), 64), "external_name": printable(r.get("name"), 200),
-                "tax_id": printable(r.get("tax_id"), 40), "iban": printable(r.get("iban"), 40), "country": country_code(printable(r.get("country"), 10))}
+        snap = {
+            "external_number": printable(r.get("number"), 64),
+            "external_name": printable(r.get("name"), 200),
+            "tax_id": printable(r.get("tax_id"), 40),
+            "iban": printable(r.get("iban"), 40),
+            "country": country_code(printable(r.get("country"), 10)),
+        }
         snapshots[external_id] = snap
         link = links.get(external_id)
         if link is not None and link.decided_at is not None:
             continue
-        keyed = vendors.by_key(snap["external_number"], snap["tax_id"], snap["country"]) if snap["external_number"] else None
+        keyed = (
+            vendors.by_key(snap["external_number"], snap["tax_id"], snap["country"])
+            if snap["external_number"]
+            else None
+        )
         if keyed:
             outcome[external_id] = (LINK.CONFIRMED, keyed[0], CERTAIN, 1.0, keyed[1])
         else:
@@ -167,11 +179,19 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
             continue
         status, vendor, certainty, score, reasons = outcome[external_id]
         counts[str(status)] += 1
-        values = {**snap, "status": status, "entity_code": vendor.entity_code if vendor else "",
-                  "code": vendor.code if vendor else "", "certainty": certainty,
-                  "score": Decimal(str(round(score, 3))), "reasons": reasons}
+        values = {
+            **snap,
+            "status": status,
+            "entity_code": vendor.entity_code if vendor else "",
+            "code": vendor.code if vendor else "",
+            "certainty": certainty,
+            "score": Decimal(str(round(score, 3))),
+            "reasons": reasons,
+        }
         if link is None:
-            links[external_id] = MasterDataLink(object_type=OBJECT_TYPE, system=system, external_id=external_id, **values)
+            links[external_id] = MasterDataLink(
+                object_type=OBJECT_TYPE, system=system, external_id=external_id, **values
+            )
             new.append(links[external_id])
         elif any(getattr(link, f) != v for f, v in values.items()):
             for f, v in values.items():
@@ -187,8 +207,9 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
             for link in new:
                 link.pk = link.id = ids[link.external_id].pk
     # Only links nobody decided meanwhile: a person's confirm between our read and this write wins.
-    MasterDataLink.objects.filter(decided_at__isnull=True).bulk_update(changed, [*SNAPSHOT, *DECISION, "updated_at"],
-                                                                       batch_size=500)
+    MasterDataLink.objects.filter(decided_at__isnull=True).bulk_update(
+        changed, [*SNAPSHOT, *DECISION, "updated_at"], batch_size=500
+    )
     MasterDataLink.objects.bulk_update(decided_changed, [*SNAPSHOT, "updated_at"], batch_size=500)
     counts.update(created=len(new), updated=len(changed))
 
@@ -203,8 +224,9 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
     raised, resolved = _items_sync(system=system, connection=connection, wanted=wanted, settled=settled, now=now)
     counts.update(items_raised=raised, items_resolved=resolved)
     # Only links this refresh changed: an unchanged one was compared when it last changed.
-    raised, resolved = supplier_tax_id_conflicts(system=system, links=[*new, *changed, *decided_changed], vendors=vendors,
-                                         connection=connection)
+    raised, resolved = supplier_tax_id_conflicts(
+        system=system, links=[*new, *changed, *decided_changed], vendors=vendors, connection=connection
+    )
     counts.update(conflicts_raised=raised, conflicts_resolved=resolved)
     # A link the evidence now confirms reaches the documents that waited for it, as a person's confirm does.
     counts.update(documents_updated=supplier_links_apply(links=[*new, *changed]))
@@ -212,9 +234,17 @@ def supplier_links_refresh(*, system: str, records: list[dict], connection=None,
 
 
 def _item_detail(link: MasterDataLink, vendor: Vendor | None) -> dict:
-    return {"system": link.system, "external_id": link.external_id, "external_number": link.external_number,
-            "link": link.pk, "status": link.status, "entity_code": vendor.entity_code if vendor else "",
-            "code": vendor.code if vendor else "", "certainty": link.certainty, "score": str(link.score)}
+    return {
+        "system": link.system,
+        "external_id": link.external_id,
+        "external_number": link.external_number,
+        "link": link.pk,
+        "status": link.status,
+        "entity_code": vendor.entity_code if vendor else "",
+        "code": vendor.code if vendor else "",
+        "certainty": link.certainty,
+        "score": str(link.score),
+    }
 
 
 def _search_extra(link: MasterDataLink, vendor: Vendor | None) -> str:
@@ -233,7 +263,11 @@ def _items_sync(*, system: str, connection, wanted: dict, settled: dict[str, str
     if not fps:
         return 0, 0
     qs = ExceptionItem.objects.filter(code=CODE)
-    qs = qs.filter(fingerprint__in=fps) if len(fps) <= IN_LIMIT else qs.filter(fingerprint__startswith=f"{CODE}:{system}:")
+    qs = (
+        qs.filter(fingerprint__in=fps)
+        if len(fps) <= IN_LIMIT
+        else qs.filter(fingerprint__startswith=f"{CODE}:{system}:")
+    )
     existing = {i.fingerprint: i for i in qs.only("id", "fingerprint", "message", "status", "correlation_id")}
     spec = CODES[CODE]
     new, reworded, reopen = [], [], []
@@ -242,11 +276,26 @@ def _items_sync(*, system: str, connection, wanted: dict, settled: dict[str, str
         search = f"{search_text(CODE, message, None, connection)} {_search_extra(link, vendor)}".strip()
         item = existing.get(fp)
         if item is None:
-            new.append(ExceptionItem(
-                fingerprint=fp, code=CODE, category=spec.category, kind=spec.kind, severity=spec.severity,
-                status=Status.OPEN, message=message, connection=connection, entity_id=vendor.entity_id if vendor else None,
-                amount_at_risk=0, currency="USD", owner_team=spec.owner_team, detail=_item_detail(link, vendor),
-                search=search, opened_at=now, sla_due_at=now + timedelta(hours=spec.sla_hours)))
+            new.append(
+                ExceptionItem(
+                    fingerprint=fp,
+                    code=CODE,
+                    category=spec.category,
+                    kind=spec.kind,
+                    severity=spec.severity,
+                    status=Status.OPEN,
+                    message=message,
+                    connection=connection,
+                    entity_id=vendor.entity_id if vendor else None,
+                    amount_at_risk=0,
+                    currency="USD",
+                    owner_team=spec.owner_team,
+                    detail=_item_detail(link, vendor),
+                    search=search,
+                    opened_at=now,
+                    sla_due_at=now + timedelta(hours=spec.sla_hours),
+                )
+            )
             continue
         if item.message == message and item.status in ACTIVE_STATUSES:
             continue
@@ -279,23 +328,31 @@ def _vendor_for(*, entity_code: str | None, code: str) -> Supplier:
     code, entity_code = printable(code, 40), printable(entity_code, 20)
     if not code:
         raise UnknownVendor("Enter the ERP vendor number to link to.")
-    found = list(Supplier.objects.filter(code=code, **({"entity__code": entity_code} if entity_code else {}))
-                 .select_related("entity").order_by("entity__code")[:5])
+    found = list(
+        Supplier.objects.filter(code=code, **({"entity__code": entity_code} if entity_code else {}))
+        .select_related("entity")
+        .order_by("entity__code")[:5]
+    )
     if not found:
         where = f" in {entity_code}" if entity_code else ""
         raise UnknownVendor(f"'{code}' is not an ERP vendor{where}. Pick a vendor number from the ERP's vendor master.")
     if len(found) > 1:
-        raise UnknownVendor(f"Vendor {code} exists in {', '.join(s.entity.code for s in found)}: choose the entity too.")
+        raise UnknownVendor(
+            f"Vendor {code} exists in {', '.join(s.entity.code for s in found)}: choose the entity too."
+        )
     return found[0]
 
 
 def _claim(link: MasterDataLink, **changes) -> None:
     """Compare-and-set on what the person saw: a refresh or another person in between makes it stale."""
     now = timezone.now()
-    seen = MasterDataLink.objects.filter(pk=link.pk, status=link.status, entity_code=link.entity_code, code=link.code,
-                                         decided_at=link.decided_at)
+    seen = MasterDataLink.objects.filter(
+        pk=link.pk, status=link.status, entity_code=link.entity_code, code=link.code, decided_at=link.decided_at
+    )
     if seen.update(**changes, updated_at=now) != 1:
-        raise StaleUpdate("This supplier link was changed meanwhile (by a sync or by someone else). Reload and check it again.")
+        raise StaleUpdate(
+            "This supplier link was changed meanwhile (by a sync or by someone else). Reload and check it again."
+        )
     for k, v in changes.items():
         setattr(link, k, v)
     link.updated_at = now
@@ -306,8 +363,9 @@ def _open_item(link: MasterDataLink) -> ExceptionItem | None:
 
 
 @transaction.atomic
-def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | None = None,
-                          code: str | None = None) -> MasterDataLink:
+def supplier_link_confirm(
+    *, link: MasterDataLink, actor, entity_code: str | None = None, code: str | None = None
+) -> MasterDataLink:
     """Confirm the proposed vendor (no `code`), or link the external supplier to the vendor a person picked."""
     if code is not None:
         sup = _vendor_for(entity_code=entity_code, code=code)
@@ -316,24 +374,41 @@ def supplier_link_confirm(*, link: MasterDataLink, actor, entity_code: str | Non
     elif link.status == LINK.PROPOSED and link.code:
         sup = Supplier.objects.filter(entity__code=link.entity_code, code=link.code).select_related("entity").first()
         if sup is None:
-            raise UnknownVendor(f"ERP vendor {link.code} ({link.entity_code}) is no longer in the ERP's vendor master; "
-                                "pick another.")
+            raise UnknownVendor(
+                f"ERP vendor {link.code} ({link.entity_code}) is no longer in the ERP's vendor master; pick another."
+            )
         picked, name = False, sup.name
     else:
         raise InvalidTransition("There is no proposed vendor to confirm: pick the ERP vendor.")
     now = timezone.now()
     vendor = f"ERP vendor {sup.code} '{name}' ({sup.entity.code})"
-    note = (f"{_who(actor)} picked {sup.code} ({sup.entity.code})" if picked
-            else f"confirmed by {_who(actor)}")
-    _claim(link, status=LINK.CONFIRMED, entity_code=sup.entity.code, code=sup.code, decided_by=actor, decided_at=now,
-           reasons=[*(link.reasons if not picked else []), note], **({"certainty": "", "score": 0} if picked else {}))
+    note = f"{_who(actor)} picked {sup.code} ({sup.entity.code})" if picked else f"confirmed by {_who(actor)}"
+    _claim(
+        link,
+        status=LINK.CONFIRMED,
+        entity_code=sup.entity.code,
+        code=sup.code,
+        decided_by=actor,
+        decided_at=now,
+        reasons=[*(link.reasons if not picked else []), note],
+        **({"certainty": "", "score": 0} if picked else {}),
+    )
     item = _open_item(link)
     if item is not None and item.is_active:
-        exception_item_transition(item=item, to=Status.RESOLVED, actor=actor, action="confirmed",
-                                  reason=f"{_who(actor)} linked {link_label(link)} to {vendor}.")
+        exception_item_transition(
+            item=item,
+            to=Status.RESOLVED,
+            actor=actor,
+            action="confirmed",
+            reason=f"{_who(actor)} linked {link_label(link)} to {vendor}.",
+        )
     link.documents_updated = supplier_links_apply(links=[link], actor=actor)
-    supplier_tax_id_conflicts(system=link.system, links=[link], vendors=ErpVendors.load(pk=sup.pk),
-                              connection=connection_of_system(link.system))
+    supplier_tax_id_conflicts(
+        system=link.system,
+        links=[link],
+        vendors=ErpVendors.load(pk=sup.pk),
+        connection=connection_of_system(link.system),
+    )
     return link
 
 
@@ -360,16 +435,19 @@ def supplier_links_apply(*, links: list[MasterDataLink], actor=None) -> int:
     unposted = Document.objects.filter(
         source_system__in={s for s, _ in wanted},
         kind__in=[kinds.REQUISITION, kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE],
-        financial_status__in=[Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED])
+        financial_status__in=[Document.FinancialStatus.NOT_POSTED, Document.FinancialStatus.REJECTED],
+    )
     known, headers, lines = set(), [], []
     for start in range(0, len(keys), IN_LIMIT):
-        chunk = keys[start:start + IN_LIMIT]
+        chunk = keys[start : start + IN_LIMIT]
         # As `supplier_crosswalk`: a number the ERP itself knows is that vendor, never translated.
         known.update(Supplier.objects.filter(code__in=chunk).values_list("code", flat=True))
-        headers += unposted.filter(kind__in=[kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE], party_code__in=chunk) \
-            .values_list("pk", "source_system", "party_code")
-        lines += DocumentLine.objects.filter(document__in=unposted, supplier_code__in=chunk) \
-            .values_list("pk", "document_id", "document__source_system", "supplier_code")
+        headers += unposted.filter(
+            kind__in=[kinds.PURCHASE_ORDER, kinds.SUPPLIER_INVOICE], party_code__in=chunk
+        ).values_list("pk", "source_system", "party_code")
+        lines += DocumentLine.objects.filter(document__in=unposted, supplier_code__in=chunk).values_list(
+            "pk", "document_id", "document__source_system", "supplier_code"
+        )
     header_ids: dict[MasterDataLink, list[int]] = {}
     line_ids: dict[MasterDataLink, list[int]] = {}
     touched: dict[int, set[MasterDataLink]] = {}
@@ -388,12 +466,23 @@ def supplier_links_apply(*, links: list[MasterDataLink], actor=None) -> int:
         DocumentLine.objects.filter(pk__in=ids).update(supplier_code=link.code)
     docs = list(Document.objects.filter(pk__in=list(touched)).order_by("pk"))
     how = f"confirmed by {_who(actor)}" if actor is not None else "matched automatically"
-    DocumentEvent.objects.bulk_create([
-        DocumentEvent(document=d, at=now, system="workbench", action="supplier_linked", actor=actor,
-                      message=f"Supplier {link_label(link)} is ERP vendor {link.code} ({link.entity_code}): "
-                              f"the link was {how}",
-                      correlation_id=d.correlation_id, data={"link": link.pk, "code": link.code})
-        for d in docs for link in sorted(touched[d.pk], key=lambda link: link.pk)])
+    DocumentEvent.objects.bulk_create(
+        [
+            DocumentEvent(
+                document=d,
+                at=now,
+                system="workbench",
+                action="supplier_linked",
+                actor=actor,
+                message=f"Supplier {link_label(link)} is ERP vendor {link.code} ({link.entity_code}): "
+                f"the link was {how}",
+                correlation_id=d.correlation_id,
+                data={"link": link.pk, "code": link.code},
+            )
+            for d in docs
+            for link in sorted(touched[d.pk], key=lambda link: link.pk)
+        ]
+    )
     # As the procurement pull does: a clean invoice is posted, a clean requisition goes to its approvers
     # (a document the ERP refused is re-posted by a person, not by this).
     documents_revalidate(docs, actor=actor)
@@ -415,18 +504,38 @@ def supplier_link_reject(*, link: MasterDataLink, actor, reason: str) -> MasterD
         raise InvalidTransition("Only a proposed or confirmed vendor can be rejected.")
     sup = Supplier.objects.filter(entity__code=link.entity_code, code=link.code).first()
     vendor = f"ERP vendor {link.code} '{sup.name if sup else ''}' ({link.entity_code})"
-    _claim(link, status=LINK.REJECTED, decided_by=actor, decided_at=timezone.now(),
-           reasons=[*link.reasons, f"rejected by {_who(actor)}: {reason}"])
-    message = (f"{link_label(link)} is not {vendor}: rejected by {_who(actor)} ({reason}). "
-               "Pick the right ERP vendor.")
-    item = exception_item_raise(code=CODE, message=message, fp=match_fingerprint(link.system, link.external_id),
-                                detail={"system": link.system, "external_id": link.external_id, "link": link.pk,
-                                        "external_number": link.external_number, "status": link.status,
-                                        "rejected": [link.entity_code, link.code]},
-                                search_extra=f"{link.external_id} {link.external_number} {link.external_name} {link.code}")
+    _claim(
+        link,
+        status=LINK.REJECTED,
+        decided_by=actor,
+        decided_at=timezone.now(),
+        reasons=[*link.reasons, f"rejected by {_who(actor)}: {reason}"],
+    )
+    message = f"{link_label(link)} is not {vendor}: rejected by {_who(actor)} ({reason}). Pick the right ERP vendor."
+    item = exception_item_raise(
+        code=CODE,
+        message=message,
+        fp=match_fingerprint(link.system, link.external_id),
+        detail={
+            "system": link.system,
+            "external_id": link.external_id,
+            "link": link.pk,
+            "external_number": link.external_number,
+            "status": link.status,
+            "rejected": [link.entity_code, link.code],
+        },
+        search_extra=f"{link.external_id} {link.external_number} {link.external_name} {link.code}",
+    )
     if sup is not None and item.entity_id is None:
         ExceptionItem.objects.filter(pk=item.pk).update(entity_id=sup.entity_id)
-    ExceptionEvent.objects.create(item=item, action="match_rejected", from_status=item.status, to_status=item.status,
-                                  actor=actor, reason=f"Not {vendor}: {reason}", correlation_id=item.correlation_id)
+    ExceptionEvent.objects.create(
+        item=item,
+        action="match_rejected",
+        from_status=item.status,
+        to_status=item.status,
+        actor=actor,
+        reason=f"Not {vendor}: {reason}",
+        correlation_id=item.correlation_id,
+    )
     supplier_tax_id_conflicts_close([link])  # no vendor, no question
     return link

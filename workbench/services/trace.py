@@ -10,11 +10,26 @@ from django.utils import timezone
 from workbench.models import Document, DocumentEvent
 
 
-def document_event_add(*, document: Document, system: str, action: str, message: str = "", actor=None,
-                       data: dict | None = None, at: datetime | None = None) -> DocumentEvent:
-    return DocumentEvent.objects.create(document=document, at=at or timezone.now(), system=system, action=action,
-                                        message=message, actor=actor, correlation_id=document.correlation_id,
-                                        data=data or {})
+def document_event_add(
+    *,
+    document: Document,
+    system: str,
+    action: str,
+    message: str = "",
+    actor=None,
+    data: dict | None = None,
+    at: datetime | None = None,
+) -> DocumentEvent:
+    return DocumentEvent.objects.create(
+        document=document,
+        at=at or timezone.now(),
+        system=system,
+        action=action,
+        message=message,
+        actor=actor,
+        correlation_id=document.correlation_id,
+        data=data or {},
+    )
 
 
 def system_user():

@@ -10,8 +10,9 @@ from workbench.services.mappings import mappings_apply
 from workbench.services.matching import match_results_save
 
 
-def documents_validate(*, documents: list[Document], ctx: MasterDataContext | None = None, actor=None,
-                       cause: str = "") -> list[Document]:
+def documents_validate(
+    *, documents: list[Document], ctx: MasterDataContext | None = None, actor=None, cause: str = ""
+) -> list[Document]:
     """Run every rule on these documents; raise, reopen or resolve their items.
 
     Returns the documents with nothing blocking them (ready to post). Lines are fetched in one
@@ -49,4 +50,3 @@ def documents_validate(*, documents: list[Document], ctx: MasterDataContext | No
     if ctx._p2p is not None:
         ctx.p2p.reset_batch()
     return clean
-

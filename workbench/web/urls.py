@@ -17,64 +17,84 @@ from workbench.web.views import (
 )
 
 queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
-items_patterns = ([
-    path("<int:pk>/", items.item_detail, name="detail"),
-    path("<int:pk>/progress/", items.item_progress, name="progress"),
-    path("<int:pk>/correct/", items.item_correct, name="correct"),
-    path("<int:pk>/override/", items.item_override, name="override"),
-    path("<int:pk>/retry/", items.item_retry, name="retry"),
-    path("<int:pk>/send-back/", items.item_send_back, name="send_back"),
-    path("<int:pk>/assign/", items.item_assign, name="assign"),
-    path("<int:pk>/accept-variance/", p2p.accept_variance, name="accept_variance"),
-    path("<int:pk>/credit-note/", p2p.request_credit_note, name="credit_note"),
-    path("<int:pk>/route/", p2p.route_to_approver, name="route"),
-    path("<int:pk>/reject-invoice/", p2p.reject_invoice, name="reject_invoice"),
-], "items")
-p2p_patterns = ([
-    path("accruals/", p2p.accruals_page, name="accruals"),
-    path("budgets/", p2p.budgets_page, name="budgets"),
-    path("settings/", p2p.settings_page, name="settings"),
-    path("settings/rules/", p2p.rule_save, name="rule_add"),
-    path("settings/rules/<int:pk>/", p2p.rule_save, name="rule_edit"),
-    path("settings/delegations/", p2p.delegation_save, name="delegation_add"),
-    path("settings/tolerances/", p2p.tolerance_save_view, name="tolerance_add"),
-    path("settings/tolerances/<int:pk>/", p2p.tolerance_save_view, name="tolerance_edit"),
-    path("einvoices/", p2p.einvoice_upload_page, name="einvoices"),
-], "p2p")
+items_patterns = (
+    [
+        path("<int:pk>/", items.item_detail, name="detail"),
+        path("<int:pk>/progress/", items.item_progress, name="progress"),
+        path("<int:pk>/correct/", items.item_correct, name="correct"),
+        path("<int:pk>/override/", items.item_override, name="override"),
+        path("<int:pk>/retry/", items.item_retry, name="retry"),
+        path("<int:pk>/send-back/", items.item_send_back, name="send_back"),
+        path("<int:pk>/assign/", items.item_assign, name="assign"),
+        path("<int:pk>/accept-variance/", p2p.accept_variance, name="accept_variance"),
+        path("<int:pk>/credit-note/", p2p.request_credit_note, name="credit_note"),
+        path("<int:pk>/route/", p2p.route_to_approver, name="route"),
+        path("<int:pk>/reject-invoice/", p2p.reject_invoice, name="reject_invoice"),
+    ],
+    "items",
+)
+p2p_patterns = (
+    [
+        path("accruals/", p2p.accruals_page, name="accruals"),
+        path("budgets/", p2p.budgets_page, name="budgets"),
+        path("settings/", p2p.settings_page, name="settings"),
+        path("settings/rules/", p2p.rule_save, name="rule_add"),
+        path("settings/rules/<int:pk>/", p2p.rule_save, name="rule_edit"),
+        path("settings/delegations/", p2p.delegation_save, name="delegation_add"),
+        path("settings/tolerances/", p2p.tolerance_save_view, name="tolerance_add"),
+        path("settings/tolerances/<int:pk>/", p2p.tolerance_save_view, name="tolerance_edit"),
+        path("einvoices/", p2p.einvoice_upload_page, name="einvoices"),
+    ],
+    "p2p",
+)
 documents_patterns = ([path("<int:pk>/", documents.document_detail, name="detail")], "documents")
-sync_patterns = ([
-    path("", sync.sync_page, name="page"),
-    path("connections/<int:pk>/run/<str:job>/", sync.run_now, name="run_now"),
-    path("runs/<int:pk>/", sync.run_progress, name="run_progress"),
-    path("schedules/", schedules.schedules_page, name="schedules"),
-    path("reconciliation/", reconciliation.reconciliation_page, name="reconciliation"),
-    path("reconciliation/<int:pk>/", reconciliation.reconciliation_page, name="reconciliation_run"),
-    path("reconciliation/<int:pk>/progress/", reconciliation.reconciliation_progress, name="reconciliation_progress"),
-    path("connections/<int:pk>/reconcile/", reconciliation.reconcile_now, name="reconcile_now"),
-    path("schedules/<int:pk>/", schedules.schedule_save, name="schedule_save"),
-], "sync")
+sync_patterns = (
+    [
+        path("", sync.sync_page, name="page"),
+        path("connections/<int:pk>/run/<str:job>/", sync.run_now, name="run_now"),
+        path("runs/<int:pk>/", sync.run_progress, name="run_progress"),
+        path("schedules/", schedules.schedules_page, name="schedules"),
+        path("reconciliation/", reconciliation.reconciliation_page, name="reconciliation"),
+        path("reconciliation/<int:pk>/", reconciliation.reconciliation_page, name="reconciliation_run"),
+        path(
+            "reconciliation/<int:pk>/progress/", reconciliation.reconciliation_progress, name="reconciliation_progress"
+        ),
+        path("connections/<int:pk>/reconcile/", reconciliation.reconcile_now, name="reconcile_now"),
+        path("schedules/<int:pk>/", schedules.schedule_save, name="schedule_save"),
+    ],
+    "sync",
+)
 
-mappings_patterns = ([
-    path("", mappings.mappings_page, name="list"),
-    path("<int:pk>/", mappings.mappings_page, name="edit"),
-    path("test/", mappings.mapping_test, name="test"),
-    path("<int:pk>/test/", mappings.mapping_test, name="test_existing"),
-    path("save/", mappings.mapping_save, name="save"),
-    path("<int:pk>/save/", mappings.mapping_save, name="save_existing"),
-    path("runs/<int:pk>/", mappings.mapping_run_progress, name="run"),
-], "mappings")
+mappings_patterns = (
+    [
+        path("", mappings.mappings_page, name="list"),
+        path("<int:pk>/", mappings.mappings_page, name="edit"),
+        path("test/", mappings.mapping_test, name="test"),
+        path("<int:pk>/test/", mappings.mapping_test, name="test_existing"),
+        path("save/", mappings.mapping_save, name="save"),
+        path("<int:pk>/save/", mappings.mapping_save, name="save_existing"),
+        path("runs/<int:pk>/", mappings.mapping_run_progress, name="run"),
+    ],
+    "mappings",
+)
 
-masterdata_patterns = ([
-    path("", masterdata.masterdata_page, name="page"),
-    path("owner/", masterdata.owner_set, name="owner"),
-    path("conflicts/<int:pk>/keep/", masterdata.conflict_keep, name="keep"),
-], "masterdata")
+masterdata_patterns = (
+    [
+        path("", masterdata.masterdata_page, name="page"),
+        path("owner/", masterdata.owner_set, name="owner"),
+        path("conflicts/<int:pk>/keep/", masterdata.conflict_keep, name="keep"),
+    ],
+    "masterdata",
+)
 
-suppliers_patterns = ([
-    path("", supplier_links.supplier_links_page, name="list"),
-    path("<int:pk>/confirm/", supplier_links.supplier_link_confirm_view, name="confirm"),
-    path("<int:pk>/reject/", supplier_links.supplier_link_reject_view, name="reject"),
-], "suppliers")
+suppliers_patterns = (
+    [
+        path("", supplier_links.supplier_links_page, name="list"),
+        path("<int:pk>/confirm/", supplier_links.supplier_link_confirm_view, name="confirm"),
+        path("<int:pk>/reject/", supplier_links.supplier_link_reject_view, name="reject"),
+    ],
+    "suppliers",
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False)),

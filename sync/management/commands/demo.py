@@ -29,9 +29,13 @@ from workbench.models import Connection
 
 WORKERS = ("worker-1", "worker-2")  # two processes: one restarting never leaves the queue unserved
 # What the first sync runs, and how many seconds after start (master data first: the rest waits on it).
-FIRST_RUNS = ((Connection.Role.ERP, "master_data", 0), (Connection.Role.APPROVALS, "approvals_pull", 10),
-              (Connection.Role.IDENTITY, "identity_pull", 15), (Connection.Role.EXPENSE, "expense_pull", 20),
-              (Connection.Role.PROCUREMENT, "procurement_pull", 25))
+FIRST_RUNS = (
+    (Connection.Role.ERP, "master_data", 0),
+    (Connection.Role.APPROVALS, "approvals_pull", 10),
+    (Connection.Role.IDENTITY, "identity_pull", 15),
+    (Connection.Role.EXPENSE, "expense_pull", 20),
+    (Connection.Role.PROCUREMENT, "procurement_pull", 25),
+)
 
 
 def _answers(url: str) -> bool:
@@ -76,20 +80,32 @@ class Command(BaseCommand):
         parser.add_argument("--today", default=None, help="YYYY-MM-DD the sandboxes' data is built around")
 
     def handle(self, *args, **opts):
-        ports = {"web": opts["port"], "erp": opts["erp_port"], "expense": opts["expense_port"],
-                 "procurement": opts["procurement_port"], "approvals": opts["approvals_port"],
-                 "identity": opts["identity_port"]}
+        ports = {
+            "web": opts["port"],
+            "erp": opts["erp_port"],
+            "expense": opts["expense_port"],
+            "procurement": opts["procurement_port"],
+            "approvals": opts["approvals_port"],
+            "identity": opts["identity_port"],
+        }
         busy = [p for p in ports.values() if _port_in_use(p)]
         if busy:
-            raise SystemExit(f"Port {', '.join(map(str, busy))} is already in use (another `manage.py demo`?). Stop it, or set "
-                             "PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT / SANDBOX_PROCUREMENT_PORT / "
-                             "SANDBOX_APPROVALS_PORT / SANDBOX_IDENTITY_PORT.")
+            raise SystemExit(
+                f"Port {', '.join(map(str, busy))} is already in use (another `manage.py demo`?). Stop it, or set "
+                "PORT / SANDBOX_ERP_PORT / SANDBOX_EXPENSE_PORT / SANDBOX_PROCUREMENT_PORT / "
+                "SANDBOX_APPROVALS_PORT / SANDBOX_IDENTITY_PORT."
+            )
         var = Path(settings.VAR_DIR)
         logs = var / "logs"
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("setup_demo", erp_port=ports["erp"], expense_port=ports["expense"],
-                     procurement_port=ports["procurement"], approvals_port=ports["approvals"],
-                     identity_port=ports["identity"])
+        call_command(
+            "setup_demo",
+            erp_port=ports["erp"],
+            expense_port=ports["expense"],
+            procurement_port=ports["procurement"],
+            approvals_port=ports["approvals"],
+            identity_port=ports["identity"],
+        )
         today = opts["today"] or date.today().isoformat()
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         # Sandboxes are a development tool: the demo allows them explicitly.
@@ -99,8 +115,21 @@ class Command(BaseCommand):
             return Program(name, cmd, logs / f"{name}.log", env=env, cwd=str(settings.BASE_DIR))
 
         def sandbox(name: str, kind: str, port: int, *extra: str) -> Program:
-            return program(f"sandbox-{name}", [*manage, "sandbox", kind, "--port", str(port), "--data",
-                                               str(var / f"sandbox-{kind}.sqlite3"), "--today", today, *extra])
+            return program(
+                f"sandbox-{name}",
+                [
+                    *manage,
+                    "sandbox",
+                    kind,
+                    "--port",
+                    str(port),
+                    "--data",
+                    str(var / f"sandbox-{kind}.sqlite3"),
+                    "--today",
+                    today,
+                    *extra,
+                ],
+            )
 
         sandboxes = [
             sandbox("erp", "business_central", ports["erp"]),
@@ -111,10 +140,40 @@ class Command(BaseCommand):
             sandbox("identity", "scim", ports["identity"]),
         ]
         services = [program(name, worker_command(name)) for name in WORKERS] + [
-            program("beat", [sys.executable, "-m", "celery", "-A", "sync", "beat", "-l", "info",
-                             "-s", str(var / "celerybeat-schedule")]),
-            program("web", [sys.executable, "-m", "gunicorn", "workbench.wsgi", "-b", f"127.0.0.1:{ports['web']}",
-                            "-w", "2", "--threads", "4", "--access-logfile", "-", "--timeout", "60"]),
+            program(
+                "beat",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "sync",
+                    "beat",
+                    "-l",
+                    "info",
+                    "-s",
+                    str(var / "celerybeat-schedule"),
+                ],
+            ),
+            program(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "workbench.wsgi",
+                    "-b",
+                    f"127.0.0.1:{ports['web']}",
+                    "-w",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
+                    "--timeout",
+                    "60",
+                ],
+            ),
         ]
         sup = Supervisor(sandboxes + services, watch=_stalled_workers, out=lambda line: self.stderr.write(line))
         try:
@@ -137,12 +196,19 @@ class Command(BaseCommand):
             raise
         db = "PostgreSQL" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "SQLite (embedded)"
         broker = "Redis" if settings.REDIS_URL else "folder broker (embedded)"
-        self.stdout.write(self.style.SUCCESS(f"\nFinance Exception Workbench is {'running' if up else 'starting'} at {url}/"))
+        self.stdout.write(
+            self.style.SUCCESS(f"\nFinance Exception Workbench is {'running' if up else 'starting'} at {url}/")
+        )
         self.stdout.write("  log in as  analyst / analyst   (finance analyst)")
         self.stdout.write("         or  admin / admin       (admin)")
         self.stdout.write(f"  database: {db}; broker: {broker}; logs: {logs}")
-        self.stdout.write("  sandboxes: " + "  ".join(f"{name} http://127.0.0.1:{ports[name]}/"
-                                                     for name in ("erp", "expense", "procurement", "approvals", "identity")))
+        self.stdout.write(
+            "  sandboxes: "
+            + "  ".join(
+                f"{name} http://127.0.0.1:{ports[name]}/"
+                for name in ("erp", "expense", "procurement", "approvals", "identity")
+            )
+        )
         self.stdout.write("  the first sync runs now; expense reports are posted within about a minute.")
         self.stdout.write("  every process is supervised (a crash is restarted); Ctrl-C stops everything.\n")
         sup.run()
@@ -151,11 +217,19 @@ class Command(BaseCommand):
     def _wire_p2p_sandboxes(url: str, ports: dict) -> None:
         """Coupa's Call Out points at our validation API; ServiceNow decides by itself after a minute (demo only)."""
         for port, path, body in (
-                (ports["procurement"], "/sandbox/callout",
-                 {"url": f"{url}/api/p2p/requisitions/validate/", "token": callout_token()}),
-                (ports["approvals"], "/sandbox/autodecide", {"after_seconds": 60, "reject_over": "250000"})):
-            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+            (
+                ports["procurement"],
+                "/sandbox/callout",
+                {"url": f"{url}/api/p2p/requisitions/validate/", "token": callout_token()},
+            ),
+            (ports["approvals"], "/sandbox/autodecide", {"after_seconds": 60, "reject_over": "250000"}),
+        ):
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}",
+                data=json.dumps(body).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 urllib.request.urlopen(req, timeout=5).close()
             except OSError:

@@ -23,13 +23,20 @@ class Command(BaseCommand):
         parser.add_argument("--employees", type=int, default=200)
         parser.add_argument("--lines", type=int, default=2000)
         parser.add_argument("--faults", default="{}", help='JSON, e.g. {"error_rate": 0.1, "throttle_rate": 0.1}')
-        parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                            help="a sandbox option, e.g. coupa_only_suppliers=true (repeatable)")
+        parser.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a sandbox option, e.g. coupa_only_suppliers=true (repeatable)",
+        )
 
     def handle(self, *args, **opts):
         if not settings.SANDBOXES_ALLOWED:
-            raise CommandError("Sandboxes are fake vendor systems for development, tests and the demo; this "
-                               "installation does not allow them. Set DEBUG=1 or SANDBOXES_ALLOWED=1 to run one.")
+            raise CommandError(
+                "Sandboxes are fake vendor systems for development, tests and the demo; this "
+                "installation does not allow them. Set DEBUG=1 or SANDBOXES_ALLOWED=1 to run one."
+            )
         try:
             faults = json.loads(opts["faults"])
             today = date.fromisoformat(opts["today"]) if opts["today"] else date.today()
@@ -37,8 +44,13 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         sandbox = sandbox_class(opts["kind"])(
-            data_path=opts["data"], seed=opts["seed"], faults=faults, today=today,
-            n_employees=opts["employees"], n_lines=opts["lines"], **options,
+            data_path=opts["data"],
+            seed=opts["seed"],
+            faults=faults,
+            today=today,
+            n_employees=opts["employees"],
+            n_lines=opts["lines"],
+            **options,
         )
         serve(sandbox, opts["host"], opts["port"])
 

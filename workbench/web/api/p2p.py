@@ -63,11 +63,22 @@ class RequisitionSerializer(serializers.Serializer):
     lines = LineSerializer(many=True, allow_empty=False)
 
 
-FindingSerializer = inline_serializer("Finding", {"code": serializers.CharField(), "message": serializers.CharField(),
-                                                  "line": serializers.IntegerField(allow_null=True)})
-ValidationAnswer = inline_serializer("RequisitionValidation", {
-    "status": serializers.ChoiceField(["valid", "invalid"]), "messages": serializers.ListField(child=serializers.CharField()),
-    "findings": FindingSerializer})
+FindingSerializer = inline_serializer(
+    "Finding",
+    {
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "line": serializers.IntegerField(allow_null=True),
+    },
+)
+ValidationAnswer = inline_serializer(
+    "RequisitionValidation",
+    {
+        "status": serializers.ChoiceField(["valid", "invalid"]),
+        "messages": serializers.ListField(child=serializers.CharField()),
+        "findings": FindingSerializer,
+    },
+)
 
 
 def _plain(data: dict) -> dict:
@@ -93,9 +104,16 @@ def requisition_validate(request):
         result = requisition_check(_plain(body.validated_data))
     except ValueError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    return Response({"status": result.status, "messages": result.messages,
-                     "findings": [{"code": f.code, "message": f.message, "line": getattr(f.line, "line_no", None)}
-                                  for f in result.findings]})
+    return Response(
+        {
+            "status": result.status,
+            "messages": result.messages,
+            "findings": [
+                {"code": f.code, "message": f.message, "line": getattr(f.line, "line_no", None)}
+                for f in result.findings
+            ],
+        }
+    )
 
 
 class BudgetQuery(serializers.Serializer):
@@ -106,10 +124,24 @@ class BudgetQuery(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
 
 
-@extend_schema(request=BudgetQuery, responses={200: inline_serializer("BudgetPosition", {
-    "budget": serializers.DecimalField(max_digits=20, decimal_places=4), "committed": serializers.DecimalField(max_digits=20, decimal_places=4),
-    "actual": serializers.DecimalField(max_digits=20, decimal_places=4), "available": serializers.DecimalField(max_digits=20, decimal_places=4),
-    "currency": serializers.CharField(), "sufficient": serializers.BooleanField()}), 400: ErrorSerializer, 404: ErrorSerializer})
+@extend_schema(
+    request=BudgetQuery,
+    responses={
+        200: inline_serializer(
+            "BudgetPosition",
+            {
+                "budget": serializers.DecimalField(max_digits=20, decimal_places=4),
+                "committed": serializers.DecimalField(max_digits=20, decimal_places=4),
+                "actual": serializers.DecimalField(max_digits=20, decimal_places=4),
+                "available": serializers.DecimalField(max_digits=20, decimal_places=4),
+                "currency": serializers.CharField(),
+                "sufficient": serializers.BooleanField(),
+            },
+        ),
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+    },
+)
 @api_view(["POST"])
 def budget_check(request):
     """Budget, commitments, actuals and what is available for one entity, cost center, account and period."""
@@ -118,20 +150,39 @@ def budget_check(request):
     d = body.validated_data
     entity = LegalEntity.objects.filter(code=d["entity"]).first()
     if entity is None:
-        return Response({"detail": f"Legal entity {d['entity']!r} is not in the ERP."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(
+            {"detail": f"Legal entity {d['entity']!r} is not in the ERP."}, status=status.HTTP_404_NOT_FOUND
+        )
     position = BudgetPositions().get(entity.pk, d["cost_center"], d["gl_account"], d["period"])
     if position is None:
-        return Response({"detail": f"No budget for {d['cost_center']}/{d['gl_account']} in {d['period']}."},
-                        status=status.HTTP_404_NOT_FOUND)
+        return Response(
+            {"detail": f"No budget for {d['cost_center']}/{d['gl_account']} in {d['period']}."},
+            status=status.HTTP_404_NOT_FOUND,
+        )
     amount = d.get("amount") or Decimal(0)
     # Money as exact decimal strings (a bare Decimal would be rendered as a JSON float).
-    return Response({"budget": str(position.budget), "committed": str(position.committed), "actual": str(position.actual),
-                     "available": str(position.available), "currency": entity.currency,
-                     "sufficient": amount <= position.available})
+    return Response(
+        {
+            "budget": str(position.budget),
+            "committed": str(position.committed),
+            "actual": str(position.actual),
+            "available": str(position.available),
+            "currency": entity.currency,
+            "sufficient": amount <= position.available,
+        }
+    )
 
 
-@extend_schema(request=RequisitionSerializer, responses={201: inline_serializer("RequisitionCreated", {
-    "document": serializers.IntegerField(), "status": serializers.CharField(), "findings": FindingSerializer}), 400: ErrorSerializer})
+@extend_schema(
+    request=RequisitionSerializer,
+    responses={
+        201: inline_serializer(
+            "RequisitionCreated",
+            {"document": serializers.IntegerField(), "status": serializers.CharField(), "findings": FindingSerializer},
+        ),
+        400: ErrorSerializer,
+    },
+)
 @api_view(["POST"])
 def requisition_create(request):
     """Store a requisition, validate it and, if valid, route it for approval (idempotent by external_id)."""
@@ -140,9 +191,13 @@ def requisition_create(request):
     record = _plain(body.validated_data)
     record.setdefault("external_id", "")
     if not record["external_id"]:
-        return Response({"detail": "external_id is required to create a requisition (it makes the call idempotent)."},
-                        status=status.HTTP_400_BAD_REQUEST)
-    existing = Document.objects.filter(kind=Document.Kind.REQUISITION, source_system="api", source_id=record["external_id"]).first()
+        return Response(
+            {"detail": "external_id is required to create a requisition (it makes the call idempotent)."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    existing = Document.objects.filter(
+        kind=Document.Kind.REQUISITION, source_system="api", source_id=record["external_id"]
+    ).first()
     if existing is not None:  # a resend: answer with what we have, never move it back to pending
         return _requisition_state(existing, status.HTTP_200_OK)
     record["status"] = "pending_approval"
@@ -164,31 +219,57 @@ def requisition_create(request):
 
 def _requisition_state(doc: Document, code: int) -> Response:
     items = ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES).select_related("line")
-    state = ("ordered" if doc.erp_document_number else doc.business_status if doc.business_status != "pending"
-             else "routed" if doc.approval_tasks.exists() else "invalid")
-    return Response({"document": doc.pk, "status": state,
-                     "findings": [{"code": i.code, "message": i.message, "line": i.line.line_no if i.line else None} for i in items]},
-                    status=code)
+    state = (
+        "ordered"
+        if doc.erp_document_number
+        else doc.business_status
+        if doc.business_status != "pending"
+        else "routed"
+        if doc.approval_tasks.exists()
+        else "invalid"
+    )
+    return Response(
+        {
+            "document": doc.pk,
+            "status": state,
+            "findings": [
+                {"code": i.code, "message": i.message, "line": i.line.line_no if i.line else None} for i in items
+            ],
+        },
+        status=code,
+    )
 
 
-@extend_schema(request=inline_serializer("PurchaseOrderCreate", {"requisition": serializers.IntegerField()}),
-               responses={202: inline_serializer("PurchaseOrderQueued", {"po_number": serializers.CharField(),
-                                                                          "status": serializers.CharField()}), **ERRORS})
+@extend_schema(
+    request=inline_serializer("PurchaseOrderCreate", {"requisition": serializers.IntegerField()}),
+    responses={
+        202: inline_serializer(
+            "PurchaseOrderQueued", {"po_number": serializers.CharField(), "status": serializers.CharField()}
+        ),
+        **ERRORS,
+    },
+)
 @api_view(["POST"])
 def purchase_order_create(request):
     """Create the ERP PO of an approved requisition; calling twice queues one PO."""
     req_id = request.data.get("requisition") if isinstance(request.data, dict) else None
     if not isinstance(req_id, int):
-        return Response({"detail": "requisition (an integer document id) is required."}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"detail": "requisition (an integer document id) is required."}, status=status.HTTP_400_BAD_REQUEST
+        )
     doc = get_object_or_404(Document, pk=req_id, kind=Document.Kind.REQUISITION)
     if doc.business_status != Document.BusinessStatus.APPROVED:
-        return Response({"detail": f"Requisition {doc.number} is {doc.get_business_status_display().lower()}, not approved."},
-                        status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": f"Requisition {doc.number} is {doc.get_business_status_display().lower()}, not approved."},
+            status=status.HTTP_409_CONFLICT,
+        )
     with transaction.atomic():
         postings_enqueue([doc])
     doc.refresh_from_db()
-    return Response({"po_number": doc.erp_document_number or po_number_for(doc), "status": doc.financial_status},
-                    status=status.HTTP_202_ACCEPTED)
+    return Response(
+        {"po_number": doc.erp_document_number or po_number_for(doc), "status": doc.financial_status},
+        status=status.HTTP_202_ACCEPTED,
+    )
 
 
 class Decision(serializers.Serializer):
@@ -198,8 +279,10 @@ class Decision(serializers.Serializer):
     approver = serializers.CharField(required=False, allow_blank=True, max_length=40)
 
 
-@extend_schema(request=Decision, responses={200: inline_serializer("DecisionApplied", {"applied": serializers.BooleanField()}),
-                                            **ERRORS})
+@extend_schema(
+    request=Decision,
+    responses={200: inline_serializer("DecisionApplied", {"applied": serializers.BooleanField()}), **ERRORS},
+)
 @api_view(["POST"])
 def approval_decision(request):
     """An approval engine pushes a decision (the pull does the same from the engine's table)."""
@@ -215,19 +298,40 @@ def approval_decision(request):
     return Response({"applied": bool(n)})
 
 
-@extend_schema(responses={200: inline_serializer("InvoiceStatus", {
-    "number": serializers.CharField(), "supplier": serializers.CharField(), "po_number": serializers.CharField(),
-    "match_status": serializers.CharField(), "financial_status": serializers.CharField(),
-    "erp_document_number": serializers.CharField(), "open_exceptions": FindingSerializer}), 404: ErrorSerializer})
+@extend_schema(
+    responses={
+        200: inline_serializer(
+            "InvoiceStatus",
+            {
+                "number": serializers.CharField(),
+                "supplier": serializers.CharField(),
+                "po_number": serializers.CharField(),
+                "match_status": serializers.CharField(),
+                "financial_status": serializers.CharField(),
+                "erp_document_number": serializers.CharField(),
+                "open_exceptions": FindingSerializer,
+            },
+        ),
+        404: ErrorSerializer,
+    }
+)
 @api_view(["GET"])
 def invoice_status(request, pk: int):
     doc = get_object_or_404(Document, pk=pk, kind=Document.Kind.SUPPLIER_INVOICE)
     items = ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES).select_related("line")
-    return Response({"number": doc.number, "supplier": doc.party_code, "po_number": doc.po_number,
-                     "match_status": doc.match_status or "unmatched", "financial_status": doc.financial_status,
-                     "erp_document_number": doc.erp_document_number,
-                     "open_exceptions": [{"code": i.code, "message": i.message, "line": i.line.line_no if i.line else None}
-                                         for i in items]})
+    return Response(
+        {
+            "number": doc.number,
+            "supplier": doc.party_code,
+            "po_number": doc.po_number,
+            "match_status": doc.match_status or "unmatched",
+            "financial_status": doc.financial_status,
+            "erp_document_number": doc.erp_document_number,
+            "open_exceptions": [
+                {"code": i.code, "message": i.message, "line": i.line.line_no if i.line else None} for i in items
+            ],
+        }
+    )
 
 
 class RawXMLParser(BaseParser):
@@ -244,13 +348,24 @@ class TextXMLParser(RawXMLParser):
 
 
 MAX_EINVOICE_BYTES = 25 * 1024 * 1024
-EInvoiceAnswer = inline_serializer("EInvoiceReceived", {
-    "status": serializers.ChoiceField(["received", "duplicate", "invalid"]), "document": serializers.IntegerField(allow_null=True),
-    "exception": serializers.IntegerField(allow_null=True), "message": serializers.CharField()})
+EInvoiceAnswer = inline_serializer(
+    "EInvoiceReceived",
+    {
+        "status": serializers.ChoiceField(["received", "duplicate", "invalid"]),
+        "document": serializers.IntegerField(allow_null=True),
+        "exception": serializers.IntegerField(allow_null=True),
+        "message": serializers.CharField(),
+    },
+)
 
 
-@extend_schema(request={"application/xml": bytes, "multipart/form-data": inline_serializer("EInvoiceUpload", {
-    "file": serializers.FileField()})}, responses={201: EInvoiceAnswer, 200: EInvoiceAnswer, 422: EInvoiceAnswer, 400: ErrorSerializer})
+@extend_schema(
+    request={
+        "application/xml": bytes,
+        "multipart/form-data": inline_serializer("EInvoiceUpload", {"file": serializers.FileField()}),
+    },
+    responses={201: EInvoiceAnswer, 200: EInvoiceAnswer, 422: EInvoiceAnswer, 400: ErrorSerializer},
+)
 @api_view(["POST"])
 @parser_classes([RawXMLParser, TextXMLParser, MultiPartParser])
 def einvoice_upload(request):
@@ -260,15 +375,32 @@ def einvoice_upload(request):
     else:
         upload = request.data.get("file") if hasattr(request.data, "get") else None
         if upload is None:
-            return Response({"detail": "Send the XML as the body (Content-Type: application/xml) or as a multipart 'file'."},
-                            status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"detail": "Send the XML as the body (Content-Type: application/xml) or as a multipart 'file'."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         content, name = upload.read(MAX_EINVOICE_BYTES + 1), upload.name
     got = einvoice_receive(content=content, filename=name, channel="API", actor=request.user)
     if got.item is not None:
-        return Response({"status": "invalid", "document": None, "exception": got.item.pk, "message": got.item.message},
-                        status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(
+            {"status": "invalid", "document": None, "exception": got.item.pk, "message": got.item.message},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
     if got.duplicate_file:
-        return Response({"status": "duplicate", "document": got.document.pk, "exception": None,
-                         "message": "This file was received before; nothing new was stored."})
-    return Response({"status": "received", "document": got.document.pk, "exception": None,
-                     "message": f"Invoice {got.document.number} received."}, status=status.HTTP_201_CREATED)
+        return Response(
+            {
+                "status": "duplicate",
+                "document": got.document.pk,
+                "exception": None,
+                "message": "This file was received before; nothing new was stored.",
+            }
+        )
+    return Response(
+        {
+            "status": "received",
+            "document": got.document.pk,
+            "exception": None,
+            "message": f"Invoice {got.document.number} received.",
+        },
+        status=status.HTTP_201_CREATED,
+    )

@@ -12,10 +12,32 @@ class ExceptionItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExceptionItem
-        fields = ["id", "code", "category", "kind", "severity", "status", "message", "document", "document_number",
-                  "line", "connection", "entity", "amount_at_risk", "currency", "owner_team", "assignee",
-                  "root_cause_key", "group", "opened_at", "sla_due_at", "resolved_at", "age_seconds", "overdue",
-                  "correlation_id"]
+        fields = [
+            "id",
+            "code",
+            "category",
+            "kind",
+            "severity",
+            "status",
+            "message",
+            "document",
+            "document_number",
+            "line",
+            "connection",
+            "entity",
+            "amount_at_risk",
+            "currency",
+            "owner_team",
+            "assignee",
+            "root_cause_key",
+            "group",
+            "opened_at",
+            "sla_due_at",
+            "resolved_at",
+            "age_seconds",
+            "overdue",
+            "correlation_id",
+        ]
         read_only_fields = fields
 
     def get_age_seconds(self, obj) -> int:
@@ -42,8 +64,23 @@ class ExceptionItemDetailSerializer(ExceptionItemSerializer):
 class DocumentLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = DocumentLine
-        fields = ["id", "line_no", "date", "category", "category_name", "description", "merchant", "amount", "currency",
-                  "original_amount", "original_currency", "gl_account", "cost_center", "project", "tax_code"]
+        fields = [
+            "id",
+            "line_no",
+            "date",
+            "category",
+            "category_name",
+            "description",
+            "merchant",
+            "amount",
+            "currency",
+            "original_amount",
+            "original_currency",
+            "gl_account",
+            "cost_center",
+            "project",
+            "tax_code",
+        ]
 
 
 class DocumentRefSerializer(serializers.ModelSerializer):
@@ -65,9 +102,31 @@ class DocumentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Document
-        fields = ["id", "kind", "correlation_id", "source_system", "source_id", "number", "name", "entity", "party_code",
-                  "party_name", "currency", "total", "version", "revision", "business_status", "financial_status",
-                  "erp_document_number", "erp_fiscal_year", "erp_message", "submitted_at", "approved_at", "posted_at", "paid_at"]
+        fields = [
+            "id",
+            "kind",
+            "correlation_id",
+            "source_system",
+            "source_id",
+            "number",
+            "name",
+            "entity",
+            "party_code",
+            "party_name",
+            "currency",
+            "total",
+            "version",
+            "revision",
+            "business_status",
+            "financial_status",
+            "erp_document_number",
+            "erp_fiscal_year",
+            "erp_message",
+            "submitted_at",
+            "approved_at",
+            "posted_at",
+            "paid_at",
+        ]
         read_only_fields = fields
 
 

@@ -48,7 +48,9 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         name = self._valid(s.AssignSerializer)["assignee"]
-        user = request.user if name == "me" else (get_user_model().objects.filter(username=name).first() if name else None)
+        user = (
+            request.user if name == "me" else (get_user_model().objects.filter(username=name).first() if name else None)
+        )
         if name and user is None:
             return Response({"detail": f"No user named {name!r}."}, status=status.HTTP_400_BAD_REQUEST)
         return self._act(lambda item: items_service.exception_item_assign(item=item, assignee=user, actor=request.user))
@@ -57,13 +59,17 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     @action(detail=True, methods=["post"])
     def override(self, request, pk=None):
         reason = self._valid(s.ReasonSerializer)["reason"]
-        return self._act(lambda item: items_service.exception_item_override(item=item, reason=reason, actor=request.user))
+        return self._act(
+            lambda item: items_service.exception_item_override(item=item, reason=reason, actor=request.user)
+        )
 
     @extend_schema(request=s.ReasonSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="send-back")
     def send_back(self, request, pk=None):
         reason = self._valid(s.ReasonSerializer)["reason"]
-        return self._act(lambda item: items_service.exception_item_send_back(item=item, reason=reason, actor=request.user))
+        return self._act(
+            lambda item: items_service.exception_item_send_back(item=item, reason=reason, actor=request.user)
+        )
 
     @extend_schema(request=None, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
@@ -75,9 +81,12 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     def correct(self, request, pk=None):
         data = self._valid(s.CorrectionSerializer)
         line = get_object_or_404(DocumentLine, pk=data["line"], document_id=self.get_object().document_id)
-        return self._act(lambda item: document_line_correct(line=line, field_name=data["field"], value=data["value"],
-                                                            reason=data["reason"], actor=request.user),
-                         refused=status.HTTP_400_BAD_REQUEST)
+        return self._act(
+            lambda item: document_line_correct(
+                line=line, field_name=data["field"], value=data["value"], reason=data["reason"], actor=request.user
+            ),
+            refused=status.HTTP_400_BAD_REQUEST,
+        )
 
 
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -28,30 +28,47 @@ from .items import _act, _reason
 
 @require_POST
 def accept_variance(request, pk):
-    return _act(request, pk, lambda item: invoices.invoice_accept_variance(
-        item=item, reason=_reason(request, required=True), actor=request.user),
-        "Variance accepted. The invoice goes on to posting if nothing else blocks it.")
+    return _act(
+        request,
+        pk,
+        lambda item: invoices.invoice_accept_variance(
+            item=item, reason=_reason(request, required=True), actor=request.user
+        ),
+        "Variance accepted. The invoice goes on to posting if nothing else blocks it.",
+    )
 
 
 @require_POST
 def request_credit_note(request, pk):
-    return _act(request, pk, lambda item: invoices.invoice_request_credit_note(
-        item=item, reason=_reason(request, required=False), actor=request.user),
-        "Credit note requested from the supplier. The item waits for it.")
+    return _act(
+        request,
+        pk,
+        lambda item: invoices.invoice_request_credit_note(
+            item=item, reason=_reason(request, required=False), actor=request.user
+        ),
+        "Credit note requested from the supplier. The item waits for it.",
+    )
 
 
 @require_POST
 def route_to_approver(request, pk):
     approver = request.POST.get("approver", "").strip()[:40]
-    return _act(request, pk, lambda item: invoices.invoice_route_to_approver(item=item, actor=request.user, approver=approver),
-                "Sent to the approver. Their decision comes back from the approval engine.")
+    return _act(
+        request,
+        pk,
+        lambda item: invoices.invoice_route_to_approver(item=item, actor=request.user, approver=approver),
+        "Sent to the approver. Their decision comes back from the approval engine.",
+    )
 
 
 @require_POST
 def reject_invoice(request, pk):
-    return _act(request, pk, lambda item: invoices.invoice_reject(
-        item=item, reason=_reason(request, required=True), actor=request.user),
-        "Invoice rejected back to the supplier.")
+    return _act(
+        request,
+        pk,
+        lambda item: invoices.invoice_reject(item=item, reason=_reason(request, required=True), actor=request.user),
+        "Invoice rejected back to the supplier.",
+    )
 
 
 # --- accruals and budgets ------------------------------------------------------------------------------
@@ -69,8 +86,11 @@ def budgets_page(request):
     entity = request.GET.get("entity", "")[:20]
     period = request.GET.get("period", "")[:7]
     rows = budget_positions(entity_code=entity, period=period, only_used=request.GET.get("all") != "1")
-    return render(request, "workbench/budgets.html", {"rows": rows, "entity": entity, "period": period,
-                                                      "entities": LegalEntity.objects.all()})
+    return render(
+        request,
+        "workbench/budgets.html",
+        {"rows": rows, "entity": entity, "period": period, "entities": LegalEntity.objects.all()},
+    )
 
 
 # --- settings: approval thresholds, delegations, match tolerances ------------------------------------------
@@ -78,12 +98,17 @@ def budgets_page(request):
 
 def staff_member_required(view):
     """Settings are for admins; an analyst who follows a link gets a plain answer, not the admin login."""
+
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
-            return HttpResponseForbidden(render(request, "workbench/forbidden.html",
-                                                {"what": "Procurement settings are edited by admins."}).content)
+            return HttpResponseForbidden(
+                render(
+                    request, "workbench/forbidden.html", {"what": "Procurement settings are edited by admins."}
+                ).content
+            )
         return view(request, *args, **kwargs)
+
     return wrapper
 
 
@@ -91,7 +116,11 @@ class ApprovalRuleForm(forms.ModelForm):
     class Meta:
         model = ApprovalRule
         fields = ["entity", "category", "min_amount", "levels", "extra_approver", "sla_hours", "active"]
-        labels = {"min_amount": "From amount", "extra_approver": "Also approves (employee code)", "sla_hours": "SLA (hours)"}
+        labels = {
+            "min_amount": "From amount",
+            "extra_approver": "Also approves (employee code)",
+            "sla_hours": "SLA (hours)",
+        }
 
 
 class DelegationForm(forms.ModelForm):
@@ -108,10 +137,14 @@ class ToleranceForm(forms.ModelForm):
 
 
 def _settings_context(**extra):
-    ctx = {"rules": ApprovalRule.objects.select_related("entity", "updated_by"),
-           "delegations": ApprovalDelegation.objects.select_related("updated_by")[:50],
-           "tolerances": MatchTolerance.objects.select_related("entity", "updated_by"),
-           "rule_form": ApprovalRuleForm(), "delegation_form": DelegationForm(), "tolerance_form": ToleranceForm()}
+    ctx = {
+        "rules": ApprovalRule.objects.select_related("entity", "updated_by"),
+        "delegations": ApprovalDelegation.objects.select_related("updated_by")[:50],
+        "tolerances": MatchTolerance.objects.select_related("entity", "updated_by"),
+        "rule_form": ApprovalRuleForm(),
+        "delegation_form": DelegationForm(),
+        "tolerance_form": ToleranceForm(),
+    }
     ctx.update(extra)
     return ctx
 
@@ -181,9 +214,28 @@ def einvoice_upload_page(request):
         if not files:
             messages.error(request, "Choose one or more UBL 2.1 XML files.")
         for f in files:
-            got = einvoice_receive(content=f.read(25 * 1024 * 1024 + 1), filename=f.name, channel="upload", actor=request.user)
-            codes = sorted(set(got.document.exceptions.filter(status__in=["open", "in_progress", "waiting"])
-                               .values_list("code", flat=True))) if got.document else []
-            results.append({"name": f.name, "ok": got.ok, "duplicate": got.duplicate_file, "document": got.document,
-                            "item": got.item, "codes": codes})
+            got = einvoice_receive(
+                content=f.read(25 * 1024 * 1024 + 1), filename=f.name, channel="upload", actor=request.user
+            )
+            codes = (
+                sorted(
+                    set(
+                        got.document.exceptions.filter(status__in=["open", "in_progress", "waiting"]).values_list(
+                            "code", flat=True
+                        )
+                    )
+                )
+                if got.document
+                else []
+            )
+            results.append(
+                {
+                    "name": f.name,
+                    "ok": got.ok,
+                    "duplicate": got.duplicate_file,
+                    "document": got.document,
+                    "item": got.item,
+                    "codes": codes,
+                }
+            )
     return render(request, "workbench/einvoice_upload.html", {"results": results, "total": Decimal(0)})

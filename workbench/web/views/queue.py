@@ -40,33 +40,59 @@ def queue(request):
     view = "groups" if data.get("view") == "groups" else "items"
     params.pop("view", None)
     params.pop("group_sort", None)
+    params.pop("money_currency", None)
     # Links from a root cause back to its items keep every filter but the view's own.
     items_params = _without(params, "group")
     if view == "groups":
         group_sort = data.get("group_sort") if data.get("group_sort") in GROUP_SORTS else "amount"
         params["view"] = "groups"
-        result = exception_group_page(qs, sort=group_sort, page=request.GET.get("page"), per_page=PAGE_SIZE)
+        result = exception_group_page(
+            qs,
+            sort=group_sort,
+            page=request.GET.get("page"),
+            per_page=PAGE_SIZE,
+            currency=data.get("money_currency", ""),
+        )
         paginator = Paginator([], PAGE_SIZE)
         paginator.count = result["count"]
         page = Page(result["rows"], result["number"], paginator)
         for row in page:
             row["mapping_link"] = mapping_link(row["example"]) if row["example"] else ""
-        extra = {"view": view, "group_sort": group_sort, "group_sorts": GROUP_SORT_LABELS,
-                 "ungrouped": result["ungrouped"], "params_without_sort": params.urlencode()}
+        extra = {
+            "view": view,
+            "group_sort": group_sort,
+            "group_sorts": GROUP_SORT_LABELS,
+            "ungrouped": result["ungrouped"],
+            "params_without_sort": params.urlencode(),
+            "money_currency": result["currency"],
+            "money_currencies": result["currencies"],
+        }
         if group_sort != "amount":
             params["group_sort"] = group_sort
+        elif data.get("money_currency") == result["currency"]:
+            params["money_currency"] = result["currency"]
     else:
         paginator = Paginator(qs, PAGE_SIZE)
         # The tab counts already hold this filter's total: don't count the same rows twice.
         category = filterset.form.cleaned_data.get("category") if filterset.is_valid() else None
-        paginator.count = dict((c, n) for c, _, n in counts["by_category"]).get(category, counts["total"]) if category else counts["total"]
+        paginator.count = (
+            dict((c, n) for c, _, n in counts["by_category"]).get(category, counts["total"])
+            if category
+            else counts["total"]
+        )
         page = paginator.get_page(request.GET.get("page"))
         extra = {"view": view}
     context = {
-        "filter": filterset, "page": page, "counts": counts, "params": params.urlencode(),
-        "assignees": assignee_choices(), "oob": bool(request.htmx),
-        "group": _group(data.get("group")), "params_without_group": _without(params, "group"),
-        "items_params": items_params, **extra,
+        "filter": filterset,
+        "page": page,
+        "counts": counts,
+        "params": params.urlencode(),
+        "assignees": assignee_choices(),
+        "oob": bool(request.htmx),
+        "group": _group(data.get("group")),
+        "params_without_group": _without(params, "group"),
+        "items_params": items_params,
+        **extra,
     }
     template = "workbench/queue.html#results" if request.htmx and not request.htmx.boosted else "workbench/queue.html"
     return render(request, template, context)
@@ -110,8 +136,12 @@ def bulk_assign(request):
         except WorkbenchError:
             skipped += 1  # resolved meanwhile, or changed by someone else
     who = user.get_username() if user else "nobody"
-    message = f"Assigned {done} item{'s' if done != 1 else ''} to {who}." + (f" {skipped} skipped (no longer open)." if skipped else "")
+    message = f"Assigned {done} item{'s' if done != 1 else ''} to {who}." + (
+        f" {skipped} skipped (no longer open)." if skipped else ""
+    )
     if not ids:
         message = "Tick the items to assign first."
-    response = trigger_client_event(HttpResponse(status=204), "toast", {"message": message, "level": "success" if done else "error"})
+    response = trigger_client_event(
+        HttpResponse(status=204), "toast", {"message": message, "level": "success" if done else "error"}
+    )
     return trigger_client_event(response, "queueChanged", {})

@@ -31,15 +31,25 @@ def reconciliation_page(request, pk=None):
     stream = request.GET.get("stream", "") if request.GET.get("stream") in MASTER_DATA_STREAMS else ""
     page = None
     if run is not None:
-        page = Paginator(drift_record_list(run=run, kind=kind, stream=stream), PAGE_SIZE).get_page(request.GET.get("page"))
+        page = Paginator(drift_record_list(run=run, kind=kind, stream=stream), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
     context = {
-        "runs": runs, "run": run, "page": page, "kind": kind, "stream": stream, "kinds": DriftRecord.Kind.choices,
-        "streams": MASTER_DATA_STREAMS, "params": urlencode({k: v for k, v in (("kind", kind), ("stream", stream)) if v}),
+        "runs": runs,
+        "run": run,
+        "page": page,
+        "kind": kind,
+        "stream": stream,
+        "kinds": DriftRecord.Kind.choices,
+        "streams": MASTER_DATA_STREAMS,
+        "params": urlencode({k: v for k, v in (("kind", kind), ("stream", stream)) if v}),
         "erp_connections": Connection.objects.filter(role=Connection.Role.ERP, enabled=True),
     }
     # Filters and pages swap only the drift table; the runs table's refresh takes the whole page.
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "drift"
-    return render(request, "workbench/reconciliation.html#drift" if partial else "workbench/reconciliation.html", context)
+    return render(
+        request, "workbench/reconciliation.html#drift" if partial else "workbench/reconciliation.html", context
+    )
 
 
 @require_POST
@@ -47,7 +57,9 @@ def reconcile_now(request, pk):
     conn = get_object_or_404(Connection, pk=pk, role=Connection.Role.ERP)
     run = reconciliation_start(connection=conn, actor=request.user)
     response = render(request, "workbench/reconciliation.html#progress", {"run": run})
-    return trigger_client_event(response, "toast", {"message": f"Reconciliation of {conn.name} started", "level": "success"})
+    return trigger_client_event(
+        response, "toast", {"message": f"Reconciliation of {conn.name} started", "level": "success"}
+    )
 
 
 def reconciliation_progress(request, pk):
@@ -55,5 +67,7 @@ def reconciliation_progress(request, pk):
     response = render(request, "workbench/reconciliation.html#progress", {"run": run})
     if run.finished:
         # Stop polling, and tell the page to redraw the runs table with this run in it.
-        return trigger_client_event(HttpResponseStopPolling(response.content), "reconciliationFinished", {"run": run.pk})
+        return trigger_client_event(
+            HttpResponseStopPolling(response.content), "reconciliationFinished", {"run": run.pk}
+        )
     return response

@@ -32,12 +32,15 @@ HOUSEKEEPING = "Housekeeping"
 
 def staff_member_required(view):
     """Schedules are for admins; an analyst who follows a link gets a plain answer, not the admin login."""
+
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
-            return HttpResponseForbidden(render(request, "workbench/forbidden.html",
-                                                {"what": "Sync schedules are edited by admins."}).content)
+            return HttpResponseForbidden(
+                render(request, "workbench/forbidden.html", {"what": "Sync schedules are edited by admins."}).content
+            )
         return view(request, *args, **kwargs)
+
     return wrapper
 
 
@@ -93,11 +96,18 @@ def _row(task: PeriodicTask, *, values: dict | None = None, error: str = "") -> 
     last_sync = None
     if task.task == "sync.scheduled_job" and conn and job:
         last_sync = SyncRun.objects.filter(connection__name=conn, job=job).first()
-    job_label = (SyncRun.Job(job).label if job in SyncRun.Job.values
-                 else TASK_LABELS.get(task.task, job or task.task))
-    return {"task": task, "group": conn or HOUSEKEEPING, "job": job_label, "label": schedule_label(task),
-            "next_run": next_run(task), "last_sync": last_sync, "history": schedule_history(task),
-            "values": values or _values(task), "error": error}
+    job_label = SyncRun.Job(job).label if job in SyncRun.Job.values else TASK_LABELS.get(task.task, job or task.task)
+    return {
+        "task": task,
+        "group": conn or HOUSEKEEPING,
+        "job": job_label,
+        "label": schedule_label(task),
+        "next_run": next_run(task),
+        "last_sync": last_sync,
+        "history": schedule_history(task),
+        "values": values or _values(task),
+        "error": error,
+    }
 
 
 def _tasks():
@@ -111,10 +121,14 @@ def _groups() -> list[dict]:
     order = {name: i for i, name in enumerate(names)}
     groups: dict[str, dict] = {}
     for row in rows:
-        g = groups.setdefault(row["group"], {"name": row["group"], "rows": [],
-                                             "known": row["group"] in order or row["group"] == HOUSEKEEPING})
+        g = groups.setdefault(
+            row["group"],
+            {"name": row["group"], "rows": [], "known": row["group"] in order or row["group"] == HOUSEKEEPING},
+        )
         g["rows"].append(row)
-    return sorted(groups.values(), key=lambda g: (g["name"] == HOUSEKEEPING, order.get(g["name"], len(order)), g["name"]))
+    return sorted(
+        groups.values(), key=lambda g: (g["name"] == HOUSEKEEPING, order.get(g["name"], len(order)), g["name"])
+    )
 
 
 @staff_member_required
@@ -135,9 +149,13 @@ def _answer(request, row: dict, message: str, level: str):
 def schedule_save(request, pk):
     task = get_object_or_404(_tasks(), pk=pk)
     form = ScheduleForm(request.POST)
-    posted = {"kind": request.POST.get("kind", "interval"), "every": request.POST.get("every", ""),
-              "unit": request.POST.get("unit", "minutes"), "cron": request.POST.get("cron", ""),
-              "enabled": bool(request.POST.get("enabled"))}
+    posted = {
+        "kind": request.POST.get("kind", "interval"),
+        "every": request.POST.get("every", ""),
+        "unit": request.POST.get("unit", "minutes"),
+        "cron": request.POST.get("cron", ""),
+        "enabled": bool(request.POST.get("enabled")),
+    }
     if not form.is_valid():
         error = " ".join(msg for msgs in form.errors.values() for msg in msgs)
         return _answer(request, _row(task, values=posted, error=error), error, "error")
@@ -149,5 +167,7 @@ def schedule_save(request, pk):
     row = _row(task)
     if (row["label"], task.enabled) == before:
         return _answer(request, row, f"{task.name}: nothing changed.", "success")
-    when = f"next run {row['next_run']:%Y-%m-%d %H:%M:%S} UTC" if row["next_run"] else "it will not run until switched on"
+    when = (
+        f"next run {row['next_run']:%Y-%m-%d %H:%M:%S} UTC" if row["next_run"] else "it will not run until switched on"
+    )
     return _answer(request, row, f"{task.name}: {row['label']}, {'on' if task.enabled else 'off'}; {when}.", "success")

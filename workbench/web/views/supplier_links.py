@@ -39,12 +39,17 @@ TEMPLATE = "workbench/supplier_links.html"
 
 def staff_only(view):
     """Decisions are for admins; an analyst's POST gets a plain 403 page, never the admin login."""
+
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
-            return HttpResponseForbidden(render(request, "workbench/forbidden.html", {
-                "what": "Supplier links are confirmed or rejected by admins."}).content)
+            return HttpResponseForbidden(
+                render(
+                    request, "workbench/forbidden.html", {"what": "Supplier links are confirmed or rejected by admins."}
+                ).content
+            )
         return view(request, *args, **kwargs)
+
     return wrapper
 
 
@@ -52,26 +57,37 @@ def _pick_choices(*, page: bool = False) -> dict:
     """Entities for the pick form; the vendor numbers offered while typing (a datalist on the page)."""
     datalist = Supplier.objects.count() <= DATALIST_LIMIT
     vendors = Supplier.objects.select_related("entity").order_by("code", "entity__code") if datalist and page else None
-    return {"entities": LegalEntity.objects.order_by("code").values_list("code", flat=True), "datalist": datalist,
-            "vendors": vendors}
+    return {
+        "entities": LegalEntity.objects.order_by("code").values_list("code", flat=True),
+        "datalist": datalist,
+        "vendors": vendors,
+    }
 
 
 @vary_on_headers("HX-Request")
 def supplier_links_page(request):
     q = printable(request.GET.get("q", ""))[:100]
     waiting = Paginator(supplier_link_list(statuses=WAITING, q=q), PAGE_SIZE).get_page(request.GET.get("wpage"))
-    confirmed = Paginator(supplier_link_list(statuses=[LINK.CONFIRMED], q=q).order_by("system", "external_name", "id"),
-                          PAGE_SIZE).get_page(request.GET.get("page"))
+    confirmed = Paginator(
+        supplier_link_list(statuses=[LINK.CONFIRMED], q=q).order_by("system", "external_name", "id"), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     # A confirmed link opened from the crosswalk list ("change"): shown with its actions above the lists.
     selected = request.GET.get("link", "")
-    selected = MasterDataLink.objects.filter(pk=int(selected[:12]), object_type=OBJECT_TYPE, status=LINK.CONFIRMED).first() \
-        if selected.isdigit() else None
+    selected = (
+        MasterDataLink.objects.filter(pk=int(selected[:12]), object_type=OBJECT_TYPE, status=LINK.CONFIRMED).first()
+        if selected.isdigit()
+        else None
+    )
     context = {
-        "q": q, "selected": supplier_links_annotate([selected])[0] if selected else None,
-        "waiting": waiting, "waiting_rows": supplier_links_annotate(waiting.object_list),
-        "confirmed": confirmed, "confirmed_rows": supplier_links_annotate(confirmed.object_list),
+        "q": q,
+        "selected": supplier_links_annotate([selected])[0] if selected else None,
+        "waiting": waiting,
+        "waiting_rows": supplier_links_annotate(waiting.object_list),
+        "confirmed": confirmed,
+        "confirmed_rows": supplier_links_annotate(confirmed.object_list),
         "counts": _counts(),
-        "params": urlencode({"q": q}) if q else "", **_pick_choices(page=True),
+        "params": urlencode({"q": q}) if q else "",
+        **_pick_choices(page=True),
     }
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "lists"
     return render(request, f"{TEMPLATE}#lists" if partial else TEMPLATE, context)
@@ -89,7 +105,9 @@ def _link(pk: int) -> MasterDataLink:
 def _answer(request, link: MasterDataLink, message: str, level: str = "success"):
     if request.htmx:
         row = supplier_links_annotate([_link(link.pk)])[0]
-        response = render(request, f"{TEMPLATE}#row", {"link": row, "message": message, "level": level, **_pick_choices()})
+        response = render(
+            request, f"{TEMPLATE}#row", {"link": row, "message": message, "level": level, **_pick_choices()}
+        )
         response.content += render_to_string(f"{TEMPLATE}#counts", {"counts": _counts(), "oob": True}).encode()
         return trigger_client_event(response, "toast", {"message": message, "level": level})
     (messages.success if level == "success" else messages.error)(request, message)
@@ -104,14 +122,23 @@ def supplier_link_confirm_view(request, pk):
     # The pick form sends a vendor number (maybe blank: refused); the Confirm button sends none.
     code = request.POST["code"][:40] if "code" in request.POST else None
     try:
-        link = supplier_link_confirm(link=link, actor=request.user, entity_code=request.POST.get("entity", "")[:20] or None,
-                                     code=code)
+        link = supplier_link_confirm(
+            link=link, actor=request.user, entity_code=request.POST.get("entity", "")[:20] or None, code=code
+        )
     except WorkbenchError as exc:
         return _answer(request, link, str(exc), "error")
     n = link.documents_updated
-    docs = f" {n} unposted document{'s' if n != 1 else ''} naming it now use{'s' if n == 1 else ''} that vendor." if n else ""
-    return _answer(request, link, f"{system_label(link.system)} supplier '{link.external_name}' is now linked to "
-                                  f"ERP vendor {link.code} ({link.entity_code}).{docs}")
+    docs = (
+        f" {n} unposted document{'s' if n != 1 else ''} naming it now use{'s' if n == 1 else ''} that vendor."
+        if n
+        else ""
+    )
+    return _answer(
+        request,
+        link,
+        f"{system_label(link.system)} supplier '{link.external_name}' is now linked to "
+        f"ERP vendor {link.code} ({link.entity_code}).{docs}",
+    )
 
 
 @require_POST
@@ -122,5 +149,8 @@ def supplier_link_reject_view(request, pk):
         link = supplier_link_reject(link=link, actor=request.user, reason=request.POST.get("reason", "")[:500])
     except WorkbenchError as exc:
         return _answer(request, link, str(exc), "error")
-    return _answer(request, link, f"Rejected: '{link.external_name}' is not ERP vendor {link.code}. "
-                                  "Pick the right vendor when you know it.")
+    return _answer(
+        request,
+        link,
+        f"Rejected: '{link.external_name}' is not ERP vendor {link.code}. Pick the right vendor when you know it.",
+    )

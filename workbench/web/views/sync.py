@@ -25,21 +25,29 @@ def _run_counts(run):
     """Read, posted and failed for one run: postings it queued count when the ERP accepted them."""
     if run is None:
         return {}
-    writes = OutboundWrite.objects.filter(run_id=run.pk).aggregate(posted=Count("id", filter=Q(status="done")),
-                                  refused=Count("id", filter=Q(status__in=["rejected", "dead"])),
-                                  queued=Count("id", filter=Q(status__in=["pending", "sending"])))
-    return {"read": run.records_read, "posted": run.records_posted + writes["posted"],
-            "failed": run.records_failed + writes["refused"], "queued": writes["queued"]}
+    writes = OutboundWrite.objects.filter(run_id=run.pk).aggregate(
+        posted=Count("id", filter=Q(status="done")),
+        refused=Count("id", filter=Q(status__in=["rejected", "dead"])),
+        queued=Count("id", filter=Q(status__in=["pending", "sending"])),
+    )
+    return {
+        "read": run.records_read,
+        "posted": run.records_posted + writes["posted"],
+        "failed": run.records_failed + writes["refused"],
+        "queued": writes["queued"],
+    }
 
 
 def _connection_rows():
     rows = []
     outbox = {
-        r["connection_id"]: r for r in OutboundWrite.objects.values("connection_id").annotate(
+        r["connection_id"]: r
+        for r in OutboundWrite.objects.values("connection_id").annotate(
             pending=Count("id", filter=Q(status__in=["pending", "sending"])),
             dead=Count("id", filter=Q(status="dead")),
             done=Count("id", filter=Q(status="done")),
-            rejected=Count("id", filter=Q(status="rejected")))
+            rejected=Count("id", filter=Q(status="rejected")),
+        )
     }
     for conn in Connection.objects.all():
         jobs = []
@@ -47,9 +55,17 @@ def _connection_rows():
         for job in JOBS_BY_ROLE.get(conn.role, []):
             last = SyncRun.objects.filter(connection=conn, job=job).first()
             task = schedules.get(job)
-            jobs.append({"job": job, "label": SyncRun.Job(job).label, "last": last, "schedule": task,
-                         "counts": _run_counts(last), "next_run": next_run(task),
-                         "schedule_label": schedule_label(task) if task else ""})
+            jobs.append(
+                {
+                    "job": job,
+                    "label": SyncRun.Job(job).label,
+                    "last": last,
+                    "schedule": task,
+                    "counts": _run_counts(last),
+                    "next_run": next_run(task),
+                    "schedule_label": schedule_label(task) if task else "",
+                }
+            )
         rows.append({"conn": conn, "jobs": jobs, "outbox": outbox.get(conn.pk, {})})
     return rows
 
@@ -62,7 +78,9 @@ def sync_page(request):
 def run_now(request, pk, job):
     conn = get_object_or_404(Connection, pk=pk)
     if job not in JOBS_BY_ROLE.get(conn.role, []):
-        return render(request, "workbench/sync.html#run", {"run": None, "error": "That job does not exist for this connection."})
+        return render(
+            request, "workbench/sync.html#run", {"run": None, "error": "That job does not exist for this connection."}
+        )
     run = SyncRun.objects.create(connection=conn, job=job, triggered_by=request.user.get_username())
     run_job_task.delay(run.pk)
     response = render(request, "workbench/sync.html#run", {"run": run})
