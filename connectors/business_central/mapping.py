@@ -247,6 +247,7 @@ def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
     if not isinstance(status_text, str) or status_text.strip().lower() not in STATUS:
         raise MappingError(f"unknown purchase invoice status {status_text!r}")
     status = STATUS[status_text.strip().lower()]
+    posting_date = day(raw, "postingDate", required=False)
     return {
         "external_id": text(raw, "id"),
         "entity": entity,
@@ -256,7 +257,10 @@ def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
         "total": money(raw, "totalAmountIncludingTax"),
         # BC reports the local currency as its code; an empty code also means local currency.
         "currency": text(raw, "currencyCode", required=False) or company_currency,
-        "posting_date": day(raw, "postingDate", required=False),
+        "posting_date": posting_date,
+        # The same rule as a posting's write result, so a posting found again here (its answer was
+        # lost) carries the same fiscal year; none without a posting date.
+        "fiscal_year": fiscal_year(posting_date) if posting_date else None,
         # v2.0 has no payment date on invoices: the change to Paid is the last modification.
         "paid_at": timestamp(raw) if status == "paid" else None,
     }

@@ -269,6 +269,7 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
     """Same world and seed, same procurement data."""
     rng = random.Random(seed * 7 + 3)
     today = world.today
+    last_day = today - timedelta(days=1)  # seeded events happen before today (see world.py)
     entity_info = {e[0]: e for e in ENTITIES}
 
     # People: cost center owners and a manager chain per entity (owner -> finance director -> CFO).
@@ -372,13 +373,17 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
     receipts: list[Receipt] = []
     invoices: list[Invoice] = []
     po_seq: dict[str, int] = {}
-    active = [e for e in world.employees if e.status == "Active" and e.code not in managers.values()]
+    bosses = set(managers.values())  # a set: a big world's employees are not scanned once per employee
+    active = [e for e in world.employees if e.status == "Active" and e.code not in bosses]
     for i in range(n_requisitions):
         requester = rng.choice(active)
         entity = requester.entity
         currency = entity_info[entity][2]
         submitted = today - timedelta(days=rng.randint(1, 40))
         ordered = i % 3 != 0  # two thirds are already POs (history), one third waits for approval
+        if ordered:
+            # Ordered two days after submission (the Coupa seed), received later still: all before today.
+            submitted = min(submitted, today - timedelta(days=4))
         sup = pick_supplier(entity)
         req = Requisition(
             coupa_id=2000 + i,
@@ -423,9 +428,7 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
     for k, req in enumerate(ordered_reqs):
         sup = suppliers_by_number(suppliers)[req.lines[0].supplier]
         problem = INVOICE_PROBLEMS[k % 10] if k % 10 < len(INVOICE_PROBLEMS) else ""
-        received_on = req.submitted + timedelta(days=rng.randint(5, 12))
-        if received_on > today:
-            received_on = today
+        received_on = min(last_day, req.submitted + timedelta(days=rng.randint(5, 12)))
         partial = k % 7 == 3 and problem == ""
         if problem != "not_received":
             rec_id += 1
@@ -439,7 +442,7 @@ def build_p2p(world: World, *, seed: int = 42, n_requisitions: int = 60) -> P2PW
         if k % 5 == 4 and problem == "":
             continue  # received, not yet invoiced (the accrual view shows these)
         inv_id += 1
-        inv_date = min(today, received_on + timedelta(days=rng.randint(0, 6)))
+        inv_date = min(last_day, received_on + timedelta(days=rng.randint(0, 6)))
         ilines = []
         for ln in req.lines:
             qty, price = ln.quantity, ln.unit_price

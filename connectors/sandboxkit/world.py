@@ -14,6 +14,12 @@ problems planted on purpose (about 7% of lines), which are what the workbench mu
 - ``malformed``             a couple of documents that break the vendor's schema
 
 Names are generated from small lists; no real person is meant.
+
+Everything that happened in the world (submissions, approvals, orders, receipts, invoices, user
+changes) happened before ``today``: the last event day is the day before, and no seeded timestamp is
+later than ``seeded_until(today)``, the last second before ``today`` starts (UTC, the sandboxes'
+clock). So a sandbox seeded around the real today never shows history ahead of its own clock, and
+"approved in Concur" never sorts after "posted in the ERP" in a document's trace.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import calendar
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 ENTITIES = [
@@ -240,6 +246,11 @@ def stable_guid(*parts: object) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def seeded_until(today: date) -> datetime:
+    """The latest moment a seeded event may carry: the last second before ``today`` starts (UTC)."""
+    return datetime.combine(today, time(0), UTC) - timedelta(seconds=1)
+
+
 def month_start(d: date, delta_months: int = 0) -> date:
     m = d.month - 1 + delta_months
     return date(d.year + m // 12, m % 12 + 1, 1)
@@ -422,6 +433,7 @@ def build_world(
     }
 
     reports: list[Report] = []
+    last_day = today - timedelta(days=1)  # the last day anything was submitted or approved
     period_start = month_start(today, -1)
     span = (today - period_start).days or 1
     closed_month = month_start(today, -2)
@@ -446,11 +458,11 @@ def build_world(
             entity=emp.entity,
             currency=currency,
             employee=emp,
-            submitted=min(today, first_day + timedelta(days=rng.randint(1, 6))),
-            approved=today,
+            submitted=min(last_day, first_day + timedelta(days=rng.randint(1, 6))),
+            approved=last_day,
             lines=[],
         )
-        report.approved = min(today, report.submitted + timedelta(days=rng.randint(0, 3)))
+        report.approved = min(last_day, report.submitted + timedelta(days=rng.randint(0, 3)))
         for j in range(n):
             et = rng.choice(EXPENSE_TYPES)
             amount = _money(rng, *et[3])

@@ -411,6 +411,18 @@ def test_same_document_number_posts_once(env):
     assert "purchaseInvoices.rejected" not in stats  # looked up first: no second create was even tried
 
 
+def test_purchase_invoices_carry_the_fiscal_year_the_posting_reported(env):
+    """A posting whose answer was lost is found again by the stream: it must carry the same fiscal
+    year as the write result, or the workbench writes an empty one back to the expense platform."""
+    conn = env.connector()
+    result = conn.write(report(env.world, "EXP-0001-v1"), idempotency_key="k1")
+
+    docs, errors, _, _ = read_all(conn, "purchase_invoices")
+    (doc,) = [d for d in docs if d["external_id"] == result.external_id]
+    assert errors == [] and doc["fiscal_year"] == result.data["fiscal_year"] == "2026"
+    assert doc["posting_date"] == result.data["posting_date"]
+
+
 def test_parallel_postings_each_get_their_own_invoice_and_number(env):
     # Several workers post at once; a slow ERP makes their requests overlap.
     env.faults(delay_ms=50)

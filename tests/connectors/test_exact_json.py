@@ -12,7 +12,7 @@ from connectors.base import MalformedPayload
 from connectors.business_central.connector import BusinessCentralConnector
 from connectors.coupa.connector import CoupaConnector
 from connectors.http import HttpClient, json_exact
-from tests.connectors.fakes import FakeServer
+from tests.support.fakes import FakeServer
 
 # As JSON text: what a float holds exactly in its shortest repr, and what it does not.
 AMOUNTS = ["1234567.8912345", "0.1", "98765432109876.123456789", "1e-7"]

@@ -23,7 +23,7 @@ from connectors.coupa.connector import CoupaConnector
 from connectors.coupa.sandbox.server import CoupaSandbox
 from connectors.http import HttpClient, same_origin
 from connectors.sandboxkit.kit import Request, run_in_thread
-from tests.connectors.fakes import FakeServer
+from tests.support.fakes import FakeServer
 
 TODAY = date(2026, 11, 20)
 Rewrite = Callable[[str], str]

@@ -10,8 +10,8 @@ from connectors.coupa.sandbox.server import CoupaSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from tests.conftest import SMALL_WORLD, TODAY
 from tests.support.pipeline import drain_outbox, run
-from tests.support.sandboxes import CREDS
-from workbench.models import Connection, Document, OutboundWrite
+from tests.support.sandboxes import p2p_connections
+from workbench.models import Document, OutboundWrite
 from workbench.services.postings import postings_enqueue
 
 pytestmark = pytest.mark.django_db
@@ -27,15 +27,7 @@ def coupa_sandbox():
 
 @pytest.fixture
 def p2p(erp_sandbox, coupa_sandbox):
-    erp = Connection.objects.create(
-        name="Business Central (ERP)",
-        kind="business_central",
-        role="erp",
-        config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS},
-    )
-    coupa = Connection.objects.create(
-        name="Coupa", kind="coupa", role="procurement", config={"base_url": coupa_sandbox[1], **CREDS}
-    )
+    erp, coupa = p2p_connections(erp_sandbox[1], coupa_sandbox[1])
     assert run(erp, "master_data").status == "succeeded"
     assert run(erp, "posting_status").status == "succeeded"  # the ERP's POs: what invoices are matched against
     return erp, coupa

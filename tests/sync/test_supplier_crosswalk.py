@@ -9,10 +9,10 @@ from connectors.coupa.sandbox.server import CoupaSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from tests.conftest import SMALL_WORLD, TODAY
 from tests.support.pipeline import run
-from workbench.models import Connection, ExceptionItem, MasterDataLink, Supplier
+from tests.support.sandboxes import p2p_connections
+from workbench.models import ExceptionItem, MasterDataLink, Supplier
 
 pytestmark = pytest.mark.django_db
-CREDS = {"client_id": "workbench", "client_secret": "sandbox-secret", "timeout": 2}
 
 
 @pytest.fixture
@@ -24,15 +24,7 @@ def coupa_sandbox():
 
 
 def test_the_procurement_pull_links_every_coupa_supplier_with_the_planted_outcomes(erp_sandbox, coupa_sandbox):  # noqa: F811
-    erp = Connection.objects.create(
-        name="Business Central (ERP)",
-        kind="business_central",
-        role="erp",
-        config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS},
-    )
-    coupa = Connection.objects.create(
-        name="Coupa", kind="coupa", role="procurement", config={"base_url": coupa_sandbox[1], **CREDS}
-    )
+    erp, coupa = p2p_connections(erp_sandbox[1], coupa_sandbox[1])
     assert run(erp, "master_data").status == "succeeded"
     vendors = Supplier.objects.count()
     assert run(coupa, "procurement_pull").status == "succeeded"
@@ -67,15 +59,7 @@ def test_a_tax_id_edited_in_coupa_for_a_linked_supplier_is_held_as_a_conflict(er
 
     from workbench.services.supplier_links import supplier_link_confirm
 
-    erp = Connection.objects.create(
-        name="Business Central (ERP)",
-        kind="business_central",
-        role="erp",
-        config={"base_url": erp_sandbox[1], "environment": "sandbox", **CREDS},
-    )
-    coupa = Connection.objects.create(
-        name="Coupa", kind="coupa", role="procurement", config={"base_url": coupa_sandbox[1], **CREDS}
-    )
+    erp, coupa = p2p_connections(erp_sandbox[1], coupa_sandbox[1])
     assert run(erp, "master_data").status == "succeeded"
     assert run(coupa, "procurement_pull").status == "succeeded"
     link = MasterDataLink.objects.get(object_type="supplier", system="coupa", external_id="4902")

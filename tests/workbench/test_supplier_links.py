@@ -102,6 +102,15 @@ def test_each_external_supplier_gets_the_outcome_its_evidence_supports(erp, reco
         assert item.detail["link"] == link.pk and record["name"] in item.message
 
 
+def test_the_crosswalk_reads_a_country_as_the_matcher_does(erp):
+    """ "UK" is Great Britain for the matcher; the link keeps the same reading (one country reading)."""
+    supplier_links_refresh(
+        system="coupa",
+        records=[coupa("90", "Fabrikam Ltd", country=" uk "), coupa("91", "Fabrikam Hellas", country="EL")],
+    )
+    assert (link_of("90").country, link_of("91").country) == ("GB", "GR")
+
+
 def test_the_message_names_both_suppliers_and_the_evidence(erp):
     supplier_links_refresh(
         system="coupa",

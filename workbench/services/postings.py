@@ -26,7 +26,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from workbench import jobs
-from workbench.errors import InvalidTransition
 from workbench.models import (
     ApprovalTask,
     Connection,
@@ -578,8 +577,12 @@ def write_succeeded(write: OutboundWrite, result) -> None:
             fiscal_year=str(data.get("fiscal_year") or ""),
             posting_date=str(data.get("posting_date") or ""),
         )
-        if write.action == POST_INVOICE:
-            document_financial_transition(document=doc, to=FIN.READY_FOR_PAYMENT)
+        # Ready for payment once, whichever of the answer and the posting-status pull saw it posted first.
+        if (
+            write.action == POST_INVOICE and document_financial_transition(document=doc, to=FIN.READY_FOR_PAYMENT)
+            if doc.financial_status == FIN.POSTED
+            else False
+        ):
             document_event_add(
                 document=doc,
                 system="workbench",
@@ -693,9 +696,3 @@ def write_dead(write: OutboundWrite, *, attempts: int, error: str) -> None:
             f"{error}",
             detail={"write_id": write.pk, "error": error},
         )
-
-
-def document_postable(doc: Document) -> None:
-    """Raise unless the document could be queued for posting now (for callers that must say why not)."""
-    if doc.financial_status not in POSTABLE:
-        raise InvalidTransition(f"{doc} is {doc.get_financial_status_display().lower()}, not waiting to be posted.")

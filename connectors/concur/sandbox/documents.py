@@ -270,7 +270,8 @@ def _money(rng: random.Random, lo: int, hi: int) -> Decimal:
 
 
 def new_report(seed: int, k: int, today: date, employees: list[Employee], description: str | None) -> Report:
-    """The k-th report created by ``/sandbox/touch``: deterministic from (seed, k), dated today."""
+    """The k-th report created by ``/sandbox/touch``: deterministic from (seed, k), submitted and
+    approved the day before ``today`` (like seeded history, never ahead of the sandbox's clock)."""
     rng = random.Random(f"concur-touch|{seed}|{k}")
     emp = rng.choice([e for e in employees if e.status == "Active"] or employees)
     entity = next(e for e in ENTITIES if e[0] == emp.entity)
@@ -285,8 +286,8 @@ def new_report(seed: int, k: int, today: date, employees: list[Employee], descri
         entity=emp.entity,
         currency=currency,
         employee=emp,
-        submitted=today,
-        approved=today,
+        submitted=today - timedelta(days=1),
+        approved=today - timedelta(days=1),
     )
     for j in range(rng.randint(1, 3)):
         code, name, account, (lo, hi) = rng.choice(EXPENSE_TYPES)
@@ -295,7 +296,7 @@ def new_report(seed: int, k: int, today: date, employees: list[Employee], descri
             Line(
                 entry_id=stable_id("entry-touch", seed, k, j),
                 allocation_id=stable_id("alloc-touch", seed, k, j),
-                date=today - timedelta(days=rng.randint(0, 5)),
+                date=report.submitted - timedelta(days=rng.randint(0, 5)),
                 expense_type=code,
                 expense_type_name=name,
                 gl_account=account,

@@ -540,11 +540,3 @@ class ConcurSandbox(Sandbox):
                 for d, st in states.items()
             },
         }
-
-
-if __name__ == "__main__":  # python -m connectors.concur.sandbox.server [port]
-    import sys
-
-    from connectors.sandboxkit.kit import serve
-
-    serve(ConcurSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8102)

@@ -363,7 +363,8 @@ def seed_documents(
             "validation-messages": "",
             "requisition-lines": lines,
         }
-    # POs of the ordered requisitions (two days after submission), with their order lines.
+    # POs of the ordered requisitions (two days after submission, still before today: build_p2p
+    # submits ordered requisitions four days back at the latest), with their order lines.
     for k, req in enumerate(d for d in reqs.values() if d["status"] == "ordered"):
         po = po_from(req, 5000 + k + 1, lambda: 0)
         at = stamp(date.fromisoformat(req["submitted-at"][:10]) + timedelta(days=2), k)

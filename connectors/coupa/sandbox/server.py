@@ -591,11 +591,3 @@ class CoupaSandbox(Sandbox):
 
     def _console(self, req: Request) -> str:
         return console.render(self.store.all, self.callout.get("url") or "")
-
-
-if __name__ == "__main__":  # python -m connectors.coupa.sandbox.server [port]
-    import sys
-
-    from connectors.sandboxkit.kit import serve
-
-    serve(CoupaSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8104)

@@ -310,11 +310,3 @@ class ScimSandbox(Sandbox):
         with self.lock:
             users = self.store.all(USERS)
         return {**self.stats, "users": len(users), "active": sum(1 for u in users if u.get("active"))}
-
-
-if __name__ == "__main__":  # python -m connectors.scim.sandbox.server [port]
-    import sys
-
-    from connectors.sandboxkit.kit import serve
-
-    serve(ScimSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8105)

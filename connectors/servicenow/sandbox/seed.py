@@ -6,7 +6,8 @@ Approvals cover the first requisitions of ``build_p2p``: the cost center's owner
 that owner's manager second; ordered requisitions were approved, the waiting ones are requested
 (a second level "not requested" behind) or were rejected. Users are stamped a minute apart from
 60 days back; approvals are created at 09:00 on their requisition's submission day and decided
-three hours per level later.
+three hours per level later. Requisitions are submitted before ``today`` (see ``build_p2p``) and a
+huge user table's stamps stop at ``seeded_until(today)``: seeded history never lies ahead of the clock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from connectors.sandboxkit.procurement import build_p2p
-from connectors.sandboxkit.world import build_world, stable_id
+from connectors.sandboxkit.world import build_world, seeded_until, stable_id
 
 from .query import sn_time
 from .rules import FINAL
@@ -27,7 +28,8 @@ def seed_tables(*, seed: int, today: date, n_employees: int, n_lines: int) -> tu
     world = build_world(seed=seed, today=today, n_employees=n_employees, n_lines=n_lines)
     p2p = build_p2p(world, seed=seed)
     start = datetime.combine(today - timedelta(days=60), datetime.min.time(), UTC)
-    stamp = iter(sn_time(start + timedelta(minutes=i)) for i in range(10**6))
+    until = seeded_until(today)
+    stamp = iter(sn_time(min(until, start + timedelta(minutes=i))) for i in range(10**6))
     users: dict[str, dict] = {}
     by_code: dict[str, str] = {}
     # Non-employee accounts every instance has: they have no employee_number.

@@ -386,11 +386,3 @@ class ServiceNowSandbox(Sandbox):
             "by_state": by_state,
             "by_correlation_id": {r["u_correlation_id"]: r["sys_id"] for r in approvals if r["u_correlation_id"]},
         }
-
-
-if __name__ == "__main__":  # python -m connectors.servicenow.sandbox.server [port]
-    import sys
-
-    from connectors.sandboxkit.kit import serve
-
-    serve(ServiceNowSandbox(seed=42), port=int(sys.argv[1]) if len(sys.argv) > 1 else 8104)
