@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Count, Min, Q, Sum, Value, Window
+from django.db.models import Count, F, Min, Q, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -164,10 +164,6 @@ def item_events(item: ExceptionItem):
 def accruals(*, entity_code: str = "") -> dict:
     """Finance's accrual picture: goods received but not invoiced (accrue them), and invoices for goods
     not (fully) received (hold them). Amounts at the PO's price, per PO line."""
-    from decimal import Decimal
-
-    from django.db.models import F
-
     po_lines = (
         DocumentLine.objects.filter(document__kind=Document.Kind.PURCHASE_ORDER)
         .select_related("document", "document__entity")
