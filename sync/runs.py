@@ -201,7 +201,10 @@ def run_recorded(run, *, job: str, body: Callable[[], str], lease_seconds: int =
             log.exception("recording the failure of %s failed", connection.name)
     except Exception as exc:  # noqa: BLE001 - the run must end recorded, whatever happened
         log.exception("%s %s failed", model.__name__, run.pk)
-        status, message = model.Status.FAILED, f"Unexpected error in the workbench (the worker log has the details): {exc}"
+        status, message = (
+            model.Status.FAILED,
+            f"Unexpected error in the workbench (the worker log has the details): {exc}",
+        )
     finally:
         release(connection, job)
         model.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), message=message[:2000])

@@ -7,30 +7,26 @@ import pytest
 from sync.jobs import run_job
 from sync.models import SyncRun
 from tests.conftest import wait_until
-from tests.sync.test_pipeline import drain_outbox
+from tests.support.browser import login
+from tests.support.pipeline import drain_outbox
 from workbench.models import ExceptionItem
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def login(page, base, username="analyst", password="analyst"):
-    page.goto(f"{base}/queue/")
-    assert "/accounts/login/" in page.url
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/queue/.*"))
-
-
 def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
-        live_server, page, sandboxes, connections, worker_factory, analyst):
+    live_server, page, sandboxes, connections, worker_factory, analyst
+):
     erp, expense = connections
     run_job(SyncRun.objects.create(connection=erp, job="master_data"))
     run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
     drain_outbox()
     # a report held back by one unknown cost center and nothing else
-    item = next(i for i in ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", status="open")
-                if i.document.exceptions.filter(status="open").count() == 1)
+    item = next(
+        i
+        for i in ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", status="open")
+        if i.document.exceptions.filter(status="open").count() == 1
+    )
     worker_factory("w1")
 
     login(page, live_server.url)
@@ -44,6 +40,8 @@ def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
     page.fill("input[name=reason]", "Typo in Concur; SALES is the employee's department")
     url_before = page.url
     page.click("text=Apply and re-post")
+    # nothing else holds the report: the toast says it goes on to the ERP
+    page.locator("#toasts .toast", has_text="Corrected; re-validating and posting").wait_for()
     # no reload: the progress panel polls until the ERP number arrives
     page.locator("[data-testid=erp-number]").wait_for(timeout=60_000)
     assert page.url == url_before
@@ -54,6 +52,16 @@ def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
     # the document's own block on the left says so too, still without a reload
     page.locator("#doc-facts").get_by_text(erp_number).wait_for(timeout=10_000)
     assert page.locator("#fin-status").inner_text() == "Posted"
+    # ...and so do the lines, the trace and the root-cause group, swapped in out of band
+    row = page.locator(f"table.lines tr[data-line='{item.line.line_no}']")
+    assert "SALES" in row.inner_text() and item.detail["value"] not in row.inner_text().split()
+    assert row.locator("td.bad").count() == 0  # the corrected cell is no longer flagged
+    trace = page.locator("table.trace").inner_text()
+    for event in ("corrected", "revalidated", "posted", erp_number):
+        assert event in trace, event
+    left = ExceptionItem.objects.filter(group=item.group, status__in=["open", "in_progress", "waiting"]).count()
+    stats = page.locator("[data-testid=group-stats]").inner_text()
+    assert (f"{left} open item" in stats) if left else ("No open items left" in stats)
 
     item.refresh_from_db()
     doc = item.document
@@ -61,14 +69,19 @@ def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
     assert doc.financial_status == "posted" and doc.erp_document_number == erp_number
     assert doc.events.filter(action="corrected", actor=analyst).exists()
     # the expense platform now shows the ERP document number
-    wait_until(lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber") == erp_number,
-               60, message="the write-back to the expense sandbox")
+    wait_until(
+        lambda: sandboxes["expense"].get(f"/sandbox/reports/{doc.source_id}").get("erpDocumentNumber") == erp_number,
+        60,
+        message="the write-back to the expense sandbox",
+    )
     # who did what is in the item's history, shown on reload
     page.reload()
     assert "analyst" in page.locator("ol.history").inner_text()
 
 
-def test_run_now_shows_live_progress_and_the_new_run(live_server, page, sandboxes, connections, worker_factory, analyst):
+def test_run_now_shows_live_progress_and_the_new_run(
+    live_server, page, sandboxes, connections, worker_factory, analyst
+):
     erp, expense = connections
     worker_factory("w1")
     login(page, live_server.url)

@@ -11,15 +11,16 @@ import pytest
 from sync.jobs import run_job
 from sync.models import SyncRun
 from tests.conftest import wait_until
-from tests.e2e.test_fix_in_browser import login
-from tests.sync.test_pipeline import drain_outbox
+from tests.support.browser import login
+from tests.support.pipeline import drain_outbox
 from workbench.models import ExceptionItem, MappingRun
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def test_one_rule_resolves_a_group_and_each_report_is_posted_once(live_server, page, sandboxes, connections,
-                                                                    worker_factory, admin_user):
+def test_one_rule_resolves_a_group_and_each_report_is_posted_once(
+    live_server, page, sandboxes, connections, worker_factory, admin_user
+):
     erp, expense = connections
     run_job(SyncRun.objects.create(connection=erp, job="master_data"))
     run_job(SyncRun.objects.create(connection=expense, job="expense_pull"))
@@ -29,7 +30,11 @@ def test_one_rule_resolves_a_group_and_each_report_is_posted_once(live_server, p
     group = list(ExceptionItem.objects.filter(group=item.group, status="open"))
     docs = {i.document_id for i in group}
     # the reports held only by this typo are the ones that must post
-    freed = {d for d in docs if not ExceptionItem.objects.filter(document_id=d, status="open").exclude(group=item.group).exists()}
+    freed = {
+        d
+        for d in docs
+        if not ExceptionItem.objects.filter(document_id=d, status="open").exclude(group=item.group).exists()
+    }
     before_postings = Counter(sandboxes["erp"].get("/sandbox/stats")["documents"])
     worker_factory("w1")
 
@@ -40,8 +45,18 @@ def test_one_rule_resolves_a_group_and_each_report_is_posted_once(live_server, p
     page.wait_for_url(re.compile(r".*/mappings/\?.*source_value=SALE.*"))
     page.fill("input[name=target_value]", "SALES")
     page.fill("input[name=reason]", "Concur's old spelling of Sales")
+    # pre-filled for the whole group (any source); narrowed to another source, the preview says what it leaves out
+    assert page.input_value("input[name=source_system]") == ""
+    page.fill("input[name=source_system]", "coupa")
+    page.click("[data-testid=test-rule]")
+    left = page.locator("[data-testid=impact-left-out]")
+    left.wait_for()
+    assert f"Leaves {len(group)} item" in left.inner_text() and "of this root cause" in left.inner_text()
+    assert "documents from concur" in left.inner_text()
+    page.fill("input[name=source_system]", "")
     page.click("[data-testid=test-rule]")
     page.locator("[data-testid=impact-items]", has_text=str(len(group))).wait_for()
+    assert page.locator("[data-testid=impact-left-out]").count() == 0
     assert page.locator("[data-testid=impact-documents]").inner_text() == str(len(docs))
     page.click("[data-testid=save-rule]")
     page.locator("[data-testid=run-progress]").wait_for()
@@ -58,8 +73,11 @@ def test_one_rule_resolves_a_group_and_each_report_is_posted_once(live_server, p
 
     from workbench.models import Document
 
-    wait_until(lambda: Document.objects.filter(pk__in=freed, financial_status__in=["posted", "paid"]).count() == len(freed),
-               90, message="the freed reports to be posted")
+    wait_until(
+        lambda: Document.objects.filter(pk__in=freed, financial_status__in=["posted", "paid"]).count() == len(freed),
+        90,
+        message="the freed reports to be posted",
+    )
     stats = Counter(sandboxes["erp"].get("/sandbox/stats")["documents"])
     new = {k: v for k, v in stats.items() if v != before_postings.get(k)}
     assert len(new) >= len(freed) and all(v == 1 for v in new.values())  # each report posted exactly once

@@ -19,10 +19,31 @@ pytestmark = pytest.mark.django_db
 
 
 def report(n: int, cost_center: str, amount: str = "100.00", source: str = "concur") -> Document:
-    rec = {"external_id": f"R{n}", "number": f"N{n}", "name": "Trip", "entity": "NW-US", "employee_code": "E0001",
-           "employee_name": "Mary Smith", "currency": "USD", "total": amount, "version": "1", "approval_status": "approved",
-           "lines": [{"external_id": f"L{n}", "date": "2026-11-10", "category": "TAXI", "category_name": "Taxi",
-                      "amount": amount, "currency": "USD", "gl_account": "8110", "cost_center": cost_center, "tax_code": "EXEMPT"}]}
+    rec = {
+        "external_id": f"R{n}",
+        "number": f"N{n}",
+        "name": "Trip",
+        "entity": "NW-US",
+        "employee_code": "E0001",
+        "employee_name": "Mary Smith",
+        "currency": "USD",
+        "total": amount,
+        "version": "1",
+        "approval_status": "approved",
+        "lines": [
+            {
+                "external_id": f"L{n}",
+                "date": "2026-11-10",
+                "category": "TAXI",
+                "category_name": "Taxi",
+                "amount": amount,
+                "currency": "USD",
+                "gl_account": "8110",
+                "cost_center": cost_center,
+                "tax_code": "EXEMPT",
+            }
+        ],
+    }
     doc = documents_upsert_from_source(system=source, records=[rec]).created[0]
     documents_validate(documents=[doc])
     return doc
@@ -37,8 +58,13 @@ def world(admin_user, jobs_sent):
 def rule(**kw) -> MappingRule:
     from workbench.models import LegalEntity
 
-    fields = {"field": "cost_center", "source_value": "SALE", "target_value": "SALES",
-              "entity": LegalEntity.objects.get(code="NW-US"), **kw}
+    fields = {
+        "field": "cost_center",
+        "source_value": "SALE",
+        "target_value": "SALES",
+        "entity": LegalEntity.objects.get(code="NW-US"),
+        **kw,
+    }
     return MappingRule(**fields)
 
 
@@ -55,7 +81,9 @@ def test_impact_counts_the_items_documents_and_money_a_rule_would_resolve(world)
 
 def test_saving_resolves_the_whole_group_names_the_rule_and_queues_postings(world, admin_user, monkeypatch):
     queued = []
-    monkeypatch.setattr("workbench.services.mapping_runs.postings_enqueue", lambda docs, run_id=None: queued.extend(docs) or docs)
+    monkeypatch.setattr(
+        "workbench.services.mapping_runs.postings_enqueue", lambda docs, run_id=None: queued.extend(docs) or docs
+    )
     run = mapping_rule_save(rule=rule(), actor=admin_user, reason="Concur's old spelling of Sales")
     assert run.status == "queued"
     run = mapping_run_execute(run)
@@ -85,15 +113,26 @@ def test_every_change_is_a_version_with_author_and_reason(world, admin_user):
     mapping_rule_save(rule=r, actor=admin_user, reason="ENG owns these")
     r.active = False
     assert mapping_rule_save(rule=r, actor=admin_user, reason="retired") is None
-    versions = list(MappingRuleVersion.objects.filter(rule=r).values_list("version", "action", "snapshot__target_value", "reason"))
-    assert versions == [(3, "deactivated", "ENG", "retired"), (2, "changed", "ENG", "ENG owns these"), (1, "created", "SALES", "first")]
+    versions = list(
+        MappingRuleVersion.objects.filter(rule=r).values_list("version", "action", "snapshot__target_value", "reason")
+    )
+    assert versions == [
+        (3, "deactivated", "ENG", "retired"),
+        (2, "changed", "ENG", "ENG owns these"),
+        (1, "created", "SALES", "first"),
+    ]
     assert MappingRun.objects.filter(rule=r).count() == 2
 
 
-@pytest.mark.parametrize("bad", [
-    {"target_value": "NOPE"}, {"source_value": "", "pattern": ""}, {"source_value": "", "pattern": "([unclosed"},
-    {"effective_from": date(2026, 12, 1), "effective_to": date(2026, 11, 1)},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"target_value": "NOPE"},
+        {"source_value": "", "pattern": ""},
+        {"source_value": "", "pattern": "([unclosed"},
+        {"effective_from": date(2026, 12, 1), "effective_to": date(2026, 11, 1)},
+    ],
+)
 def test_invalid_rules_are_refused_with_a_reason(world, admin_user, bad):
     r = rule()
     for k, v in bad.items():
@@ -118,9 +157,19 @@ def test_a_newer_version_supersedes_a_queued_run(world, admin_user):
 def form_data(**over):
     from workbench.models import LegalEntity
 
-    data = {"field": "cost_center", "source_system": "", "entity": LegalEntity.objects.get(code="NW-US").pk,
-            "source_value": "SALE", "pattern": "", "target_value": "SALES", "effective_from": "", "effective_to": "",
-            "active": "on", "note": "", "reason": "Old spelling"}
+    data = {
+        "field": "cost_center",
+        "source_system": "",
+        "entity": LegalEntity.objects.get(code="NW-US").pk,
+        "source_value": "SALE",
+        "pattern": "",
+        "target_value": "SALES",
+        "effective_from": "",
+        "effective_to": "",
+        "active": "on",
+        "note": "",
+        "reason": "Old spelling",
+    }
     data.update(over)
     return data
 
@@ -134,12 +183,16 @@ def test_the_admin_tests_a_rule_then_saves_it_and_follows_the_progress(world, cl
     bad = client.post("/mappings/test/", form_data(target_value="NOPE"), HTTP_HX_REQUEST="true").content.decode()
     assert "not an active cost center" in bad
     saved = client.post("/mappings/save/", form_data(), HTTP_HX_REQUEST="true")
-    assert "Saved as version 1" in saved.headers["HX-Trigger"] and 'data-testid="run-progress"' in saved.content.decode()
+    assert (
+        "Saved as version 1" in saved.headers["HX-Trigger"] and 'data-testid="run-progress"' in saved.content.decode()
+    )
     run = MappingRun.objects.get()
     mapping_run_execute(run)
     done = client.get(f"/mappings/runs/{run.pk}/", HTTP_HX_REQUEST="true")
     assert done.status_code == 286 and 'data-testid="run-resolved">5<' in done.content.decode()  # polling stops
-    assert not ExceptionItem.objects.filter(code="UNKNOWN_COST_CENTER", root_cause_key__endswith=":SALE", status="open").exists()
+    assert not ExceptionItem.objects.filter(
+        code="UNKNOWN_COST_CENTER", root_cause_key__endswith=":SALE", status="open"
+    ).exists()
 
 
 def test_an_item_links_to_a_rule_for_its_whole_group(world, client, admin_user, analyst):
@@ -158,8 +211,13 @@ def test_an_item_links_to_a_rule_for_its_whole_group(world, client, admin_user, 
 
 def test_bad_input_on_the_mapping_screens_is_a_message_not_a_500(world, client, admin_user):
     client.force_login(admin_user)
-    for data in (form_data(pattern="([x", source_value=""), form_data(source_value="", pattern=""), {"field": "nope"},
-                 form_data(effective_from="2026-12-01", effective_to="2026-11-01"), form_data(target_value="<script>x</script>")):
+    for data in (
+        form_data(pattern="([x", source_value=""),
+        form_data(source_value="", pattern=""),
+        {"field": "nope"},
+        form_data(effective_from="2026-12-01", effective_to="2026-11-01"),
+        form_data(target_value="<script>x</script>"),
+    ):
         for url in ("/mappings/test/", "/mappings/save/"):
             r = client.post(url, data, HTTP_HX_REQUEST="true")
             assert r.status_code == 200, (url, data, r.content[:300])

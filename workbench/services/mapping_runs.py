@@ -14,7 +14,7 @@ from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.models.mappings import MappingRule, MappingRun
 from workbench.rules.context import MasterDataContext
 from workbench.rules.mapping_index import MappingIndex
-from workbench.services.mappings import BATCH, mapping_items, mappings_apply
+from workbench.services.mappings import BATCH, mapping_documents, mappings_apply
 from workbench.services.postings import postings_enqueue
 from workbench.services.validation import documents_validate
 
@@ -30,7 +30,7 @@ def mapping_run_execute(run: MappingRun) -> MappingRun:
         )
         run.refresh_from_db()
         return run
-    doc_ids = sorted(set(mapping_items(rule).values_list("document_id", flat=True)))
+    doc_ids = mapping_documents(rule)  # the documents (and batches) the preview replayed
     MappingRun.objects.filter(pk=run.pk).update(
         status=MappingRun.Status.RUNNING, total=len(doc_ids), started_at=timezone.now()
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workbench.models import Document, DocumentLine
-from workbench.rules import Finding, rules_for
+from workbench.rules import CODES, Finding, rules_for
 from workbench.rules.context import MasterDataContext
 from workbench.services.exception_items import exception_items_reconcile
 from workbench.services.mappings import mappings_apply
@@ -50,3 +50,22 @@ def documents_validate(
     if ctx._p2p is not None:
         ctx.p2p.reset_batch()
     return clean
+
+
+def blocking_findings(doc: Document) -> list[str]:
+    """What re-validating the document now will still find blocking it, e.g. ["CLOSED_PERIOD on line 2"].
+
+    The rules are run on the document as it is stored (read-only, nothing is raised or resolved), so the
+    answer is what the worker's re-validation will find, not a guess from the items' statuses.
+    """
+    ctx = MasterDataContext.load()
+    if doc.kind != "expense_report":
+        ctx.p2p.prepare([doc])
+    lines = list(doc.lines.order_by("line_no"))
+    held = []
+    for check in rules_for(doc.kind).values():
+        for finding in check(doc, lines, ctx):
+            if CODES[finding.code].blocking:
+                where = f" on line {finding.line.line_no}" if finding.line is not None else ""
+                held.append(f"{finding.code}{where}")
+    return list(dict.fromkeys(held))

@@ -1,5 +1,6 @@
 """One exception item: its document, lines, message, trace, and the actions that fix the cause."""
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -22,10 +23,15 @@ from workbench.selectors import document_trace, exception_item_get, exception_it
 from workbench.services import item_actions as items_service
 from workbench.services.documents import document_line_correct
 from workbench.services.invoices import accept_limit, can_accept, variance_of
+from workbench.services.validation import blocking_findings
 
 # Which cell of the offending line to highlight, per code.
-FLAGGED_FIELD = {"MISSING_COST_CENTER": "cost_center", "UNKNOWN_COST_CENTER": "cost_center", "CLOSED_PERIOD": "date",
-                 "INVALID_TAX_CODE": "tax_code"}
+FLAGGED_FIELD = {
+    "MISSING_COST_CENTER": "cost_center",
+    "UNKNOWN_COST_CENTER": "cost_center",
+    "CLOSED_PERIOD": "date",
+    "INVALID_TAX_CODE": "tax_code",
+}
 
 
 def follow(item: ExceptionItem) -> bool:
@@ -46,21 +52,35 @@ MAPPING_FIELDS = {"UNKNOWN_COST_CENTER": "cost_center", "INVALID_TAX_CODE": "tax
 def mapping_link(item: ExceptionItem) -> str:
     """The mapping screen's query string for a rule that fixes every item like this one; "" if no rule can.
 
-    Shared by the item page and the queue's "By root cause" view (one group = one unmapped value).
+    Shared by the item page and the queue's "By root cause" view. A group is one value in one entity,
+    whatever system its documents come from: the rule is pre-filled for that value and entity and for
+    any source, so it covers the whole group (the mapping screen says which sources that is).
     """
     mapping_field = MAPPING_FIELDS.get(item.code)
     if not mapping_field or not item.is_active or item.document is None:
         return ""
     doc = item.document
     value = item.detail.get("value") or (doc.entity_code if mapping_field == "entity" else "")
-    return "?" + urlencode({"field": mapping_field, "source_value": value, "source_system": doc.source_system,
-                            **({"entity": doc.entity_id} if doc.entity_id and mapping_field != "entity" else {})})
+    return "?" + urlencode(
+        {
+            "field": mapping_field,
+            "source_value": value,
+            **({"entity": doc.entity_id} if doc.entity_id and mapping_field != "entity" else {}),
+            **({"group": item.group_id} if item.group_id else {}),
+        }
+    )
 
 
 def _context(item: ExceptionItem, **extra) -> dict:
     doc = item.document
-    ctx = {"item": item, "doc": doc, "events": item_events(item), "flag": FLAGGED_FIELD.get(item.code, ""),
-           "follow": follow(item)}
+    ctx = {
+        "item": item,
+        "doc": doc,
+        "events": item_events(item),
+        # The offending cell is marked while the item is open; once fixed, the line shows the new value plainly.
+        "flag": FLAGGED_FIELD.get(item.code, "") if item.is_active else "",
+        "follow": follow(item),
+    }
     if doc is not None:
         ctx["lines"] = list(doc.lines.all())
         ctx["trace"] = document_trace(doc)
@@ -68,55 +88,107 @@ def _context(item: ExceptionItem, **extra) -> dict:
         if doc.entity_id:
             ctx["cost_centers"] = cost_center_choices(doc.entity_id)
             ctx["tax_codes"] = tax_code_choices(doc.entity_id)
-            ctx["open_periods"] = AccountingPeriod.objects.filter(entity_id=doc.entity_id, closed=False).order_by("start")
+            ctx["open_periods"] = AccountingPeriod.objects.filter(entity_id=doc.entity_id, closed=False).order_by(
+                "start"
+            )
     if doc is not None and doc.kind == "supplier_invoice":
         ctx["match_lines"] = list(doc.lines.select_related("po_line").order_by("line_no"))
         ctx["variance"] = variance_of(item)
         ctx["accept_limit"] = accept_limit(doc)
         ctx["may_accept"] = can_accept(extra["user"], item) if "user" in extra else None
     if item.group_id:
-        ctx["group_stats"] = list(ExceptionItem.objects.filter(group_id=item.group_id, status__in=ACTIVE_STATUSES)
-                                  .values("currency").annotate(n=Count("id"), total=Sum("amount_at_risk")).order_by("currency"))
+        ctx["group_stats"] = list(
+            ExceptionItem.objects.filter(group_id=item.group_id, status__in=ACTIVE_STATUSES)
+            .values("currency")
+            .annotate(n=Count("id"), total=Sum("amount_at_risk"))
+            .order_by("currency")
+        )
     ctx["mapping_link"] = mapping_link(item)
     ctx["reason_form"] = ReasonForm()
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
+    ctx["stamp"] = _stamp(ctx)
     ctx.update(extra)
     return ctx
 
 
+def _stamp(ctx: dict) -> str:
+    """A short digest of what the page shows about the document, its lines, trace and group: a poll that
+    already shows this state gets no out-of-band swaps again."""
+    item, doc, trace = ctx["item"], ctx["doc"], ctx.get("trace") or []
+    state = (
+        item.status,
+        item.updated_at,
+        doc and (doc.financial_status, doc.revision, doc.updated_at, doc.erp_document_number),
+        len(trace),
+        trace[-1]["at"] if trace else None,
+        [tuple(g.values()) for g in ctx.get("group_stats", [])],
+    )
+    return hashlib.sha1(repr(state).encode()).hexdigest()[:16]
+
+
 @vary_on_headers("HX-Request")
 def item_detail(request, pk):
-    item = get_object_or_404(ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection"), pk=pk)
+    item = get_object_or_404(
+        ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection"), pk=pk
+    )
     return render(request, "workbench/item.html", _context(item, user=request.user))
 
 
 def item_progress(request, pk):
-    """Polled while a fix is being re-validated and re-posted; stops polling when settled."""
+    """Polled while a fix is being re-validated and re-posted; stops polling when settled.
+
+    Besides the live panel, what the fix changed (the document's states, its lines, the trace and the
+    root-cause group) is swapped in out of band, when it differs from what the poll last showed.
+    """
     item = get_object_or_404(exception_item_list(), pk=pk)
-    response = render(request, "workbench/item.html#work", {**_context(item, user=request.user), "oob": True})
+    ctx = _context(item, user=request.user)
+    ctx.update(oob=True, refresh=request.GET.get("seen") != ctx["stamp"])
+    response = render(request, "workbench/item.html#work", ctx)
     if not follow(item):
         return HttpResponseStopPolling(response.content)
     return response
 
 
 def _action_response(request, item, message, level="success"):
-    """HTMX: re-render the actions + progress section and raise a toast; plain POST: redirect."""
+    """HTMX: re-render the actions + progress section (and what the action changed) and raise a toast;
+    plain POST: redirect."""
     item = exception_item_get(item.pk)
     if request.htmx:
-        response = render(request, "workbench/item.html#work", {**_context(item, user=request.user), "oob": True})
+        response = render(
+            request, "workbench/item.html#work", {**_context(item, user=request.user), "oob": True, "refresh": True}
+        )
         return trigger_client_event(response, "toast", {"message": message, "level": level})
     (messages.success if level == "success" else messages.error)(request, message)
     return redirect("items:detail", pk=item.pk)
 
 
-def _act(request, pk, action, success: str):
-    """Run one analyst action on an item; a refusal becomes an error toast, never a 500."""
+def _act(request, pk, action, success):
+    """Run one analyst action on an item; a refusal becomes an error toast, never a 500.
+
+    `success` is the toast's text, or a function of the action's result that words it."""
     item = get_object_or_404(ExceptionItem, pk=pk)
     try:
-        action(item)
+        result = action(item)
     except WorkbenchError as exc:
         return _action_response(request, item, str(exc), "error")
-    return _action_response(request, item, success)
+    return _action_response(request, item, success(result) if callable(success) else success)
+
+
+DOCUMENT_NOUNS = {"expense_report": "report", "requisition": "requisition", "supplier_invoice": "invoice"}
+
+
+def _correction_toast(line) -> str:
+    """Says what the correction will really lead to: posting, or waiting for what else holds the document."""
+    doc = line.document
+    held = blocking_findings(doc) if doc.business_status != "rejected" else []
+    to_approvers = doc.kind == "requisition" and doc.business_status == "pending"  # clean, it is routed, not posted
+    if not held:
+        return "Corrected; re-validating and " + ("sending it to its approvers…" if to_approvers else "posting…")
+    what = held[0] if len(held) == 1 else ", ".join(held[:-1]) + " and " + held[-1]
+    noun = DOCUMENT_NOUNS.get(doc.kind, "document")
+    hold, pronoun = ("holds", "that is") if len(held) == 1 else ("hold", "they are")
+    then = "sent to its approvers" if to_approvers else "posted"
+    return f"Corrected. {what} still {hold} the {noun}: it will be {then} once {pronoun} fixed."
 
 
 def _reason(request, required: bool) -> str:
@@ -137,39 +209,58 @@ def item_correct(request, pk):
         line = DocumentLine.objects.filter(pk=form.cleaned_data["line"], document_id=item.document_id).first()
         if line is None:
             raise WorkbenchError("That line is not on this item's document.")
-        document_line_correct(line=line, field_name=form.cleaned_data["field"], value=form.cleaned_data["value"],
-                              reason=form.cleaned_data["reason"], actor=request.user)
+        return document_line_correct(
+            line=line,
+            field_name=form.cleaned_data["field"],
+            value=form.cleaned_data["value"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
 
-    return _act(request, pk, correct, "Fix saved. Re-validating and posting…")
+    return _act(request, pk, correct, _correction_toast)
 
 
 @require_POST
 def item_override(request, pk):
-    return _act(request, pk, lambda item: items_service.exception_item_override(
-        item=item, reason=_reason(request, required=True), actor=request.user),
-        "Overridden. The document goes on if nothing else blocks it.")
+    return _act(
+        request,
+        pk,
+        lambda item: items_service.exception_item_override(
+            item=item, reason=_reason(request, required=True), actor=request.user
+        ),
+        "Overridden. The document goes on if nothing else blocks it.",
+    )
 
 
 @require_POST
 def item_send_back(request, pk):
-    return _act(request, pk, lambda item: items_service.exception_item_send_back(
-        item=item, reason=_reason(request, required=False), actor=request.user),
-        "Sent back to the source system. The item waits for a corrected version.")
+    return _act(
+        request,
+        pk,
+        lambda item: items_service.exception_item_send_back(
+            item=item, reason=_reason(request, required=False), actor=request.user
+        ),
+        "Sent back to the source system. The item waits for a corrected version.",
+    )
 
 
 @require_POST
 def item_retry(request, pk):
-    return _act(request, pk, lambda item: items_service.exception_item_retry(item=item, actor=request.user),
-                "Retry queued.")
+    return _act(
+        request, pk, lambda item: items_service.exception_item_retry(item=item, actor=request.user), "Retry queued."
+    )
 
 
 @require_POST
 def item_assign(request, pk):
     username = request.POST.get("assignee", "")
     user = request.user if username == "me" else get_user_model().objects.filter(username=username).first()
-    return _act(request, pk, lambda item: items_service.exception_item_assign(
-        item=item, assignee=user, actor=request.user),
-        f"Assigned to {user.get_username() if user else 'nobody'}.")
+    return _act(
+        request,
+        pk,
+        lambda item: items_service.exception_item_assign(item=item, assignee=user, actor=request.user),
+        f"Assigned to {user.get_username() if user else 'nobody'}.",
+    )
 
 
 def healthz(request):

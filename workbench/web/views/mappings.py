@@ -10,7 +10,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from workbench.errors import WorkbenchError
 from workbench.models import LegalEntity, MappingRule, MappingRun
-from workbench.services.mappings import mapping_impact, mapping_rule_save
+from workbench.services.mappings import mapping_group_summary, mapping_impact, mapping_rule_save
 
 from .p2p import staff_member_required
 
@@ -20,12 +20,28 @@ class MappingRuleForm(forms.ModelForm):
 
     class Meta:
         model = MappingRule
-        fields = ["field", "source_system", "entity", "source_value", "pattern", "target_value", "effective_from",
-                  "effective_to", "active", "note"]
-        labels = {"source_value": "Source value", "pattern": "…or pattern (regular expression)",
-                  "target_value": "ERP value", "source_system": "Source system (blank = any)"}
-        widgets = {"effective_from": forms.DateInput(attrs={"type": "date"}),
-                   "effective_to": forms.DateInput(attrs={"type": "date"})}
+        fields = [
+            "field",
+            "source_system",
+            "entity",
+            "source_value",
+            "pattern",
+            "target_value",
+            "effective_from",
+            "effective_to",
+            "active",
+            "note",
+        ]
+        labels = {
+            "source_value": "Source value",
+            "pattern": "…or pattern (regular expression)",
+            "target_value": "ERP value",
+            "source_system": "Source system (blank = any)",
+        }
+        widgets = {
+            "effective_from": forms.DateInput(attrs={"type": "date"}),
+            "effective_to": forms.DateInput(attrs={"type": "date"}),
+        }
 
 
 def _initial(request) -> dict:
@@ -42,15 +58,34 @@ def _initial(request) -> dict:
 def mappings_page(request, pk=None):
     rule = get_object_or_404(MappingRule, pk=pk) if pk else None
     form = MappingRuleForm(instance=rule, initial=None if rule else _initial(request))
-    return render(request, "workbench/mappings.html", {
-        "rules": MappingRule.objects.select_related("entity", "updated_by").order_by("field", "source_value", "pattern"),
-        "form": form, "rule": rule, "versions": rule.versions.select_related("changed_by") if rule else [],
-        "runs": rule.runs.all()[:5] if rule else [], "fields": MappingRule.Field.choices})
+    # Started from a root cause ("fix all with a mapping rule"): what the group holds, and its id for the preview.
+    group = None if rule else mapping_group_summary(request.GET.get("group", "")[:12])
+    return render(
+        request,
+        "workbench/mappings.html",
+        {
+            "rules": MappingRule.objects.select_related("entity", "updated_by").order_by(
+                "field", "source_value", "pattern"
+            ),
+            "form": form,
+            "rule": rule,
+            "versions": rule.versions.select_related("changed_by") if rule else [],
+            "runs": rule.runs.all()[:5] if rule else [],
+            "fields": MappingRule.Field.choices,
+            "group": group,
+        },
+    )
 
 
 def _bound(request, pk):
     rule = get_object_or_404(MappingRule, pk=pk) if pk else None
     return MappingRuleForm(request.POST, instance=rule), rule
+
+
+def _started_from(request) -> list[int]:
+    """The root cause the rule was started from (a hidden field), so the preview says what it leaves out of it."""
+    group = request.POST.get("group", "")[:12]
+    return [int(group)] if group.isdigit() else []
 
 
 @staff_member_required
@@ -60,7 +95,7 @@ def mapping_test(request, pk=None):
     form, _ = _bound(request, pk)
     if not form.is_valid():
         return render(request, "workbench/mappings.html#impact", {"form": form, "impact": None})
-    impact = mapping_impact(form.save(commit=False))
+    impact = mapping_impact(form.save(commit=False), groups=_started_from(request))
     return render(request, "workbench/mappings.html#impact", {"form": form, "impact": impact})
 
 
@@ -77,7 +112,9 @@ def mapping_save(request, pk=None):
         response = render(request, "workbench/mappings.html#impact", {"form": form, "impact": None, "error": msg})
         return trigger_client_event(response, "toast", {"message": msg, "level": "error"})
     response = render(request, "workbench/mappings.html#progress", {"run": run, "rule": form.instance, "saved": True})
-    return trigger_client_event(response, "toast", {"message": f"Saved as version {form.instance.version}.", "level": "success"})
+    return trigger_client_event(
+        response, "toast", {"message": f"Saved as version {form.instance.version}.", "level": "success"}
+    )
 
 
 @staff_member_required
