@@ -265,9 +265,10 @@ def approval_decisions_apply(records: list[dict]) -> int:
         try:
             with transaction.atomic():
                 if ":variance:" in task.correlation_key:
-                    n += task.state == ApprovalTask.State.REQUESTED and variance_decision(
+                    decided = task.state == ApprovalTask.State.REQUESTED and variance_decision(
                         task=task, state=rec["state"], comments=comments, approver=approver
                     )
+                    n += 1 if decided else 0
                     continue
                 outcome = approval_decision_apply(task=task, state=rec["state"], comments=comments, approver=approver)
                 if not outcome.applied:
