@@ -211,24 +211,16 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
             result.unchanged.append(doc)
         else:
             supersede_items(doc, f"Superseded by version {fields['version']} from {system}.")
-            if doc.financial_status != FIN.NOT_POSTED:
-                document_financial_transition(document=doc, to=FIN.NOT_POSTED)
-            for k, v in fields.items():
-                setattr(doc, k, v)
-            doc.revision = 0
-            doc.save()
-            doc.lines.all().delete()  # items keep their history: their line link is set to null
-            lines.extend(_lines(doc, rec))
             events.append(
-                DocumentEvent(
-                    document=doc,
-                    at=now,
+                document_version_replace(
+                    doc,
+                    {**fields, "financial_status": FIN.NOT_POSTED},
                     system=system,
-                    action="new_version",
-                    message=f"Version {doc.version} received from {system}",
-                    correlation_id=doc.correlation_id,
+                    at=now,
+                    message=f"Version {fields['version']} received from {system}",
                 )
             )
+            lines.extend(_lines(doc, rec))
             result.changed.append(doc)
     if new_docs:
         Document.objects.bulk_create([d for d, _ in new_docs])
@@ -273,6 +265,24 @@ def documents_upsert_from_source(*, system: str, records: list[dict]) -> UpsertR
     DocumentRef.objects.bulk_create(refs, ignore_conflicts=True)
     DocumentEvent.objects.bulk_create(events)
     return result
+
+
+def document_version_replace(doc: Document, fields: dict, *, system: str, at, message: str) -> DocumentEvent:
+    """Replace an unposted document's content with its source's new version: the header, revision 0, and
+    no lines (the caller stores the new ones). A financial status among `fields` moves through the table.
+    Returns the trace event, for the caller's bulk insert."""
+    fields = dict(fields)
+    to = fields.pop("financial_status", None)
+    if to and to != doc.financial_status:
+        document_financial_transition(document=doc, to=to)
+    for k, v in fields.items():
+        setattr(doc, k, v)
+    doc.revision = 0
+    doc.save()
+    doc.lines.all().delete()  # items keep their history: their line link is set to null
+    return DocumentEvent(
+        document=doc, at=at, system=system, action="new_version", message=message, correlation_id=doc.correlation_id
+    )
 
 
 def supersede_items(doc: Document, reason: str) -> None:

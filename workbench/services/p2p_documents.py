@@ -24,7 +24,12 @@ from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef,
 from workbench.money import parse_amount
 from workbench.rules.p2p_context import number_key
 from workbench.selectors.suppliers import supplier_crosswalk, supplier_for_tax_id
-from workbench.services.documents import UpsertResult, changed_after_posting, supersede_items
+from workbench.services.documents import (
+    UpsertResult,
+    changed_after_posting,
+    document_version_replace,
+    supersede_items,
+)
 from workbench.values import as_date, as_datetime, truncated
 
 KIND = Document.Kind
@@ -349,22 +354,8 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
         supersede_items(doc, f"Superseded by a new version from {system}.")
         if kind == KIND.SUPPLIER_INVOICE:
             invoice_release(document=doc)
-        for k, v in fields.items():
-            setattr(doc, k, v)
-        doc.revision = 0
-        doc.save()
-        doc.lines.all().delete()
+        events.append(document_version_replace(doc, fields, system=system, at=now, message=f"Changed in {system}"))
         lines.extend(_crosswalked(crosswalk, _lines(kind, doc, rec)))
-        events.append(
-            DocumentEvent(
-                document=doc,
-                at=now,
-                system=system,
-                action="new_version",
-                message=f"Changed in {system}",
-                correlation_id=doc.correlation_id,
-            )
-        )
         result.changed.append(doc)
     if new_docs:
         Document.objects.bulk_create([d for d, _ in new_docs])
