@@ -222,3 +222,9 @@ def test_bad_input_on_the_mapping_screens_is_a_message_not_a_500(world, client, 
             r = client.post(url, data, HTTP_HX_REQUEST="true")
             assert r.status_code == 200, (url, data, r.content[:300])
     assert not MappingRule.objects.exists()
+
+
+def test_a_missing_field_is_named_as_the_form_labels_it(world, client, admin_user):
+    client.force_login(admin_user)
+    html = client.post("/mappings/test/", form_data(target_value=""), HTTP_HX_REQUEST="true").content.decode()
+    assert "Check the fields: ERP value — This field is required." in html and "target_value —" not in html
