@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import datetime, timedelta
 
 from celery.schedules import crontab
@@ -20,7 +19,8 @@ from django_celery_beat import validators
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, crontab_schedule_celery_timezone
 
 from workbench.errors import WorkbenchError
-from workbench.models import Connection
+from workbench.models import AuditRecord, Connection
+from workbench.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def default_entries() -> list[dict]:
             "kwargs": {},
         },
         {"name": "E-invoice inbox: watched folder", "task": "sync.scan_einvoice_inbox", "every": 30, "kwargs": {}},
+        {"name": "Audit trail: seal new records into the chain", "task": "sync.audit_seal", "every": 60, "kwargs": {}},
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:
@@ -146,7 +147,7 @@ _CRON_VALIDATORS = {
     "day_of_week": validators.day_of_week_validator,
 }
 # One history line per change, newest first: "2026-11-20 10:05 UTC admin: every 1 minute → cron */5 * * * *; on → off".
-_HISTORY_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC ")
+SCHEDULE_SOURCE = "schedule"
 
 
 class ScheduleError(WorkbenchError):
@@ -187,7 +188,9 @@ def schedule_label(task: PeriodicTask) -> str:
 
 
 def schedule_history(task: PeriodicTask) -> list[str]:
-    return [line for line in (task.description or "").splitlines() if _HISTORY_LINE.match(line)]
+    """Who changed this schedule, newest first, from the audit trail (which nobody can edit)."""
+    rows = AuditRecord.objects.filter(source=SCHEDULE_SOURCE, row_id=str(task.pk)).order_by("-id")[:HISTORY_KEEP]
+    return [f"{r.at:%Y-%m-%d %H:%M} UTC {r.actor_name}: {r.data.get('change', '')}" for r in rows]
 
 
 def parse_cron(expression: str) -> dict:
@@ -245,8 +248,8 @@ def schedule_update(
 ) -> PeriodicTask:
     """Point a beat entry at an interval or a cron schedule, switch it on or off, and note who did it.
 
-    The change is kept as a dated line at the top of the task's `description` (newest first, the last
-    20 kept; any free text an admin wrote there stays above them). No change, no line.
+    The change is kept in the audit trail with who made it (`schedule_history` reads it back). No
+    change, no record.
     """
     every_seconds, spec = _validate(every_seconds, cron)
     task = PeriodicTask.objects.select_related("interval", "crontab", "solar", "clocked").get(pk=task.pk)
@@ -265,12 +268,15 @@ def schedule_update(
         changes.append("off → on" if task.enabled else "on → off")
     if not changes:
         return task
-    who = actor.get_username() if actor is not None else "system"
-    line = f"{timezone.now():%Y-%m-%d %H:%M} UTC {who}: {'; '.join(changes)}"
-    notes = [ln for ln in (task.description or "").splitlines() if ln.strip() and not _HISTORY_LINE.match(ln)]
-    task.description = "\n".join([*notes, line, *schedule_history(task)[: HISTORY_KEEP - 1]])
     task.save()  # also tells a running beat (PeriodicTasks.changed) to reload its schedule
-    logger.info("schedule changed", extra={"task": task.name, "change": line})
+    audit_record(
+        source=SCHEDULE_SOURCE,
+        row_id=task.pk,
+        action="schedule_changed",
+        data={"task": task.name, "change": "; ".join(changes)},
+        actor=actor,
+    )
+    logger.info("schedule changed", extra={"task": task.name, "change": changes})
     return task
 
 

@@ -17,6 +17,7 @@ from sync.models import ReconciliationRun, SyncRun
 from sync.reconcile import run_reconciliation
 from workbench import jobs
 from workbench.models import Connection, MappingRun, OutboundWrite
+from workbench.services.audit import audit_seal_all
 from workbench.services.mapping_runs import mapping_run_execute
 from workbench.services.postings import write_replay
 from workbench.services.revalidation import document_revalidate, invoices_rematch_open
@@ -113,3 +114,9 @@ def reconcile_master_data_task(connection: int | str | None = None, run_id: int 
             return "no such enabled connection"
         run = ReconciliationRun.objects.create(connection=conn, triggered_by="schedule")
     return run_reconciliation(run).status
+
+
+@shared_task(name="sync.audit_seal", acks_late=True)
+def audit_seal_task() -> int:
+    """Every minute: chain the audit records written since (services/audit.py)."""
+    return audit_seal_all()

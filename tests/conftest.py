@@ -26,11 +26,40 @@ TODAY = date(2026, 11, 20)  # the sandboxes' world is built around this day in t
 SMALL_WORLD = {"n_employees": 40, "n_lines": 300}
 
 
-@pytest.fixture
-def analyst(django_user_model):
-    user = django_user_model.objects.create_user("analyst", "analyst@example.com", "analyst")
-    user.groups.add(Group.objects.get_or_create(name="Finance analysts")[0])
+def make_person(username: str, role: str, entities: list[str] | None = None, *, staff: bool = False):
+    """A signed-up person with one role (a group from workbench/roles.py) and an entity scope:
+    `entities` None means every entity; a list of legal entity codes (created if missing) otherwise."""
+    from django.contrib.auth import get_user_model
+
+    from workbench.models import LegalEntity, UserScope
+
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", username, is_staff=staff)
+    user.groups.add(Group.objects.get(name=role))
+    scope = UserScope.objects.create(user=user, all_entities=entities is None)
+    for code in entities or []:
+        entity, _ = LegalEntity.objects.get_or_create(code=code, defaults={"name": code, "currency": "EUR"})
+        scope.entities.add(entity)
     return user
+
+
+@pytest.fixture
+def analyst(db):
+    return make_person("analyst", "Finance analysts")
+
+
+@pytest.fixture
+def manager(db):
+    return make_person("manager", "Finance managers")
+
+
+@pytest.fixture
+def engineer(db):
+    return make_person("engineer", "Integration engineers")
+
+
+@pytest.fixture
+def auditor(db):
+    return make_person("auditor", "Auditors")
 
 
 @pytest.fixture
@@ -44,6 +73,17 @@ def jobs_sent(monkeypatch):
     sent: list[tuple[str, dict]] = []
     monkeypatch.setattr("workbench.jobs.enqueue_on_commit", lambda name, **kwargs: sent.append((name, kwargs)))
     return sent
+
+
+@pytest.fixture
+def client_as(client, db):
+    """The test client signed in as a new person with this role (and entity codes, None = all)."""
+
+    def sign_in(username: str, role: str, entities: list[str] | None = None):
+        client.force_login(make_person(username, role, entities))
+        return client
+
+    return sign_in
 
 
 @pytest.fixture

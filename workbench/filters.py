@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from workbench.models import Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
+from workbench.roles import in_scope
 from workbench.rules import CODES
 
 AGE_CHOICES = [
@@ -43,6 +44,10 @@ class ExceptionItemFilter(django_filters.FilterSet):
     class Meta:
         model = ExceptionItem
         fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group", "sort"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _entities_in_scope(self)
 
     def search(self, qs, name, value):
         value = value.strip()
@@ -87,6 +92,13 @@ class ExceptionItemFilter(django_filters.FilterSet):
         return qs
 
 
+def _entities_in_scope(filterset) -> None:
+    """The entity choices are the account's own: others are neither offered nor accepted."""
+    user = getattr(filterset.request, "user", None)
+    if user is not None:
+        filterset.filters["entity"].queryset = in_scope(LegalEntity.objects.all(), user, field="pk")
+
+
 def parse_group(value) -> int | str | None:
     """The queue's `group` parameter: "none", a group id, or None when it is neither."""
     value = str(value or "").strip()
@@ -107,6 +119,10 @@ class DocumentFilter(django_filters.FilterSet):
     class Meta:
         model = Document
         fields = ["q", "financial_status", "entity", "kind"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _entities_in_scope(self)
 
     def search(self, qs, name, value):
         value = value.strip()

@@ -5,7 +5,11 @@ Production: set DATABASE_URL (PostgreSQL, psycopg 3) and REDIS_URL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
+
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.getenv("VAR_DIR", BASE_DIR / ".var"))
@@ -19,8 +23,15 @@ def envint(name: str, default: int) -> int:
     return int(os.getenv(name, str(default)))
 
 
-SECRET_KEY = os.getenv("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = envbool("DEBUG")
+# Production mode (PRODUCTION=1 or DJANGO_ENV=production, and DEBUG off): HTTPS only, secure cookies, HSTS
+# (see "security" below), and no start without a real SECRET_KEY. `manage.py check --deploy` is clean then.
+PRODUCTION = not DEBUG and (envbool("PRODUCTION") or os.getenv("DJANGO_ENV", "").lower() == "production")
+SECRET_KEY = os.getenv("SECRET_KEY", "")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("Set SECRET_KEY (50+ random characters): it is required in production.")
+    SECRET_KEY = "dev-only-insecure-key-change-me"
 # `manage.py sandbox` runs fake vendor systems: only for development, tests and the demo.
 SANDBOXES_ALLOWED = DEBUG or envbool("SANDBOXES_ALLOWED")
 ALLOWED_HOSTS = os.getenv("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
@@ -35,30 +46,40 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",  # login throttling and lockout (see "accounts" below)
+    "csp",  # Content-Security-Policy (see "security" below); the app brings its system checks
     "workbench",
+    "workbench.web.apps.WebConfig",  # screens and API: connects the session-timeout login stamp
     "sync",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "workbench.web.middleware.NulFreeInputMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Idle and absolute session timeouts (SESSION_IDLE_SECONDS, SESSION_COOKIE_AGE): logged out before the login check.
+    "workbench.web.middleware.SessionTimeoutMiddleware",
     # Everything needs a login except views marked @login_not_required (login, healthz, API: DRF decides).
     "workbench.web.middleware.LoginRequiredMiddleware",
+    # Role check for every screen and HTMX endpoint from one table (workbench/web/access.py).
+    "workbench.web.access.AccessMiddleware",
+    "workbench.web.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during authenticate() into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workbench.web.urls"
@@ -102,10 +123,54 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_PASSWORD_VALIDATORS = []  # demo logins are analyst/analyst; production uses SSO in front
+# --- accounts -------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/auth/passwords/#enabling-password-validation
+# Every password set through a form is checked; the demo logins (analyst/analyst) are set with
+# set_password() by setup_demo, which checks nothing.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Login throttling with django-axes: LOGIN_FAILURE_LIMIT wrong passwords for one username from one address
+# lock that pair out for LOGIN_COOLOFF_MINUTES (a wrong try while locked starts the wait again); other users
+# and other addresses log in as usual. Attempts live in the database, so every web process sees them.
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = envint("LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets the earlier failures
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"  # answered with 429 Too Many Requests
+AXES_VERBOSE = False  # no banner on every manage.py start; failures and lockouts are still logged
+# Token and session calls to the API never go through authenticate(): DRF's throttles cover the API.
+
+# Session lifetime: logged out SESSION_IDLE_SECONDS after the last request, and SESSION_COOKIE_AGE after
+# logging in however busy the session (workbench.web.middleware.SessionTimeoutMiddleware).
+SESSION_COOKIE_AGE = envint("SESSION_MAX_AGE_SECONDS", 8 * 3600)
+SESSION_IDLE_SECONDS = envint("SESSION_IDLE_SECONDS", 30 * 60)
+
+# Mail: only with EMAIL_HOST set can the workbench send mail, and only then is password reset offered
+# (workbench/web/accounts_urls.py); without it users ask an administrator for a new password.
+EMAIL_HOST = os.getenv("EMAIL_HOST", "")
+PASSWORD_RESET_ENABLED = bool(EMAIL_HOST)
+if EMAIL_HOST:
+    EMAIL_PORT = envint("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_SSL = envbool("EMAIL_USE_SSL")  # implicit TLS (port 465)
+    EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "True") and not EMAIL_USE_SSL  # STARTTLS (port 587)
+    DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", f"workbench@{EMAIL_HOST}")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -122,25 +187,78 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # serve straight from app folders; collectstatic is optional
 
+# --- security -------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    # TLS ends at the proxy in front, which must set X-Forwarded-Proto (and drop any a client sent).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's health probe may speak plain HTTP
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# Content-Security-Policy (django-csp 4): no inline script anywhere. Behaviour lives in static/workbench/app.js
+# (data- attributes, event delegation), base.html switches off htmx's injected indicator <style> (the rules are
+# in app.css), and the API docs page loads its init script from its own URL (SpectacularSwaggerSplitView).
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Inline style *attributes* only, never <style> elements or script: a few templates set a width inline
+        # (column widths, progress bars). An attribute cannot run code. Drop this once those widths are classes.
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        # Form posts stay here. A sign-in form that posts and is redirected to an identity provider needs
+        # that provider's origin added (Chromium applies form-action to the redirect too).
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous call gets 401 with a WWW-Authenticate header, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "workbench.web.api.auth.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["workbench.web.api.permissions.TablePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per user (a token counts as its user) and, for anonymous calls, per address; a view with
+    # @throttle_scope("uploads") also spends the stricter uploads budget. Counts live in CACHES.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.getenv("API_THROTTLE_USER", "600/min"),
+        "anon": os.getenv("API_THROTTLE_ANON", "30/min"),
+        "uploads": os.getenv("API_THROTTLE_UPLOADS", "20/min"),
+    },
+    # Proxies in front that append to X-Forwarded-For; with 0 the address is REMOTE_ADDR, which a client
+    # cannot choose (DRF's default would believe any X-Forwarded-For a client sends).
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Finance Exception Workbench API",
     "DESCRIPTION": "Exceptions, documents and the actions that fix them.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["workbench.web.api.permissions.TablePermission"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the sidecar package: the docs page works with no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -155,6 +273,24 @@ SPECTACULAR_SETTINGS = {
         "BusinessStatusEnum": "workbench.models.documents.Document.BusinessStatus",
     },
 }
+
+# --- cache --------------------------------------------------------------------------------
+# Holds the API throttle counts. With REDIS_URL every process on every machine shares them (Django's own
+# Redis backend). Without it, a file cache under VAR_DIR shares them between the processes of one machine
+# (the demo runs two gunicorn workers), which the in-memory default would not. Login lockouts (django-axes)
+# are in the database either way. Never cache.clear() on Redis: it flushes the whole database, broker included.
+if os.getenv("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "workbench",
+        }
+    }
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache"}
+    }
 
 # --- Celery -------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -185,6 +321,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- the product's own knobs -----------------------------------------------------------------
+EVIDENCE_DIR = Path(os.getenv("EVIDENCE_DIR", VAR_DIR / "evidence"))  # override evidence, named by digest
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a write is dead
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt
@@ -200,9 +337,46 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},  # one INFO line per login is noise; lockouts are WARNING
+    },
 }
 
 # The queue's covering index (exception_active_by_group) INCLUDEs columns on PostgreSQL; the embedded
 # SQLite keeps it as a plain partial index, which is all a demo needs.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# --- single sign-on -----------------------------------------------------------------------
+# OpenID Connect (Microsoft Entra ID; the identity sandbox in the demo) through mozilla-django-oidc, mapped to
+# roles and entity scope in workbench/web/oidc.py. Off unless OIDC_RP_CLIENT_ID is set; then the login page
+# offers "Sign in with Microsoft Entra ID" beside the password form (local passwords stay for the demo and one
+# break-glass admin). The provider's endpoints: OIDC_OP_DISCOVERY_URL (its .well-known/openid-configuration,
+# read at the first sign-in), or each one by name. https://mozilla-django-oidc.readthedocs.io/en/stable/settings.html
+OIDC_RP_CLIENT_ID = os.getenv("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.getenv("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_DISCOVERY_URL = os.getenv("OIDC_OP_DISCOVERY_URL", "")
+OIDC_OP_ISSUER = os.getenv("OIDC_OP_ISSUER", "")  # the ID token's iss; else the discovery document's
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.getenv("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.getenv("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.getenv("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.getenv("OIDC_OP_USER_ENDPOINT", "")  # unused: the verified ID token has the claims
+OIDC_RP_SIGN_ALGO = "RS256"  # the ID token's signature is checked against the provider's JWKS
+OIDC_RP_SCOPES = "openid profile email"
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)  # seconds, for every call to the provider
+LOGIN_REDIRECT_URL_FAILURE = LOGIN_URL  # a refused sign-in lands on the login page with a message
+if OIDC_RP_CLIENT_ID and not OIDC_RP_CLIENT_SECRET:
+    raise ImproperlyConfigured("OIDC_RP_CLIENT_ID is set: set OIDC_RP_CLIENT_SECRET too.")
+if OIDC_RP_CLIENT_ID and not (
+    OIDC_OP_DISCOVERY_URL or (OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT and OIDC_OP_JWKS_ENDPOINT)
+):
+    raise ImproperlyConfigured(
+        "OIDC_RP_CLIENT_ID is set: set OIDC_OP_DISCOVERY_URL, or OIDC_OP_AUTHORIZATION_ENDPOINT, "
+        "OIDC_OP_TOKEN_ENDPOINT and OIDC_OP_JWKS_ENDPOINT."
+    )
+# Always installed: it signs no one in while single sign-on is off, and turns deactivated accounts away.
+AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "workbench.web.oidc.EntraIdBackend"]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("workbench.web.oidc.sso")  # sso_enabled, for the login page

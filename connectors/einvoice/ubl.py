@@ -17,6 +17,14 @@ from lxml import etree
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_ERRORS = 20
+# What the document's tree may hold, counted in a streaming pass before the tree is built: 24 MB
+# holding 2.5 million attributes took a worker from 0.7 to 5.4 GB. An invoice line is 13-20
+# elements and 3-5 attributes, so about 10,000 lines fit. Comments and processing instructions
+# count as elements; a tree at both limits costs ~150 MB.
+MAX_ELEMENTS = 200_000
+MAX_ATTRIBUTES = 500_000  # in all, namespace declarations included
+MAX_ATTRIBUTES_PER_ELEMENT = 100
+MAX_DEPTH = 100
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "ubl-2.1" / "xsd" / "maindoc"
 NS = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -45,10 +53,26 @@ _DTD_MARKERS = [m.encode(enc) for m in ("<!DOCTYPE", "<!ENTITY") for enc in ("ut
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _DATE = re.compile(r"-?\d{4,}-\d{2}-\d{2}")
 
-_schemas: dict[str, etree.XMLSchema] = {}
-# An XMLSchema is reusable but keeps its error_log on the object, so one validation at a time
-# (the 3.3 MB example validates in ~20 ms); the lock also makes the lazy compile happen once.
-_lock = threading.Lock()
+# libxml2 collects every attribute of a start tag before anyone can count them (1.2 million in a
+# 10 MB tag cost 270 MB), so a tag crowded with '=' is refused from the raw bytes first. Each
+# attribute has one '=' and '<' cannot occur inside a tag, so this over-counts (text '=' between
+# two tags counts too) but never under-counts, in UTF-8 and the other ASCII-based encodings.
+_CROWDED = 10_000
+_ALL_BUT_LT_EQ = bytes(b for b in range(256) if b not in b"<=")  # deleted, leaving "<==<=<<===..."
+# Streaming validation stops after this many errors; up to it, they are found again on the tree for
+# their line numbers (lxml computes each error's node path, which costs its preceding siblings, so
+# 190,000 bad siblings took 200 s).
+_LOCATED_ERRORS = 200
+# One XSD that holds both roots, compiled per thread: an XMLSchema keeps its error_log on the
+# object, so it cannot be shared between threads, and a lock would queue every upload behind one.
+_BOTH_ROOTS = (
+    '<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+    + "".join(
+        f'<xsd:import namespace="{tag[1:].split("}")[0]}" schemaLocation="{spec[1]}"/>' for tag, spec in ROOTS.items()
+    )
+    + "</xsd:schema>"
+)
+_local = threading.local()
 
 
 class InvalidEInvoice(Exception):
@@ -68,21 +92,114 @@ class InvalidEInvoice(Exception):
         self.line = line
         self.errors = errors if errors is not None else [message]
         self.summary = summary or {}  # number, supplier, amount, currency when readable
-        self.code = code  # too_large, empty, not_xml, dtd, not_ubl, schema, content
+        # too_large, empty, not_xml, dtd, too_complex, not_ubl, schema, content; the watched folder
+        # adds link and not_a_file for what it refuses to open
+        self.code = code
+
+
+def too_large(size: int) -> InvalidEInvoice:
+    """The refusal of a file of ``size`` bytes over MAX_BYTES (also said before reading one)."""
+    return InvalidEInvoice(
+        f"The file is {size / 1024 / 1024:.1f} MB; e-invoices over {MAX_BYTES // 1024 // 1024} MB are not accepted.",
+        code="too_large",
+    )
 
 
 def _parser(recover: bool = False) -> etree.XMLParser:
     # huge_tree: attachments are embedded as base64 text (FT_G2G carries a 3.3 MB PDF) and libxml2
     # refuses a text node over 10 MB without it. It also lifts libxml2's other limits, which is
-    # why the 25 MB cap and the DTD refusal come first.
+    # why this parser only ever sees a file that the census (below, without huge_tree) has read
+    # to its end within our limits.
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, recover=recover)
 
 
-def _schema(filename: str) -> etree.XMLSchema:
-    if filename not in _schemas:  # called under _lock
-        # Trusted local files; imports/includes resolve relative to the file, never the network.
-        _schemas[filename] = etree.XMLSchema(etree.parse(str(SCHEMA_DIR / filename)))
-    return _schemas[filename]
+def _recovering_parser() -> etree.XMLParser:
+    # Without huge_tree, like the census: a recovering parse stops quietly where libxml2's limits
+    # stop it, and this one must stop at the same place as the census that counted for it.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, recover=True)
+
+
+def _schema() -> etree.XMLSchema:
+    schema = getattr(_local, "schema", None)
+    if schema is None:  # ~0.1 s and ~15 MB, once per thread
+        # Trusted local files; imports/includes resolve relative to SCHEMA_DIR, never the network.
+        root = etree.fromstring(_BOTH_ROOTS, base_url=f"{SCHEMA_DIR.as_posix()}/")
+        schema = _local.schema = etree.XMLSchema(root)
+    return schema
+
+
+def _too_complex(what: str) -> InvalidEInvoice:
+    return InvalidEInvoice(f"The file is too complex to check: {what}.", code="too_complex")
+
+
+class _EnoughErrors(Exception):
+    pass
+
+
+class _Census:
+    """An lxml parser target: counts what the document's tree would hold, without building it, and
+    stops the parse at the first limit passed. With a schema on the parser it also stops once the
+    streaming validation has found more than ``_LOCATED_ERRORS`` errors."""
+
+    def __init__(self):
+        self.parser: etree.XMLParser | None = None  # set when the parser validates
+        self.elements = self.attributes = self.depth = self._declared = 0
+
+    def start_ns(self, prefix, uri):
+        self._declared += 1  # xmlns="..." is an attribute to libxml2's memory too
+
+    def start(self, tag, attrib):
+        attributes, self._declared = len(attrib) + self._declared, 0
+        self.attributes += attributes
+        self.depth += 1
+        self._node()
+        if attributes > MAX_ATTRIBUTES_PER_ELEMENT:
+            raise _too_complex(
+                f"an element with {attributes:,} attributes (at most {MAX_ATTRIBUTES_PER_ELEMENT} are accepted)"
+            )
+        if self.depth > MAX_DEPTH:
+            raise _too_complex(f"elements nested more than {MAX_DEPTH} deep (the limit for an e-invoice)")
+        if self.attributes > MAX_ATTRIBUTES:
+            raise _too_complex(f"more than {MAX_ATTRIBUTES:,} attributes (the limit for an e-invoice)")
+
+    def end(self, tag):
+        self.depth -= 1
+
+    def comment(self, text):
+        self._node()
+
+    def pi(self, target, data=None):
+        self._node()
+
+    def _node(self):
+        self.elements += 1
+        if self.elements > MAX_ELEMENTS:
+            raise _too_complex(f"more than {MAX_ELEMENTS:,} elements (the limit for an e-invoice)")
+        # error_log is a copy, so looked at now and then (the log grows by at most ~26,000 between)
+        if self.parser is not None and self.elements % 256 == 0:
+            log = self.parser.error_log
+            if len(log) > _LOCATED_ERRORS:
+                raise _EnoughErrors(log)
+
+    def close(self):
+        return self
+
+
+def _census(content: bytes, *, schema: etree.XMLSchema | None = None, recover: bool = False) -> etree.XMLParser:
+    """Read the whole file without building a tree, validating it as it goes when given a schema.
+
+    Raises InvalidEInvoice(code="too_complex") past a limit, XMLSyntaxError for broken XML and
+    _EnoughErrors; returns the parser, whose error_log holds the schema errors.
+    """
+    census = _Census()
+    # No huge_tree: libxml2 keeps its own limits (10 MB for one tag, 256 levels) as a last fence.
+    parser = etree.XMLParser(
+        target=census, schema=schema, recover=recover, resolve_entities=False, no_network=True, load_dtd=False
+    )
+    if schema is not None:
+        census.parser = parser
+    etree.fromstring(content, parser)
+    return parser
 
 
 def _text(node, path: str) -> str:
@@ -108,6 +225,8 @@ def _summary(root) -> dict:
 def _syntax_error(content: bytes, exc: etree.XMLSyntaxError) -> InvalidEInvoice:
     line = exc.lineno or None
     detail = re.sub(r", line \d+, column \d+$", "", (exc.msg or str(exc)).strip())
+    if "Resource limit exceeded" in detail or "Excessive depth" in detail:  # libxml2's own fence
+        return _too_complex(f"line {line} passes a limit of the XML parser ({detail})")
     if content.lstrip().startswith(b"%PDF"):
         message, line = "This is a PDF, not a UBL XML e-invoice (send the XML, or upload the PDF as a scan).", None
     elif "amplification" in detail:  # entity expansion in an encoding the byte scan does not cover
@@ -116,10 +235,11 @@ def _syntax_error(content: bytes, exc: etree.XMLSyntaxError) -> InvalidEInvoice:
         message = f"Line {line}: not well-formed XML: {detail}."
     summary = {}
     try:  # the recovering parser often still finds the number and supplier of a truncated file
-        root = etree.fromstring(content, _parser(recover=True))
+        _census(content, recover=True)  # ...if the tree it builds is within the limits
+        root = etree.fromstring(content, _recovering_parser())
         if root is not None and root.tag in ROOTS:
             summary = _summary(root)
-    except (etree.LxmlError, ValueError):
+    except (InvalidEInvoice, etree.LxmlError, ValueError):
         pass
     return InvalidEInvoice(message, line=line, summary=summary, code="not_xml")
 
@@ -128,17 +248,14 @@ def validate_ubl(content: bytes) -> tuple[etree._ElementTree, str]:
     """Parse ``content`` safely and validate it against the UBL 2.1 XSD of its root element.
 
     Returns the tree and "invoice" or "credit_note" (from the root; the type code is applied by
-    ``parse_einvoice``). Raises ``InvalidEInvoice`` for anything else.
+    ``parse_einvoice``). Raises ``InvalidEInvoice`` for anything else. Memory and time are bounded
+    by the limits above: a streaming pass counts and validates before any tree is built.
     """
     if not isinstance(content, bytes | bytearray | memoryview):
         raise TypeError(f"content must be bytes, not {type(content).__name__}")
     content = bytes(content)
     if len(content) > MAX_BYTES:
-        raise InvalidEInvoice(
-            f"The file is {len(content) / 1024 / 1024:.1f} MB; e-invoices over "
-            f"{MAX_BYTES // 1024 // 1024} MB are not accepted.",
-            code="too_large",
-        )
+        raise too_large(len(content))
     if not content.strip():
         raise InvalidEInvoice("The file is empty.", code="empty")
     if any(marker in content for marker in _DTD_MARKERS):
@@ -147,8 +264,22 @@ def validate_ubl(content: bytes) -> tuple[etree._ElementTree, str]:
             "(refused to protect against XXE and entity expansion).",
             code="dtd",
         )
+    if b"=" * (_CROWDED + 1) in content.translate(None, _ALL_BUT_LT_EQ):  # ~30 ms for 25 MB
+        raise _too_complex(
+            f"a tag with more than {_CROWDED:,} attributes (at most {MAX_ATTRIBUTES_PER_ELEMENT} are accepted)"
+        )
+    schema = _schema()
     try:
-        root = etree.fromstring(content, _parser())
+        try:
+            log = _census(content, schema=schema).error_log
+            enough = len(log) > _LOCATED_ERRORS  # the census looks only every 256 elements
+        except _EnoughErrors as stop:
+            log, enough = stop.args[0], True
+            _census(content)  # the validation stopped early; the count must still reach the end
+        except etree.XMLSyntaxError:
+            _census(content)  # when validating, lxml words a syntax error as the first schema error
+            raise
+        root = etree.fromstring(content, _parser())  # a namespace error fails this parse, not the census
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(content, exc) from None
     except (etree.LxmlError, ValueError) as exc:  # e.g. an encoding libxml2 cannot handle
@@ -163,15 +294,18 @@ def validate_ubl(content: bytes) -> tuple[etree._ElementTree, str]:
             line=root.sourceline,
             code="not_ubl",
         )
-    doc_type, schema_file = ROOTS[root.tag][:2]
-    with _lock:
-        schema = _schema(schema_file)
-        ok = schema.validate(tree)
-        log = [] if ok else list(schema.error_log)
-    if log:
-        errors = [f"Line {e.line}: {e.message}" for e in log[:MAX_ERRORS]]
-        raise InvalidEInvoice(errors[0], line=log[0].line, errors=errors, summary=_summary(root), code="schema")
-    return tree, doc_type
+    errors = [e for e in log if e.domain == etree.ErrorDomains.SCHEMASV] or (list(log) if enough else [])
+    if not errors:
+        return tree, ROOTS[root.tag][0]
+    if not enough and not schema.validate(tree):  # few enough to find again on the tree, with lines
+        located = list(schema.error_log)
+        lines = [f"Line {e.line}: {e.message}" for e in located[:MAX_ERRORS]]
+        raise InvalidEInvoice(lines[0], line=located[0].line, errors=lines, summary=_summary(root), code="schema")
+    messages = [e.message for e in errors[:MAX_ERRORS]]
+    more = f" (the first of more than {_LOCATED_ERRORS} schema errors; lines are not given for so many)"
+    raise InvalidEInvoice(
+        messages[0] + (more if enough else ""), errors=messages, summary=_summary(root), code="schema"
+    )
 
 
 def _amount(node, path: str, what: str, *, required: bool = True) -> Decimal | None:

@@ -7,9 +7,11 @@ item that quotes the schema's error and its line. The same file twice is one doc
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from connectors.einvoice import InvalidEInvoice, parse_einvoice
+from connectors.einvoice.ubl import MAX_BYTES, too_large
 from workbench.models import Document, ExceptionItem
 from workbench.services.exception_items import exception_item_raise
 from workbench.services.invoices import credit_note_apply
@@ -59,25 +62,7 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
             )
     except InvalidEInvoice as exc:
         digest = hashlib.sha256(content).hexdigest()[:24]
-        summary = {k: str(v) for k, v in (exc.summary or {}).items() if v}
-        what = " ".join(x for x in (summary.get("number"), summary.get("supplier")) if x)
-        item = exception_item_raise(
-            code="INVALID_EINVOICE",
-            fp=f"INVALID_EINVOICE:{digest}",
-            message=f"{name} ({channel}){' — ' + what if what else ''} is not a valid UBL 2.1 invoice: {exc.message}",
-            detail={
-                "file": name,
-                "channel": channel,
-                "line": exc.line,
-                "errors": exc.errors[:20],
-                "summary": summary,
-                "sha256": digest,
-            },
-            root_cause=summary.get("supplier", "")[:60] or channel,
-            currency=(summary.get("currency") or "")[:3].upper() if len(summary.get("currency") or "") == 3 else "",
-            search_extra=f"{name} {what}",
-        )
-        return Received(item=item)
+        return Received(item=_invalid_item(exc, name=name, channel=channel, key=digest, sha256=digest))
     with transaction.atomic():
         existed = Document.objects.filter(source_system=SYSTEM, source_id=record["external_id"]).first()
         if existed is not None:
@@ -98,6 +83,60 @@ def einvoice_receive(*, content: bytes, filename: str, channel: str, actor=None)
     return Received(document=doc)
 
 
+def _invalid_item(exc: InvalidEInvoice, *, name: str, channel: str, key: str, sha256: str) -> ExceptionItem:
+    summary = {k: str(v) for k, v in (exc.summary or {}).items() if v}
+    what = " ".join(x for x in (summary.get("number"), summary.get("supplier")) if x)
+    return exception_item_raise(
+        code="INVALID_EINVOICE",
+        fp=f"INVALID_EINVOICE:{key}",
+        message=f"{name} ({channel}){' — ' + what if what else ''} is not a valid UBL 2.1 invoice: {exc.message}",
+        detail={
+            "file": name,
+            "channel": channel,
+            "line": exc.line,
+            "errors": exc.errors[:20],
+            "summary": summary,
+            "sha256": sha256,
+        },
+        # One group per sender, so that one resend fixes one group; else one per channel.
+        root_cause=summary.get("supplier", "")[:60] or channel,
+        currency=(summary.get("currency") or "")[:3].upper() if len(summary.get("currency") or "") == 3 else "",
+        search_extra=f"{name} {what}",
+    )
+
+
+def _refusal(info: os.stat_result) -> InvalidEInvoice | None:
+    if stat.S_ISLNK(info.st_mode):
+        return InvalidEInvoice(
+            "The file is a symbolic link; the inbox takes only regular files and never follows links.", code="link"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return InvalidEInvoice("This is not a regular file (a folder, device or pipe).", code="not_a_file")
+    if info.st_size > MAX_BYTES:
+        return too_large(info.st_size)
+    return None
+
+
+def read_inbox_file(path: Path) -> bytes:
+    """The bytes of a file in the watched folder; InvalidEInvoice, without reading a byte, for a
+    symbolic link (to /etc/passwd, say), anything but a regular file, or a file over MAX_BYTES."""
+    if refusal := _refusal(os.lstat(path)):
+        raise refusal
+    try:  # O_NOFOLLOW: a link swapped in since the lstat is refused too; O_NONBLOCK: a pipe cannot hang us
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refusal(os.lstat(path)) or exc from None
+        raise
+    with open(fd, "rb") as file:
+        if refusal := _refusal(os.fstat(fd)):  # what was opened, if swapped since the lstat
+            raise refusal
+        content = file.read(MAX_BYTES + 1)
+    if len(content) > MAX_BYTES:  # it grew while read
+        raise too_large(len(content))
+    return content
+
+
 def inbox_folder() -> Path:
     return Path(os.getenv("EINVOICE_INBOX") or Path(settings.VAR_DIR) / "einvoice-inbox")
 
@@ -107,15 +146,21 @@ def scan_folder(folder: Path | None = None) -> dict[str, int]:
     folder = folder or inbox_folder()
     folder.mkdir(parents=True, exist_ok=True)
     counts = {"received": 0, "rejected": 0, "duplicates": 0}
+    channel = "watched folder"
     for path in sorted(folder.glob("*.xml")) + sorted(folder.glob("*.XML")):
         try:
-            content = path.read_bytes()
+            content = read_inbox_file(path)
+        except InvalidEInvoice as exc:  # refused unread: the item says why, the entry goes to rejected/
+            key = hashlib.sha256(f"{channel}:{path.name}:{exc.code}".encode()).hexdigest()[:24]
+            _invalid_item(exc, name=path.name[:120], channel=channel, key=key, sha256="")
+            got = Received()
         except OSError as exc:
             log.warning("e-invoice inbox: cannot read %s: %s", path, exc)
             continue
-        got = einvoice_receive(content=content, filename=path.name, channel="watched folder")
+        else:
+            got = einvoice_receive(content=content, filename=path.name, channel=channel)
         target = folder / ("processed" if got.ok else "rejected")
         target.mkdir(exist_ok=True)
-        path.replace(target / path.name)
+        path.replace(target / path.name)  # a rename: a link moves as a link, its target untouched
         counts["received" if got.ok and not got.duplicate_file else "duplicates" if got.ok else "rejected"] += 1
     return counts

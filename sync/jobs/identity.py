@@ -4,7 +4,9 @@ Per page, in one transaction: store the employees (the identity provider owns na
 home cost center and manager; see `workbench/services/ownership.py`), keep each one's directory id
 in the crosswalk, and re-check the open expense reports of everyone whose status changed, so that
 a person deactivated in the directory stops their unposted reports with INACTIVE_EMPLOYEE (and a
-reactivated one releases them). Then move the cursor.
+reactivated one releases them), and loses the workbench at once: their account (same sign-in name or
+e-mail) is deactivated, its API tokens revoked and its sessions ended (`account_deactivate`). Then move
+the cursor.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sync.models import SyncRun
 from sync.runs import Skipped, cursor_of, cursor_save, progress, quarantine, read_with_retries
 from workbench.models import Connection, Employee, MasterDataLink
 from workbench.selectors.connections import erp_connection
+from workbench.services.accounts import accounts_deactivate_departed
 from workbench.services.masterdata import masterdata_upsert
 from workbench.services.revalidation import employees_reports_revalidate
 
@@ -51,6 +54,10 @@ def pull_identity(run: SyncRun) -> str:
             _links_save(connection.kind, records)
             changed = {k for k, v in _statuses(records).items() if before.get(k) != v}
             checked = employees_reports_revalidate(changed)
+            accounts_deactivate_departed(
+                emails=[str(r.get("email") or "") for r in records if r.get("status") == "inactive"],
+                reason=f"inactive in the directory ({connection.name})",
+            )
             for err in page.errors:
                 quarantine(connection, err)
             cursor_save(cur, page)

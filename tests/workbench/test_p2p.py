@@ -576,12 +576,13 @@ def test_budget_check_answers_what_is_left(p2p, analyst_client):
     )
 
 
-def test_a_pushed_decision_applies_once_and_only_for_the_step_whose_turn_it_is(p2p, analyst_client):
+def test_a_pushed_decision_applies_once_and_only_for_the_step_whose_turn_it_is(p2p, client_as):
     ApprovalRule.objects.create(entity=p2p, min_amount=0, levels=2)
     doc = stored()
     first, second = approvals.requisition_route(document=doc)
     url = "/api/p2p/approvals/decisions/"
-    early = analyst_client.post(
+    engine = client_as("servicenow", "Integration: approval engine")  # names the approver it authenticated
+    early = engine.post(
         url,
         {"correlation_key": second.correlation_key, "state": "approved", "approver": "E0011"},
         content_type="application/json",
@@ -589,21 +590,20 @@ def test_a_pushed_decision_applies_once_and_only_for_the_step_whose_turn_it_is(p
     assert early.status_code == 200 and early.json() == {"applied": False}
     doc.refresh_from_db()
     assert doc.business_status == "pending"
-    ok = analyst_client.post(
+    ok = engine.post(
         url,
         {"correlation_key": first.correlation_key, "state": "approved", "approver": "E0010"},
         content_type="application/json",
     )
     assert ok.json() == {"applied": True}
     assert (
-        analyst_client.post(
-            url, {"correlation_key": "nope", "state": "approved"}, content_type="application/json"
-        ).status_code
+        engine.post(url, {"correlation_key": "nope", "state": "approved"}, content_type="application/json").status_code
         == 404
     )
 
 
-def test_creating_a_requisition_twice_answers_its_state_and_never_resets_it(p2p, analyst_client):
+def test_creating_a_requisition_twice_answers_its_state_and_never_resets_it(p2p, client_as):
+    analyst_client = client_as("procurement-api", "Integration: document submission")
     body = req(external_id="API-1")
     first = analyst_client.post("/api/p2p/requisitions/", body, content_type="application/json")
     assert first.status_code == 201 and first.json()["status"] == "routed"

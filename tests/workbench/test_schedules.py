@@ -12,7 +12,7 @@ from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from sync.models import SyncRun
-from sync.schedules import ensure_schedules, next_run, schedule_update
+from sync.schedules import ensure_schedules, next_run, schedule_history, schedule_update
 from workbench.models import Connection
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +73,7 @@ def test_admin_changes_an_interval_and_the_change_is_recorded(admin_client, task
     assert toast(response)["level"] == "success" and "every 2 minutes, on" in toast(response)["message"]
     task.refresh_from_db()
     assert (task.interval.every, task.interval.period, task.crontab) == (120, IntervalSchedule.SECONDS, None)
-    assert task.description == "2026-11-20 10:07 UTC admin: every 1 minute → every 2 minutes"
+    assert schedule_history(task) == ["2026-11-20 10:07 UTC admin: every 1 minute → every 2 minutes"]
 
 
 def test_admin_switches_a_job_to_cron(admin_client, task, frozen):
@@ -86,7 +86,7 @@ def test_admin_switches_a_job_to_cron(admin_client, task, frozen):
     assert "cron */15 * * * *" in response.content.decode()
     assert "2026-11-20 10:15:00" in response.content.decode()  # next run, from the cron
     assert next_run(task) == datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
-    assert "every 1 minute → cron */15 * * * *" in task.description
+    assert "every 1 minute → cron */15 * * * *" in schedule_history(task)[0]
     # the same cron on another task reuses the schedule row
     other = PeriodicTask.objects.get(name=f"{ERP}: master data")
     save(admin_client, other, kind="cron", cron="*/15 * * * *")
@@ -102,7 +102,7 @@ def test_admin_switches_a_job_off_and_on(admin_client, task, frozen):
     save(admin_client, task)
     task.refresh_from_db()
     assert task.enabled is True
-    assert task.description.splitlines() == [
+    assert schedule_history(task) == [
         "2026-11-20 10:07 UTC admin: off → on",
         "2026-11-20 10:07 UTC admin: on → off",
     ]
@@ -112,7 +112,7 @@ def test_saving_without_a_change_records_nothing(admin_client, task):
     response = save(admin_client, task)
     assert "nothing changed" in toast(response)["message"]
     task.refresh_from_db()
-    assert task.description == ""
+    assert schedule_history(task) == []
 
 
 @pytest.mark.parametrize(
@@ -137,12 +137,12 @@ def test_a_bad_schedule_is_refused_with_a_message(admin_client, task, data, mess
     if data.get("cron"):
         assert f'value="{data["cron"]}"' in page  # what the admin typed stays in the form
     task.refresh_from_db()
-    assert (task.interval.every, task.crontab, task.enabled, task.description) == (60, None, True, "")
+    assert (task.interval.every, task.crontab, task.enabled, schedule_history(task)) == (60, None, True, [])
 
 
 def test_an_analyst_gets_a_plain_403(analyst_client, task):
     for response in [analyst_client.get(reverse("sync:schedules")), save(analyst_client, task, every="5")]:
-        assert response.status_code == 403 and "Admins only" in response.content.decode()
+        assert response.status_code == 403 and "Not part of your role" in response.content.decode()
     task.refresh_from_db()
     assert task.interval.every == 60
     assert reverse("sync:schedules") not in analyst_client.get(reverse("sync:page")).content.decode()
@@ -169,9 +169,9 @@ def test_the_sync_page_links_here_and_shows_cron_schedules(admin_client, task, f
     PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=NOW - timedelta(minutes=1))
     schedule_update(task=task, every_seconds=None, cron="0 6 * * *", enabled=True, actor=None)
     page = admin_client.get(reverse("sync:page")).content.decode()
-    assert f'href="{reverse("sync:schedules")}">Edit schedules' in page
+    assert f'href="{reverse("sync:schedules")}">Schedules' in page
     assert "cron 0 6 * * *" in page and "2026-11-21 06:00:00" in page
-    assert "system: every 1 minute → cron 0 6 * * *" in PeriodicTask.objects.get(pk=task.pk).description
+    assert "system: every 1 minute → cron 0 6 * * *" in schedule_history(task)[0]
 
 
 # --- next_run ------------------------------------------------------------------------------------------------

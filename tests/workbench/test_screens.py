@@ -163,11 +163,15 @@ def test_schema_and_docs_pages(analyst_client):
 
 
 def test_token_authentication(client, analyst, queue_items):
-    from rest_framework.authtoken.models import Token
+    from workbench.models import ApiToken
 
-    token = Token.objects.create(user=analyst)
-    response = client.get("/api/exceptions/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    token, key = ApiToken.issue(analyst, "script")
+    assert key not in token.digest and token.digest != key  # only the digest is stored
+    response = client.get("/api/exceptions/", HTTP_AUTHORIZATION=f"Token {key}")
     assert response.status_code == 200 and response.json()["count"] == 5
+    token.revoked_at = token.created_at
+    token.save()
+    assert client.get("/api/exceptions/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 401
 
 
 @pytest.mark.parametrize(

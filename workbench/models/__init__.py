@@ -1,8 +1,16 @@
-from .audit import DocumentEvent
+from .access import ApiToken, UserScope
+from .audit import AuditHead, AuditRecord, DocumentEvent
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
 from .exceptions import ExceptionEvent, ExceptionGroup, ExceptionItem
-from .governance import FieldOwnership, MasterDataLink
+from .governance import (
+    Evidence,
+    FieldOwnership,
+    MasterDataLink,
+    OverridePolicy,
+    OverrideReason,
+    OverrideRequest,
+)
 from .mappings import MappingRule, MappingRuleVersion, MappingRun
 from .masterdata import (
     AccountingPeriod,
@@ -28,6 +36,14 @@ from .procurement import (
 )
 
 __all__ = [
+    "AuditHead",
+    "AuditRecord",
+    "Evidence",
+    "OverridePolicy",
+    "OverrideReason",
+    "OverrideRequest",
+    "ApiToken",
+    "UserScope",
     "AccountingPeriod",
     "ApprovalDelegation",
     "ApprovalRule",

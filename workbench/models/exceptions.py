@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .audit import AppendOnlyQuerySet
+from .audit import AppendOnlyModel
 from .documents import CURRENCY_CHECK
 
 
@@ -70,20 +70,20 @@ class ExceptionItem(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     message = models.TextField()
     document = models.ForeignKey(
-        "workbench.Document", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE
+        "workbench.Document", null=True, blank=True, related_name="exceptions", on_delete=models.PROTECT
     )
     # SET_NULL: a new version replaces lines, but the items (and their history) must survive it.
     line = models.ForeignKey(
         "workbench.DocumentLine", null=True, blank=True, related_name="exceptions", on_delete=models.SET_NULL
     )
     connection = models.ForeignKey(
-        "workbench.Connection", null=True, blank=True, related_name="exceptions", on_delete=models.CASCADE
+        "workbench.Connection", null=True, blank=True, related_name="exceptions", on_delete=models.PROTECT
     )
     entity = models.ForeignKey("workbench.LegalEntity", null=True, blank=True, on_delete=models.SET_NULL)
     amount_at_risk = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     currency = models.CharField(max_length=3, default="USD")
     owner_team = models.CharField(max_length=40)
-    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     group = models.ForeignKey(ExceptionGroup, null=True, blank=True, related_name="items", on_delete=models.SET_NULL)
     root_cause_key = models.CharField(max_length=200, blank=True)
     detail = models.JSONField(default=dict, blank=True)
@@ -153,25 +153,18 @@ class ExceptionItem(models.Model):
         return self.is_active and timezone.now() > self.sla_due_at
 
 
-class ExceptionEvent(models.Model):
-    item = models.ForeignKey(ExceptionItem, related_name="events", on_delete=models.CASCADE)
+class ExceptionEvent(AppendOnlyModel):
+    item = models.ForeignKey(ExceptionItem, related_name="events", on_delete=models.PROTECT)
     at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=40)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     reason = models.TextField(blank=True)
     correlation_id = models.UUIDField(null=True, blank=True)
-
-    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self):
         return f"{self.item_id} {self.action}"
-
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise TypeError("history rows are append-only")
-        super().save(*args, **kwargs)

@@ -13,18 +13,16 @@ the same guess is not proposed again; `unmatched` means no candidate was found.
 from django.conf import settings
 from django.db import models
 
-from .audit import AppendOnlyQuerySet
+from .audit import AppendOnlyModel
 
 
-class FieldOwnership(models.Model):
+class FieldOwnership(AppendOnlyModel):
     object_type = models.CharField(max_length=40)
     field = models.CharField(max_length=40)
     owner = models.CharField(max_length=12, help_text="Connection role that is the source of record")
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     changed_at = models.DateTimeField(auto_now_add=True)
     reason = models.TextField(blank=True)
-
-    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["object_type", "field", "-changed_at", "-id"]
@@ -32,11 +30,6 @@ class FieldOwnership(models.Model):
 
     def __str__(self):
         return f"{self.object_type}.{self.field} -> {self.owner}"
-
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise TypeError("ownership history rows are append-only")
-        super().save(*args, **kwargs)
 
 
 class MasterDataLink(models.Model):
@@ -61,7 +54,7 @@ class MasterDataLink(models.Model):
     certainty = models.CharField(max_length=10, blank=True, help_text="certain, likely or uncertain")
     score = models.DecimalField(max_digits=4, decimal_places=3, default=0)
     reasons = models.JSONField(default=list, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     decided_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -78,3 +71,122 @@ class MasterDataLink(models.Model):
 
     def __str__(self):
         return f"{self.object_type} {self.system}:{self.external_id} -> {self.entity_code}/{self.code} ({self.status})"
+
+
+class OverridePolicy(models.Model):
+    """Whether an exception code may be overridden at all, by whom, and up to which amount alone.
+
+    Codes without a row use `services/overrides.py: DEFAULT_POLICIES`; the item page and the
+    server read the same `override_policy()`. Amounts are in the item's entity currency.
+    """
+
+    class Role(models.TextChoices):
+        ANALYST = "analyst", "Finance analyst"
+        ENGINEER = "engineer", "Integration engineer"
+        MANAGER = "manager", "Finance manager"
+
+    code = models.CharField(max_length=40, unique=True)
+    overridable = models.BooleanField(default=False)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANALYST)
+    approval_above = models.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Above this amount (entity currency) a finance manager who did not ask must approve; "
+        "blank: never needs a second person.",
+    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "override policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approval_above__isnull=True) | models.Q(approval_above__gte=0),
+                name="override_policy_threshold_not_negative",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code}: {'overridable' if self.overridable else 'not overridable'}"
+
+
+class OverrideReason(models.Model):
+    """The admin-managed list of reason codes an override must name."""
+
+    code = models.CharField(max_length=30, unique=True)
+    label = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code} {self.label}"
+
+
+class OverrideRequest(models.Model):
+    """One override: asked, and applied at once within policy, or waiting for a second person."""
+
+    class State(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved and applied"
+        REFUSED = "refused", "Refused"
+
+    item = models.ForeignKey("workbench.ExceptionItem", related_name="override_requests", on_delete=models.PROTECT)
+    code = models.CharField(max_length=40)
+    entity_code = models.CharField(max_length=20, blank=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    reason = models.ForeignKey(OverrideReason, on_delete=models.PROTECT)
+    text = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.PROTECT)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=10, choices=State.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", on_delete=models.PROTECT
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["state", "requested_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["applied", "pending", "approved", "refused"]),
+                name="override_request_state_valid",
+            ),
+            # At most one waiting request per item: a second ask is the same request.
+            models.UniqueConstraint(
+                fields=["item"], condition=models.Q(state="pending"), name="one_pending_override_per_item"
+            ),
+        ]
+
+    def __str__(self):
+        return f"override {self.code} item {self.item_id} ({self.state})"
+
+
+class Evidence(models.Model):
+    """A file attached to an override or a fix: its type was read from its content when it came in."""
+
+    item = models.ForeignKey("workbench.ExceptionItem", related_name="evidence", on_delete=models.PROTECT)
+    override = models.ForeignKey(
+        OverrideRequest, null=True, blank=True, related_name="evidence", on_delete=models.PROTECT
+    )
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    path = models.CharField(max_length=300, help_text="Under EVIDENCE_DIR; named by digest, never by the upload's name")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", on_delete=models.PROTECT)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return self.name

@@ -8,15 +8,14 @@ document is mapped on arrival. Each change is a new `MappingRuleVersion` (who, w
 `MappingRun` is the background application of one version, with its progress.
 """
 
-import re
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from .audit import AppendOnlyQuerySet
+from .audit import AppendOnlyModel
 from .masterdata import LegalEntity
+from .patterns import PatternError, compile_pattern
 
 
 class MappingRule(models.Model):
@@ -46,10 +45,10 @@ class MappingRule(models.Model):
     version = models.PositiveIntegerField(default=1)
     note = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -70,16 +69,19 @@ class MappingRule(models.Model):
             raise ValidationError("Give either a value or a pattern.")
         if self.pattern:
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValidationError({"pattern": f"Not a regular expression: {exc}"}) from None
+                compile_pattern(self.pattern)
+            except PatternError as exc:
+                raise ValidationError({"pattern": str(exc)}) from None
         if self.effective_from and self.effective_to and self.effective_to < self.effective_from:
             raise ValidationError({"effective_to": "Ends before it starts."})
 
     def matches(self, value: str) -> bool:
         if self.source_value:
             return value == self.source_value
-        return re.fullmatch(self.pattern, value or "") is not None
+        try:
+            return compile_pattern(self.pattern).fullmatch(value or "") is not None
+        except PatternError:  # saved before patterns were checked by RE2: matches nothing until fixed
+            return False
 
     def in_effect(self, day) -> bool:
         if day is None:
@@ -89,18 +91,16 @@ class MappingRule(models.Model):
         )
 
 
-class MappingRuleVersion(models.Model):
+class MappingRuleVersion(AppendOnlyModel):
     """Append-only history of a rule: every save is a snapshot with its author and reason."""
 
-    rule = models.ForeignKey(MappingRule, on_delete=models.CASCADE, related_name="versions")
+    rule = models.ForeignKey(MappingRule, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()
     action = models.CharField(max_length=20)  # created, changed, deactivated
     snapshot = models.JSONField()
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     changed_at = models.DateTimeField(default=timezone.now)
     reason = models.CharField(max_length=300, blank=True)
-
-    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["rule_id", "-version"]
@@ -108,11 +108,6 @@ class MappingRuleVersion(models.Model):
 
     def __str__(self):
         return f"rule {self.rule_id} v{self.version} {self.action}"
-
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise TypeError("history rows are append-only")
-        super().save(*args, **kwargs)
 
 
 class MappingRun(models.Model):

@@ -34,9 +34,9 @@ class OutboundWrite(models.Model):
         REJECTED = "rejected"  # the vendor refused it: a business outcome, recorded, not retried
         DEAD = "dead"  # gave up after SYNC_MAX_ATTEMPTS: a technical exception with a Replay action
 
-    connection = models.ForeignKey("workbench.Connection", on_delete=models.CASCADE, related_name="writes")
+    connection = models.ForeignKey("workbench.Connection", on_delete=models.PROTECT, related_name="writes")
     document = models.ForeignKey(
-        "workbench.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="writes"
+        "workbench.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="writes"
     )
     run_id = models.BigIntegerField(
         null=True, blank=True, help_text="The sync run that queued it, so a run can show what it got posted."

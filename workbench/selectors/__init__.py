@@ -161,7 +161,7 @@ def item_events(item: ExceptionItem):
 # --- procure-to-pay -----------------------------------------------------------------------------------
 
 
-def accruals(*, entity_code: str = "") -> dict:
+def accruals(*, entity_code: str = "", entity_ids: set[int] | None = None) -> dict:
     """Finance's accrual picture: goods received but not invoiced (accrue them), and invoices for goods
     not (fully) received (hold them). Amounts at the PO's price, per PO line."""
     po_lines = (
@@ -171,6 +171,8 @@ def accruals(*, entity_code: str = "") -> dict:
     )
     if entity_code:
         po_lines = po_lines.filter(document__entity_code=entity_code)
+    if entity_ids is not None:  # the reader's entity scope (None: all)
+        po_lines = po_lines.filter(document__entity_id__in=entity_ids)
     received = []
     for ln in po_lines.filter(received_quantity__gt=F("invoiced_quantity")):
         qty = ln.received_quantity - ln.invoiced_quantity
@@ -196,6 +198,8 @@ def accruals(*, entity_code: str = "") -> dict:
     )
     if entity_code:
         inv_lines = inv_lines.filter(document__entity_code=entity_code)
+    if entity_ids is not None:
+        inv_lines = inv_lines.filter(document__entity_id__in=entity_ids)
     for ln in inv_lines:
         rec = ln.po_line.received_quantity - ln.po_line.invoiced_quantity if ln.po_line else Decimal(0)
         missing = (ln.quantity or Decimal(0)) - max(rec, Decimal(0))
@@ -224,11 +228,15 @@ def accruals(*, entity_code: str = "") -> dict:
     }
 
 
-def budget_positions(*, entity_code: str = "", period: str = "", only_used: bool = True) -> list[dict]:
+def budget_positions(
+    *, entity_code: str = "", period: str = "", only_used: bool = True, entity_ids: set[int] | None = None
+) -> list[dict]:
     """Budget, commitments, actuals and available per entity, cost center, account and period."""
     budgets = Budget.objects.select_related("entity").order_by("entity__code", "period", "cost_center", "gl_account")
     if entity_code:
         budgets = budgets.filter(entity__code=entity_code)
+    if entity_ids is not None:
+        budgets = budgets.filter(entity_id__in=entity_ids)
     if period:
         budgets = budgets.filter(period=period)
     budgets = list(budgets[:5000])

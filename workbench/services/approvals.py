@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from workbench import roles
 from workbench.errors import WorkbenchError
 from workbench.models import (
     ApprovalDelegation,
@@ -48,6 +49,38 @@ from workbench.services.postings import (
 from workbench.services.trace import document_event_add, system_user
 
 log = logging.getLogger(__name__)
+
+
+class ApproverRefused(WorkbenchError):
+    """The caller may not decide this step (not its approver, or their own requisition)."""
+
+
+def employee_codes_of(user) -> set[str]:
+    """The employee records that are this account (matched by e-mail, as the directory provides)."""
+    if not user.email:
+        return set()
+    return set(Employee.objects.filter(email__iexact=user.email).values_list("code", flat=True))
+
+
+def decision_approver(*, user, task: ApprovalTask, named: str = "") -> str:
+    """Whose decision this is: the signed-in approver, or (for the approval engine's service account
+    only) the approver the engine authenticated. Refuses anyone else and self-approval."""
+    if user.has_perm(roles.DECIDE):
+        if not named:
+            raise ApproverRefused("Name the approver the approval engine authenticated.")
+        return named
+    mine = employee_codes_of(user)
+    if named and named not in mine:
+        raise ApproverRefused("A decision is recorded for the signed-in approver only; it may not name someone else.")
+    if task.approver_code not in mine:
+        raise ApproverRefused(f"You are not the approver of this step; {task.approver_name or task.approver_code} is.")
+    doc = task.document
+    if doc.requester_code and doc.requester_code in mine:
+        raise ApproverRefused(f"You requested {doc.number}: someone else must approve it.")
+    if ":variance:" in task.correlation_key and mine & supplier_changed_by(doc):
+        raise ApproverRefused(f"You changed supplier {doc.party_code}: someone else must approve its invoice.")
+    return task.approver_code
+
 
 MAX_LEVELS = 5
 

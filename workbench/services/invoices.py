@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
+from workbench import roles
 from workbench.errors import InvalidTransition
 from workbench.models import ApprovalTask, Document, Employee, ExceptionItem, MatchTolerance
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
@@ -26,7 +27,6 @@ from workbench.services.trace import document_event_add, system_user
 
 VARIANCES = ("PRICE_VARIANCE", "QUANTITY_VARIANCE")
 MATCH_CODES = ("PRICE_VARIANCE", "QUANTITY_VARIANCE", "NOT_RECEIVED", "NO_PURCHASE_ORDER", "DUPLICATE_INVOICE")
-MANAGERS = "Finance managers"
 
 
 def _invoice(item: ExceptionItem) -> Document:
@@ -53,10 +53,19 @@ def accept_limit(doc: Document) -> Decimal:
     return tol.accept_limit if tol else Decimal(1000)
 
 
+def invoice_variance(item: ExceptionItem) -> Decimal:
+    """The invoice's whole variance: every open variance item on it, so splitting one invoice into
+    several items (a price and a quantity variance, or one per line) never fits under the limit."""
+    if item.document is None:
+        return variance_of(item)
+    items = ExceptionItem.objects.filter(document=item.document, code__in=VARIANCES, status__in=ACTIVE_STATUSES)
+    return sum((variance_of(i) for i in items), Decimal(0)) or variance_of(item)
+
+
 def can_accept(user, item: ExceptionItem) -> bool:
-    if user.is_superuser or user.groups.filter(name=MANAGERS).exists():
+    if user.has_perm(roles.APPROVE):
         return True
-    return item.document is not None and variance_of(item) <= accept_limit(item.document)
+    return item.document is not None and invoice_variance(item) <= accept_limit(item.document)
 
 
 def invoice_accept_variance(*, item: ExceptionItem, reason: str, actor) -> ExceptionItem:
@@ -67,7 +76,7 @@ def invoice_accept_variance(*, item: ExceptionItem, reason: str, actor) -> Excep
         raise InvalidTransition("Accepting a variance needs a reason.")
     if not can_accept(actor, item):
         raise InvalidTransition(
-            f"A variance of {variance_of(item):,.2f} {doc.currency} is above your authority "
+            f"This invoice's variance of {invoice_variance(item):,.2f} {doc.currency} is above your authority "
             f"({accept_limit(doc):,.2f} {doc.currency}); route it to an approver."
         )
     with transaction.atomic():

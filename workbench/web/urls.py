@@ -4,7 +4,9 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from workbench.web.views import (
+    audit,
     documents,
+    governance,
     items,
     mappings,
     masterdata,
@@ -23,6 +25,8 @@ items_patterns = (
         path("<int:pk>/progress/", items.item_progress, name="progress"),
         path("<int:pk>/correct/", items.item_correct, name="correct"),
         path("<int:pk>/override/", items.item_override, name="override"),
+        path("<int:pk>/override/decide/", items.item_override_decide, name="override_decide"),
+        path("<int:pk>/evidence/", items.item_evidence, name="evidence"),
         path("<int:pk>/retry/", items.item_retry, name="retry"),
         path("<int:pk>/send-back/", items.item_send_back, name="send_back"),
         path("<int:pk>/assign/", items.item_assign, name="assign"),
@@ -48,6 +52,23 @@ p2p_patterns = (
     "p2p",
 )
 documents_patterns = ([path("<int:pk>/", documents.document_detail, name="detail")], "documents")
+evidence_patterns = ([path("<int:pk>/", items.evidence_download, name="download")], "evidence")
+governance_patterns = (
+    [
+        path("", governance.policies_page, name="policies"),
+        path("policies/", governance.policy_save, name="policy_save"),
+        path("reasons/", governance.reason_save, name="reason_save"),
+    ],
+    "governance",
+)
+audit_patterns = (
+    [
+        path("", audit.trail_page, name="trail"),
+        path("export/", audit.trail_export, name="export"),
+        path("overrides/", audit.overrides_report, name="overrides"),
+    ],
+    "audit",
+)
 sync_patterns = (
     [
         path("", sync.sync_page, name="page"),
@@ -97,16 +118,20 @@ suppliers_patterns = (
 )
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="queue:list", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="queue:list", permanent=False), name="home"),
     path("queue/", include(queue_patterns)),
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
+    path("evidence/", include(evidence_patterns)),
+    path("governance/overrides/", include(governance_patterns)),
+    path("audit/", include(audit_patterns)),
     path("sync/", include(sync_patterns)),
     path("p2p/", include(p2p_patterns)),
     path("mappings/", include(mappings_patterns)),
     path("masterdata/suppliers/", include(suppliers_patterns)),
     path("masterdata/", include(masterdata_patterns)),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("workbench.web.accounts_urls")),  # password reset only with mail configured
+    path("oidc/", include("workbench.web.oidc")),  # single sign-on (mozilla-django-oidc); 404 while it is off
     path("admin/", admin.site.urls),
     path("api/", include("workbench.web.api.urls")),
     path("healthz", login_not_required(items.healthz), name="healthz"),

@@ -15,10 +15,15 @@ secret token ``sandbox-scim-token`` -- Entra's outbound provisioning sends one f
   attributes; with or without ``path``).
 - ``GET   /scim/v2/ServiceProviderConfig``, ``/ResourceTypes[/User]``, ``/Schemas[/{urn}]`` (static).
 
+Sign-in (OpenID Connect in Entra ID's v2.0 shape, ``provider.py``): discovery at
+``/{tenant}/v2.0/.well-known/openid-configuration``, the authorization code flow with PKCE (S256), RS256
+ID tokens with the user's app ``roles`` and ``entities``; every active user signs in with the password
+``sandbox``, a deactivated one cannot.
+
 Sandbox routes (no auth): ``GET /`` (HTML console), ``POST /sandbox/deactivate
 {"employee_number"}`` (what HR offboarding does: ``active`` becomes false), ``POST /sandbox/touch
 {"employee_number"}`` (a rewrite without change: only ``meta.lastModified``/``version`` move; no
-body touches everyone), plus the kit's ``/sandbox/health``, ``/sandbox/faults``, ``/sandbox/stats``.
+body touches everyone), ``GET|POST /sandbox/app-roles`` (who has which app role), plus the kit's ``/sandbox/health``, ``/sandbox/faults``, ``/sandbox/stats``.
 
 Where the shapes come from:
 
@@ -53,7 +58,9 @@ Sandbox choices (not in either source):
 Modules: this one routes, authenticates, keeps the clock and the store, and renders Users
 (``meta.location``, manager ``$ref``); ``protocol.py`` holds the SCIM pieces (URNs, errors, the
 filter grammar, ``ListResponse``, the discovery documents); ``seed.py`` the provisioned Users;
-``rules.py`` what a POST or PATCH may write and how versions move; ``console.py`` the HTML console.
+``rules.py`` what a POST or PATCH may write and how versions move; ``console.py`` the HTML console;
+``provider.py`` the OpenID Connect provider, with ``oidc.py`` (its protocol pieces), ``approles.py``
+(app role assignments) and ``signin.py`` (the sign-in pages).
 """
 
 from __future__ import annotations
@@ -68,7 +75,8 @@ from typing import Any
 from connectors.sandboxkit.kit import Request, Sandbox
 from connectors.sandboxkit.world import stable_guid
 
-from . import console, rules
+from . import approles, console, rules
+from .oidc import CLIENT_ID, CLIENT_SECRET, SIGN_IN_PASSWORD, TENANT_ID
 from .protocol import (
     ENT,
     ERROR,
@@ -84,15 +92,17 @@ from .protocol import (
     scim_error,
     scim_time,
 )
+from .provider import USERS, OidcProvider
 from .seed import seed_users
 
-USERS = "Users"  # the store's collection
 STATIC_TOKEN = "sandbox-scim-token"
 
 
-class ScimSandbox(Sandbox):
+class ScimSandbox(OidcProvider, Sandbox):
     name = "scim"
     token_path = "/oauth2/v2.0/token"
+    client_id = CLIENT_ID
+    client_secret = CLIENT_SECRET
 
     def __init__(self, *, data_path: str | None = None, seed: int = 42, faults: dict | None = None, **options: Any):
         self.lock = threading.RLock()
@@ -118,6 +128,7 @@ class ScimSandbox(Sandbox):
         self.route("GET", r"/", self._console, auth=False)
         self.route("POST", r"/sandbox/deactivate", self._deactivate, auth=False)
         self.route("POST", r"/sandbox/touch", self._touch, auth=False)
+        self.oidc_setup()
 
     @property
     def today(self) -> date:
@@ -304,7 +315,21 @@ class ScimSandbox(Sandbox):
     def _console(self, req: Request):
         with self.lock:
             users = sorted(self.store.all(USERS), key=lambda u: (u["meta"]["lastModified"], u["id"]), reverse=True)
-        return console.render(users, lambda user_id: self.store.get(USERS, user_id))
+            bosses = self.bosses()
+            roles = {u["id"]: self.assignment_of(u, bosses) for u in users}
+        base = self._base(req)
+        return console.render(
+            users,
+            lambda user_id: self.store.get(USERS, user_id),
+            roles_of=lambda u: roles.get(u["id"], {}),
+            sign_in={
+                "discovery": f"{base}/{TENANT_ID}/v2.0/.well-known/openid-configuration",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "password": SIGN_IN_PASSWORD,
+                "rules": approles.rules_text(),
+            },
+        )
 
     def stats_payload(self) -> dict:
         with self.lock:

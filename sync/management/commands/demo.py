@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from sync.management.commands.setup_demo import callout_token
+from sync.management.commands.setup_demo import callout_token, sso_demo_env
 from sync.supervisor import Program, Supervisor
 from sync.tasks import scheduled_job_task
 from sync.workers import worker_command, worker_health
@@ -109,7 +109,9 @@ class Command(BaseCommand):
         today = opts["today"] or date.today().isoformat()
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         # Sandboxes are a development tool: the demo allows them explicitly.
-        env = {**os.environ, "SANDBOXES_ALLOWED": "1"}
+        # Single sign-on against the identity sandbox too, unless OIDC_RP_CLIENT_ID names another provider.
+        sso = sso_demo_env(ports["identity"])
+        env = {**os.environ, **sso, "SANDBOXES_ALLOWED": "1"}
 
         def program(name: str, cmd: list[str]) -> Program:
             return Program(name, cmd, logs / f"{name}.log", env=env, cwd=str(settings.BASE_DIR))
@@ -199,8 +201,17 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"\nFinance Exception Workbench is {'running' if up else 'starting'} at {url}/")
         )
-        self.stdout.write("  log in as  analyst / analyst   (finance analyst)")
-        self.stdout.write("         or  admin / admin       (admin)")
+        self.stdout.write("  log in as  analyst / analyst       (finance analyst, every entity)")
+        self.stdout.write("         or  analyst.de / analyst.de (finance analyst, German entity only)")
+        self.stdout.write("         or  manager / manager       (finance manager: approves overrides)")
+        self.stdout.write("         or  engineer / engineer     (integration engineer)")
+        self.stdout.write("         or  auditor / auditor       (auditor: reads, exports the audit trail)")
+        self.stdout.write("         or  admin / admin           (administrator: mappings, settings, users)")
+        if sso:
+            self.stdout.write(
+                "         or  Sign in with Microsoft Entra ID: a directory user with an app role, password "
+                f"sandbox (see http://127.0.0.1:{ports['identity']}/)"
+            )
         self.stdout.write(f"  database: {db}; broker: {broker}; logs: {logs}")
         self.stdout.write(
             "  sandboxes: "

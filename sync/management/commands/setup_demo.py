@@ -6,13 +6,48 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 
 from connectors.sandboxkit.kit import Sandbox
+from connectors.scim.sandbox.oidc import TENANT_ID
 from sync.schedules import ensure_schedules
-from workbench.models import ApprovalRule, Connection, MatchTolerance
+from workbench import roles
+from workbench.models import ApiToken, ApprovalRule, Connection, LegalEntity, MatchTolerance, UserScope
+from workbench.services.overrides import override_defaults
 
-ANALYSTS = "Finance analysts"
+# Demo logins: password = user name. (username, first, last, role, entity codes or None for all, staff)
+DEMO_USERS = [
+    ("analyst", "Alex", "Analyst", roles.ANALYST, None, False),
+    ("analyst.de", "Anna", "Schmidt", roles.ANALYST, ["NW-DE"], False),
+    ("manager", "Morgan", "Manager", roles.MANAGER, None, False),
+    ("engineer", "Emil", "Engineer", roles.ENGINEER, None, False),
+    ("auditor", "Aud", "Itor", roles.AUDITOR, None, False),
+    ("admin", "Ada", "Admin", roles.ADMIN, None, True),
+]
+# The German entity may not be pulled from the ERP yet: its row is made now, the pull fills it in.
+ENTITY_STUBS = {"NW-DE": ("Northwind Handels GmbH", "EUR")}
+
+
+def demo_users() -> list[str]:
+    users = get_user_model()
+    made = []
+    for username, first, last, role, entities, staff in DEMO_USERS:
+        user, created = users.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@northwind.example"},
+        )
+        if created:
+            user.set_password(username)  # demo only: validators apply to passwords people choose
+            user.is_staff = staff
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            scope = UserScope.objects.create(user=user, all_entities=entities is None)
+            for code in entities or []:
+                name, currency = ENTITY_STUBS[code]
+                entity, _ = LegalEntity.objects.get_or_create(code=code, defaults={"name": name, "currency": currency})
+                scope.entities.add(entity)
+            made.append(username)
+    return made
 
 
 def sandbox_connections(
@@ -58,6 +93,18 @@ def sandbox_connections(
     ]
 
 
+def sso_demo_env(identity_port: int, environ=os.environ) -> dict[str, str]:
+    """Single sign-on against the identity sandbox (its OpenID Connect side), unless the environment
+    already names an identity provider (OIDC_RP_CLIENT_ID set): then that one is used, as set."""
+    if environ.get("OIDC_RP_CLIENT_ID"):
+        return {}
+    return {
+        "OIDC_RP_CLIENT_ID": Sandbox.client_id,
+        "OIDC_RP_CLIENT_SECRET": Sandbox.client_secret,
+        "OIDC_OP_DISCOVERY_URL": f"http://127.0.0.1:{identity_port}/{TENANT_ID}/v2.0/.well-known/openid-configuration",
+    }
+
+
 def p2p_defaults() -> None:
     """Approval thresholds and match tolerances an admin starts from (only when none exist)."""
     if not ApprovalRule.objects.exists():
@@ -70,18 +117,23 @@ def p2p_defaults() -> None:
 
 
 def callout_token() -> str:
-    """The API token the procurement suite's Call Out uses to reach the validation endpoint."""
+    """A fresh API token for the procurement suite's Call Out: it may only validate requisitions.
+
+    Keys are stored hashed, so each demo start issues a new one (and revokes the last).
+    """
     user, created = get_user_model().objects.get_or_create(
         username="procurement-callout", defaults={"first_name": "Coupa", "last_name": "Call Out"}
     )
     if created:
         user.set_unusable_password()
         user.save()
-    return Token.objects.get_or_create(user=user)[0].key
+        user.groups.set([Group.objects.get(name=roles.CALLOUT)])
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return ApiToken.issue(user, "Coupa Call Out")[1]
 
 
 class Command(BaseCommand):
-    help = "Create demo users (analyst/analyst, admin/admin), sandbox connections and schedules (idempotent)."
+    help = "Create demo users (password = user name), sandbox connections and schedules (idempotent)."
 
     def add_arguments(self, parser):
         parser.add_argument("--erp-port", type=int, default=int(os.getenv("SANDBOX_ERP_PORT", "8101")))
@@ -91,18 +143,9 @@ class Command(BaseCommand):
         parser.add_argument("--identity-port", type=int, default=int(os.getenv("SANDBOX_IDENTITY_PORT", "8105")))
 
     def handle(self, *args, **opts):
-        users = get_user_model()
-        group, _ = Group.objects.get_or_create(name=ANALYSTS)
-        if not users.objects.filter(username="admin").exists():
-            users.objects.create_superuser(
-                "admin", "admin@northwind.example", "admin", first_name="Ada", last_name="Admin"
-            )
-        if not users.objects.filter(username="analyst").exists():
-            analyst = users.objects.create_user(
-                "analyst", "analyst@northwind.example", "analyst", first_name="Alex", last_name="Analyst"
-            )
-            analyst.groups.add(group)
+        demo_users()
         p2p_defaults()
+        override_defaults()
         for spec in sandbox_connections(
             opts["erp_port"],
             opts["expense_port"],
@@ -117,5 +160,6 @@ class Command(BaseCommand):
                 conn.save(update_fields=["config"])
         n = ensure_schedules()
         self.stdout.write(
-            f"demo ready: users analyst/admin, {Connection.objects.count()} connections, {n} new schedules"
+            f"demo ready: users {', '.join(u[0] for u in DEMO_USERS)} (password = user name), "
+            f"{Connection.objects.count()} connections, {n} new schedules"
         )

@@ -25,11 +25,17 @@ from workbench.errors import WorkbenchError
 from workbench.models import ApprovalTask, Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.rules.p2p_context import BudgetPositions
-from workbench.services.approvals import approval_decisions_apply, requisition_send_for_approval
+from workbench.services.approvals import (
+    ApproverRefused,
+    approval_decisions_apply,
+    decision_approver,
+    requisition_send_for_approval,
+)
 from workbench.services.p2p_documents import check_p2p_record, p2p_documents_upsert
 from workbench.services.postings import po_number_for, postings_enqueue
 from workbench.services.requisitions import requisition_check
 from workbench.services.validation import documents_validate
+from workbench.web.scoping import documents_for
 
 from .serializers import ErrorSerializer
 
@@ -257,7 +263,7 @@ def purchase_order_create(request):
         return Response(
             {"detail": "requisition (an integer document id) is required."}, status=status.HTTP_400_BAD_REQUEST
         )
-    doc = get_object_or_404(Document, pk=req_id, kind=Document.Kind.REQUISITION)
+    doc = get_object_or_404(documents_for(request.user), pk=req_id, kind=Document.Kind.REQUISITION)
     if doc.business_status != Document.BusinessStatus.APPROVED:
         return Response(
             {"detail": f"Requisition {doc.number} is {doc.get_business_status_display().lower()}, not approved."},
@@ -276,7 +282,13 @@ class Decision(serializers.Serializer):
     correlation_key = serializers.CharField(max_length=200)
     state = serializers.ChoiceField(["approved", "rejected"])
     comments = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    approver = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    approver = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="Only the approval engine's service account names the approver (the one it authenticated); "
+        "a person's decision is always recorded as their own.",
+    )
 
 
 @extend_schema(
@@ -285,14 +297,28 @@ class Decision(serializers.Serializer):
 )
 @api_view(["POST"])
 def approval_decision(request):
-    """An approval engine pushes a decision (the pull does the same from the engine's table)."""
+    """A decision on one approval step: by the approver themself, or pushed by the approval engine.
+
+    The approver is the authenticated person (their employee record, by e-mail), never a name in
+    the body; only the engine's service account may name the approver it authenticated.
+    Segregation of duties is checked here too: nobody approves their own requisition.
+    """
     body = Decision(data=request.data)
     body.is_valid(raise_exception=True)
-    if not ApprovalTask.objects.filter(correlation_key=body.validated_data["correlation_key"]).exists():
+    data = dict(body.validated_data)
+    task = (
+        ApprovalTask.objects.select_related("document")
+        .filter(correlation_key=data["correlation_key"], document__in=documents_for(request.user))
+        .first()
+    )
+    if task is None:
         return Response({"detail": "No approval task with that correlation key."}, status=status.HTTP_404_NOT_FOUND)
     try:
+        data["approver"] = decision_approver(user=request.user, task=task, named=data.get("approver", ""))
         with transaction.atomic():
-            n = approval_decisions_apply([dict(body.validated_data)])
+            n = approval_decisions_apply([data])
+    except ApproverRefused as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     except WorkbenchError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response({"applied": bool(n)})
@@ -317,7 +343,7 @@ def approval_decision(request):
 )
 @api_view(["GET"])
 def invoice_status(request, pk: int):
-    doc = get_object_or_404(Document, pk=pk, kind=Document.Kind.SUPPLIER_INVOICE)
+    doc = get_object_or_404(documents_for(request.user), pk=pk, kind=Document.Kind.SUPPLIER_INVOICE)
     items = ExceptionItem.objects.filter(document=doc, status__in=ACTIVE_STATUSES).select_related("line")
     return Response(
         {

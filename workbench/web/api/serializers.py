@@ -148,6 +148,11 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000)
 
 
+class OverrideSerializer(serializers.Serializer):
+    reason_code = serializers.CharField(max_length=30, help_text="One of the admin-managed override reason codes")
+    reason = serializers.CharField(max_length=4000)
+
+
 class CorrectionSerializer(serializers.Serializer):
     line = serializers.IntegerField(help_text="DocumentLine id")
     field = serializers.ChoiceField(choices=["cost_center", "date", "tax_code", "project"])

@@ -1,6 +1,6 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from . import p2p
@@ -21,5 +21,5 @@ urlpatterns = [
     path("p2p/einvoices/", p2p.einvoice_upload, name="p2p-einvoice"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The docs page is a screen: logged-out readers go to the login page like everywhere else.
-    path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
+    path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
 ]

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from workbench.errors import WorkbenchError
@@ -13,6 +14,8 @@ from workbench.models import Document, DocumentLine
 from workbench.selectors import exception_item_list
 from workbench.services import item_actions as items_service
 from workbench.services.documents import document_line_correct
+from workbench.services.overrides import override_request
+from workbench.web.scoping import documents_for, items_for, may_work
 
 from . import serializers as s
 
@@ -25,7 +28,13 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     filterset_class = ExceptionItemFilter
 
     def get_queryset(self):
-        return exception_item_list()
+        return items_for(self.request.user, exception_item_list())
+
+    def _item_to_work(self):
+        item = self.get_object()
+        if not may_work(self.request.user, item):
+            raise PermissionDenied(f"This is a {item.get_kind_display().lower()} item: not your role's work.")
+        return item
 
     def get_serializer_class(self):
         return s.ExceptionItemDetailSerializer if self.action == "retrieve" else s.ExceptionItemSerializer
@@ -33,13 +42,13 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     def _act(self, action, *, refused=status.HTTP_409_CONFLICT) -> Response:
         """Run one service on the item; a refusal is a clear 4xx with the service's words."""
         try:
-            action(self.get_object())
+            action(self._item_to_work())
         except WorkbenchError as exc:
             return Response({"detail": str(exc)}, status=refused)
         return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
 
     def _valid(self, serializer_class):
-        self.get_object()  # a missing item is a 404 before its body is judged
+        self._item_to_work()  # a missing item is a 404, another role's a 403, before its body is judged
         data = serializer_class(data=self.request.data)
         data.is_valid(raise_exception=True)
         return data.validated_data
@@ -55,13 +64,18 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
             return Response({"detail": f"No user named {name!r}."}, status=status.HTTP_400_BAD_REQUEST)
         return self._act(lambda item: items_service.exception_item_assign(item=item, assignee=user, actor=request.user))
 
-    @extend_schema(request=s.ReasonSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
+    @extend_schema(request=s.OverrideSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def override(self, request, pk=None):
-        reason = self._valid(s.ReasonSerializer)["reason"]
-        return self._act(
-            lambda item: items_service.exception_item_override(item=item, reason=reason, actor=request.user)
-        )
+        """Within the code's override policy; above its amount the item waits for a finance manager."""
+        data = self._valid(s.OverrideSerializer)
+        try:
+            override_request(
+                item=self._item_to_work(), actor=request.user, reason_code=data["reason_code"], text=data["reason"]
+            )
+        except WorkbenchError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(s.ExceptionItemDetailSerializer(self.get_object()).data)
 
     @extend_schema(request=s.ReasonSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="send-back")
@@ -95,7 +109,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_class = DocumentFilter
 
     def get_queryset(self):
-        qs = Document.objects.select_related("entity").order_by("-id")
+        qs = documents_for(self.request.user, Document.objects.select_related("entity").order_by("-id"))
         if self.action == "retrieve":
             qs = qs.prefetch_related("lines", "refs", "events__actor")
         return qs

@@ -1,11 +1,12 @@
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from workbench.models import Document
 from workbench.selectors import document_trace
+from workbench.web.scoping import document_or_404
 
 
 def document_detail(request, pk):
-    doc = get_object_or_404(Document.objects.select_related("entity"), pk=pk)
+    doc = document_or_404(request, pk, Document.objects.select_related("entity"))
     return render(
         request,
         "workbench/document.html",

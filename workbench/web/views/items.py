@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Sum
-from django.http import JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -15,15 +15,19 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from sync.workers import worker_health
+from workbench import roles
 from workbench.errors import WorkbenchError
 from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, tax_code_choices
-from workbench.models import AccountingPeriod, DocumentLine, ExceptionItem
+from workbench.models import AccountingPeriod, DocumentLine, Evidence, ExceptionItem, OverrideReason, OverrideRequest
 from workbench.models.exceptions import ACTIVE_STATUSES
-from workbench.selectors import document_trace, exception_item_get, exception_item_list, item_events
+from workbench.selectors import document_trace, exception_item_list, item_events
 from workbench.services import item_actions as items_service
+from workbench.services import overrides
 from workbench.services.documents import document_line_correct
+from workbench.services.evidence import evidence_add, evidence_path
 from workbench.services.invoices import accept_limit, can_accept, variance_of
 from workbench.services.validation import blocking_findings
+from workbench.web.scoping import item_or_404, item_to_work, items_for, may_work
 
 # Which cell of the offending line to highlight, per code.
 FLAGGED_FIELD = {
@@ -71,6 +75,24 @@ def mapping_link(item: ExceptionItem) -> str:
     )
 
 
+def _override_context(item: ExceptionItem, user) -> dict:
+    """What the page offers for overriding: exactly what `overrides.override_request` would allow."""
+    policy = overrides.override_policy(item.code)
+    pending = item.override_requests.filter(state=OverrideRequest.State.PENDING).select_related("requested_by").first()
+    return {
+        "override_why_not": overrides.may_request(user, item),
+        "override_needs_second": overrides.needs_second_person(item, policy),
+        "override_policy": policy,
+        "override_reasons": OverrideReason.objects.filter(active=True),
+        "pending_override": pending,
+        "may_decide_override": pending is not None
+        and user.has_perm(roles.APPROVE)
+        and pending.requested_by_id != user.pk,
+        "may_work": may_work(user, item),
+        "evidence": list(item.evidence.select_related("uploaded_by")),
+    }
+
+
 def _context(item: ExceptionItem, **extra) -> dict:
     doc = item.document
     ctx = {
@@ -106,6 +128,8 @@ def _context(item: ExceptionItem, **extra) -> dict:
     ctx["mapping_link"] = mapping_link(item)
     ctx["reason_form"] = ReasonForm()
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
+    if "user" in extra:
+        ctx.update(_override_context(item, extra["user"]))
     ctx["stamp"] = _stamp(ctx)
     ctx.update(extra)
     return ctx
@@ -128,8 +152,8 @@ def _stamp(ctx: dict) -> str:
 
 @vary_on_headers("HX-Request")
 def item_detail(request, pk):
-    item = get_object_or_404(
-        ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection"), pk=pk
+    item = item_or_404(
+        request, pk, ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection")
     )
     return render(request, "workbench/item.html", _context(item, user=request.user))
 
@@ -140,7 +164,7 @@ def item_progress(request, pk):
     Besides the live panel, what the fix changed (the document's states, its lines, the trace and the
     root-cause group) is swapped in out of band, when it differs from what the poll last showed.
     """
-    item = get_object_or_404(exception_item_list(), pk=pk)
+    item = item_or_404(request, pk, exception_item_list())
     ctx = _context(item, user=request.user)
     ctx.update(oob=True, refresh=request.GET.get("seen") != ctx["stamp"])
     response = render(request, "workbench/item.html#work", ctx)
@@ -152,7 +176,7 @@ def item_progress(request, pk):
 def _action_response(request, item, message, level="success"):
     """HTMX: re-render the actions + progress section (and what the action changed) and raise a toast;
     plain POST: redirect."""
-    item = exception_item_get(item.pk)
+    item = item_or_404(request, item.pk, exception_item_list())
     if request.htmx:
         response = render(
             request, "workbench/item.html#work", {**_context(item, user=request.user), "oob": True, "refresh": True}
@@ -166,7 +190,7 @@ def _act(request, pk, action, success):
     """Run one analyst action on an item; a refusal becomes an error toast, never a 500.
 
     `success` is the toast's text, or a function of the action's result that words it."""
-    item = get_object_or_404(ExceptionItem, pk=pk)
+    item = item_to_work(request, pk)
     try:
         result = action(item)
     except WorkbenchError as exc:
@@ -220,16 +244,77 @@ def item_correct(request, pk):
     return _act(request, pk, correct, _correction_toast)
 
 
+def _override(request, item):
+    req = overrides.override_request(
+        item=item,
+        actor=request.user,
+        reason_code=request.POST.get("reason_code", "")[:30],
+        text=request.POST.get("reason", "")[:4000],
+    )
+    for upload in request.FILES.getlist("evidence")[:5]:
+        evidence_add(item=item, upload=upload, actor=request.user, override=req)
+    return req
+
+
+def _override_toast(req) -> str:
+    if req.state == OverrideRequest.State.PENDING:
+        return "Override requested: above your authority, it waits for a finance manager's approval."
+    return "Overridden. The document goes on if nothing else blocks it."
+
+
 @require_POST
 def item_override(request, pk):
-    return _act(
-        request,
-        pk,
-        lambda item: items_service.exception_item_override(
-            item=item, reason=_reason(request, required=True), actor=request.user
-        ),
-        "Overridden. The document goes on if nothing else blocks it.",
+    """Ask to override within the code's policy (the item page offers only what this allows)."""
+    item = item_to_work(request, pk)
+    try:
+        req = _override(request, item)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, _override_toast(req))
+
+
+@require_POST
+def item_override_decide(request, pk):
+    """A finance manager (not the one who asked) approves or refuses a waiting override."""
+    item = item_or_404(request, pk)
+    pending = item.override_requests.filter(state=OverrideRequest.State.PENDING).first()
+    if pending is None:
+        return _action_response(request, item, "No override of this item is waiting.", "error")
+    approve = request.POST.get("decision") == "approve"
+    try:
+        overrides.override_decide(
+            request_id=pending.pk, approver=request.user, approve=approve, text=request.POST.get("reason", "")[:4000]
+        )
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, "Override approved and applied." if approve else "Override refused.")
+
+
+@require_POST
+def item_evidence(request, pk):
+    item = item_to_work(request, pk)
+    uploads = request.FILES.getlist("evidence")[:5]
+    try:
+        if not uploads:
+            raise WorkbenchError("Choose a file to attach.")
+        for upload in uploads:
+            evidence_add(item=item, upload=upload, actor=request.user)
+    except WorkbenchError as exc:
+        return _action_response(request, item, str(exc), "error")
+    return _action_response(request, item, f"{len(uploads)} file{'s' if len(uploads) != 1 else ''} attached.")
+
+
+def evidence_download(request, pk):
+    """Only within the account's entity scope; served as an attachment of the type its content is."""
+    evidence = get_object_or_404(Evidence.objects.filter(item__in=items_for(request.user)), pk=pk)
+    path = evidence_path(evidence)
+    if not path.is_file():
+        raise Http404("The file is no longer stored.")
+    response = FileResponse(
+        path.open("rb"), as_attachment=True, filename=evidence.name, content_type=evidence.content_type
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_POST
@@ -253,7 +338,7 @@ def item_retry(request, pk):
 
 @require_POST
 def item_assign(request, pk):
-    username = request.POST.get("assignee", "")
+    username = request.POST.get("assignee", "")[:150]
     user = request.user if username == "me" else get_user_model().objects.filter(username=username).first()
     return _act(
         request,

@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from workbench import roles
 from workbench.errors import WorkbenchError
 from workbench.models import Connection, ExceptionItem, FieldOwnership, MasterDataLink
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.services import ownership
 from workbench.services.item_actions import exception_item_override
+from workbench.web.scoping import item_or_404
 
 PAGE_SIZE = 50
 
@@ -75,19 +76,13 @@ def masterdata_page(request):
         "links": links,
         "roles": Connection.Role.choices,
         "connected": [ownership.role_label(r) for r in sorted(connected)],
-        "can_edit": request.user.is_staff,
+        "can_edit": request.user.has_perm(roles.CONFIGURE),
     }
     return render(request, "workbench/masterdata.html", context)
 
 
-def _staff(request) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only admins change who owns master data.")
-
-
 @require_POST
 def owner_set(request):
-    _staff(request)
     obj, field, owner = (request.POST.get(k, "")[:40] for k in ("object", "field", "owner"))
     try:
         n = ownership.ownership_set(
@@ -108,8 +103,7 @@ def owner_set(request):
 @require_POST
 def conflict_keep(request, pk):
     """Keep the owner's value: the sender's change stays out, and the reason is on the record."""
-    _staff(request)
-    item = get_object_or_404(ExceptionItem, pk=pk, code=ownership.CODE)
+    item = item_or_404(request, pk, ExceptionItem.objects.filter(code=ownership.CODE))
     reason = request.POST.get("reason", "").strip()[:2000]
     try:
         if not reason:

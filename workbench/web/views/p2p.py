@@ -4,17 +4,16 @@ and the e-invoice upload."""
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from sync.jobs.einvoice_inbox import einvoice_receive
+from workbench import roles
 from workbench.errors import WorkbenchError
 from workbench.models import ApprovalDelegation, ApprovalRule, LegalEntity, MatchTolerance
 from workbench.selectors import accruals, budget_positions
@@ -77,39 +76,30 @@ def reject_invoice(request, pk):
 @vary_on_headers("HX-Request")
 def accruals_page(request):
     entity = request.GET.get("entity", "")[:20]
-    data = accruals(entity_code=entity)
-    return render(request, "workbench/accruals.html", {**data, "entity": entity, "entities": LegalEntity.objects.all()})
+    data = accruals(entity_code=entity, entity_ids=roles.entity_ids(request.user))
+    entities = roles.in_scope(LegalEntity.objects.all(), request.user, field="pk")
+    return render(request, "workbench/accruals.html", {**data, "entity": entity, "entities": entities})
 
 
 @vary_on_headers("HX-Request")
 def budgets_page(request):
     entity = request.GET.get("entity", "")[:20]
     period = request.GET.get("period", "")[:7]
-    rows = budget_positions(entity_code=entity, period=period, only_used=request.GET.get("all") != "1")
+    rows = budget_positions(
+        entity_code=entity,
+        period=period,
+        only_used=request.GET.get("all") != "1",
+        entity_ids=roles.entity_ids(request.user),
+    )
+    entities = roles.in_scope(LegalEntity.objects.all(), request.user, field="pk")
     return render(
         request,
         "workbench/budgets.html",
-        {"rows": rows, "entity": entity, "period": period, "entities": LegalEntity.objects.all()},
+        {"rows": rows, "entity": entity, "period": period, "entities": entities},
     )
 
 
 # --- settings: approval thresholds, delegations, match tolerances ------------------------------------------
-
-
-def staff_member_required(view):
-    """Settings are for admins; an analyst who follows a link gets a plain answer, not the admin login."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            return HttpResponseForbidden(
-                render(
-                    request, "workbench/forbidden.html", {"what": "Procurement settings are edited by admins."}
-                ).content
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 class ApprovalRuleForm(forms.ModelForm):
@@ -149,7 +139,6 @@ def _settings_context(**extra):
     return ctx
 
 
-@staff_member_required
 @vary_on_headers("HX-Request")
 def settings_page(request):
     return render(request, "workbench/p2p_settings.html", _settings_context())
@@ -163,7 +152,6 @@ def _saved(request, partial: str, message: str, **ctx):
     return redirect("p2p:settings")
 
 
-@staff_member_required
 @require_POST
 def rule_save(request, pk=None):
     instance = get_object_or_404(ApprovalRule, pk=pk) if pk else None
@@ -179,7 +167,6 @@ def rule_save(request, pk=None):
     return _saved(request, "rules", f"Saved: {who} from {rule.min_amount:,.2f} needs {rule.levels} approver(s).")
 
 
-@staff_member_required
 @require_POST
 def delegation_save(request):
     form = DelegationForm(request.POST)
@@ -193,7 +180,6 @@ def delegation_save(request):
     return _saved(request, "delegations", f"Delegation saved: {d}.")
 
 
-@staff_member_required
 @require_POST
 def tolerance_save_view(request, pk=None):
     instance = get_object_or_404(MatchTolerance, pk=pk) if pk else None

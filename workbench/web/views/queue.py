@@ -18,6 +18,7 @@ from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
 from workbench.models import ExceptionGroup, ExceptionItem
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.services.item_actions import exception_item_assign
+from workbench.web.scoping import items_for, may_work
 from workbench.web.views.items import mapping_link
 
 PAGE_SIZE = 50
@@ -29,12 +30,14 @@ def queue(request):
     data = request.GET.copy()
     if "status" not in data:
         data["status"] = "active"  # Monday morning: what still needs someone
-    filterset = ExceptionItemFilter(data, queryset=exception_item_list(), request=request)
+    # Only the account's legal entities: the list, its tab counts and its root-cause groups alike.
+    scoped = items_for(request.user, exception_item_list())
+    filterset = ExceptionItemFilter(data, queryset=scoped, request=request)
     qs = filterset.qs
     # Tab counts follow every filter but the category itself, so each tab says what it would show.
     others = data.copy()
     others.pop("category", None)
-    counts = exception_counts(ExceptionItemFilter(others, queryset=exception_item_list(), request=request).qs)
+    counts = exception_counts(ExceptionItemFilter(others, queryset=scoped, request=request).qs)
     params = data.copy()
     params.pop("page", None)
     view = "groups" if data.get("view") == "groups" else "items"
@@ -129,7 +132,10 @@ def bulk_assign(request):
     name = request.POST.get("assignee", "")
     user = request.user if name == "me" else get_user_model().objects.filter(username=name).first()
     done, skipped = 0, 0
-    for item in ExceptionItem.objects.filter(pk__in=ids):
+    for item in items_for(request.user, ExceptionItem.objects.filter(pk__in=ids)):
+        if not may_work(request.user, item):
+            skipped += 1
+            continue
         try:
             exception_item_assign(item=item, assignee=user, actor=request.user)
             done += 1
@@ -137,7 +143,7 @@ def bulk_assign(request):
             skipped += 1  # resolved meanwhile, or changed by someone else
     who = user.get_username() if user else "nobody"
     message = f"Assigned {done} item{'s' if done != 1 else ''} to {who}." + (
-        f" {skipped} skipped (no longer open)." if skipped else ""
+        f" {skipped} skipped (no longer open, or not your kind of work)." if skipped else ""
     )
     if not ids:
         message = "Tick the items to assign first."
