@@ -118,7 +118,7 @@ def needs_second_person(item: ExceptionItem, policy: Policy) -> bool:
 @transaction.atomic
 def override_request(*, item: ExceptionItem, actor, reason_code: str, text: str) -> OverrideRequest:
     """Ask to override; applied now within policy, else waiting for a finance manager."""
-    item = ExceptionItem.objects.select_for_update().select_related("entity", "document").get(pk=item.pk)
+    item = ExceptionItem.objects.select_for_update(of=("self",)).select_related("entity", "document").get(pk=item.pk)
     why_not = may_request(actor, item)
     if why_not:
         raise InvalidTransition(why_not)
@@ -162,7 +162,7 @@ def override_request(*, item: ExceptionItem, actor, reason_code: str, text: str)
 
 @transaction.atomic
 def override_decide(*, request_id: int, approver, approve: bool, text: str) -> OverrideRequest:
-    req = OverrideRequest.objects.select_for_update().select_related("item", "reason").get(pk=request_id)
+    req = OverrideRequest.objects.select_for_update(of=("self",)).select_related("item", "reason").get(pk=request_id)
     if req.state != OverrideRequest.State.PENDING:
         raise InvalidTransition("This override was already decided.")
     if not approver.has_perm(roles.APPROVE):
