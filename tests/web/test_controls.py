@@ -149,7 +149,7 @@ def test_a_code_that_may_not_be_overridden_is_refused_even_when_posted_by_hand(c
     assert "blocked in the ERP" in toast(r)
     item.refresh_from_db()
     assert item.status == "open" and not OverrideRequest.objects.exists()
-    assert "data-testid=\"override-form\"" not in client.get(f"/items/{item.pk}/").content.decode()
+    assert 'data-testid="override-form"' not in client.get(f"/items/{item.pk}/").content.decode()
 
 
 def test_an_ownership_conflict_is_not_closed_through_the_generic_override(client, item):
