@@ -20,13 +20,18 @@ from connectors import registry
 from connectors.base import ConfigError
 from workbench import jobs
 from workbench.models import Connection, ExceptionItem
+from workbench.secrets import SecretUnreadable, unsealed
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 
 log = logging.getLogger(__name__)
 
 
 def connector_for(connection: Connection):
-    return registry.build(connection.kind, resolve_secrets(connection.config or {}))
+    try:
+        config = unsealed(connection.config or {})
+    except SecretUnreadable as exc:
+        raise ConfigError(str(exc)) from exc
+    return registry.build(connection.kind, resolve_secrets(config))
 
 
 def resolve_secrets(config: dict) -> dict:

@@ -7,6 +7,8 @@ the outage instead of hundreds of record-level items.
 
 from django.db import models
 
+from workbench.secrets import sealed
+
 
 class Connection(models.Model):
     class Role(models.TextChoices):
@@ -37,3 +39,8 @@ class Connection(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        # Secrets never reach the table in clear, whichever screen, command or shell saved them.
+        self.config = sealed(self.config)
+        super().save(*args, **kwargs)
