@@ -103,3 +103,10 @@ def test_the_demo_serves_restarts_what_dies_and_stops_on_sigterm(tmp_path):
             os.killpg(demo.pid, signal.SIGKILL)
             raise
     assert wait_until(lambda: not any(alive(pid) for pid in everyone), 30, message="every child to stop")
+    # The demo's work (synced documents, postings, items, their events) left an audit chain that holds.
+    verify = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert verify.returncode == 0, verify.stderr[-2000:]
+    checked = int(verify.stdout.split("audit chain intact: ")[1].split(" records")[0])
+    assert checked > 100, verify.stdout

@@ -281,9 +281,8 @@ def erp_invoice(erp_sandbox, number: str) -> dict:
 def test_what_goes_back_to_the_expense_platform_is_what_the_erp_says(conns, erp_sandbox, expense_sandbox):
     """The ERP's posting date and fiscal year, not the day we posted, also when the answer to a posting
     was lost and the posting-status pull found the document in the ERP."""
-    from connectors import registry
     from connectors.base import WriteOp
-    from sync.health import resolve_secrets
+    from sync.health import connector_for
 
     erp, expense = conns
     run(erp, "master_data")
@@ -291,7 +290,7 @@ def test_what_goes_back_to_the_expense_platform_is_what_the_erp_says(conns, erp_
     writes = list(OutboundWrite.objects.filter(action="post_expense_report", status="pending").order_by("id"))
     lost = next(w for w in writes if not w.document.lines.filter(cost_center="LEGACY").exists())
     # Our first attempt reached the ERP and posted; its answer never came back.
-    connector = registry.build(erp.kind, resolve_secrets(erp.config))
+    connector = connector_for(erp)
     connector.write(WriteOp(lost.action, lost.payload), idempotency_key=lost.idempotency_key)
     OutboundWrite.objects.filter(pk=lost.pk).update(uncertain=True, next_attempt_at="2100-01-01T00:00:00Z")
     assert run(erp, "posting_status").status == "succeeded"

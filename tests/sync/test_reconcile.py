@@ -357,7 +357,8 @@ def test_it_waits_for_the_first_master_data_sync(erp_sandbox):
     assert not DriftRecord.objects.exists()
 
 
-def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, monkeypatch, jobs_sent):
+def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, client, engineer, monkeypatch, jobs_sent):
+    client.force_login(engineer)  # reading is for everyone; starting a run is the integration engineer's
     control(
         erp_sandbox,
         "/sandbox/drift",
@@ -376,28 +377,28 @@ def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, analyst_client, m
     )
     run = reconcile_now(erp)
 
-    page = analyst_client.get("/sync/reconciliation/")
+    page = client.get("/sync/reconciliation/")
     assert page.status_code == 200
     html = page.content.decode()
     assert f"Drift found by run #{run.pk}" in html
     assert 'data-drift="cost_centers:NW-US/NEWCC"' in html and "Renamed quietly" in html
 
-    only_changes = analyst_client.get(
+    only_changes = client.get(
         f"/sync/reconciliation/{run.pk}/?kind=changed", headers={"HX-Request": "true", "HX-Target": "drift"}
     )
     body = only_changes.content.decode()
     assert body.lstrip().startswith('<section id="drift"') and "<html" not in body
     assert "NW-DE/6110" in body and "NEWCC" not in body
 
-    started = analyst_client.post(f"/sync/connections/{erp.pk}/reconcile/", headers={"HX-Request": "true"})
+    started = client.post(f"/sync/connections/{erp.pk}/reconcile/", headers={"HX-Request": "true"})
     new = ReconciliationRun.objects.latest("id")
     assert started.status_code == 200 and (jobs.RECONCILE_MASTER_DATA, {"run_id": new.pk}) in jobs_sent
-    assert new.status == "queued" and new.triggered_by == "analyst"
-    assert analyst_client.get(f"/sync/reconciliation/{new.pk}/progress/").status_code == 200  # still polling
-    assert f'data-run="{new.pk}"' in analyst_client.get("/sync/reconciliation/").content.decode()
-    assert "Still running" in analyst_client.get(f"/sync/reconciliation/{new.pk}/").content.decode()
+    assert new.status == "queued" and new.triggered_by == "engineer"
+    assert client.get(f"/sync/reconciliation/{new.pk}/progress/").status_code == 200  # still polling
+    assert f'data-run="{new.pk}"' in client.get("/sync/reconciliation/").content.decode()
+    assert "Still running" in client.get(f"/sync/reconciliation/{new.pk}/").content.decode()
 
     reconcile.run_reconciliation(new)
-    done = analyst_client.get(f"/sync/reconciliation/{new.pk}/progress/")
+    done = client.get(f"/sync/reconciliation/{new.pk}/progress/")
     assert done.status_code == 286  # htmx: stop polling
     assert "reconciliationFinished" in done.headers["HX-Trigger"]

@@ -1,7 +1,8 @@
-"""Mapping-rule patterns: compiled by RE2, which matches in time linear in the value, so an
+r"""Mapping-rule patterns: compiled by RE2, which matches in time linear in the value, so an
 admin's pattern like ``(a+)+$`` cannot hang validation on a long value the way Python's
 backtracking ``re`` does. RE2 has no backreferences, lookaround, atomic groups, possessive
-quantifiers or conditionals; a pattern using them is refused when the rule is saved.
+quantifiers or conditionals; a pattern using them is refused when the rule is saved. RE2's ``\d``,
+``\w`` and ``\s`` are ASCII-only, which suits codes such as cost centers and GL accounts.
 
 Every place that compiles a mapping pattern goes through ``compile_pattern``: the rule's ``clean``
 and ``matches`` (used by the mapping index, the preview and the application). It sits beside the

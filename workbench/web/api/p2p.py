@@ -16,7 +16,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, parser_classes
+from rest_framework.decorators import api_view, parser_classes, throttle_scope
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -393,6 +393,7 @@ EInvoiceAnswer = inline_serializer(
     responses={201: EInvoiceAnswer, 200: EInvoiceAnswer, 422: EInvoiceAnswer, 400: ErrorSerializer},
 )
 @api_view(["POST"])
+@throttle_scope("uploads")  # stricter than the per-user rate: each upload parses and validates a file
 @parser_classes([RawXMLParser, TextXMLParser, MultiPartParser])
 def einvoice_upload(request):
     """Receive a UBL 2.1 / PEPPOL BIS 3 invoice or credit note (raw XML body, or a multipart `file`)."""
