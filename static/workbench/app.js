@@ -8,6 +8,18 @@ document.body.addEventListener("toast", function (evt) {
   setTimeout(function () { el.remove(); }, 5000);
 });
 
+// An htmx action the server refuses (403: not this role; 404: not in your entities; 429: too fast)
+// says so, instead of leaving the page as if it had worked.
+document.body.addEventListener("htmx:responseError", function (evt) {
+  var status = evt.detail.xhr.status;
+  var words = {
+    403: "Not part of your role: nothing was changed.",
+    404: "Not found (or not in your entities).",
+    429: "Too many requests: wait a moment and try again."
+  }[status] || "The server could not do this (HTTP " + status + "). Nothing was changed.";
+  document.body.dispatchEvent(new CustomEvent("toast", {detail: {message: words, level: "error"}}));
+});
+
 // Behaviour is attached here, never inline (onclick=, hx-on): the Content-Security-Policy runs no inline
 // script. Listeners sit on the document, so rows and forms that htmx swaps in later work too.
 

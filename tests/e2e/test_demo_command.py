@@ -109,4 +109,4 @@ def test_the_demo_serves_restarts_what_dies_and_stops_on_sigterm(tmp_path):
     )
     assert verify.returncode == 0, verify.stderr[-2000:]
     checked = int(verify.stdout.split("audit chain intact: ")[1].split(" records")[0])
-    assert checked > 100, verify.stdout
+    assert checked > 20, verify.stdout  # set-up (roles, people, connections, schedules) and the first syncs

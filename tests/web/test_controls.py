@@ -288,3 +288,35 @@ def test_an_edited_audit_record_breaks_the_chain_at_that_row(item):
             cur.execute("ALTER TABLE workbench_auditrecord ENABLE TRIGGER workbench_auditrecord_guard")
     verdict = audit_verify()
     assert not verdict.ok and f"#{target.seq} " in verdict.broken[0] and "changed" in verdict.broken[0]
+
+
+def test_a_refused_evidence_file_files_no_override(client, item, tmp_path, settings):
+    settings.EVIDENCE_DIR = tmp_path
+    client.force_login(make_person("ann", "Finance analysts"))
+    fake = SimpleUploadedFile("proof.pdf", b"<html>not a pdf</html>", "application/pdf")
+    r = client.post(
+        f"/items/{item.pk}/override/",
+        {"reason_code": "ONE_OFF", "reason": "see proof", "evidence": fake},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "must be a PDF" in toast(r)
+    item.refresh_from_db()
+    assert item.status == "open" and not OverrideRequest.objects.exists() and not item.evidence.exists()
+
+
+def test_re_validation_leaves_an_override_waiting_for_its_manager(client, item):
+    client.force_login(make_person("ann", "Finance analysts"))
+    client.post(f"/items/{item.pk}/override/", {"reason_code": "ONE_OFF", "reason": "coded later"})
+    item.refresh_from_db()
+    assert item.status == "waiting"
+    documents_validate(documents=[item.document])  # the rule still fails, as it must until approved
+    item.refresh_from_db()
+    assert item.status == "waiting"
+
+
+def test_an_auditor_reads_settings_and_mappings_but_every_field_is_disabled(client):
+    client.force_login(make_person("aud", "Auditors"))
+    for url in ("/p2p/settings/", "/mappings/"):
+        page = client.get(url).content.decode()
+        assert 'data-testid="read-only"' in page and "<fieldset disabled" in page, url
+    assert client.post("/p2p/settings/tolerances/", {"price_pct": "9"}).status_code == 403

@@ -11,6 +11,7 @@ the same guess is not proposed again; `unmatched` means no candidate was found.
 """
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from .audit import AppendOnlyModel
@@ -93,6 +94,7 @@ class OverridePolicy(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[MinValueValidator(0)],
         help_text="Above this amount (entity currency) a finance manager who did not ask must approve; "
         "blank: never needs a second person.",
     )

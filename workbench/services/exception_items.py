@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from workbench.errors import InvalidTransition, StaleUpdate
-from workbench.models import Document, ExceptionEvent, ExceptionGroup, ExceptionItem
+from workbench.models import Document, ExceptionEvent, ExceptionGroup, ExceptionItem, OverrideRequest
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
 
@@ -183,8 +183,9 @@ def exception_items_reconcile(
             exception_item_transition(
                 item=item, to=Status.OPEN, reason="The rule fires again: " + f.message, action="reopened"
             )
-        elif item.status == Status.WAITING:
+        elif item.status == Status.WAITING and not _override_pending(item):
             # A fix was tried and the rule still fails: back to a person, with the new words.
+            # (An item waiting for a manager to approve its override keeps waiting for them.)
             ExceptionItem.objects.filter(pk=item.pk).update(
                 message=f.message, search=search_text(f.code, f.message, doc)
             )
@@ -266,9 +267,13 @@ def exception_item_raise(
                 message=message, detail=detail or item.detail, search=search_text(code, message, document, connection)
             )
             item.message = message
-            if item.status in (Status.RESOLVED, Status.WAITING):
+            if item.status == Status.RESOLVED or (item.status == Status.WAITING and not _override_pending(item)):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
     return item
+
+
+def _override_pending(item: ExceptionItem) -> bool:
+    return OverrideRequest.objects.filter(item_id=item.pk, state=OverrideRequest.State.PENDING).exists()
 
 
 def _create_raised(

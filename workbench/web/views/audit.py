@@ -3,6 +3,7 @@
 import csv
 from datetime import datetime, time, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -29,6 +30,26 @@ def _period(request):
     return start, end, lo, hi
 
 
+SOURCE_LABELS = {
+    "workbench_documentevent": "Document event",
+    "workbench_exceptionevent": "Exception item event",
+    "workbench_mappingruleversion": "Mapping rule version",
+    "workbench_fieldownership": "Field ownership",
+    "schedule": "Schedule",
+}
+
+
+def _readable(rows) -> list:
+    """Who and what for the screen: names of the actors of history rows (stored by id), plain source names."""
+    rows = list(rows)
+    ids = {r.actor_id for r in rows if r.actor_id and not r.actor_name}
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")) if ids else {}
+    for r in rows:
+        r.who = r.actor_name or names.get(r.actor_id, "system" if r.actor_id is None else f"user #{r.actor_id}")
+        r.source_label = SOURCE_LABELS.get(r.source, r.source.split(".")[-1])
+    return rows
+
+
 def trail_page(request):
     start, end, lo, hi = _period(request)
     source = request.GET.get("source", "")[:60]
@@ -36,6 +57,7 @@ def trail_page(request):
     if source:
         rows = rows.filter(source=source)
     page = Paginator(rows, 100).get_page(request.GET.get("page"))
+    page.object_list = _readable(page.object_list)
     sources = AuditRecord.objects.order_by().values_list("source", flat=True).distinct()
     return render(
         request,
@@ -57,10 +79,23 @@ def trail_export(request):
         writer = csv.writer(_Echo())
         yield writer.writerow(["# audit trail", f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}"])
         yield writer.writerow(["# chain before period", first.prev_hash if first else ""])
-        yield writer.writerow(["seq", "at", "source", "row", "action", "actor", "data", "row_hash", "chain_hash"])
+        yield writer.writerow(
+            ["seq", "at", "source", "row", "action", "actor_id", "actor", "data", "row_hash", "chain_hash"]
+        )
         for r in rows.iterator(chunk_size=2000):
             yield writer.writerow(
-                [r.seq, r.at.isoformat(), r.source, r.row_id, r.action, r.actor_name, r.data, r.row_hash, r.chain_hash]
+                [
+                    r.seq,
+                    r.at.isoformat(),
+                    r.source,
+                    r.row_id,
+                    r.action,
+                    r.actor_id,
+                    r.actor_name,
+                    r.data,
+                    r.row_hash,
+                    r.chain_hash,
+                ]  # fmt: skip
             )
         yield writer.writerow(["# chain head", last.seq if last else "", last.chain_hash if last else ""])
 

@@ -17,9 +17,26 @@ class PolicyForm(forms.ModelForm):
 
 
 class ReasonForm(forms.ModelForm):
+    code = forms.RegexField(
+        regex=r"^[A-Z][A-Z0-9_]{1,29}$",
+        error_messages={"invalid": "A reason code is 2-30 capital letters, digits or _, e.g. VENDOR_CREDIT."},
+    )
+
     class Meta:
         model = OverrideReason
         fields = ["code", "label", "active"]
+
+
+def _errors(form, what: str) -> str:
+    """Form errors in people's words: which row, which field by its label."""
+    parts = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        text = " ".join(str(e) for e in errors)
+        if "override_policy_threshold_not_negative" in text:
+            text = "must be 0 or more"
+        parts.append(f"{label or 'Threshold'}: {text}" if name != "__all__" else f"Threshold {text}")
+    return f"{what}: " + "; ".join(parts)
 
 
 def policies_page(request):
@@ -44,17 +61,17 @@ def policy_save(request):
         policy.save()
         messages.success(request, f"Override policy for {code} saved.")
     else:
-        messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _errors(form, f"Not saved for {code}"))
     return redirect("governance:policies")
 
 
 @require_POST
 def reason_save(request):
-    code = request.POST.get("code", "").strip().upper()[:30]
+    code = request.POST.get("code", "").strip()[:30]
     form = ReasonForm({**request.POST.dict(), "code": code}, instance=OverrideReason.objects.filter(code=code).first())
     if form.is_valid():
         form.save()
         messages.success(request, f"Reason code {code} saved.")
     else:
-        messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _errors(form, "Reason code not saved"))
     return redirect("governance:policies")

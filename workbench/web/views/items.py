@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -244,6 +244,7 @@ def item_correct(request, pk):
     return _act(request, pk, correct, _correction_toast)
 
 
+@transaction.atomic  # the override and its evidence together, or neither (a refused file files nothing)
 def _override(request, item):
     req = overrides.override_request(
         item=item,
