@@ -22,6 +22,16 @@ AGE_CHOICES = [
 STATUS_CHOICES = [("active", "All active")] + list(Status.choices)
 
 
+class CurrencyAwareOrdering(django_filters.OrderingFilter):
+    """Amounts are sorted within each currency (never 100 EUR against 100 USD without a rate)."""
+
+    def filter(self, qs, value):
+        if value and any(v.lstrip("-") == "amount" for v in value):
+            amount = "-amount_at_risk" if "-amount" in value else "amount_at_risk"
+            return qs.order_by("currency", amount, "id")
+        return super().filter(qs, value)
+
+
 class ExceptionItemFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     category = django_filters.ChoiceFilter(choices=Category.choices, empty_label="All categories")
@@ -34,7 +44,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", empty_label="Any age")
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
     group = django_filters.CharFilter(method="by_group", label="Root cause group")
-    sort = django_filters.OrderingFilter(
+    sort = CurrencyAwareOrdering(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
         empty_label="Most urgent first",

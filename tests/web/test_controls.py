@@ -320,3 +320,37 @@ def test_an_auditor_reads_settings_and_mappings_but_every_field_is_disabled(clie
         page = client.get(url).content.decode()
         assert 'data-testid="read-only"' in page and "<fieldset disabled" in page, url
     assert client.post("/p2p/settings/tolerances/", {"price_pct": "9"}).status_code == 403
+
+
+def test_an_integration_engineer_opens_the_queue_on_technical_items(client):
+    client.force_login(make_person("eng", "Integration engineers"))
+    assert 'value="technical" checked' in client.get("/queue/").content.decode()
+    assert 'value="" checked' in client.get("/queue/?category=").content.decode()  # "All" is one click
+    client.force_login(make_person("ann", "Finance analysts"))
+    assert 'value="" checked' in client.get("/queue/").content.decode()
+
+
+def test_the_progress_panel_says_an_override_waits_for_a_manager(client, item):
+    client.force_login(make_person("ann", "Finance analysts"))
+    client.post(f"/items/{item.pk}/override/", {"reason_code": "ONE_OFF", "reason": "coded later"})
+    assert 'data-testid="step-override"' in client.get(f"/items/{item.pk}/").content.decode()
+
+
+def test_sorting_by_amount_never_compares_currencies(client, db, jobs_sent):
+    master_data()
+    master_data("NW-DE", "EUR")
+    documents_validate(
+        documents=[
+            expense_report(lines=[expense_line(cost_center="", amount="900.00")]),
+            expense_report(lines=[expense_line(cost_center="", amount="50.00")]),
+            expense_report(
+                entity="NW-DE", currency="EUR", lines=[expense_line(cost_center="", amount="500.00", currency="EUR")]
+            ),
+        ]
+    )
+    client.force_login(make_person("ann", "Finance analysts"))
+    page = client.get("/queue/?sort=-amount").content.decode()
+    assert 'data-testid="sort-note"' in page
+    items = list(ExceptionItem.objects.order_by("currency", "-amount_at_risk").values_list("pk", flat=True))
+    positions = [page.index(f'data-item="{pk}"') for pk in items]
+    assert positions == sorted(positions)  # EUR block, then USD block, each largest first

@@ -1,4 +1,11 @@
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.contrib.auth.views import redirect_to_login
+from django_htmx.http import HttpResponseClientRedirect
 
 from workbench.services.audit import acting_as
 
@@ -79,21 +86,10 @@ class SessionTimeoutMiddleware:
     @classmethod
     def login_stamp(cls, sender, request, user, **kwargs):
         """user_logged_in receiver (workbench/web/apps.py): both clocks start at login."""
-        import time
-
         if request is not None and hasattr(request, "session"):
             request.session[cls.STARTED] = request.session[cls.SEEN] = int(time.time())
 
     def __call__(self, request):
-        # Imported here to keep this class self-contained at the end of the module; they may move to the top.
-        import time
-        from urllib.parse import urlsplit
-
-        from django.conf import settings
-        from django.contrib.auth import logout
-        from django.contrib.auth.views import redirect_to_login
-        from django_htmx.http import HttpResponseClientRedirect
-
         if not request.user.is_authenticated or not hasattr(request, "session"):
             return self.get_response(request)
         session, now = request.session, int(time.time())

@@ -13,9 +13,11 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
+from workbench import roles
 from workbench.errors import WorkbenchError
 from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
 from workbench.models import ExceptionGroup, ExceptionItem
+from workbench.models.exceptions import Category
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.services.item_actions import exception_item_assign
 from workbench.web.scoping import items_for, may_work
@@ -30,6 +32,12 @@ def queue(request):
     data = request.GET.copy()
     if "status" not in data:
         data["status"] = "active"  # Monday morning: what still needs someone
+    if (
+        "category" not in data
+        and request.user.has_perm(roles.WORK_TECHNICAL)
+        and not request.user.has_perm(roles.WORK_BUSINESS)
+    ):
+        data["category"] = Category.TECHNICAL  # an integration engineer opens on their own work ("All" stays a click)
     # Only the account's legal entities: the list, its tab counts and its root-cause groups alike.
     scoped = items_for(request.user, exception_item_list())
     filterset = ExceptionItemFilter(data, queryset=scoped, request=request)
