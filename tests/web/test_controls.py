@@ -354,3 +354,12 @@ def test_sorting_by_amount_never_compares_currencies(client, db, jobs_sent):
     items = list(ExceptionItem.objects.order_by("currency", "-amount_at_risk").values_list("pk", flat=True))
     positions = [page.index(f'data-item="{pk}"') for pk in items]
     assert positions == sorted(positions)  # EUR block, then USD block, each largest first
+
+
+def test_the_admin_site_answers_non_staff_plainly(client, admin_client):
+    assert admin_client.get("/admin/").status_code == 200
+    anonymous = client.get("/admin/")
+    assert anonymous.status_code == 302 and "login" in anonymous["Location"]
+    client.force_login(make_person("ann", "Finance analysts"))
+    refused = client.get("/admin/workbench/connection/")
+    assert refused.status_code == 403 and "Not part of your role" in refused.content.decode()
