@@ -13,8 +13,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from hypothesis import settings as hypothesis_settings
+
+from workbench.models import LegalEntity, UserScope
 
 # Property tests: one fixed, derived seed per test in CI (HYPOTHESIS_PROFILE=ci, set by tests/run.sh), so
 # a red run is the same run again; locally the default profile keeps exploring new examples.
@@ -29,10 +32,6 @@ SMALL_WORLD = {"n_employees": 40, "n_lines": 300}
 def make_person(username: str, role: str, entities: list[str] | None = None, *, staff: bool = False):
     """A signed-up person with one role (a group from workbench/roles.py) and an entity scope:
     `entities` None means every entity; a list of legal entity codes (created if missing) otherwise."""
-    from django.contrib.auth import get_user_model
-
-    from workbench.models import LegalEntity, UserScope
-
     user = get_user_model().objects.create_user(username, f"{username}@example.com", username, is_staff=staff)
     user.groups.add(Group.objects.get(name=role))
     scope = UserScope.objects.create(user=user, all_entities=entities is None)

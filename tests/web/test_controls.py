@@ -17,6 +17,7 @@ from tests.factories import expense_line, expense_report, master_data
 from tests.workbench.test_p2p import invoice, p2p, po, receive, stored  # noqa: F401 (p2p is a fixture)
 from workbench.models import (
     ApiToken,
+    ApprovalRule,
     AuditRecord,
     Employee,
     ExceptionItem,
@@ -26,6 +27,7 @@ from workbench.models import (
 )
 from workbench.services import approvals
 from workbench.services.audit import audit_seal_all, audit_verify
+from workbench.services.item_actions import exception_item_assign
 from workbench.services.overrides import override_defaults
 from workbench.services.validation import documents_validate
 
@@ -42,8 +44,6 @@ def toast(response) -> str:
 
 @pytest.fixture
 def routed(p2p):  # noqa: F811
-    from workbench.models import ApprovalRule
-
     ApprovalRule.objects.create(entity=p2p, min_amount=0, levels=1)
     doc = stored()  # requested by E0013, first approver E0010
     (task,) = approvals.requisition_route(document=doc)
@@ -229,8 +229,6 @@ def test_evidence_is_judged_by_its_content_not_its_name(client, item, tmp_path, 
 
 def test_a_user_with_history_is_deactivated_not_deleted(item):
     ann = make_person("ann", "Finance analysts")
-    from workbench.services.item_actions import exception_item_assign
-
     exception_item_assign(item=item, assignee=ann, actor=ann)
     with pytest.raises(ProtectedError):
         ann.delete()
