@@ -361,3 +361,12 @@ def test_the_admin_site_answers_non_staff_plainly(client, admin_client):
     client.force_login(make_person("ann", "Finance analysts"))
     refused = client.get("/admin/workbench/connection/")
     assert refused.status_code == 403 and "Not part of your role" in refused.content.decode()
+
+
+def test_an_over_long_reason_is_refused_not_cut(client, item):
+    client.force_login(make_person("ann", "Finance analysts"))
+    r = client.post(
+        f"/items/{item.pk}/override/", {"reason_code": "ONE_OFF", "reason": "x" * 4001}, HTTP_HX_REQUEST="true"
+    )
+    assert "Keep it to 4,000 characters (4,001 given)" in toast(r)
+    assert not OverrideRequest.objects.exists()

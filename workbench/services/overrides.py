@@ -29,6 +29,7 @@ ROLE_PERMISSION = {
 }
 
 _ANALYST_ALONE_UP_TO = Decimal("10000.00")
+MAX_TEXT = 4000  # characters of a reason or a decision note: refused beyond, never cut
 # Codes an admin has not set a policy for. Not listed: not overridable (fail closed).
 DEFAULT_POLICIES: dict[str, tuple[str, Decimal | None]] = {
     code: (OverridePolicy.Role.ANALYST, _ANALYST_ALONE_UP_TO)
@@ -64,6 +65,13 @@ DEFAULT_REASONS = [
     ("ONE_OFF", "One-off exception approved by policy"),
     ("FALSE_POSITIVE", "The rule fired in error"),
 ]
+
+
+def _note(text: str) -> str:
+    text = (text or "").strip()
+    if len(text) > MAX_TEXT:
+        raise WorkbenchError(f"Keep it to {MAX_TEXT:,} characters ({len(text):,} given); attach a file as evidence.")
+    return text
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ def override_request(*, item: ExceptionItem, actor, reason_code: str, text: str)
     reason = OverrideReason.objects.filter(code=reason_code, active=True).first()
     if reason is None:
         raise WorkbenchError("Choose a reason code from the list.")
-    text = (text or "").strip()
+    text = _note(text)
     if not text:
         raise WorkbenchError("Say in a sentence why this is acceptable.")
     policy = override_policy(item.code)
@@ -137,7 +145,7 @@ def override_request(*, item: ExceptionItem, actor, reason_code: str, text: str)
         amount=item.amount_at_risk,
         currency=item.currency,
         reason=reason,
-        text=text[:4000],
+        text=text,
         requested_by=actor,
         state=OverrideRequest.State.PENDING if wait else OverrideRequest.State.APPLIED,
     )
@@ -169,11 +177,11 @@ def override_decide(*, request_id: int, approver, approve: bool, text: str) -> O
         raise InvalidTransition("Only a finance manager approves overrides.")
     if approver.pk == req.requested_by_id:
         raise InvalidTransition("A second person must approve: you asked for this override yourself.")
-    text = (text or "").strip()
+    text = _note(text)
     if not approve and not text:
         raise WorkbenchError("Say why the override is refused.")
     req.state = OverrideRequest.State.APPROVED if approve else OverrideRequest.State.REFUSED
-    req.decided_by, req.decided_at, req.decision_text = approver, timezone.now(), text[:4000]
+    req.decided_by, req.decided_at, req.decision_text = approver, timezone.now(), text
     req.save(update_fields=["state", "decided_by", "decided_at", "decision_text"])
     item = req.item
     if approve:

@@ -250,7 +250,7 @@ def _override(request, item):
         item=item,
         actor=request.user,
         reason_code=request.POST.get("reason_code", "")[:30],
-        text=request.POST.get("reason", "")[:4000],
+        text=request.POST.get("reason", ""),  # the service refuses an over-long note (never cut)
     )
     for upload in request.FILES.getlist("evidence")[:5]:
         evidence_add(item=item, upload=upload, actor=request.user, override=req)
@@ -284,7 +284,7 @@ def item_override_decide(request, pk):
     approve = request.POST.get("decision") == "approve"
     try:
         overrides.override_decide(
-            request_id=pending.pk, approver=request.user, approve=approve, text=request.POST.get("reason", "")[:4000]
+            request_id=pending.pk, approver=request.user, approve=approve, text=request.POST.get("reason", "")
         )
     except WorkbenchError as exc:
         return _action_response(request, item, str(exc), "error")
