@@ -60,8 +60,15 @@ def unsealed(config: dict) -> dict:
 
 
 def masked(config: dict) -> dict:
+    """The config for a screen or the audit trail: secret values masked, nested settings too."""
     return {
-        k: (MASK if is_secret(k) and isinstance(v, str) and v and not v.startswith("env:") else v)
+        k: (
+            MASK
+            if is_secret(k) and isinstance(v, str) and v and not v.startswith("env:")
+            else masked(v)
+            if isinstance(v, dict)
+            else v
+        )
         for k, v in (config or {}).items()
     }
 

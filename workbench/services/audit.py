@@ -25,11 +25,9 @@ from django.utils import timezone
 from workbench.models import AuditHead, AuditRecord
 from workbench.models.audit import AppendOnlyModel, canonical, row_digest
 from workbench.models.guards import missing_guards
+from workbench.secrets import masked
 
 _actor: contextvars.ContextVar = contextvars.ContextVar("audit_actor", default=None)
-
-SECRET_WORDS = ("secret", "password", "token", "key")
-MASK = "••••"
 
 
 @contextmanager
@@ -40,19 +38,6 @@ def acting_as(user):
         yield
     finally:
         _actor.reset(token)
-
-
-def _masked(value):
-    if isinstance(value, dict):
-        return {
-            k: (
-                MASK
-                if any(w in k.lower() for w in SECRET_WORDS) and v and not str(v).startswith("env:")
-                else _masked(v)
-            )
-            for k, v in value.items()
-        }
-    return canonical(value)
 
 
 def audit_record(*, source: str, row_id, action: str, data: dict, actor=None) -> AuditRecord:
@@ -94,7 +79,7 @@ def _snapshot(instance, fields, m2m) -> dict:
     data = {k: v for k, v in data.items() if k not in SKIP and k not in m2m}
     for name in m2m:
         data[name] = sorted(str(o) for o in getattr(instance, name).all()) if instance.pk else []
-    return _masked(data)
+    return {k: canonical(v) for k, v in masked(data).items()}  # one masking rule: workbench/secrets.py
 
 
 def _last_data(source: str, row_id) -> dict | None:

@@ -145,6 +145,13 @@ def exception_items_reconcile(
             key_titles[k] = _group_title(f.code, doc.entity_code, f.root_cause)
     groups = _groups_for(keys, key_codes, key_titles)
 
+    # Items waiting for a manager to approve their override keep waiting (one query for the batch).
+    held = set(
+        OverrideRequest.objects.filter(
+            item_id__in=[i.pk for i in existing.values() if i.status == Status.WAITING],
+            state=OverrideRequest.State.PENDING,
+        ).values_list("item_id", flat=True)
+    )
     new_items, events = [], []
     for fp, (doc, f) in wanted.items():
         item = existing.get(fp)
@@ -183,7 +190,7 @@ def exception_items_reconcile(
             exception_item_transition(
                 item=item, to=Status.OPEN, reason="The rule fires again: " + f.message, action="reopened"
             )
-        elif item.status == Status.WAITING and not _override_pending(item):
+        elif item.status == Status.WAITING and item.pk not in held:
             # A fix was tried and the rule still fails: back to a person, with the new words.
             # (An item waiting for a manager to approve its override keeps waiting for them.)
             ExceptionItem.objects.filter(pk=item.pk).update(
