@@ -11,6 +11,7 @@ from .governance import (
     OverrideReason,
     OverrideRequest,
 )
+from .ledger import ErpPosting
 from .mappings import MappingRule, MappingRuleVersion, MappingRun
 from .masterdata import (
     AccountingPeriod,
@@ -62,6 +63,7 @@ __all__ = [
     "DocumentLine",
     "DocumentRef",
     "Employee",
+    "ErpPosting",
     "ExceptionEvent",
     "ExceptionGroup",
     "ExceptionItem",

@@ -32,6 +32,7 @@ from workbench.models import (
     Document,
     DocumentEvent,
     DocumentLine,
+    ErpPosting,
     ExceptionItem,
     OutboundWrite,
     write_key,
@@ -556,6 +557,41 @@ def result_record(result) -> dict:
     }
 
 
+def erp_posting_record(
+    *,
+    write: OutboundWrite,
+    result,
+    kind: str,
+    entity_id: int,
+    amount,
+    currency: str,
+    posting_date: str | date,
+    reference: str = "",
+    document: Document | None = None,
+) -> ErpPosting:
+    """Remember what the ERP now holds because of this write (once per ERP document): the nightly
+    proof sums these, the posted-document reconciliation looks each one up again."""
+    day = posting_date if isinstance(posting_date, date) else date.fromisoformat(str(posting_date)[:10])
+    data = result.data or {}
+    posting, _ = ErpPosting.objects.get_or_create(
+        connection=write.connection,
+        kind=kind,
+        erp_id=str(result.external_id)[:100],
+        defaults={
+            "entity_id": entity_id,
+            "document": document,
+            "write": write,
+            "erp_number": str(data.get("number") or "")[:60],
+            "reference": reference[:60],
+            "amount": amount,
+            "currency": currency,
+            "posting_date": day,
+            "period": day.isoformat()[:7],
+        },
+    )
+    return posting
+
+
 def write_succeeded(write: OutboundWrite, result) -> None:
     """The vendor did it. Call inside the transaction that marked the write done."""
     doc = write.document
@@ -577,6 +613,20 @@ def write_succeeded(write: OutboundWrite, result) -> None:
             fiscal_year=str(data.get("fiscal_year") or ""),
             posting_date=str(data.get("posting_date") or ""),
         )
+        if doc.entity_id and data.get("posting_date"):
+            erp_posting_record(
+                write=write,
+                result=result,
+                kind=ErpPosting.Kind.EXPENSE_REPORT
+                if write.action == POST_EXPENSE
+                else ErpPosting.Kind.SUPPLIER_INVOICE,
+                entity_id=doc.entity_id,
+                amount=doc.total,
+                currency=doc.currency,
+                posting_date=str(data["posting_date"]),
+                reference=str(write.payload.get("document_number") or ""),
+                document=doc,
+            )
         # Ready for payment once, whichever of the answer and the posting-status pull saw it posted first.
         if (
             write.action == POST_INVOICE and document_financial_transition(document=doc, to=FIN.READY_FOR_PAYMENT)
