@@ -1,6 +1,9 @@
 from django.apps import AppConfig
 from django.db import connections
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
+
+from workbench.search import register_sqlite_unaccent
 
 
 def _after_migrate(sender, using="default", **kwargs):
@@ -20,4 +23,5 @@ class WorkbenchConfig(AppConfig):
         from workbench.services.audit import signals_connect
 
         post_migrate.connect(_after_migrate, sender=self)
+        connection_created.connect(register_sqlite_unaccent)
         signals_connect()

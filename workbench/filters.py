@@ -11,6 +11,7 @@ from workbench.models import Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
 from workbench.roles import in_scope
 from workbench.rules import CODES
+from workbench.search import fold
 
 AGE_CHOICES = [
     ("1d", "Under 1 day"),
@@ -64,7 +65,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
         if not value:
             return qs
         # One trigram-indexed column (on PostgreSQL) holds the item's and its document's words.
-        cond = Q(search__contains=value.lower())
+        cond = Q(search__contains=fold(value))
         if value.isdecimal() and len(value) < 12:
             cond |= Q(pk=int(value))
         return qs.filter(cond)
@@ -138,9 +139,9 @@ class DocumentFilter(django_filters.FilterSet):
         value = value.strip()
         return (
             qs.filter(
-                Q(number__icontains=value)
-                | Q(name__icontains=value)
-                | Q(party_name__icontains=value)
+                Q(number__folded__contains=fold(value))
+                | Q(name__folded__contains=fold(value))
+                | Q(party_name__folded__contains=fold(value))
                 | Q(erp_document_number__iexact=value)
                 | Q(source_id__iexact=value)
             )

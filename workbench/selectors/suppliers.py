@@ -10,6 +10,7 @@ from functools import lru_cache
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from workbench.models import ExceptionItem, MasterDataLink, Supplier
+from workbench.search import fold
 from workbench.supplier_match import CERTAIN, LIKELY, CandidateIndex, Match, Party, match_parties, normalize_tax_id
 from workbench.values import printable
 
@@ -234,7 +235,7 @@ def supplier_link_list(*, statuses, q: str = "") -> QuerySet[MasterDataLink]:
         qs = qs.filter(
             Q(external_id__icontains=q)
             | Q(external_number__icontains=q)
-            | Q(external_name__icontains=q)
+            | Q(external_name__folded__contains=fold(q))
             | Q(tax_id__icontains=q)
             | Q(code__icontains=q)
         )

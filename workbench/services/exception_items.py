@@ -19,6 +19,7 @@ from workbench.errors import InvalidTransition, StaleUpdate
 from workbench.models import Document, ExceptionEvent, ExceptionGroup, ExceptionItem, OverrideRequest
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
+from workbench.search import fold
 
 TRANSITIONS: dict[str, set[str]] = {
     Status.OPEN: {Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED, Status.OVERRIDDEN},
@@ -106,7 +107,7 @@ def search_text(code: str, message: str, doc: Document | None, connection=None) 
         ]
     if connection is not None:
         parts.append(connection.name)
-    return " | ".join(p for p in parts if p).lower()
+    return fold(" | ".join(p for p in parts if p))
 
 
 def fingerprint(code: str, doc: Document | None, line=None, extra: str = "") -> str:
@@ -313,7 +314,7 @@ def _create_raised(
                 root_cause_key=rck,
                 group=group,
                 detail=detail or {},
-                search=(search_text(code, message, document, connection) + " " + search_extra.lower()).strip(),
+                search=(search_text(code, message, document, connection) + " " + fold(search_extra)).strip(),
                 correlation_id=document.correlation_id if document else None,
                 opened_at=now,
                 sla_due_at=now + timedelta(hours=spec.sla_hours),

@@ -38,6 +38,7 @@ from workbench.models import (
 )
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES
+from workbench.search import fold
 from workbench.selectors.connections import connection_of_system
 from workbench.selectors.suppliers import (
     IN_LIMIT,
@@ -251,7 +252,7 @@ def _search_extra(link: MasterDataLink, vendor: Vendor | None) -> str:
     parts = [link.system, link.external_id, link.external_number, link.external_name, link.tax_id]
     if vendor:
         parts += [vendor.code, vendor.name]
-    return " ".join(p for p in parts if p).lower()
+    return fold(" ".join(p for p in parts if p))
 
 
 def _items_sync(*, system: str, connection, wanted: dict, settled: dict[str, str], now) -> tuple[int, int]:
