@@ -13,7 +13,7 @@ from django.test import override_settings
 from sync import push
 from sync.models import SyncRun
 from tests.support.pipeline import drain_outbox, erp_documents_per_number, full_sync, run
-from workbench.models import Document, ExceptionItem, OutboundWrite
+from workbench.models import Document, ErpPosting, ExceptionItem, OutboundWrite
 
 EXPENSES = Document.objects.filter(kind="expense_report")  # the P2P documents of the same sandboxes are not counted
 
@@ -95,8 +95,15 @@ def test_syncing_three_times_and_redelivery_post_each_report_once(conns, erp_san
     full_sync(erp, expense)
     per_number = erp_documents_per_number(erp_sandbox)
     assert per_number and max(per_number.values()) == 1
-    assert len(per_number) == EXPENSES.filter(financial_status__in=["posted", "paid"]).count()
+    posted = EXPENSES.filter(financial_status__in=["posted", "paid"])
+    assert len(per_number) == posted.count()
     assert concur is not None
+    # What the ERP now holds is remembered once per ERP document, with the amount and period booked.
+    postings = ErpPosting.objects.filter(kind="expense_report")
+    assert postings.count() == posted.count() == len({p.erp_id for p in postings})
+    for p in postings.select_related("document"):
+        assert (p.amount, p.currency) == (p.document.total, p.document.currency)
+        assert p.erp_number == p.document.erp_document_number and p.period == p.posting_date.isoformat()[:7]
 
 
 @override_settings(SYNC_MAX_ATTEMPTS=50, SYNC_BACKOFF_BASE=0.05)
