@@ -89,8 +89,13 @@ GL_ACCOUNTS = [
     ("6160", "Office furniture", "Expense"),
     ("6170", "Lab and test equipment", "Expense"),
     ("2110", "Accounts Payable", "Liabilities"),
+    # Accounts the ERP refuses lines on (BLOCKED_GL_ACCOUNT), besides the blocked 8990:
+    ("8100", "Travel and Expenses", "Expense"),  # a heading that groups 8110-8190
+    ("2190", "Payables Control", "Liabilities"),  # only the system posts to it
 ]
 BLOCKED_ACCOUNTS = {"8990"}
+ACCOUNT_TYPES = {"8100": "Heading"}  # every other account is a Posting account
+NO_DIRECT_POSTING = {"2190"}
 
 TAX_CODES = {
     "US": [("EXEMPT", "Tax exempt", "Sales Tax"), ("TAXABLE", "Taxable", "Sales Tax")],
