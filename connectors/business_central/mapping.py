@@ -26,7 +26,13 @@ EMPLOYEE_STATUS = {"active", "inactive", "terminated"}
 # purchaseOrderEntityBufferStatus; "Released" is what some versions call a released order.
 ORDER_STATUS = {"draft": "draft", "in review": "in_review", "open": "open", "released": "released"}
 # glAccountType: only Posting accounts take entries; the others structure the chart.
-ACCOUNT_TYPES = {"posting": "Posting", "heading": "Heading", "total": "Total", "begintotal": "Begin-Total", "endtotal": "End-Total"}
+ACCOUNT_TYPES = {
+    "posting": "Posting",
+    "heading": "Heading",
+    "total": "Total",
+    "begintotal": "Begin-Total",
+    "endtotal": "End-Total",
+}
 VENDOR_BLOCKED = {"": "", "payment": "Payment", "all": "All"}  # BC sends " " for "not blocked"
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DECIMAL_PLACES = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")  # BC's "min:max" (or one number)
