@@ -325,6 +325,16 @@ def test_the_mapping_screen_refuses_a_blocked_target_with_a_readable_message(ent
     assert 'data-testid="impact-problem"' in tested and "is blocked in the ERP" in tested
 
 
+def test_hostile_targets_are_a_message_not_a_500(entity, client, admin_user):
+    refuse("8120", "blocked")  # so that "81\x0020" read as 8120 is refused too
+    client.force_login(admin_user)
+    for target in ("81\x0020", "9" * 500, "<script>x</script>", "8100 "):
+        for url in ("/mappings/test/", "/mappings/save/"):
+            r = client.post(url, form(target_value=target), HTTP_HX_REQUEST="true")
+            assert r.status_code == 200 and b"<script>x" not in r.content, (url, target)
+    assert list(MappingRule.objects.values_list("target_value", flat=True)) == []
+
+
 def test_a_rule_whose_account_the_erp_blocks_later_shows_it_on_the_screen(entity, client, admin_user, jobs_sent):
     mapping_rule_save(rule=gl_rule("8120"), actor=admin_user)
     client.force_login(admin_user)

@@ -129,12 +129,14 @@ def documents_on_refused_accounts() -> list[Document]:
             on_account, document__financial_status__in=[FIN.NOT_POSTED, FIN.POSTING, FIN.REJECTED]
         )
         .exclude(document__kind=Document.Kind.PURCHASE_ORDER)
+        .exclude(document__business_status=Document.BusinessStatus.REJECTED)
         .values_list("document_id", flat=True)
         .distinct()
     )
-    flagged = ExceptionItem.objects.filter(code="BLOCKED_GL_ACCOUNT", status__in=ACTIVE_STATUSES).values_list(
-        "document_id", flat=True
-    )
+    # Already said (or overridden by a person): the usual re-validation of open items covers those.
+    flagged = ExceptionItem.objects.filter(
+        code="BLOCKED_GL_ACCOUNT", status__in=[*ACTIVE_STATUSES, Status.OVERRIDDEN], document__isnull=False
+    ).values_list("document_id", flat=True)
     return list(Document.objects.filter(pk__in=list(ids)).exclude(pk__in=flagged).order_by("pk"))
 
 
