@@ -357,3 +357,15 @@ def test_a_rule_from_the_blocked_account_to_an_open_one_resolves_its_group(entit
 
     assert not items().exists()
     assert set(Document.objects.get(pk=docs[0].pk).lines.values_list("gl_account", flat=True)) == {"8110"}
+
+
+def test_an_item_offers_a_rule_that_recodes_its_whole_group(entity, client, admin_user):
+    refuse("8120", "blocked")
+    doc = expense_report(lines=[expense_line(gl_account="8120")])
+    documents_validate(documents=[doc])
+    item = items(doc).get()
+    client.force_login(admin_user)
+
+    html = client.get(f"/items/{item.pk}/").content.decode()
+
+    assert 'data-testid="fix-all"' in html and "field=gl_account" in html and "source_value=8120" in html
