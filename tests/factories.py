@@ -30,6 +30,8 @@ def master_data(entity_code: str = "NW-US", currency: str = "USD") -> LegalEntit
         TaxCode.objects.get_or_create(entity=entity, code=code, defaults={"name": code.title()})
     for code in ["8110", "8120", "8130"]:
         GLAccount.objects.get_or_create(entity=entity, code=code, defaults={"name": "Travel"})
+    for code in ["6110", "6120", "6130", "6140", "6150", "6160", "6170"]:  # procure-to-pay
+        GLAccount.objects.get_or_create(entity=entity, code=code, defaults={"name": "Purchases"})
     Employee.objects.get_or_create(entity=entity, code="E0001", defaults={"name": "Mary Smith", "status": "active"})
     Employee.objects.get_or_create(
         entity=entity, code="E0002", defaults={"name": "Gone Person", "status": "terminated"}

@@ -27,7 +27,7 @@ STREAMS = {
     "payment_terms": (PaymentTerm, ["name", "due_date_calculation", "discount_percent"]),
     "currencies": (Currency, ["name", "symbol", "decimals"]),
     "cost_centers": (CostCenter, ["name"]),
-    "gl_accounts": (GLAccount, ["name", "category", "blocked"]),
+    "gl_accounts": (GLAccount, ["name", "category", "blocked", "account_type", "direct_posting"]),
     "tax_codes": (TaxCode, ["name", "tax_type"]),
     "accounting_periods": (AccountingPeriod, ["name", "start", "end", "closed"]),
     "employees": (Employee, ["name", "email", "status"]),
@@ -59,8 +59,10 @@ def field_value(field: str, rec: dict):
     if field == "blocked" and not isinstance(v, bool):
         v = str(v or "").strip()
         return v if v in ("Payment", "All") else ""
-    if field in ("blocked", "closed"):
+    if field in ("blocked", "closed", "direct_posting"):
         return bool(v)
+    if field == "account_type":
+        return str(v or GLAccount.POSTING)[:20]
     if field == "tax_id":
         return str(v or "").replace(" ", "").upper()[:40]
     if field in ("cost_center", "manager_code", "due_date_calculation"):

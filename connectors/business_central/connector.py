@@ -551,9 +551,11 @@ class BusinessCentralConnector:
         )
 
 
-# BC's words -> the payload field they name. Expense reports only act on a blocked department (sync
-# deactivates that cost center); P2P writes name every culprit BC's message reveals.
-CULPRITS = [(re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) is blocked"), "cost_center")]
+# BC's words -> the payload field they name. Expense reports act on a blocked department (sync
+# deactivates that cost center) and name a refused G/L account; P2P writes name every culprit BC's
+# message reveals.
+ACCOUNT_REFUSED = (re.compile(r"in G/L Account: No\.=(?P<value>[^.\s]+)"), "account")
+CULPRITS = [(re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) is blocked"), "cost_center"), ACCOUNT_REFUSED]
 P2P_CULPRITS = [
     *CULPRITS,
     (re.compile(r"Dimension Value DEPARTMENT - (?P<value>\S+) does not exist"), "cost_center"),
@@ -564,7 +566,6 @@ P2P_CULPRITS = [
         "vendor_number",
     ),
     (re.compile(r"field No\. of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "account"),
-    (re.compile(r"in G/L Account: No\.=(?P<value>[^.\s]+)"), "account"),
     (re.compile(r"Tax Group Code of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "tax_code"),
     (re.compile(r"Purchase Header does not exist.*No\.='(?P<value>[^']*)'"), "order_number"),
     (re.compile(r"Purchase Order (?P<value>\S+) is for vendor"), "order_number"),

@@ -25,6 +25,14 @@ STATUS = {
 EMPLOYEE_STATUS = {"active", "inactive", "terminated"}
 # purchaseOrderEntityBufferStatus; "Released" is what some versions call a released order.
 ORDER_STATUS = {"draft": "draft", "in review": "in_review", "open": "open", "released": "released"}
+# glAccountType: only Posting accounts take entries; the others structure the chart.
+ACCOUNT_TYPES = {
+    "posting": "Posting",
+    "heading": "Heading",
+    "total": "Total",
+    "begintotal": "Begin-Total",
+    "endtotal": "End-Total",
+}
 VENDOR_BLOCKED = {"": "", "payment": "Payment", "all": "All"}  # BC sends " " for "not blocked"
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DECIMAL_PLACES = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")  # BC's "min:max" (or one number)
@@ -142,7 +150,21 @@ def gl_account(raw: Any, entity: str) -> dict:
         "name": text(raw, "displayName", required=False),
         "category": text(raw, "category", required=False),
         "blocked": flag(raw, "blocked"),
+        "account_type": account_type(raw),
+        # Absent in a payload only from an older API shape: BC's default for a new account is Yes.
+        "direct_posting": flag(raw, "directPosting") if "directPosting" in raw else True,
     }
+
+
+def account_type(raw: dict) -> str:
+    """BC's glAccountType, spelled one way ("Begin_Total" and "Begin Total" are both seen)."""
+    value = raw.get("accountType", "Posting")
+    if not isinstance(value, str):
+        raise MappingError(f"accountType must be a string, got {value!r}")
+    key = re.sub(r"[\s_-]+", "", value).lower()
+    if key not in ACCOUNT_TYPES:
+        raise MappingError(f"unknown accountType {value!r}")
+    return ACCOUNT_TYPES[key]
 
 
 def tax_code(raw: Any, entity: str) -> dict:

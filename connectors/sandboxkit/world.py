@@ -11,6 +11,8 @@ problems planted on purpose (about 7% of lines), which are what the workbench mu
 - ``inactive_employee``     reports of employees the ERP shows as terminated
 - ``blocked_cost_center``   the ``LEGACY`` department, which exists but is blocked in the ERP:
                             only the ERP's posting rejects it
+- ``blocked_gl_account``    a line on the retired travel account 8990, blocked in the ERP
+- ``heading_gl_account``    a line on 8100, a heading of the chart that takes no entries
 - ``malformed``             a couple of documents that break the vendor's schema
 
 Names are generated from small lists; no real person is meant.
@@ -89,8 +91,13 @@ GL_ACCOUNTS = [
     ("6160", "Office furniture", "Expense"),
     ("6170", "Lab and test equipment", "Expense"),
     ("2110", "Accounts Payable", "Liabilities"),
+    # Accounts the ERP refuses lines on (BLOCKED_GL_ACCOUNT), besides the blocked 8990:
+    ("8100", "Travel and Expenses", "Expense"),  # a heading that groups 8110-8190
+    ("2190", "Payables Control", "Liabilities"),  # only the system posts to it
 ]
 BLOCKED_ACCOUNTS = {"8990"}
+ACCOUNT_TYPES = {"8100": "Heading"}  # every other account is a Posting account
+NO_DIRECT_POSTING = {"2190"}
 
 TAX_CODES = {
     "US": [("EXEMPT", "Tax exempt", "Sales Tax"), ("TAXABLE", "Taxable", "Sales Tax")],
@@ -355,7 +362,15 @@ def _money(rng: random.Random, lo: int, hi: int) -> Decimal:
     return (Decimal(rng.randint(lo * 100, hi * 100)) / 100).quantize(Decimal("0.01"))
 
 
-PLANTED = ["missing_cost_center", "unknown_cost_center", "closed_period", "invalid_tax_code", "blocked_cost_center"]
+PLANTED = [
+    "missing_cost_center",
+    "unknown_cost_center",
+    "closed_period",
+    "invalid_tax_code",
+    "blocked_cost_center",
+    "blocked_gl_account",
+    "heading_gl_account",
+]
 
 
 def _ensure_each_problem_alone(reports: list[Report], closed_month: date, rng: random.Random) -> None:
@@ -378,6 +393,10 @@ def _ensure_each_problem_alone(reports: list[Report], closed_month: date, rng: r
             ln.date = closed_month + timedelta(days=10)
         elif kind == "invalid_tax_code":
             ln.tax_code = INVALID_TAX_CODES["DE"]  # a tax code no entity has
+        elif kind == "blocked_gl_account":
+            ln.gl_account = next(iter(BLOCKED_ACCOUNTS))  # an expense type still coded to the retired account
+        elif kind == "heading_gl_account":
+            ln.gl_account = next(a for a, t in ACCOUNT_TYPES.items() if t == "Heading")  # coded to the heading
         else:
             ln.cost_center = BLOCKED_COST_CENTER[0]
 

@@ -484,6 +484,57 @@ def test_other_refusals(env, change, code, words):
     assert info.value.code == code and words in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("account", "words"),
+    [
+        ("8100", "Account Type must be equal to 'Posting'  in G/L Account: No.=8100. Current value is 'Heading'."),
+        ("2190", "Direct Posting must be equal to 'Yes'  in G/L Account: No.=2190. Current value is 'No'."),
+        ("8990", "Blocked must be equal to 'No'  in G/L Account: No.=8990. Current value is 'Yes'."),
+    ],
+)
+def test_an_account_that_takes_no_entries_is_refused_in_bc_words_naming_the_account(env, account, words):
+    with pytest.raises(Rejected) as info:
+        env.connector().write(report(env.world, "EXP-0009-v1", line={"account": account}), idempotency_key="h")
+    assert (info.value.code, info.value.message) == ("Application_FieldValidationException", words)
+    assert (info.value.field, info.value.value) == ("account", account)
+    assert env.stats().get("purchaseInvoices.posted", 0) == 0
+
+
+def test_accounts_say_whether_they_take_entries(env):
+    records, errors, _, _ = read_all(env.connector(), "gl_accounts")
+    assert errors == []
+    us = {r["code"]: r for r in records if r["entity"] == "NW-US"}
+    assert (us["8100"]["account_type"], us["8100"]["direct_posting"]) == ("Heading", True)
+    assert (us["2190"]["account_type"], us["2190"]["direct_posting"]) == ("Posting", False)
+    assert (us["8110"]["account_type"], us["8110"]["direct_posting"], us["8110"]["blocked"]) == ("Posting", True, False)
+    for entity in ("NW-US", "NW-DE", "NW-FR"):  # every company has one of each on purpose
+        mine = [r for r in records if r["entity"] == entity]
+        assert any(r["blocked"] for r in mine)
+        assert any(r["account_type"] != "Posting" for r in mine)
+        assert any(not r["direct_posting"] for r in mine)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"accountType": "Begin_Total"}, ("Begin-Total", True)),
+        ({"accountType": "End Total", "directPosting": False}, ("End-Total", False)),
+        ({}, ("Posting", True)),  # an older payload without the properties
+    ],
+)
+def test_account_type_is_read_however_bc_spells_it(raw, expected):
+    base = {"id": "a", "number": "1000", "displayName": "x", "category": "Assets", "blocked": False}
+    rec = mapping.gl_account({**base, **raw}, "NW-US")
+    assert (rec["account_type"], rec["direct_posting"]) == expected
+
+
+@pytest.mark.parametrize("raw", [{"accountType": "Sideways"}, {"accountType": 3}, {"directPosting": "yes"}])
+def test_a_malformed_account_type_is_a_mapping_error(raw):
+    base = {"id": "a", "number": "1000", "displayName": "x", "category": "Assets", "blocked": False}
+    with pytest.raises(mapping.MappingError):
+        mapping.gl_account({**base, **raw}, "NW-US")
+
+
 def test_terminated_employee_is_rejected(env, world):
     leaver = next(e for e in world.employees if e.status == "Terminated")
     op = report(

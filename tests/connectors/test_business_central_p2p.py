@@ -303,6 +303,8 @@ def test_blocked_vendor_order_is_rejected_naming_the_vendor(env, p2p):
     [
         ({"vendor_number": "V99999"}, "vendor_number", "V99999"),
         ({"line": {"account": "6999"}}, "account", "6999"),
+        ({"line": {"account": "8100"}}, "account", "8100"),  # a heading takes no entries
+        ({"line": {"account": "2190"}}, "account", "2190"),  # a control account: no direct posting
         ({"line": {"cost_center": "SALE"}}, "cost_center", "SALE"),
     ],
 )

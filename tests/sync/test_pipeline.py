@@ -36,6 +36,8 @@ def expected_codes(world) -> Counter:
                 "unknown_cost_center": "UNKNOWN_COST_CENTER",
                 "closed_period": "CLOSED_PERIOD",
                 "invalid_tax_code": "INVALID_TAX_CODE",
+                "blocked_gl_account": "BLOCKED_GL_ACCOUNT",
+                "heading_gl_account": "BLOCKED_GL_ACCOUNT",
             }.get(ln.problem)
             if code:
                 want[code] += 1

@@ -62,12 +62,32 @@ class CostCenter(EntityScoped):
 
 
 class GLAccount(EntityScoped):
+    """An account of the ERP's chart. Only a `Posting` account that is not blocked and allows direct
+    posting takes a document line: headings and totals only structure the chart."""
+
+    POSTING = "Posting"
+
     category = models.CharField(max_length=40, blank=True)
     blocked = models.BooleanField(default=False)
+    account_type = models.CharField(
+        max_length=20, default=POSTING, help_text="Posting, Heading, Total, Begin-Total or End-Total (BC)."
+    )
+    direct_posting = models.BooleanField(default=True, help_text="Purchase and journal lines may post to it.")
 
     class Meta(EntityScoped.Meta):
         verbose_name = "GL account"
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_gl_account_code")]
+
+    @property
+    def refusal(self) -> str:
+        """Why the ERP would refuse a line on this account, or "" (BC's checks, in BC's order)."""
+        if self.blocked:
+            return "is blocked in the ERP"
+        if self.account_type != self.POSTING:
+            return f"is a {self.account_type.lower() or 'non-posting'} account, not a posting account"
+        if not self.direct_posting:
+            return "does not allow direct posting"
+        return ""
 
 
 class TaxCode(EntityScoped):

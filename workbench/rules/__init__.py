@@ -45,6 +45,14 @@ CODES: dict[str, CodeSpec] = {
             "UNKNOWN_COST_CENTER", "Cost center not in ERP", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48
         ),
         CodeSpec("INVALID_TAX_CODE", "Tax code not in ERP", Category.MASTER_DATA, Severity.MEDIUM, FINANCE_EXPENSE, 48),
+        CodeSpec(
+            "BLOCKED_GL_ACCOUNT",
+            "GL account the ERP refuses",
+            Category.MASTER_DATA,
+            Severity.MEDIUM,
+            FINANCE_EXPENSE,
+            48,
+        ),
         CodeSpec("UNKNOWN_ENTITY", "Legal entity not in ERP", Category.MASTER_DATA, Severity.HIGH, FINANCE_EXPENSE, 24),
         CodeSpec("CLOSED_PERIOD", "Accounting period closed", Category.POLICY, Severity.HIGH, FINANCE_EXPENSE, 24),
         CodeSpec(
@@ -141,4 +149,4 @@ def rules_for(kind: str) -> dict[str, Rule]:
     return {code: fn for code, fn in RULES.items() if kind in RULE_KINDS[code]}
 
 
-from . import expense, procurement  # noqa: E402,F401  (registers the rules)
+from . import accounts, expense, procurement  # noqa: E402,F401  (registers the rules)

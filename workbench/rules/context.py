@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from workbench.models import AccountingPeriod, CostCenter, Employee, LegalEntity, TaxCode
+from workbench.models import AccountingPeriod, CostCenter, Employee, GLAccount, LegalEntity, TaxCode
 from workbench.rules.mapping_index import MappingIndex
 from workbench.rules.p2p_context import P2PContext
 
@@ -16,6 +16,8 @@ class MasterDataContext:
     cost_centers: dict[int, set[str]] = field(default_factory=dict)  # entity id -> active codes
     blocked_cost_centers: dict[int, set[str]] = field(default_factory=dict)  # known to the ERP but refused by it
     tax_codes: dict[int, set[str]] = field(default_factory=dict)
+    # entity id -> {account code: why the ERP refuses lines on it, "" if it takes them}
+    gl_accounts: dict[int, dict[str, str]] = field(default_factory=dict)
     employees: dict[tuple[int, str], Employee] = field(default_factory=dict)
     periods: dict[int, list[AccountingPeriod]] = field(default_factory=dict)  # sorted by start
     _starts: dict[int, list] = field(default_factory=dict)
@@ -44,6 +46,8 @@ class MasterDataContext:
             (ctx.cost_centers if active else ctx.blocked_cost_centers).setdefault(entity_id, set()).add(code)
         for entity_id, code in TaxCode.objects.values_list("entity_id", "code"):
             ctx.tax_codes.setdefault(entity_id, set()).add(code)
+        for account in GLAccount.objects.only("entity_id", "code", "blocked", "account_type", "direct_posting"):
+            ctx.gl_accounts.setdefault(account.entity_id, {})[account.code] = account.refusal
         for emp in Employee.objects.only("id", "entity_id", "code", "name", "status"):
             ctx.employees[(emp.entity_id, emp.code)] = emp
         for p in AccountingPeriod.objects.order_by("start"):

@@ -35,6 +35,7 @@ from workbench.models import (
     DocumentLine,
     ExceptionGroup,
     ExceptionItem,
+    GLAccount,
     LegalEntity,
     TaxCode,
 )
@@ -50,7 +51,7 @@ FIELD_CODES = {
     "cost_center": ["UNKNOWN_COST_CENTER"],
     "tax_code": ["INVALID_TAX_CODE"],
     "entity": ["UNKNOWN_ENTITY"],
-    "gl_account": [],
+    "gl_account": ["BLOCKED_GL_ACCOUNT"],
 }
 BATCH = 200
 
@@ -64,6 +65,8 @@ def mapping_target_problem(rule: MappingRule) -> str:
         return (
             "" if LegalEntity.objects.filter(code=target).exists() else f"'{target}' is not a legal entity in the ERP."
         )
+    if rule.field == "gl_account":
+        return _gl_account_problem(rule, target)
     model = {"cost_center": CostCenter, "tax_code": TaxCode}.get(rule.field)
     if model is None:
         return ""
@@ -76,6 +79,45 @@ def mapping_target_problem(rule: MappingRule) -> str:
         where = f" of {rule.entity.code}" if rule.entity_id else ""
         return f"'{target}' is not an active {rule.get_field_display().lower()}{where} in the ERP."
     return ""
+
+
+def _gl_account_problem(rule: MappingRule, target: str) -> str:
+    """A rule may only send lines to an account the ERP posts to, in every entity the rule covers."""
+    accounts = GLAccount.objects.filter(code=target).select_related("entity").order_by("entity__code")
+    if rule.entity_id:
+        accounts = accounts.filter(entity_id=rule.entity_id)
+    accounts = list(accounts)
+    if not accounts:
+        where = f" of {rule.entity.code}" if rule.entity_id else ""
+        return f"'{target}' is not a GL account{where} in the ERP."
+    for account in accounts:
+        if account.refusal:
+            return (
+                f"GL account '{target}' {account.refusal} for {account.entity.code}: the ERP would refuse every "
+                "line mapped to it. Choose a posting account that is open for direct posting."
+            )
+    return ""
+
+
+def mapping_rules_refused_targets(rules) -> dict[int, str]:
+    """rule id -> why the ERP now refuses its GL account target (blocked since the rule was saved...).
+    One query for the whole list."""
+    rules = [r for r in rules if r.field == "gl_account" and r.active]
+    if not rules:
+        return {}
+    accounts: dict[str, list[GLAccount]] = {}
+    for a in GLAccount.objects.filter(code__in={r.target_value for r in rules}).select_related("entity"):
+        accounts.setdefault(a.code, []).append(a)
+    out = {}
+    for r in rules:
+        covered = [a for a in accounts.get(r.target_value, []) if not r.entity_id or a.entity_id == r.entity_id]
+        if not covered:
+            out[r.pk] = "not a GL account in the ERP"
+            continue
+        refused = next((a for a in covered if a.refusal), None)
+        if refused is not None:
+            out[r.pk] = f"{refused.refusal} ({refused.entity.code})"
+    return out
 
 
 def _groups(rule: MappingRule) -> list[int]:

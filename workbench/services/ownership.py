@@ -41,7 +41,11 @@ CODE = "OWNERSHIP_CONFLICT"
 # object type -> (label, stream in workbench.streams.STREAMS, {field: default owner})
 OBJECTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "cost_center": ("Cost center", "cost_centers", {"name": ERP}),
-    "gl_account": ("GL account", "gl_accounts", {"name": ERP, "category": ERP, "blocked": ERP}),
+    "gl_account": (
+        "GL account",
+        "gl_accounts",
+        {"name": ERP, "category": ERP, "blocked": ERP, "account_type": ERP, "direct_posting": ERP},
+    ),
     "tax_code": ("Tax code", "tax_codes", {"name": ERP, "tax_type": ERP}),
     "accounting_period": (
         "Accounting period",

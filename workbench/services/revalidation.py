@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 
-from workbench.models import Document, ExceptionItem
-from workbench.models.exceptions import Status
+from workbench.models import Document, DocumentLine, ExceptionItem, GLAccount
+from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import RULES
 from workbench.rules.context import MasterDataContext
 from workbench.services.approvals import requisition_send_for_approval
@@ -98,8 +99,45 @@ def documents_revalidate_open() -> int:
             exceptions__status__in=[Status.OPEN, Status.IN_PROGRESS], exceptions__category__in=["master_data", "policy"]
         ).distinct()
     )
-    documents_revalidate(docs)
-    return len(docs)
+    seen = {d.pk for d in docs}
+    on_refused = [d for d in documents_on_refused_accounts() if d.pk not in seen]
+    clean = {d.pk for d in documents_revalidate(docs + on_refused)}
+    # A posting queued before the ERP blocked its account would only be refused there: take it back.
+    postings_withdraw(
+        [d for d in on_refused if d.pk not in clean],
+        reason="a GL account of the report is now refused by the ERP",
+    )
+    return len(docs) + len(on_refused)
+
+
+def documents_on_refused_accounts() -> list[Document]:
+    """Unposted documents with a line on an account the ERP now refuses (blocked, not a posting account,
+    no direct posting) and no open item saying so yet: the ERP changed the account after they were checked.
+    A supplier invoice's account is its PO line's, as the posting sends it."""
+    refused: dict[int, set[str]] = {}
+    for entity_id, code in GLAccount.objects.filter(
+        Q(blocked=True) | ~Q(account_type=GLAccount.POSTING) | Q(direct_posting=False)
+    ).values_list("entity_id", "code"):
+        refused.setdefault(entity_id, set()).add(code)
+    if not refused:
+        return []
+    on_account = Q()
+    for entity_id, codes in refused.items():
+        on_account |= Q(document__entity_id=entity_id) & (Q(gl_account__in=codes) | Q(po_line__gl_account__in=codes))
+    ids = (
+        DocumentLine.objects.filter(
+            on_account, document__financial_status__in=[FIN.NOT_POSTED, FIN.POSTING, FIN.REJECTED]
+        )
+        .exclude(document__kind=Document.Kind.PURCHASE_ORDER)
+        .exclude(document__business_status=Document.BusinessStatus.REJECTED)
+        .values_list("document_id", flat=True)
+        .distinct()
+    )
+    # Already said (or overridden by a person): the usual re-validation of open items covers those.
+    flagged = ExceptionItem.objects.filter(
+        code="BLOCKED_GL_ACCOUNT", status__in=[*ACTIVE_STATUSES, Status.OVERRIDDEN], document__isnull=False
+    ).values_list("document_id", flat=True)
+    return list(Document.objects.filter(pk__in=list(ids)).exclude(pk__in=flagged).order_by("pk"))
 
 
 def invoices_revalidate_for(*, po_numbers: set[str]) -> int:

@@ -255,8 +255,8 @@ def _account(number: Any, account_id: Any, ledger: Ledger, *, blocked_ok: bool =
         account = next((a for a in ledger.accounts.values() if a["id"] == str(account_id).lower()), None)
     if account is None:
         raise relation("No.", "Purchase Line", number or account_id or "", "G/L Account")
-    if account.get("blocked") and not blocked_ok:
-        raise blocked_account(account)
+    if not blocked_ok:
+        check_account_postable(account)
     return account
 
 
@@ -266,6 +266,26 @@ def blocked_account(account: dict) -> BcError:
         "Application_FieldValidationException",
         f"Blocked must be equal to 'No'  in G/L Account: No.={account['number']}. Current value is 'Yes'.",
     )
+
+
+def check_account_postable(account: dict) -> None:
+    """BC's GLAcc.CheckGLAcc plus the purchase line's TestField("Direct Posting"), in BC's order:
+    a blocked account, a heading or total, or a control account only the system posts to."""
+    if account.get("blocked"):
+        raise blocked_account(account)
+    if account.get("accountType", "Posting") != "Posting":
+        raise BcError(
+            400,
+            "Application_FieldValidationException",
+            f"Account Type must be equal to 'Posting'  in G/L Account: No.={account['number']}. "
+            f"Current value is '{account['accountType']}'.",
+        )
+    if not account.get("directPosting", True):
+        raise BcError(
+            400,
+            "Application_FieldValidationException",
+            f"Direct Posting must be equal to 'Yes'  in G/L Account: No.={account['number']}. Current value is 'No'.",
+        )
 
 
 def _dimension_value(code: str, value: str, ledger: Ledger) -> None:
@@ -535,8 +555,7 @@ def check_postable(doc: dict, ledger: Ledger, *, duplicate_posted: Callable[[str
         account = ledger.accounts.get(ln["lineObjectNumber"])
         if account is None:
             raise relation("No.", "Purchase Line", ln["lineObjectNumber"], "G/L Account")
-        if account.get("blocked"):
-            raise blocked_account(account)
+        check_account_postable(account)
         codes = {d["code"]: d["valueCode"] for d in ln["_dims"]}
         if account.get("category") == "Expense" and not codes.get(DEPARTMENT):
             # Expense accounts carry a mandatory DEPARTMENT default dimension ("Code Mandatory").

@@ -17,9 +17,11 @@ from decimal import Decimal
 
 from connectors.sandboxkit.procurement import build_p2p
 from connectors.sandboxkit.world import (
+    ACCOUNT_TYPES,
     BLOCKED_ACCOUNTS,
     BLOCKED_COST_CENTER,
     GL_ACCOUNTS,
+    NO_DIRECT_POSTING,
     TAX_CODES,
     World,
     stable_guid,
@@ -345,8 +347,8 @@ def seed_documents(world: World, seed: int) -> dict[str, dict[str, dict]]:
                         "category": category,
                         "subCategory": "",
                         "blocked": number in BLOCKED_ACCOUNTS,
-                        "accountType": "Posting",
-                        "directPosting": True,
+                        "accountType": ACCOUNT_TYPES.get(number, "Posting"),
+                        "directPosting": number not in NO_DIRECT_POSTING,
                         "netChange": 0,
                         "consolidationTranslationMethod": "",
                         "consolidationDebitAccount": "",

@@ -95,7 +95,13 @@ REV_SUFFIX = re.compile(r" \(rev \d+\)$")
 DRIFT_FIELDS = {
     "legal_entities": {"name": "displayName"},
     "cost_centers": {"name": "displayName"},
-    "gl_accounts": {"name": "displayName", "category": "category", "blocked": "blocked"},
+    "gl_accounts": {
+        "name": "displayName",
+        "category": "category",
+        "blocked": "blocked",
+        "account_type": "accountType",
+        "direct_posting": "directPosting",
+    },
     "tax_codes": {"name": "displayName", "tax_type": "taxType"},
     "accounting_periods": {"name": "name", "closed": "closed"},
     "employees": {"name": "displayName", "email": "email", "status": "status"},
@@ -725,7 +731,7 @@ class BusinessCentralSandbox(Sandbox):
                     terminationDate="0001-01-01",
                 )
             if stream == "gl_accounts":
-                extra.update(blocked=False, category="Expense")
+                extra.update(blocked=False, category="Expense", accountType="Posting", directPosting=True)
             if stream == "payment_terms":
                 extra.update(dueDateCalculation=code, discountDateCalculation="", discountPercent=0)
         doc = {**template, **extra, code_field: code, "id": stable_guid("bc", self.seed, "added", coll, cid, code)}
@@ -942,7 +948,7 @@ class BusinessCentralSandbox(Sandbox):
                 terminationDate="0001-01-01",
             )
         if stream == "gl_accounts":
-            doc.update(blocked=False)
+            doc.update(blocked=False, accountType="Posting", directPosting=True)
         if stream == "suppliers":
             doc.update(
                 blocked=" ",

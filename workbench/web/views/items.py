@@ -50,7 +50,12 @@ def follow(item: ExceptionItem) -> bool:
     return recent and not doc.exceptions.filter(status__in=["open", "in_progress"]).exists()
 
 
-MAPPING_FIELDS = {"UNKNOWN_COST_CENTER": "cost_center", "INVALID_TAX_CODE": "tax_code", "UNKNOWN_ENTITY": "entity"}
+MAPPING_FIELDS = {
+    "UNKNOWN_COST_CENTER": "cost_center",
+    "INVALID_TAX_CODE": "tax_code",
+    "UNKNOWN_ENTITY": "entity",
+    "BLOCKED_GL_ACCOUNT": "gl_account",
+}
 
 
 def mapping_link(item: ExceptionItem) -> str:

@@ -10,7 +10,12 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from workbench.errors import WorkbenchError
 from workbench.models import LegalEntity, MappingRule, MappingRun
-from workbench.services.mappings import mapping_group_summary, mapping_impact, mapping_rule_save
+from workbench.services.mappings import (
+    mapping_group_summary,
+    mapping_impact,
+    mapping_rule_save,
+    mapping_rules_refused_targets,
+)
 
 
 class MappingRuleForm(forms.ModelForm):
@@ -57,13 +62,17 @@ def mappings_page(request, pk=None):
     form = MappingRuleForm(instance=rule, initial=None if rule else _initial(request))
     # Started from a root cause ("fix all with a mapping rule"): what the group holds, and its id for the preview.
     group = None if rule else mapping_group_summary(request.GET.get("group", "")[:12])
+    rules = list(
+        MappingRule.objects.select_related("entity", "updated_by").order_by("field", "source_value", "pattern")
+    )
+    refused = mapping_rules_refused_targets(rules)
+    for r in rules:
+        r.refused_target = refused.get(r.pk, "")
     return render(
         request,
         "workbench/mappings.html",
         {
-            "rules": MappingRule.objects.select_related("entity", "updated_by").order_by(
-                "field", "source_value", "pattern"
-            ),
+            "rules": rules,
             "form": form,
             "rule": rule,
             "versions": rule.versions.select_related("changed_by") if rule else [],
