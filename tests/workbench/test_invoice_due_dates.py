@@ -171,10 +171,11 @@ def test_an_invoice_stored_before_terms_were_kept_gets_them_on_the_next_pull():
     Document.objects.filter(pk=doc.pk).update(due_date=None, payment_terms="")
     result = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[rec])
     doc.refresh_from_db()
-    assert result.changed == [doc] and doc.due_date == date(2026, 12, 2) and doc.version == result.changed[0].version
+    # No new version: nothing to validate or post again, but the terms and a trace line are there.
+    assert result.unchanged == [doc] and not result.changed and doc.due_date == date(2026, 12, 2)
     assert doc.events.filter(action="payment_terms").count() == 1
-    again = p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[rec])
-    assert again.unchanged and not again.changed
+    p2p_documents_upsert(system="coupa", kind="supplier_invoice", records=[rec])
+    assert doc.events.filter(action="payment_terms").count() == 1
 
 
 # --- the queue and the invoice page ------------------------------------------------------------------
@@ -284,3 +285,17 @@ def test_the_api_exposes_due_date_terms_and_discount(analyst_client):
     body = analyst_client.get(f"/api/documents/{item.document_id}/").json()
     assert body["due_date"] == "2026-12-31" and body["discount_due_date"] == "2026-12-11"
     assert body["discount_amount"] == "123.45" and Decimal(body["discount_percent"]) == 2
+
+
+@time_machine.travel("2026-12-07 09:00:00+00:00", tick=False)
+def test_the_queue_filters_invoices_due_soon_or_overdue_and_so_does_the_api(analyst_client):
+    entity = master_data("NW-DE", "EUR")
+    _item_on_invoice(entity, "INV-LATER", date(2026, 12, 27))
+    _item_on_invoice(entity, "INV-SOON", date(2026, 12, 9))
+    _item_on_invoice(entity, "INV-LATE", date(2026, 12, 5))
+    soon = analyst_client.get("/queue/", {"due": "soon"}).content.decode()
+    assert "INV-SOON" in soon and "INV-LATE" in soon and "INV-LATER" not in soon
+    overdue = analyst_client.get("/queue/", {"due": "overdue"}).content.decode()
+    assert "INV-LATE" in overdue and "INV-SOON" not in overdue
+    body = analyst_client.get("/api/exceptions/", {"due": "soon"}).json()
+    assert len(body.get("results", body)) == 2

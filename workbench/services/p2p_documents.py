@@ -299,8 +299,10 @@ def _with_payment_terms(headers: dict[str, dict], by_id: dict[str, dict]) -> Non
     vendors = vendor_terms_for(parties=set(party.values()))
     for sid, fields in headers.items():
         credit = by_id[sid].get("document_type") == "credit_note"
-        vendor = None if credit else vendors.get(party[sid])
-        fields.update(invoice_terms(by_id[sid], fields["document_date"], vendor).as_fields())
+        terms = invoice_terms(by_id[sid], fields["document_date"], None if credit else vendors.get(party[sid]))
+        if credit:
+            terms.discount_percent = terms.discount_due_date = None
+        fields.update(terms.as_fields())
 
 
 def _payment_terms_update(doc: Document, fields: dict, *, system: str, at) -> DocumentEvent | None:
@@ -352,12 +354,11 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
             continue
         if fields["version"] == doc.version and kind == KIND.SUPPLIER_INVOICE:
             # Terms are not part of the version (a posted invoice's new due date is no new content):
-            # they follow the source, and invoices stored before terms were kept get theirs.
+            # they follow the source, and invoices stored before terms were kept get theirs. Nothing
+            # to validate or post again, so the document stays "unchanged" for the caller.
             if event := _payment_terms_update(doc, fields, system=system, at=now):
                 events.append(event)
-                result.changed.append(doc)
-            else:
-                result.unchanged.append(doc)
+            result.unchanged.append(doc)
             continue
         if fields["version"] == doc.version:
             if doc.business_status != fields["business_status"] and kind != KIND.SUPPLIER_INVOICE:
