@@ -299,3 +299,53 @@ def test_the_queue_filters_invoices_due_soon_or_overdue_and_so_does_the_api(anal
     assert "INV-LATE" in overdue and "INV-SOON" not in overdue
     body = analyst_client.get("/api/exceptions/", {"due": "soon"}).json()
     assert len(body.get("results", body)) == 2
+
+
+@pytest.mark.parametrize(("value", "saved"), [("2", 2), ("", 5), ("61", None), ("-1", None), ("1" * 30, None)])
+def test_an_admin_sets_how_many_business_days_are_soon_and_nonsense_is_refused(client, admin_user, value, saved):
+    master_data("NW-DE", "EUR")
+    client.force_login(admin_user)
+    r = client.post(
+        "/p2p/settings/tolerances/",
+        {
+            "entity": "",
+            "price_pct": "2",
+            "qty_abs": "0",
+            "amount_abs": "25",
+            "accept_limit": "1000",
+            "due_soon_days": value,
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert r.status_code == 200
+    assert list(MatchTolerance.objects.values_list("due_soon_days", flat=True)) == ([saved] if saved else [])
+    if saved is None:
+        assert "Check the tolerance" in r.headers["HX-Trigger"]
+
+
+@pytest.mark.parametrize(
+    ("start", "n", "expected"),
+    [
+        (date(2026, 12, 7), 2, date(2026, 12, 9)),  # Monday -> Wednesday
+        (date(2026, 12, 10), 2, date(2026, 12, 14)),  # Thursday -> over the weekend -> Monday
+        (date(2026, 12, 12), 1, date(2026, 12, 14)),  # Saturday -> Monday
+        (date(2026, 12, 7), 0, date(2026, 12, 7)),
+    ],
+)
+def test_business_days_skip_weekends(start, n, expected):
+    assert business_days_ahead(start, n) == expected
+
+
+@pytest.mark.parametrize(
+    ("total", "percent", "currency", "expected"),
+    [
+        (Decimal("6172.50"), Decimal("2"), "EUR", Decimal("123.45")),
+        (Decimal("1234.50"), Decimal("1.5"), "USD", Decimal("18.52")),  # 18.5175, half up
+        (Decimal("99999"), Decimal("1.5"), "JPY", Decimal("1500")),  # no minor units
+        (Decimal("10.005"), Decimal("10"), "BHD", Decimal("1.001")),  # three
+        (Decimal("-500"), Decimal("2"), "SEK", Decimal("10.00")),
+        (Decimal("500"), None, "SEK", None),
+    ],
+)
+def test_the_discount_amount_is_in_the_currencys_minor_units(total, percent, currency, expected):
+    assert discount_amount(total, percent, currency) == expected
