@@ -294,7 +294,7 @@ def _resolve_invoice_parties(fields: dict) -> None:
 
 def _with_payment_terms(headers: dict[str, dict], by_id: dict[str, dict]) -> None:
     """Due date, terms and discount for a page of invoice headers: the invoice's own, else its vendor's
-    ERP terms (credit notes are not due, and take no discount)."""
+    ERP terms. A credit note keeps only a due date of its own: it owes no payment and earns no discount."""
     party = {sid: (f["entity"].pk if f["entity"] else None, f["party_code"]) for sid, f in headers.items()}
     vendors = vendor_terms_for(parties=set(party.values()))
     for sid, fields in headers.items():
