@@ -1,8 +1,11 @@
 """BC date formulas, as the ERP's payment terms write them, evaluated from an invoice date."""
 
-from datetime import date
+import calendar
+from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workbench import date_formulas
 from workbench.date_formulas import FormulaError, evaluate
@@ -60,3 +63,26 @@ def test_a_formula_that_leaves_the_calendar_is_an_error():
 
 def test_parse_names_each_term():
     assert date_formulas.parse("CM+10D") == [("", "C", 0, "M"), ("+", "", 10, "D")]
+
+
+DAYS = st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31))
+
+
+@given(DAYS, st.integers(min_value=0, max_value=999))
+def test_n_days_is_n_calendar_days(start, n):
+    assert evaluate(f"{n}D", start) == start + timedelta(days=n)
+
+
+@given(DAYS)
+def test_cm_is_always_the_last_day_of_the_month(start):
+    end = evaluate("CM", start)
+    assert (end.year, end.month) == (start.year, start.month)
+    assert end.day == calendar.monthrange(start.year, start.month)[1]
+
+
+@given(st.text(max_size=45), DAYS)
+def test_any_text_is_a_date_or_a_formula_error_never_a_crash(text, start):
+    try:
+        assert isinstance(evaluate(text, start), date)
+    except FormulaError:
+        pass
