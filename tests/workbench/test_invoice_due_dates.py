@@ -349,3 +349,10 @@ def test_business_days_skip_weekends(start, n, expected):
 )
 def test_the_discount_amount_is_in_the_currencys_minor_units(total, percent, currency, expected):
     assert discount_amount(total, percent, currency) == expected
+
+
+@time_machine.travel("2026-12-07 09:00:00+00:00", tick=False)
+def test_the_item_page_shows_when_its_invoice_is_due(analyst_client):
+    item = _item_on_invoice(master_data("NW-DE", "EUR"), "INV-I", date(2026, 12, 9), payment_terms="NET30")
+    page = analyst_client.get(f"/items/{item.pk}/").content.decode()
+    assert "2026-12-09 · due in 2 d" in page and "(NET30)" in page
