@@ -111,7 +111,7 @@ def _days(value, notes: list[str], what: str) -> int | None:
 
 
 def invoice_terms(rec: dict, invoice_date: date | None, vendor: VendorTerms | None) -> InvoiceTerms:
-    """The terms an invoice record states, completed from its vendor's ERP terms where it says nothing.
+    """The terms an invoice record states; when it gives no due date, its vendor's ERP terms fill the gaps.
 
     ``rec`` keys (all optional): due_date, payment_terms, discount_percent, discount_due_date,
     discount_days (counted from the invoice date).
@@ -128,8 +128,7 @@ def invoice_terms(rec: dict, invoice_date: date | None, vendor: VendorTerms | No
     days = _days(rec.get("discount_days"), notes, "discount period")
     if terms.discount_due_date is None and days is not None and invoice_date is not None:
         terms.discount_due_date = invoice_date + timedelta(days=days)
-    own = terms.due_date or terms.payment_terms or terms.discount_percent
-    if vendor is not None and not own:
+    if vendor is not None and terms.due_date is None:
         _from_vendor(terms, vendor, invoice_date)
     if not terms.discount_percent:  # 0 % or none: there is no discount to take
         terms.discount_percent, terms.discount_due_date = None, None
@@ -140,13 +139,15 @@ def invoice_terms(rec: dict, invoice_date: date | None, vendor: VendorTerms | No
 
 
 def _from_vendor(terms: InvoiceTerms, vendor: VendorTerms, invoice_date: date | None) -> None:
-    terms.payment_terms = vendor.code[:TERMS_WIDTH]
+    """Fill what the invoice left open from the vendor's ERP terms: the due date, the terms (a note
+    such as "30 dagar netto" is kept over the code), and the discount if the invoice states none."""
+    terms.payment_terms = terms.payment_terms or vendor.code[:TERMS_WIDTH]
     if invoice_date is None:
         terms.notes.append(f"The invoice has no date, so the vendor's terms {vendor.code} give no due date.")
         return
     if vendor.due_formula:
         terms.due_date = _evaluated(vendor.due_formula, invoice_date, "due date", terms.notes)
-    if vendor.discount_percent and vendor.discount_formula:
+    if terms.discount_percent is None and vendor.discount_percent and vendor.discount_formula:
         terms.discount_due_date = _evaluated(vendor.discount_formula, invoice_date, "discount date", terms.notes)
         terms.discount_percent = vendor.discount_percent if terms.discount_due_date else None
 
