@@ -57,7 +57,15 @@ class PeriodAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentTerm)
 class PaymentTermAdmin(ReadOnlyAdmin):
-    list_display = ["entity", "code", "name", "due_date_calculation", "discount_percent", "synced_at"]
+    list_display = [
+        "entity",
+        "code",
+        "name",
+        "due_date_calculation",
+        "discount_date_calculation",
+        "discount_percent",
+        "synced_at",
+    ]
     list_filter = ["entity"]
     search_fields = ["code", "name"]
 

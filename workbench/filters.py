@@ -12,6 +12,7 @@ from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
 from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
+from workbench.selectors.due_soon import OPEN_INVOICE, due_soon_rank
 
 AGE_CHOICES = [
     ("1d", "Under 1 day"),
@@ -20,6 +21,7 @@ AGE_CHOICES = [
     ("7d+", "Over 7 days"),
     ("overdue", "Past SLA"),
 ]
+DUE_CHOICES = [("soon", "Invoice due soon"), ("overdue", "Invoice overdue")]
 STATUS_CHOICES = [("active", "All active")] + list(Status.choices)
 
 
@@ -45,6 +47,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", empty_label="Any age")
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
     group = django_filters.CharFilter(method="by_group", label="Root cause group")
+    due = django_filters.ChoiceFilter(choices=DUE_CHOICES, method="by_due", empty_label="Any due date")
     sort = CurrencyAwareOrdering(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
@@ -54,7 +57,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
 
     class Meta:
         model = ExceptionItem
-        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group", "sort"]
+        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group", "due", "sort"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,6 +89,12 @@ class ExceptionItemFilter(django_filters.FilterSet):
         if group == "none":
             return qs.filter(group__isnull=True)
         return qs.filter(group_id=group) if group is not None else qs.none()  # not a group: nothing, not everything
+
+    def by_due(self, qs, name, value):
+        """Items on an unpaid invoice due within the admin's business days (overdue ones too), or overdue."""
+        if value == "overdue":
+            return qs.filter(OPEN_INVOICE, document__due_date__lt=timezone.localdate())
+        return qs.alias(due_rank=due_soon_rank()).filter(due_rank=0) if value == "soon" else qs
 
     def by_age(self, qs, name, value):
         now = timezone.now()

@@ -24,7 +24,7 @@ from workbench.values import as_date
 
 # stream -> (model, fields taken from the record besides entity/code)
 STREAMS = {
-    "payment_terms": (PaymentTerm, ["name", "due_date_calculation", "discount_percent"]),
+    "payment_terms": (PaymentTerm, ["name", "due_date_calculation", "discount_date_calculation", "discount_percent"]),
     "currencies": (Currency, ["name", "symbol", "decimals"]),
     "cost_centers": (CostCenter, ["name"]),
     "gl_accounts": (GLAccount, ["name", "category", "blocked", "account_type", "direct_posting"]),
@@ -32,7 +32,7 @@ STREAMS = {
     "accounting_periods": (AccountingPeriod, ["name", "start", "end", "closed"]),
     "employees": (Employee, ["name", "email", "status"]),
     "projects": (Project, ["name"]),
-    "suppliers": (Supplier, ["name", "tax_id", "currency", "blocked", "changed_by_email"]),
+    "suppliers": (Supplier, ["name", "tax_id", "currency", "blocked", "changed_by_email", "payment_terms_code"]),
 }
 ORDER = ["legal_entities", *STREAMS, "budgets"]  # entities first: everything else hangs off them
 PERCENT_PLACES = Decimal("0.0001")  # PaymentTerm.discount_percent's decimal_places
@@ -65,7 +65,13 @@ def field_value(field: str, rec: dict):
         return str(v or GLAccount.POSTING)[:20]
     if field == "tax_id":
         return str(v or "").replace(" ", "").upper()[:40]
-    if field in ("cost_center", "manager_code", "due_date_calculation"):
+    if field in (
+        "cost_center",
+        "manager_code",
+        "due_date_calculation",
+        "discount_date_calculation",
+        "payment_terms_code",
+    ):
         return str(v or "")[:40]
     if field == "symbol":
         return str(v or "")[:8]

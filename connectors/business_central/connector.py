@@ -123,6 +123,7 @@ class BusinessCentralConnector:
         self._currencies: dict[str, str] = {}  # company id -> local currency
         self._dimensions: dict[tuple[str, str], str | None] = {}  # (company id, code) -> dimension id
         self._user_emails: dict[str, dict[str, str]] = {}  # company id -> {user security id: email}
+        self._payment_term_codes: dict[str, dict[str, str]] = {}  # company id -> {payment term id: code}
 
     # --- contract --------------------------------------------------------------------------------
     def check(self) -> CheckResult:
@@ -379,8 +380,8 @@ class BusinessCentralConnector:
             currency = self._currency(company)
             return lambda raw: mapping.purchase_order(raw, entity, currency)
         if stream == "suppliers":
-            currency, emails = self._currency(company), self._users(company)
-            return lambda raw: mapping.supplier(raw, entity, currency, emails)
+            currency, emails, terms = self._currency(company), self._users(company), self._term_codes(company)
+            return lambda raw: mapping.supplier(raw, entity, currency, emails, terms)
         if stream == "budgets":
             return lambda raw: mapping.budget(raw, entity)
         fn = {
@@ -452,6 +453,18 @@ class BusinessCentralConnector:
                         emails[raw["userSecurityId"].lower()] = email
             self._user_emails[company["id"]] = emails
         return self._user_emails[company["id"]]
+
+    def _term_codes(self, company: dict) -> dict[str, str]:
+        """Payment term id (lower case) -> code, once per company and connector: a vendor names its
+        terms by id, and the workbench looks terms up by code."""
+        if company["id"] not in self._payment_term_codes:
+            codes = {}
+            for rows, _ in self._pages(f"companies({company['id']})/{ENTITY_SETS['payment_terms']}"):
+                for raw in rows:
+                    if isinstance(raw, dict) and isinstance(raw.get("id"), str) and isinstance(raw.get("code"), str):
+                        codes[raw["id"].lower()] = raw["code"]
+            self._payment_term_codes[company["id"]] = codes
+        return self._payment_term_codes[company["id"]]
 
     def _dimension_id(self, company: dict, code: str) -> str | None:
         key = (company["id"], code)

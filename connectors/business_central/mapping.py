@@ -237,6 +237,7 @@ def payment_term(raw: Any, entity: str) -> dict:
         "code": text(raw, "code"),
         "name": text(raw, "displayName", required=False),
         "due_date_calculation": text(raw, "dueDateCalculation", required=False),
+        "discount_date_calculation": text(raw, "discountDateCalculation", required=False),
         "discount_percent": str(percent),
     }
 
@@ -288,8 +289,15 @@ def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
     }
 
 
-def supplier(raw: Any, entity: str, company_currency: str, user_emails: dict[str, str]) -> dict:
-    """``user_emails``: user security id (lower case) -> contact email, from the automation API."""
+def supplier(
+    raw: Any,
+    entity: str,
+    company_currency: str,
+    user_emails: dict[str, str],
+    payment_terms: dict[str, str] | None = None,
+) -> dict:
+    """``user_emails``: user security id (lower case) -> contact email, from the automation API;
+    ``payment_terms``: payment term id (lower case) -> its code (a vendor names its terms by id)."""
     raw = _obj(raw)
     blocked = raw.get("blocked")
     if not isinstance(blocked, str) or blocked.strip().lower() not in VENDOR_BLOCKED:
@@ -305,6 +313,7 @@ def supplier(raw: Any, entity: str, company_currency: str, user_emails: dict[str
         "currency": text(raw, "currencyCode", required=False) or company_currency,
         "blocked": VENDOR_BLOCKED[blocked.strip().lower()],
         "changed_by_email": user_emails.get(who.lower(), ""),
+        "payment_terms_code": (payment_terms or {}).get(str(raw.get("paymentTermsId") or "").lower(), ""),
         "updated_at": timestamp(raw),
     }
 

@@ -16,7 +16,7 @@ Where things live in Coupa (see also the sandbox docstring):
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -287,14 +287,14 @@ def map_invoice(o: dict) -> dict[str, Any]:
     net = sum((ln["amount"] for ln in lines), Decimal("0"))
     tax = number(o.get("tax-amount") or 0, "tax-amount")
     total = number(o.get("gross-total"), "gross-total")
-    due = day(o.get("net-due-date"), "net-due-date", optional=True)
-    if due is None:  # older payloads: due date from the payment term
-        days = (
-            (o.get("payment-term") or {}).get("days-for-net-payment")
-            if isinstance(o.get("payment-term"), dict)
-            else None
-        )
-        due = (date.fromisoformat(invoice_date) + timedelta(days=int(days))).isoformat() if days else None
+    # Payment terms travel as sent: the workbench refuses an unreadable one field by field, with a
+    # note, instead of losing the whole invoice over a bad due date.
+    term = o.get("payment-term") if isinstance(o.get("payment-term"), dict) else {}
+    due = o.get("net-due-date")
+    try:
+        due = day(due, "net-due-date", optional=True)
+    except MappingError:
+        due = text(due)[:40]
     bill_to = obj(o, "bill-to-address", optional=True)
     remit = obj(o, "remit-to-address", optional=True)
     return {
@@ -314,6 +314,10 @@ def map_invoice(o: dict) -> dict[str, Any]:
         "currency": currency,
         "invoice_date": invoice_date,
         "due_date": due,
+        "net_days": term.get("days-for-net-payment"),  # older payloads carry no net-due-date
+        "payment_terms": text(term.get("code"))[:200],
+        "discount_percent": term.get("discount-rate"),
+        "discount_days": term.get("days-for-discount-payment"),
         "po_number": next((ln["po_number"] for ln in lines if ln["po_number"]), ""),
         "total": total,
         "net_total": net,

@@ -383,6 +383,29 @@ def _line(node, position: int, qty_path: str, po_number: str) -> dict:
     }
 
 
+def _payment_terms(root) -> dict:
+    """The terms as written (cac:PaymentTerms may repeat: the first note, the first discount).
+
+    Values pass as text: the workbench refuses an implausible one (year 9999, 500 %) field by field,
+    so one bad term never loses the invoice."""
+    terms = root.findall("cac:PaymentTerms", NS)
+    note = next((t for t in (_text(pt, "cbc:Note") for pt in terms) if t), "")
+    discounted = next((pt for pt in terms if _text(pt, "cbc:SettlementDiscountPercent")), None)
+    if discounted is None:
+        return {"payment_terms": note}
+    period = "cac:SettlementPeriod/"
+    duration = discounted.find(period + "cbc:DurationMeasure", NS)
+    days = _text(discounted, period + "cbc:DurationMeasure")
+    unit = (duration.get("unitCode") or "DAY").strip().upper() if duration is not None else ""
+    return {
+        "payment_terms": note,
+        "discount_percent": _text(discounted, "cbc:SettlementDiscountPercent"),
+        "discount_due_date": _text(discounted, period + "cbc:EndDate")[:10],
+        # UN/ECE rec 20: DAY (also "D"); a duration in other units is not counted.
+        "discount_days": days.split(".")[0] if unit in ("DAY", "D") and days else "",
+    }
+
+
 def _tax_total(root, currency: str, net_total: Decimal) -> Decimal:
     # With a TaxCurrencyCode there are two TaxTotals (e.g. USD and SEK): take the document's.
     for amount in root.findall("cac:TaxTotal/cbc:TaxAmount", NS):
@@ -433,6 +456,7 @@ def _map(root, doc_type: str, content: bytes, filename: str) -> dict:
         "due_date": _date(root, "cbc:DueDate", "due date")
         or _date(root, "cac:PaymentMeans/cbc:PaymentDueDate", "due date")
         or _date(root, "cac:PaymentTerms/cbc:PaymentDueDate", "due date"),
+        **_payment_terms(root),
         "po_number": po_number,
         "contract_ref": _text(root, "cac:ContractDocumentReference/cbc:ID"),
         "total": _amount(root, totals + "PayableAmount", "amount due"),  # after prepayments and rounding

@@ -277,6 +277,7 @@ def test_payment_terms_and_currencies_read_in_full_then_incrementally(env, world
         "code": "1M(8D)",
         "name": "1 month / 2% 8 days",
         "due_date_calculation": "1M",
+        "discount_date_calculation": "8D",
         "discount_percent": "2",
     }
     assert by_key["NW-US", "CM+10D"]["name"] == "Current month + 10 days"

@@ -13,7 +13,7 @@ import requests
 from connectors.base import Rejected, WriteOp
 from connectors.business_central import mapping
 from connectors.business_central.connector import BusinessCentralConnector
-from connectors.business_central.sandbox.seed import user_id
+from connectors.business_central.sandbox.seed import user_id, vendor_terms
 from connectors.business_central.sandbox.server import BusinessCentralSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from connectors.sandboxkit.procurement import P2PWorld, Requisition, build_p2p
@@ -170,7 +170,19 @@ def test_suppliers_carry_blocked_and_who_changed_them(env, p2p):
             sup.blocked,
         )
         assert rec["changed_by_email"] == employee_email(p2p, sup.created_by)
+        # BC names a vendor's payment terms by id; the record carries the code the workbench looks up.
+        assert rec["payment_terms_code"] == vendor_terms(sup.number)
     assert {r["blocked"] for r in records} == {"", "Payment", "All"}
+    assert len({r["payment_terms_code"] for r in records}) > 1
+
+
+def test_a_vendor_naming_payment_terms_that_do_not_exist_has_no_terms_code(env, p2p):
+    conn = env.connector()
+    vendor = read_all(conn, "suppliers")[0][0]
+    assert vendor["payment_terms_code"]
+    env.touch(stream="suppliers", ids=[vendor["external_id"]], set={"paymentTermsId": "11111111-2222-3333-4444-5555"})
+    records, errors, _ = read_all(env.connector(), "suppliers")
+    assert errors == [] and next(r for r in records if r["code"] == vendor["code"])["payment_terms_code"] == ""
 
 
 def test_purchase_orders_come_with_their_lines(env, p2p):

@@ -93,6 +93,7 @@ def test_min_content_with_vat_maps_every_field():
         "currency": "SEK",
         "invoice_date": "2018-07-31",
         "due_date": "",
+        "payment_terms": "As per contract clasuse X.123",  # sic, the sample's cac:PaymentTerms/cbc:Note
         "po_number": "",
         "contract_ref": "",
         "total": Decimal("500"),

@@ -223,6 +223,7 @@ def test_it_finds_drift_in_payment_terms_and_currencies(erp, erp_sandbox):
     assert drift["payment_terms", "NW-FR/90 DAYS"].diffs == {
         "name": [None, "Net 90 days"],
         "due_date_calculation": [None, "90D"],
+        "discount_date_calculation": [None, ""],
         "discount_percent": [None, "0"],
         "erp_id": [None, planted["added"][0]["id"]],
     }

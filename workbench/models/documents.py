@@ -85,6 +85,14 @@ class Document(models.Model):
         help_text="Invoices: the number normalized for duplicate checks (case, spaces, dashes, leading zeros).",
     )
     match_status = models.CharField(max_length=10, choices=MatchStatus.choices, default="", blank=True)
+    # Supplier invoices: when they are due and what paying early saves (workbench/due_dates.py).
+    due_date = models.DateField(null=True, blank=True)
+    payment_terms = models.CharField(max_length=100, blank=True, help_text="The terms' code or text.")
+    discount_percent = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    discount_due_date = models.DateField(null=True, blank=True, help_text="Pay by this date to take the discount.")
+    payment_terms_note = models.CharField(
+        max_length=500, blank=True, help_text="Why a term the source sent was not kept, or could not be worked out."
+    )
     erp_document_number = models.CharField(max_length=60, blank=True)
     erp_fiscal_year = models.CharField(max_length=4, blank=True)
     erp_posting_date = models.DateField(null=True, blank=True, help_text="The posting date the ERP gave the document.")

@@ -123,6 +123,9 @@ class PaymentTerm(EntityScoped):
     """When a supplier or employee is paid: the ERP's due-date formula (e.g. ``30D``, ``CM+10D``)."""
 
     due_date_calculation = models.CharField(max_length=40, blank=True)
+    discount_date_calculation = models.CharField(
+        max_length=40, blank=True, help_text="Pay within this to take the discount."
+    )
     discount_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)
 
     class Meta(EntityScoped.Meta):

@@ -32,6 +32,7 @@ class Supplier(EntityScoped):
         max_length=254, blank=True, help_text="Who created or last changed it in the ERP (segregation of duties)."
     )
     active = models.BooleanField(default=True)
+    payment_terms_code = models.CharField(max_length=40, blank=True, help_text="The vendor's payment terms in the ERP.")
 
     class Meta(EntityScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_supplier_code")]
@@ -209,6 +210,11 @@ class MatchTolerance(AdminEdited):
         default=1000,
         validators=[MinValueValidator(0)],
         help_text="Largest variance an analyst may accept; above it a finance manager must",
+    )
+    due_soon_days = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(60)],
+        help_text="An invoice due within this many business days (Mon-Fri) rises in the queue",
     )
 
     class Meta:

@@ -56,13 +56,20 @@ OBJECTS: dict[str, tuple[str, str, dict[str, str]]] = {
     "payment_term": (
         "Payment term",
         "payment_terms",
-        {"name": ERP, "due_date_calculation": ERP, "discount_percent": ERP},
+        {"name": ERP, "due_date_calculation": ERP, "discount_date_calculation": ERP, "discount_percent": ERP},
     ),
     "currency": ("Currency", "currencies", {"name": ERP, "symbol": ERP, "decimals": ERP}),
     "supplier": (
         "Supplier",
         "suppliers",
-        {"name": ERP, "tax_id": ERP, "currency": ERP, "blocked": ERP, "changed_by_email": ERP},
+        {
+            "name": ERP,
+            "tax_id": ERP,
+            "currency": ERP,
+            "blocked": ERP,
+            "changed_by_email": ERP,
+            "payment_terms_code": ERP,
+        },
     ),
     "employee": (
         "Employee",
@@ -79,6 +86,8 @@ FIELD_LABELS = {
     "tax_type": "tax type",
     "blocked": "blocked",
     "due_date_calculation": "due date formula",
+    "discount_date_calculation": "discount date formula",
+    "payment_terms_code": "payment terms",
     "discount_percent": "discount %",
 }
 

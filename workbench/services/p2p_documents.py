@@ -20,10 +20,12 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from workbench.due_dates import FIELDS as TERMS_FIELDS
+from workbench.due_dates import invoice_terms
 from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef, LegalEntity
 from workbench.money import parse_amount
 from workbench.rules.p2p_context import number_key
-from workbench.selectors.suppliers import supplier_crosswalk, supplier_for_tax_id
+from workbench.selectors.suppliers import supplier_crosswalk, supplier_for_tax_id, vendor_terms_for
 from workbench.services.documents import (
     UpsertResult,
     changed_after_posting,
@@ -290,6 +292,37 @@ def _resolve_invoice_parties(fields: dict) -> None:
                 fields["entity"], fields["entity_code"] = sup.entity, sup.entity.code
 
 
+def _with_payment_terms(headers: dict[str, dict], by_id: dict[str, dict]) -> None:
+    """Due date, terms and discount for a page of invoice headers: the invoice's own, else its vendor's
+    ERP terms. A credit note keeps only a due date of its own: it owes no payment and earns no discount."""
+    party = {sid: (f["entity"].pk if f["entity"] else None, f["party_code"]) for sid, f in headers.items()}
+    vendors = vendor_terms_for(parties=set(party.values()))
+    for sid, fields in headers.items():
+        credit = by_id[sid].get("document_type") == "credit_note"
+        terms = invoice_terms(by_id[sid], fields["document_date"], None if credit else vendors.get(party[sid]))
+        if credit:
+            terms.discount_percent = terms.discount_due_date = None
+        fields.update(terms.as_fields())
+
+
+def _payment_terms_update(doc: Document, fields: dict, *, system: str, at) -> DocumentEvent | None:
+    changed = {f: fields[f] for f in TERMS_FIELDS if getattr(doc, f) != fields[f]}
+    if not changed:
+        return None
+    Document.objects.filter(pk=doc.pk).update(**changed, updated_at=at)
+    for f, v in changed.items():
+        setattr(doc, f, v)
+    due = f"due {doc.due_date.isoformat()}" if doc.due_date else "no due date"
+    return DocumentEvent(
+        document=doc,
+        at=at,
+        system=system,
+        action="payment_terms",
+        message=f"Payment terms {doc.payment_terms or '(none)'}: {due}",
+        correlation_id=doc.correlation_id,
+    )
+
+
 @transaction.atomic
 def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> UpsertResult:
     """Store a page of canonical P2P records of one kind; returns what was created or changed."""
@@ -302,16 +335,30 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
     now = timezone.now()
     crosswalk = supplier_crosswalk(system=system, numbers=_supplier_numbers(kind, list(by_id.values())))
     lines, refs, events, new_docs = [], [], [], []
+    headers = {}
     for source_id, rec in by_id.items():
         fields = _header(kind, system, rec, entities)
         if kind in (KIND.PURCHASE_ORDER, KIND.SUPPLIER_INVOICE):  # a requisition's party is its requester
             fields["party_code"] = crosswalk.get(fields["party_code"], fields["party_code"])
         if kind == KIND.SUPPLIER_INVOICE:
             _resolve_invoice_parties(fields)
+        headers[source_id] = fields
+    if kind == KIND.SUPPLIER_INVOICE:
+        _with_payment_terms(headers, by_id)
+    for source_id, rec in by_id.items():
+        fields = headers[source_id]
         doc = existing.get(source_id)
         if doc is None:
             doc = Document(correlation_id=uuid.uuid4(), **fields)
             new_docs.append((doc, rec))
+            continue
+        if fields["version"] == doc.version and kind == KIND.SUPPLIER_INVOICE:
+            # Terms are not part of the version (a posted invoice's new due date is no new content):
+            # they follow the source, and invoices stored before terms were kept get theirs. Nothing
+            # to validate or post again, so the document stays "unchanged" for the caller.
+            if event := _payment_terms_update(doc, fields, system=system, at=now):
+                events.append(event)
+            result.unchanged.append(doc)
             continue
         if fields["version"] == doc.version:
             if doc.business_status != fields["business_status"] and kind != KIND.SUPPLIER_INVOICE:

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django import template
 from django.utils import timezone
 
+from workbench.due_dates import days_to_due
 from workbench.money import fmt
 
 register = template.Library()
@@ -33,6 +34,14 @@ def due(item) -> str:
         return "—"
     delta = item.sla_due_at - timezone.now()
     return f"{_span(delta)} overdue" if delta.total_seconds() < 0 else f"in {_span(delta)}"
+
+
+@register.filter
+def to_due(document) -> str:
+    """ "due in 3 d" / "overdue 2 d" for an unpaid supplier invoice with a due date, else ""."""
+    if document is None or document.kind != "supplier_invoice" or document.financial_status == "paid":
+        return ""
+    return days_to_due(document.due_date, timezone.localdate())
 
 
 @register.filter

@@ -49,6 +49,15 @@ PAYMENT_TERMS = [
     ("1M(8D)", "1 month / 2% 8 days", "1M", "8D", 2),
     ("1.5%10N30", "1.5% 10 days, net 30 days", "30D", "10D", Decimal("1.5")),
 ]
+# Vendors' terms: a spread, so that due dates and early-payment discounts show up in the demo.
+VENDOR_TERMS = ["30 DAYS", "1.5%10N30", "CM+10D", "14 DAYS", "1M(8D)", "60 DAYS"]
+
+
+def vendor_terms(number: str) -> str:
+    """The payment terms code of a seeded vendor (stable per vendor number)."""
+    return VENDOR_TERMS[sum(number.encode()) % len(VENDOR_TERMS)]
+
+
 # Currencies: code, displayName, symbol, amountDecimalPlaces ("min:max"), amountRoundingPrecision.
 # BC's currency table holds foreign currencies only: a company's own is in its general ledger setup.
 CURRENCIES = [
@@ -512,7 +521,7 @@ def _seed_p2p(world: World, seed: int, add, ts, gid, out: dict[str, dict[str, di
                 "currencyId": ZERO_GUID,
                 "currencyCode": sup.currency,
                 "irs1099Code": "",
-                "paymentTermsId": ZERO_GUID,
+                "paymentTermsId": gid("paymentTerm", sup.entity, vendor_terms(sup.number)),
                 "paymentMethodId": ZERO_GUID,
                 "taxLiable": True,
                 "blocked": sup.blocked or " ",

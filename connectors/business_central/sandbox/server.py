@@ -109,6 +109,7 @@ DRIFT_FIELDS = {
     "payment_terms": {
         "name": "displayName",
         "due_date_calculation": "dueDateCalculation",
+        "discount_date_calculation": "discountDateCalculation",
         "discount_percent": "discountPercent",
     },
     "currencies": {"name": "displayName", "symbol": "symbol", "decimals": "amountDecimalPlaces"},  # "2:2" (min:max)

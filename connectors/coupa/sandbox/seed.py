@@ -217,7 +217,12 @@ def invoice_doc(
         "account-type": account("", "", "", entity)["account-type"],
         "bill-to-address": {"name": buyer, "vat-number": None},
         "remit-to-address": {"name": sup["name"], "bank-account": {"iban": iban}},
-        "payment-term": {"code": "NET30", "days-for-net-payment": 30},
+        # Every third invoice offers 2 % for payment within 10 days (Coupa's "2/10 net 30").
+        "payment-term": (
+            {"code": "2/10 NET30", "days-for-net-payment": 30, "discount-rate": "2.0", "days-for-discount-payment": 10}
+            if iid % 3 == 0
+            else {"code": "NET30", "days-for-net-payment": 30, "discount-rate": None, "days-for-discount-payment": None}
+        ),
         "net-due-date": stamp(inv_date + timedelta(days=30), 0, 0),
         "line-level-taxation": True,
         "tax-amount": str(tax),

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from workbench.due_dates import discount_amount
 from workbench.models import Document, DocumentEvent, DocumentLine, DocumentRef, ExceptionEvent, ExceptionItem
 
 
@@ -99,6 +100,9 @@ class DocumentEventSerializer(serializers.ModelSerializer):
 
 class DocumentSerializer(serializers.ModelSerializer):
     entity = serializers.CharField(source="entity.code", default=None, read_only=True)
+    discount_amount = serializers.SerializerMethodField(
+        help_text="Total x discount percent, in the currency's minor units; null without a discount."
+    )
 
     class Meta:
         model = Document
@@ -126,8 +130,19 @@ class DocumentSerializer(serializers.ModelSerializer):
             "approved_at",
             "posted_at",
             "paid_at",
+            "document_date",
+            "due_date",
+            "payment_terms",
+            "discount_percent",
+            "discount_due_date",
+            "discount_amount",
+            "payment_terms_note",
         ]
         read_only_fields = fields
+
+    def get_discount_amount(self, doc) -> str | None:
+        amount = discount_amount(doc.total, doc.discount_percent, doc.currency)
+        return None if amount is None else str(amount)
 
 
 class DocumentDetailSerializer(DocumentSerializer):

@@ -2,6 +2,7 @@ from django.shortcuts import render
 
 from workbench.models import Document
 from workbench.selectors import document_trace
+from workbench.selectors.due_soon import invoice_payment_outlook
 from workbench.web.scoping import document_or_404
 
 
@@ -16,5 +17,6 @@ def document_detail(request, pk):
             "trace": document_trace(doc),
             "refs": doc.refs.all(),
             "items": doc.exceptions.order_by("id"),
+            "payment": invoice_payment_outlook(doc),
         },
     )

@@ -123,7 +123,15 @@ class DelegationForm(forms.ModelForm):
 class ToleranceForm(forms.ModelForm):
     class Meta:
         model = MatchTolerance
-        fields = ["entity", "price_pct", "qty_abs", "amount_abs", "accept_limit"]
+        fields = ["entity", "price_pct", "qty_abs", "amount_abs", "accept_limit", "due_soon_days"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["due_soon_days"].required = False  # a form without it keeps the current value
+
+    def clean_due_soon_days(self):
+        value = self.cleaned_data.get("due_soon_days")
+        return self.instance.due_soon_days if value is None else value
 
 
 def _settings_context(**extra):
