@@ -315,6 +315,8 @@ def map_invoice(o: dict) -> dict[str, Any]:
         "invoice_date": invoice_date,
         "due_date": due,
         "po_number": next((ln["po_number"] for ln in lines if ln["po_number"]), ""),
+        # A credit note's reference to the invoice it corrects (Coupa's original-invoice-number).
+        "corrects_number": text(o.get("original-invoice-number")),
         "total": total,
         "net_total": net,
         "tax_total": tax,

@@ -3,21 +3,39 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
 import requests
 
 from connectors.base import Rejected, TransientError, WriteOp
-from tests.connectors.test_business_central_p2p import (  # noqa: F401 (fixtures)
+from connectors.business_central.sandbox.server import BusinessCentralSandbox
+from connectors.sandboxkit.kit import run_in_thread
+from connectors.sandboxkit.procurement import P2PWorld, build_p2p
+from connectors.sandboxkit.world import build_world
+from tests.connectors.test_business_central_p2p import (
     OPEN_DAY,
+    SEED,
+    TODAY,
     Env,
-    env,
     open_order,
-    p2p,
     read_all,
     supplier_invoice,
 )
+
+
+@pytest.fixture(scope="module")
+def p2p() -> P2PWorld:
+    return build_p2p(build_world(seed=SEED, today=TODAY, n_employees=40, n_lines=0), seed=SEED)
+
+
+@pytest.fixture
+def env(p2p):
+    sandbox = BusinessCentralSandbox(data_path=None, seed=SEED, today=TODAY, n_employees=40)
+    server, url = run_in_thread(sandbox)
+    yield Env(sandbox, url, p2p)
+    threading.Thread(target=lambda: (server.shutdown(), server.server_close()), daemon=True).start()
 
 
 def credit_note(vendor: str, number: str, invoice_number: str = "", **overrides) -> WriteOp:

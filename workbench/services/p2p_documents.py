@@ -187,6 +187,7 @@ def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity])
             business_status="approved",
             document_date=as_date(rec.get("invoice_date")),
             po_number=truncated(rec.get("po_number"), 60),
+            corrects_number=truncated(rec.get("corrects_number"), 60) if credit else "",
             submitted_at=as_datetime(rec.get("updated_at") or rec.get("invoice_date")),
         )
     # goods receipt: one receiving transaction (one line)
