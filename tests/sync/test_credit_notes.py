@@ -84,7 +84,9 @@ def posted_credit_memos(erp_sandbox) -> list[dict]:
     return [d for d in erp_sandbox[0].store.all("purchaseCreditMemos") if d["status"] in ("Open", "Paid")]
 
 
-def test_a_credit_note_is_booked_once_applied_to_its_invoice_and_written_back(p2p, erp_sandbox, coupa_sandbox):
+def test_a_credit_note_is_booked_once_applied_to_its_invoice_and_written_back(
+    p2p, erp_sandbox, coupa_sandbox, analyst_client
+):
     erp, coupa = p2p
     drain_outbox()
     invoice = coupa_invoice(financial_status="ready_for_payment")
@@ -134,6 +136,13 @@ def test_a_credit_note_is_booked_once_applied_to_its_invoice_and_written_back(p2
     after = supplier_open_balance(invoice.entity, invoice.party_code)[invoice.currency]
     assert after == before - CREDIT
     assert erp_vendor_balance(erp_sandbox, invoice) == erp_before - CREDIT
+
+    # The invoice's page names its credit note and the supplier's open balance; the credit note's, its invoice.
+    page = analyst_client.get(f"/documents/{invoice.pk}/").content.decode()
+    assert f"/documents/{cn.pk}/" in page and "CN-7001" in page and "Supplier open balance" in page
+    assert f"{after:,.2f}" in page
+    page = analyst_client.get(f"/documents/{cn.pk}/").content.decode()
+    assert f"/documents/{invoice.pk}/" in page and invoice.erp_document_number in page
 
 
 def test_a_credit_note_for_an_invoice_not_yet_posted_waits_for_it_then_posts(p2p, erp_sandbox, coupa_sandbox):
