@@ -12,6 +12,7 @@ from connectors.coupa.connector import CoupaConnector
 from connectors.coupa.sandbox.server import CoupaSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from sync import push
+from sync.jobs.einvoice_inbox import einvoice_receive
 from tests.conftest import SMALL_WORLD, TODAY
 from tests.support.pipeline import drain_outbox, run
 from tests.support.sandboxes import CREDS, p2p_connections
@@ -184,3 +185,53 @@ def test_a_credit_note_the_erp_refuses_is_disputed_in_the_source_in_the_erps_wor
     source = coupa_sandbox[0].store.get("invoices", str(sent["id"]))
     assert source["status"] == "disputed" and "blocked" in source["erp-comment"]
     assert posted_credit_memos(erp_sandbox) == []
+
+
+def ubl_credit_note(invoice: Document, number: str) -> bytes:
+    """A PEPPOL BIS 3 credit note naming the PO and, in BillingReference, the invoice it corrects."""
+    cur = invoice.currency
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<CreditNote xmlns="urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
+ xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+ xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0</cbc:CustomizationID>
+  <cbc:ID>{number}</cbc:ID>
+  <cbc:IssueDate>{TODAY.isoformat()}</cbc:IssueDate>
+  <cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>
+  <cbc:DocumentCurrencyCode>{cur}</cbc:DocumentCurrencyCode>
+  <cac:OrderReference><cbc:ID>{invoice.po_number}</cbc:ID></cac:OrderReference>
+  <cac:BillingReference><cac:InvoiceDocumentReference><cbc:ID>{invoice.number}</cbc:ID></cac:InvoiceDocumentReference></cac:BillingReference>
+  <cac:AccountingSupplierParty><cac:Party><cac:PartyLegalEntity><cbc:RegistrationName>{invoice.party_name}</cbc:RegistrationName></cac:PartyLegalEntity></cac:Party></cac:AccountingSupplierParty>
+  <cac:AccountingCustomerParty><cac:Party><cac:PartyLegalEntity><cbc:RegistrationName>Northwind</cbc:RegistrationName></cac:PartyLegalEntity></cac:Party></cac:AccountingCustomerParty>
+  <cac:LegalMonetaryTotal>
+    <cbc:LineExtensionAmount currencyID="{cur}">{CREDIT}</cbc:LineExtensionAmount>
+    <cbc:PayableAmount currencyID="{cur}">{CREDIT}</cbc:PayableAmount>
+  </cac:LegalMonetaryTotal>
+  <cac:CreditNoteLine>
+    <cbc:ID>1</cbc:ID>
+    <cbc:CreditedQuantity unitCode="EA">1</cbc:CreditedQuantity>
+    <cbc:LineExtensionAmount currencyID="{cur}">{CREDIT}</cbc:LineExtensionAmount>
+    <cac:Item><cbc:Name>Price correction</cbc:Name></cac:Item>
+    <cac:Price><cbc:PriceAmount currencyID="{cur}">{CREDIT}</cbc:PriceAmount></cac:Price>
+  </cac:CreditNoteLine>
+</CreditNote>""".encode()
+
+
+def test_a_ubl_credit_note_is_booked_against_the_invoice_it_names_and_the_trace_says_there_is_no_channel_back(
+    p2p, erp_sandbox
+):
+    drain_outbox()
+    invoice = coupa_invoice(financial_status="ready_for_payment")
+    got = einvoice_receive(content=ubl_credit_note(invoice, "SCN-9"), filename="scn-9.xml", channel="API")
+    cn = got.document
+    assert cn is not None and cn.total == -CREDIT and cn.corrects == invoice
+    drain_outbox()
+
+    cn.refresh_from_db()
+    assert cn.financial_status == "posted"
+    assert [(m["vendorCreditMemoNumber"], m["invoiceNumber"]) for m in posted_credit_memos(erp_sandbox)] == [
+        ("SCN-9", invoice.erp_document_number)
+    ]
+    told = DocumentEvent.objects.get(document=cn, action="no_source_channel")
+    assert "no channel back" in told.message and cn.erp_document_number in told.message
+    assert DocumentEvent.objects.filter(document=invoice, action="credit_note_booked").exists()
