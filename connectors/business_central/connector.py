@@ -7,6 +7,9 @@ by key, not by time: moving it after page one could skip older changes still on 
 follow ``@odata.nextLink`` on the connection's own origin only (a link to another host is
 ``MalformedPayload``: the bearer token is never sent there).
 
+Supplier credit notes go out as purchase credit memos (``post_credit_note``), applied to the posted
+invoice they correct and idempotent the same way by ``vendorCreditMemoNumber`` and vendor.
+
 Writes are idempotent by the document number (our external document number, BC's
 ``vendorInvoiceNumber``): it is looked up before anything is created, so a resend after a timeout
 finds the first attempt instead of booking a second invoice. Purchase orders are idempotent the same

@@ -16,7 +16,10 @@ Procure-to-pay: ``vendors``, ``purchaseOrders`` (+ ``purchaseOrderLines``, deep 
 ``/api/microsoft/automation/v2.0/companies(...)/users`` (who changed a vendor: ``systemModifiedBy``)
 and the custom API page ``/api/northwind/finance/v1.0/companies(...)/budgetEntries`` (read only).
 A purchase invoice names its order with the sandbox's request property ``purchaseOrderNumber``
-(see rules.py); posting it updates the order lines' ``invoicedQuantity``.
+(see rules.py); posting it updates the order lines' ``invoicedQuantity``. Purchase credit memos
+(``purchaseCreditMemos`` + lines, deep insert, ``Microsoft.NAV.post``; credit_memos.py) are applied
+to a posted invoice of the same vendor; a vendor's ``balance`` is its open invoices less its open
+credit memos, computed as it is read.
 """
 
 from __future__ import annotations
