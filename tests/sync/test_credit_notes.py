@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from connectors.business_central.connector import BusinessCentralConnector
 from connectors.coupa.connector import CoupaConnector
 from connectors.coupa.sandbox.server import CoupaSandbox
 from connectors.sandboxkit.kit import run_in_thread
@@ -16,6 +17,7 @@ from sync.jobs.einvoice_inbox import einvoice_receive
 from tests.conftest import SMALL_WORLD, TODAY
 from tests.support.pipeline import drain_outbox, run
 from tests.support.sandboxes import CREDS, p2p_connections
+from tests.sync.test_p2p_refusals import block_vendor_in_the_erp
 from workbench.models import Document, DocumentEvent, ErpPosting, OutboundWrite
 from workbench.selectors.balances import supplier_open_balance
 
@@ -76,9 +78,12 @@ def send_credit_note(coupa_url: str, invoice: Document, number: str) -> dict:
 
 
 def erp_vendor_balance(erp_sandbox, invoice: Document) -> Decimal:
-    sandbox = erp_sandbox[0]
-    company = next(c for c in sandbox.store.all("companies") if c["name"] == invoice.entity_code)
-    return Decimal(str(sandbox._balances(company["id"]).get(invoice.party_code, 0)))
+    """The vendor's ``balance`` as BC's API shows it."""
+    conn = BusinessCentralConnector({"base_url": erp_sandbox[1], **CREDS})
+    company = next(c for c in conn._load_companies() if c["name"] == invoice.entity_code)
+    params = {"$filter": f"number eq '{invoice.party_code}'"}
+    rows = conn.http.json_of(conn.http.request("GET", f"companies({company['id']})/vendors", params=params))["value"]
+    return Decimal(str(rows[0]["balance"]))
 
 
 def posted_credit_memos(erp_sandbox) -> list[dict]:
@@ -172,10 +177,7 @@ def test_a_credit_note_the_erp_refuses_is_disputed_in_the_source_in_the_erps_wor
     drain_outbox()
     invoice = coupa_invoice(financial_status="ready_for_payment")
     sent = send_credit_note(coupa_sandbox[1], invoice, "CN-7003")
-    # Blocked in the ERP after our last master-data pull: only the ERP knows.
-    company = next(c for c in erp_sandbox[0].store.all("companies") if c["name"] == invoice.entity_code)
-    vendor = next(v for v in erp_sandbox[0].store.all("vendors") if v["number"] == invoice.party_code)
-    erp_sandbox[0]._save("vendors", {**vendor, "blocked": "All", "_company": company["id"]})
+    block_vendor_in_the_erp(erp_sandbox[1], invoice.entity_code, invoice.party_code)  # only the ERP knows
     assert run(coupa, "procurement_pull").status == "succeeded"
     drain_outbox()
 
