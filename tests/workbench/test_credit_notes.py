@@ -4,12 +4,14 @@ the domain writes are what is checked; tests/sync/test_credit_notes.py runs the 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from tests.workbench.test_p2p import invoice, price_variance_item
 from tests.workbench.test_p2p import p2p as p2p_world  # noqa: F401 (the fixture)
 from workbench.models import Connection, Document, DocumentEvent, OutboundWrite
+from workbench.selectors.balances import supplier_open_balance
 from workbench.services.invoices import credit_note_apply
 from workbench.services.p2p_documents import p2p_documents_upsert
 from workbench.services.postings import POST_CREDIT_NOTE, postings_enqueue
@@ -83,3 +85,17 @@ def test_a_credit_note_on_account_goes_to_the_erp_without_an_invoice(erp):
     assert cn.corrects is None
     [write] = postings_enqueue([cn])
     assert write.payload["invoice_number"] == "" and write.action == POST_CREDIT_NOTE
+
+
+def test_the_open_balance_counts_booked_unpaid_invoices_less_booked_credit_notes(erp):
+    inv, _ = invoice("INV-88", [(None, 2, "100.00")], po_number="")
+    other, _ = invoice("INV-89", [(None, 1, "30.00")], po_number="")
+    cn = credit_note("CN-5", amount="40.00", corrects_number="INV-88")
+    entity = inv.entity
+    assert supplier_open_balance(entity, "V100") == {}  # nothing booked yet
+    Document.objects.filter(pk__in=[inv.pk, other.pk]).update(financial_status="ready_for_payment")
+    Document.objects.filter(pk=cn.pk).update(financial_status="posted")
+    assert supplier_open_balance(entity, "V100") == {"USD": Decimal("190.00")}
+    # The invoice is paid net of its credit note: neither is open any more.
+    Document.objects.filter(pk=inv.pk).update(financial_status="paid")
+    assert supplier_open_balance(entity, "V100") == {"USD": Decimal("30.00")}
