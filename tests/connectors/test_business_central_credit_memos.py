@@ -153,3 +153,27 @@ def test_the_credit_memo_is_paid_with_its_invoice_and_the_balance_returns_to_zer
     env.sandbox.pay_after = 0
     assert vendor_balance(env, vendor) == 0
     assert [m["status"] for m in read_all(env.connector(), "purchase_credit_memos")[0]] == ["paid"]
+
+
+def test_a_standard_odata_client_reads_credit_memos_their_lines_and_filters_them(env, p2p):
+    req, invoice = posted_invoice(env, p2p)
+    result = env.connector().write(
+        credit_note(req.lines[0].supplier, "CN-506", invoice.data["number"]), idempotency_key="o"
+    )
+    conn = env.connector()
+    company = next(c for c in conn._load_companies() if c["name"] == "NW-US")
+    memos = f"companies({company['id']})/purchaseCreditMemos"
+
+    def get(path, **params):
+        return conn.http.json_of(conn.http.request("GET", path, params=params or None))
+
+    found = get(memos, **{"$filter": f"invoiceNumber eq '{invoice.data['number']}' and status eq 'Open'"})["value"]
+    assert [m["id"] for m in found] == [result.external_id]
+    assert found[0]["vendorCreditMemoNumber"] == "CN-506" and "vendorInvoiceNumber" not in found[0]
+    assert get(memos, **{"$filter": "invoiceNumber eq 'PPI-0'"})["value"] == []
+    lines = get(f"{memos}({result.external_id})/purchaseCreditMemoLines")["value"]
+    assert [(ln["lineObjectNumber"], ln["amountIncludingTax"]) for ln in lines] == [("6110", 40.0)]
+    expanded = get(f"{memos}({result.external_id})", **{"$expand": "purchaseCreditMemoLines"})
+    assert expanded["purchaseCreditMemoLines"][0]["id"] == lines[0]["id"]
+    with pytest.raises(Rejected):  # a property credit memos do not have
+        get(memos, **{"$filter": "vendorInvoiceNumber eq 'CN-506'"})
