@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from connectors.base import Rejected, TransientError, WriteOp
+from connectors.business_central import mapping
 from connectors.business_central.sandbox.server import BusinessCentralSandbox
 from connectors.sandboxkit.kit import run_in_thread
 from connectors.sandboxkit.procurement import P2PWorld, build_p2p
@@ -177,3 +178,25 @@ def test_a_standard_odata_client_reads_credit_memos_their_lines_and_filters_them
     assert expanded["purchaseCreditMemoLines"][0]["id"] == lines[0]["id"]
     with pytest.raises(Rejected):  # a property credit memos do not have
         get(memos, **{"$filter": "vendorInvoiceNumber eq 'CN-506'"})
+
+
+def test_the_sandbox_refuses_a_second_credit_memo_number_and_a_blocked_account(env, p2p):
+    req, invoice = posted_invoice(env, p2p)
+    vendor = req.lines[0].supplier
+    conn = env.connector()
+    company = next(c for c in conn._load_companies() if c["name"] == "NW-US")
+    memos = f"companies({company['id']})/purchaseCreditMemos"
+    body = mapping.credit_memo_body(credit_note(vendor, "CN-507", invoice.data["number"]).payload)
+    draft = conn.http.json_of(conn.http.request("POST", memos, json_body=body))
+    assert (draft["status"], draft["invoiceNumber"]) == ("Draft", invoice.data["number"])
+    with pytest.raises(Rejected) as info:  # the same number for the same vendor: BC's duplicate check
+        conn.http.request("POST", memos, json_body=body)
+    assert info.value.message == "Purchase Credit Memo CN-507 already exists for this vendor."
+
+    account = next(r for r in read_all(conn, "gl_accounts")[0] if r["entity"] == "NW-US" and r["code"] == "6110")
+    env.touch(stream="gl_accounts", ids=[account["external_id"]], set={"blocked": True})
+    with pytest.raises(Rejected) as info:  # the resend finds the draft; posting it is refused
+        conn.write(credit_note(vendor, "CN-507", invoice.data["number"]), idempotency_key="b")
+    assert "Blocked must be equal to 'No'  in G/L Account: No.=6110" in info.value.message
+    assert (info.value.field, info.value.value) == ("account", "6110")
+    assert [m["status"] for m in read_all(conn, "purchase_credit_memos")[0]] == ["draft"]
