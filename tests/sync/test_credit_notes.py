@@ -162,13 +162,14 @@ def test_a_credit_note_for_an_invoice_not_yet_posted_waits_for_it_then_posts(p2p
     assert cn.corrects == invoice and cn.financial_status == "not_posted"
     assert not OutboundWrite.objects.filter(document=cn).exists()
     waits = DocumentEvent.objects.get(document=cn, action="waits_for_invoice")
-    assert invoice.number in waits.message  # visible, not silent
+    assert invoice.number in waits.message  # visible, not silent: in its trace and in the queue
+    assert cn.exceptions.get().code == "CREDIT_NOTE_WAITING"
 
     drain_outbox()  # the invoice posts, and the credit note follows it
     invoice.refresh_from_db()
     cn.refresh_from_db()
     assert invoice.financial_status == "ready_for_payment"
-    assert cn.financial_status == "posted"
+    assert cn.financial_status == "posted" and cn.exceptions.get().status == "resolved"
     assert [m["invoiceNumber"] for m in posted_credit_memos(erp_sandbox)] == [invoice.erp_document_number]
 
 

@@ -55,9 +55,12 @@ def test_a_credit_note_without_a_reference_corrects_the_invoice_whose_variance_i
     )
     # The invoice is not booked in the ERP yet: the credit note waits for it, and says so.
     assert postings_enqueue([cn]) == []
-    assert "Waits for invoice INV-PV" in DocumentEvent.objects.get(document=cn, action="waits_for_invoice").message
+    assert "waits for invoice INV-PV" in DocumentEvent.objects.get(document=cn, action="waits_for_invoice").message
+    [item] = cn.exceptions.all()  # in the accounts-payable queue too, not only in its trace
+    assert (item.code, item.status, item.amount_at_risk) == ("CREDIT_NOTE_WAITING", "open", Decimal("-50.00"))
     postings_enqueue([cn])  # asked again: still one line in its trace, not one per ask
     assert DocumentEvent.objects.filter(document=cn, action="waits_for_invoice").count() == 1
+    assert cn.exceptions.count() == 1
 
 
 def test_a_credit_note_naming_an_unknown_invoice_waits_and_a_hostile_reference_is_cleaned(erp):

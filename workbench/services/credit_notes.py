@@ -14,13 +14,16 @@ from __future__ import annotations
 from django.db.models import Q
 
 from workbench.models import Document, DocumentEvent
+from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.rules.p2p_context import number_key
+from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 from workbench.services.trace import document_event_add
 
 KIND = Document.Kind
 FIN = Document.FinancialStatus
 BOOKED = (FIN.POSTED, FIN.READY_FOR_PAYMENT, FIN.PAID)
 WAITS = "waits_for_invoice"
+WAITING = "CREDIT_NOTE_WAITING"
 
 
 def is_credit_note(doc: Document) -> bool:
@@ -76,21 +79,32 @@ def credit_note_ready(credit_note: Document) -> bool:
     """May the credit note go to the ERP now? Yes unless the invoice it corrects (named, or linked) is
     not booked there yet; then it waits, and its trace says for what (once per wait)."""
     invoice = credit_note_link(credit_note=credit_note)
-    if invoice is not None and invoice.financial_status in BOOKED and invoice.erp_document_number:
+    booked = invoice is not None and invoice.financial_status in BOOKED and bool(invoice.erp_document_number)
+    # No invoice named or settled: a credit on account, booked on the supplier without an invoice.
+    if booked or (invoice is None and not credit_note.corrects_number):
+        exception_items_resolve(
+            items=credit_note.exceptions.filter(code=WAITING, status__in=ACTIVE_STATUSES),
+            action="invoice_booked",
+            reason="The invoice it corrects is booked in the ERP; the credit note follows it.",
+        )
         return True
-    if invoice is None and not credit_note.corrects_number:
-        return True  # a credit on account: the ERP books it on the supplier without an invoice
     what = f"invoice {invoice.number}" if invoice is not None else f"invoice {credit_note.corrects_number}"
+    message = (
+        f"Credit note {credit_note.number} waits for {what} to be booked in the ERP"
+        + ("" if invoice is not None else " (not received yet)")
+        + ": the credit memo is applied to it there, so it is posted once that invoice is."
+    )
     last = DocumentEvent.objects.filter(document=credit_note).order_by("-at", "-id").first()
     if last is None or last.action != WAITS:
-        document_event_add(
-            document=credit_note,
-            system="workbench",
-            action=WAITS,
-            message=f"Waits for {what} to be booked in the ERP"
-            + ("" if invoice is not None else " (not received yet)")
-            + ": the credit memo is applied to it there, so it is posted once that invoice is.",
-        )
+        document_event_add(document=credit_note, system="workbench", action=WAITS, message=message)
+    exception_item_raise(
+        code=WAITING,
+        fp=f"{WAITING}:doc{credit_note.pk}",
+        document=credit_note,
+        message=message,
+        root_cause=invoice.number if invoice is not None else credit_note.corrects_number,
+        currency=credit_note.currency,
+    )
     return False
 
 
