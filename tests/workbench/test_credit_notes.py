@@ -63,11 +63,13 @@ def test_a_credit_note_without_a_reference_corrects_the_invoice_whose_variance_i
     assert cn.exceptions.count() == 1
 
 
-def test_a_credit_note_naming_an_unknown_invoice_waits_and_a_hostile_reference_is_cleaned(erp):
+def test_a_credit_note_naming_an_unknown_invoice_waits_and_a_hostile_reference_is_cleaned(erp, analyst_client):
     cn = credit_note("CN-2", corrects_number="INV-\x00404" + "9" * 500)
     assert cn.corrects is None and cn.corrects_number == ("INV-404" + "9" * 500)[:60]
     assert postings_enqueue([cn]) == []
     assert "(not received yet)" in DocumentEvent.objects.get(document=cn, action="waits_for_invoice").message
+    html = analyst_client.get(f"/items/{cn.exceptions.get().pk}/").content.decode()
+    assert 'data-testid="credit-note-waiting"' in html and "INV-404" in html
     assert not OutboundWrite.objects.filter(document=cn).exists()
 
 
