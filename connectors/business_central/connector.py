@@ -7,6 +7,9 @@ by key, not by time: moving it after page one could skip older changes still on 
 follow ``@odata.nextLink`` on the connection's own origin only (a link to another host is
 ``MalformedPayload``: the bearer token is never sent there).
 
+Supplier credit notes go out as purchase credit memos (``post_credit_note``), applied to the posted
+invoice they correct and idempotent the same way by ``vendorCreditMemoNumber`` and vendor.
+
 Writes are idempotent by the document number (our external document number, BC's
 ``vendorInvoiceNumber``): it is looked up before anything is created, so a resend after a timeout
 finds the first attempt instead of booking a second invoice. Purchase orders are idempotent the same
@@ -63,6 +66,8 @@ STREAMS = {
     "suppliers": StreamSpec("suppliers", "supplier", cursor_field=CURSOR),
     "purchase_orders": StreamSpec("purchase_orders", "purchase_order", cursor_field=CURSOR),
     "budgets": StreamSpec("budgets", "budget", cursor_field=CURSOR),
+    # A document stream (the posted-document reconciliation reads it), not master data.
+    "purchase_credit_memos": StreamSpec("purchase_credit_memos", "erp_credit_memo", cursor_field=CURSOR),
 }
 ENTITY_SETS = {
     "gl_accounts": "accounts",
@@ -74,6 +79,7 @@ ENTITY_SETS = {
     "purchase_invoices": "purchaseInvoices",
     "suppliers": "vendors",
     "purchase_orders": "purchaseOrders",
+    "purchase_credit_memos": "purchaseCreditMemos",
 }
 EXPAND = {"purchase_orders": "purchaseOrderLines"}  # lines come with their order: one request per page
 AUTOMATION_API = "microsoft/automation/v2.0"
@@ -161,6 +167,7 @@ class BusinessCentralConnector:
             "post_expense_report": mapping.purchase_invoice_body,
             "post_supplier_invoice": mapping.supplier_invoice_body,
             "create_purchase_order": mapping.purchase_order_body,
+            "post_credit_note": mapping.credit_memo_body,
         }
         if op.action not in builders:
             raise ConfigError(f"business_central cannot {op.action!r}; it supports {', '.join(builders)}")
@@ -174,6 +181,8 @@ class BusinessCentralConnector:
         headers = {"Idempotency-Key": idempotency_key}
         if op.action == "create_purchase_order":
             return self._create_order(company, body, headers)
+        if op.action == "post_credit_note":
+            return self._post_credit_memo(company, body, headers)
         # Our expense document numbers are unique across vendors; suppliers' invoice numbers are not.
         return self._post_invoice(op.action, company, body, headers, own_numbers=op.action == "post_expense_report")
 
@@ -229,6 +238,93 @@ class BusinessCentralConnector:
         except Rejected as exc:
             raise _with_culprit(exc, culprits) from None
         return self._result(invoice, company, already=resent and status in POSTED)
+
+    def _post_credit_memo(self, company: dict, body: dict, headers: dict) -> WriteResult:
+        """Like ``_post_invoice``: found by vendor credit memo number and vendor before anything is
+        created, posted only if not posted yet, and uncertain once BC has accepted a change."""
+        memos = f"companies({company['id']})/purchaseCreditMemos"
+        doc_no, vendor = body["vendorCreditMemoNumber"], body["vendorNumber"]
+        log.info(
+            "business_central post_credit_note %s (%s, key %s)", doc_no, company["name"], headers["Idempotency-Key"]
+        )
+
+        def find() -> dict | None:
+            return self._find_credit_memo(memos, doc_no, vendor)
+
+        changed = False
+        try:
+            memo = find()
+            resent = memo is not None
+            if memo is None:
+                try:
+                    memo = self._object(self.http.request("POST", memos, json_body=body, headers=headers))
+                except Rejected as exc:
+                    found = find() if "already exists" in exc.message else None
+                    if found is None:
+                        raise
+                    memo, resent = found, True
+                changed = True
+            status = memo.get("status")
+            if status not in POSTED:
+                if status == "Canceled":
+                    raise Rejected(
+                        "Workbench_DocumentCanceled",
+                        f"Purchase credit memo {memo.get('number')} for {doc_no} was canceled in Business Central.",
+                    )
+                try:
+                    self.http.request("POST", f"{memos}({memo['id']})/Microsoft.NAV.post", headers=headers)
+                except Rejected:
+                    again = find()
+                    if again is None or again.get("status") not in POSTED:
+                        raise
+                    return self._credit_memo_result(again, company, already=True)
+                changed = True
+                memo = self._object(self.http.request("GET", f"{memos}({memo['id']})"))
+                if memo.get("status") not in POSTED:
+                    raise MalformedPayload(
+                        f"credit memo {memo.get('id')} reports status {memo.get('status')!r} after a successful post"
+                    )
+        except TransientError as exc:
+            if changed and not exc.uncertain:
+                raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
+            raise
+        except Rejected as exc:
+            raise _with_culprit(exc, CREDIT_CULPRITS) from None
+        return self._credit_memo_result(memo, company, already=resent and status in POSTED)
+
+    def _find_credit_memo(self, memos: str, doc_no: str, vendor: str) -> dict | None:
+        """The credit memo already carrying this vendor credit memo number for this vendor, posted first."""
+        query = f"vendorCreditMemoNumber eq {mapping.odata_string(doc_no)} and vendorNumber eq {mapping.odata_string(vendor)}"
+        found = [
+            r
+            for page, _ in self._pages(memos, {"$filter": query})
+            for r in page
+            if isinstance(r, dict)
+            and r.get("vendorCreditMemoNumber") == doc_no
+            and r.get("vendorNumber") == vendor
+            and isinstance(r.get("id"), str)
+        ]
+        return next((r for r in found if r.get("status") in POSTED), found[0] if found else None)
+
+    def _credit_memo_result(self, memo: dict, company: dict, *, already: bool) -> WriteResult:
+        number = str(memo.get("number") or "")
+        posting_date = str(memo.get("postingDate") or "")
+        if not number or not posting_date:
+            raise MalformedPayload(f"posted credit memo {memo.get('id')} has no number or posting date")
+        applied = str(memo.get("invoiceNumber") or "")
+        return WriteResult(
+            external_id=memo["id"],
+            status="posted",
+            message=f"{'Already posted' if already else 'Posted'} as credit memo {number} in {company['name']}"
+            + (f", applied to invoice {applied}" if applied else ""),
+            data={
+                "number": number,
+                "fiscal_year": mapping.fiscal_year(posting_date),
+                "posting_date": posting_date,
+                "entity": company["name"],
+                "invoice_number": applied,
+            },
+        )
 
     def _create_order(self, company: dict, body: dict, headers: dict) -> WriteResult:
         orders = f"companies({company['id']})/purchaseOrders"
@@ -379,6 +475,9 @@ class BusinessCentralConnector:
         if stream == "purchase_orders":
             currency = self._currency(company)
             return lambda raw: mapping.purchase_order(raw, entity, currency)
+        if stream == "purchase_credit_memos":
+            currency = self._currency(company)
+            return lambda raw: mapping.credit_memo(raw, entity, currency)
         if stream == "suppliers":
             currency, emails, terms = self._currency(company), self._users(company), self._term_codes(company)
             return lambda raw: mapping.supplier(raw, entity, currency, emails, terms)
@@ -582,6 +681,13 @@ P2P_CULPRITS = [
     (re.compile(r"Tax Group Code of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "tax_code"),
     (re.compile(r"Purchase Header does not exist.*No\.='(?P<value>[^']*)'"), "order_number"),
     (re.compile(r"Purchase Order (?P<value>\S+) is for vendor"), "order_number"),
+]
+
+
+CREDIT_CULPRITS = [
+    *P2P_CULPRITS,
+    (re.compile(r"Purch\. Inv\. Header does not exist.*No\.='(?P<value>[^']*)'"), "invoice_number"),
+    (re.compile(r"Purchase Invoice (?P<value>\S+) is for vendor"), "invoice_number"),
 ]
 
 

@@ -517,3 +517,57 @@ def purchase_order_body(payload: dict) -> dict:
     if payload.get("currency"):
         body["currencyCode"] = str(payload["currency"])
     return body
+
+
+# --- purchase credit memos ------------------------------------------------------------------------
+
+
+def credit_memo_body(payload: dict) -> dict:
+    """``post_credit_note`` payload -> a purchaseCreditMemos deep insert. Amounts are the supplier's
+    credit as positive quantities and costs (the document type makes them a credit); ``invoice_id``
+    / ``invoice_number`` apply it to the posted invoice it corrects."""
+    _require(payload, "vendor_number", "document_number", "posting_date", "lines")
+    lines = []
+    for idx, line in enumerate(_account_lines(payload), start=1):
+        quantity = _quantity(line.get("quantity"), f"line {idx}")
+        unit_cost = _amount(line.get("unit_cost"), f"line {idx}", what="unit_cost")
+        if quantity < 0 or unit_cost < 0:
+            raise MappingError(f"line {idx}: a credit memo line's quantity and unit_cost must be positive")
+        lines.append(_invoice_line(line, idx, quantity, unit_cost))
+    body: dict[str, Any] = {
+        "vendorNumber": str(payload["vendor_number"]),
+        "vendorCreditMemoNumber": str(payload["document_number"]),
+        "postingDate": str(payload["posting_date"]),
+        "creditMemoDate": str(payload.get("credit_memo_date") or payload["posting_date"]),
+        "purchaseCreditMemoLines": lines,
+    }
+    if payload.get("currency"):
+        body["currencyCode"] = str(payload["currency"])
+    if payload.get("invoice_id"):
+        body["invoiceId"] = str(payload["invoice_id"])
+    if payload.get("invoice_number"):
+        body["invoiceNumber"] = str(payload["invoice_number"])
+    return body
+
+
+def credit_memo(raw: Any, entity: str, company_currency: str) -> dict:
+    """A purchaseCreditMemo -> the ``purchase_credit_memos`` record. ``total`` stays positive, as BC
+    shows it; posted means open or paid."""
+    raw = _obj(raw)
+    status_text = raw.get("status")
+    if not isinstance(status_text, str) or status_text.strip().lower() not in STATUS:
+        raise MappingError(f"unknown purchase credit memo status {status_text!r}")
+    invoice_id = text(raw, "invoiceId", required=False)
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "number": text(raw, "number"),
+        "vendor_number": text(raw, "vendorNumber", required=False),
+        "vendor_credit_memo_number": text(raw, "vendorCreditMemoNumber", required=False),
+        "status": STATUS[status_text.strip().lower()],
+        "total": money(raw, "totalAmountIncludingTax"),
+        "currency": text(raw, "currencyCode", required=False) or company_currency,
+        "posting_date": day(raw, "postingDate", required=False),
+        "invoice_id": "" if invoice_id == "00000000-0000-0000-0000-000000000000" else invoice_id,
+        "invoice_number": text(raw, "invoiceNumber", required=False),
+    }

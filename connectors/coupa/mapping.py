@@ -319,6 +319,8 @@ def map_invoice(o: dict) -> dict[str, Any]:
         "discount_percent": term.get("discount-rate"),
         "discount_days": term.get("days-for-discount-payment"),
         "po_number": next((ln["po_number"] for ln in lines if ln["po_number"]), ""),
+        # A credit note's reference to the invoice it corrects (Coupa's original-invoice-number).
+        "corrects_number": text(o.get("original-invoice-number")),
         "total": total,
         "net_total": net,
         "tax_total": tax,

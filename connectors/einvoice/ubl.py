@@ -459,6 +459,8 @@ def _map(root, doc_type: str, content: bytes, filename: str) -> dict:
         **_payment_terms(root),
         "po_number": po_number,
         "contract_ref": _text(root, "cac:ContractDocumentReference/cbc:ID"),
+        # A credit note names the invoice it corrects (PEPPOL BT-25, "Preceding invoice reference").
+        "corrects_number": _text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"),
         "total": _amount(root, totals + "PayableAmount", "amount due"),  # after prepayments and rounding
         "net_total": net_total,
         "tax_total": _tax_total(root, currency, net_total),

@@ -162,6 +162,7 @@ def test_discover(env):
         "suppliers",
         "purchase_orders",
         "budgets",
+        "purchase_credit_memos",
     }
     assert specs["payment_terms"].canonical == "payment_term" and specs["currencies"].canonical == "currency"
     assert specs["currencies"].cursor_field == "lastModifiedDateTime"

@@ -96,6 +96,7 @@ def test_min_content_with_vat_maps_every_field():
         "payment_terms": "As per contract clasuse X.123",  # sic, the sample's cac:PaymentTerms/cbc:Note
         "po_number": "",
         "contract_ref": "",
+        "corrects_number": "",
         "total": Decimal("500"),
         "net_total": Decimal("400"),
         "tax_total": Decimal("100"),
@@ -150,6 +151,11 @@ def test_known_quirks_of_the_examples():
         "5",
         "3",
     ]
+
+
+def test_a_credit_note_names_the_invoice_it_corrects():
+    record = parse_einvoice((BIS / "BIS_Billing_30-Kreditering_med_kreditnota.xml").read_bytes())
+    assert (record["document_type"], record["corrects_number"]) == ("credit_note", "2018133")
 
 
 def test_invoice_with_type_code_381_is_a_credit_note():

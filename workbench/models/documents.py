@@ -78,6 +78,12 @@ class Document(models.Model):
     requester_code = models.CharField(max_length=40, blank=True, help_text="Who asked for it (requisitions, POs).")
     document_date = models.DateField(null=True, blank=True, help_text="Invoice date, receipt date, order date.")
     po_number = models.CharField(max_length=60, blank=True, help_text="The PO an invoice or receipt refers to.")
+    # Credit notes: the invoice one corrects (its ERP number is what the ERP's credit memo is applied
+    # to), and that invoice's number as the supplier gave it, kept until the invoice itself arrives.
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_notes")
+    corrects_number = models.CharField(
+        max_length=60, blank=True, help_text="Credit notes: the number of the invoice it corrects, as sent."
+    )
     number_key = models.CharField(
         max_length=60,
         blank=True,

@@ -115,6 +115,17 @@ CODES: dict[str, CodeSpec] = {
         CodeSpec(
             "INVALID_EINVOICE", "E-invoice fails UBL 2.1 schema", Category.MATCHING, Severity.HIGH, ACCOUNTS_PAYABLE, 24
         ),
+        # A credit note is booked in the ERP against its invoice: until that invoice is booked, it waits
+        # (it resolves itself when the invoice posts; nothing to fix unless the invoice never comes).
+        CodeSpec(
+            "CREDIT_NOTE_WAITING",
+            "Credit note waits for its invoice",
+            Category.MATCHING,
+            Severity.LOW,
+            ACCOUNTS_PAYABLE,
+            72,
+            blocking=False,
+        ),
     ]
 }
 

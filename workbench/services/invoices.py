@@ -19,6 +19,7 @@ from workbench.models import ApprovalTask, Document, Employee, ExceptionItem, Ma
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.selectors import supplier_changed_by
 from workbench.services.approvals import approval_chain
+from workbench.services.credit_notes import credit_note_link
 from workbench.services.exception_items import exception_item_transition, exception_items_resolve
 from workbench.services.item_actions import exception_item_override
 from workbench.services.p2p_documents import invoice_release
@@ -186,9 +187,13 @@ def credit_note_apply(*, credit_note: Document) -> int:
     """A supplier's credit note arrived: the variances we asked it for are settled, and their invoices go on.
 
     Items waiting on a credit-note request from the same supplier (and PO, when the credit note names
-    one) are accepted, oldest first, while the credit note's amount covers their variance.
+    one) are accepted, oldest first, while the credit note's amount covers their variance. The credit
+    note is linked to the invoice it corrects: the one the supplier named, else the first it settles.
     """
-    if credit_note.total >= 0 or not credit_note.party_code:
+    if credit_note.total >= 0:
+        return 0
+    credit_note_link(credit_note=credit_note)
+    if not credit_note.party_code:
         return 0
     left = -credit_note.total
     waiting = (
@@ -218,6 +223,7 @@ def credit_note_apply(*, credit_note: Document) -> int:
         )
         item.refresh_from_db()
         exception_item_override(item=item, reason=f"Settled by credit note {credit_note.number}", actor=system_user())
+        credit_note_link(credit_note=credit_note, invoice=item.document)
         document_event_add(
             document=credit_note,
             system="workbench",
@@ -231,6 +237,7 @@ def credit_note_apply(*, credit_note: Document) -> int:
             system="workbench",
             action="credit_note",
             message="Credit note received; no disputed invoice of this supplier waits for it. "
-            "Book it as a purchase credit memo in the ERP.",
+            "It is booked in the ERP as a purchase credit memo"
+            + (f", applied to invoice {credit_note.corrects.number}." if credit_note.corrects_id else "."),
         )
     return n

@@ -32,7 +32,7 @@ from workbench.services.documents import (
     document_version_replace,
     supersede_items,
 )
-from workbench.values import as_date, as_datetime, truncated
+from workbench.values import as_date, as_datetime, printable, truncated
 
 KIND = Document.Kind
 STATUS_MAP = {  # source status -> business status
@@ -189,6 +189,7 @@ def _header(kind: str, system: str, rec: dict, entities: dict[str, LegalEntity])
             business_status="approved",
             document_date=as_date(rec.get("invoice_date")),
             po_number=truncated(rec.get("po_number"), 60),
+            corrects_number=printable(rec.get("corrects_number"), 60) if credit else "",
             submitted_at=as_datetime(rec.get("updated_at") or rec.get("invoice_date")),
         )
     # goods receipt: one receiving transaction (one line)

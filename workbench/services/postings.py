@@ -39,6 +39,7 @@ from workbench.models import (
 )
 from workbench.selectors.connections import connection_of_role, connection_of_system, erp_connection, source_connection
 from workbench.services import masterdata
+from workbench.services.credit_notes import credit_note_ready, credit_notes_waiting_for, is_credit_note
 from workbench.services.documents import (
     document_financial_transition,
     document_mark_posted,
@@ -64,9 +65,10 @@ REQUISITION_DECISION = "requisition_decision"
 REQUISITION_ORDERED = "requisition_ordered"
 REQUISITION_VALIDATION = "requisition_validation"
 INVOICE_STATUS = "invoice_status"
+POST_CREDIT_NOTE = "post_credit_note"
 # What "posting" a document to the ERP means, per kind.
 POSTING_ACTIONS = {KIND.EXPENSE_REPORT: POST_EXPENSE, KIND.SUPPLIER_INVOICE: POST_INVOICE, KIND.REQUISITION: CREATE_PO}
-ERP_POSTINGS = frozenset(POSTING_ACTIONS.values())
+ERP_POSTINGS = frozenset([*POSTING_ACTIONS.values(), POST_CREDIT_NOTE])
 POSTABLE = (FIN.NOT_POSTED, FIN.REJECTED)
 
 
@@ -160,6 +162,72 @@ def supplier_invoice_payload(doc: Document, lines: list[DocumentLine]) -> dict:
     }
 
 
+def _abs_or(value, default):
+    return abs(value) if value is not None else default
+
+
+def credit_note_payload(doc: Document, lines: list[DocumentLine]) -> dict:
+    """A credit note as the ERP's credit document: the supplier's credit as positive quantities and
+    costs, applied to the ERP invoice of the invoice it corrects. A line without an account or cost
+    center takes those of the corrected invoice's line (same PO line, else same number, else first):
+    a credit note corrects what that invoice booked."""
+    invoice = doc.corrects
+    inv_lines = list(invoice.lines.select_related("po_line")) if invoice is not None else []
+
+    def corrected(ln: DocumentLine) -> DocumentLine | None:
+        return (
+            next((i for i in inv_lines if ln.po_line_no and i.po_line_no == ln.po_line_no), None)
+            or next((i for i in inv_lines if i.line_no == ln.line_no), None)
+            or (inv_lines[0] if inv_lines else None)
+        )
+
+    def coded(ln: DocumentLine | None, field: str) -> str:
+        if ln is None:
+            return ""
+        return (getattr(ln.po_line, field) if ln.po_line_id else "") or getattr(ln, field)
+
+    out = []
+    for ln in lines:
+        src = corrected(ln)
+        quantity = _abs_or(ln.quantity, None) or 1
+        unit_cost = _abs_or(ln.unit_price, None)
+        if unit_cost is None:  # no price: the whole line amount as one unit
+            quantity, unit_cost = 1, abs(ln.amount)
+        out.append(
+            {
+                "account": coded(ln, "gl_account") or coded(src, "gl_account"),
+                "description": (ln.description or "")[:100],
+                "quantity": str(quantity),
+                "unit_cost": str(unit_cost),
+                "cost_center": coded(ln, "cost_center") or coded(src, "cost_center"),
+                "tax_code": ln.tax_code,
+            }
+        )
+    erp_invoice = (
+        ErpPosting.objects.filter(document=invoice, kind=ErpPosting.Kind.SUPPLIER_INVOICE).first()
+        if invoice is not None
+        else None
+    )
+    return {
+        "entity": doc.entity_code,
+        "vendor_number": doc.party_code,
+        "document_number": doc.number[:35],
+        "credit_memo_date": (doc.document_date or _today()).isoformat(),
+        "posting_date": _today().isoformat(),
+        "currency": doc.currency,
+        "invoice_number": invoice.erp_document_number if invoice is not None else "",
+        "invoice_id": erp_invoice.erp_id if erp_invoice is not None else "",
+        "corrects": invoice.number if invoice is not None else "",
+        "correlation_id": str(doc.correlation_id),
+        "lines": out,
+    }
+
+
+def posting_action(doc: Document) -> str:
+    """What posting this document asks of the ERP: a credit note is the ERP's credit document."""
+    return POST_CREDIT_NOTE if is_credit_note(doc) else POSTING_ACTIONS[doc.kind]
+
+
 POSTING_PAYLOADS = {
     KIND.EXPENSE_REPORT: expense_posting_payload,
     KIND.REQUISITION: purchase_order_payload,
@@ -169,6 +237,8 @@ POSTING_PAYLOADS = {
 
 def posting_payload(doc: Document, lines: list[DocumentLine] | None = None) -> dict:
     lines = list(doc.lines.select_related("po_line").all()) if lines is None else lines
+    if is_credit_note(doc):
+        return credit_note_payload(doc, lines)
     return POSTING_PAYLOADS[doc.kind](doc, lines)
 
 
@@ -249,7 +319,8 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
     """Queue the ERP posting of each approved, unposted document (call inside the caller's transaction).
 
     A requisition's posting is its PO; a supplier invoice's is the invoice (its quantities then count
-    against the PO lines); a supplier credit note is not posted as an invoice (it settles a variance).
+    against the PO lines); a supplier credit note's is the ERP's credit document, once the invoice it
+    corrects is booked there (until then it waits, visibly: services/credit_notes.py).
     """
     erp = erp_connection()
     if erp is None:
@@ -260,7 +331,7 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
         if d.kind in POSTING_ACTIONS
         and d.business_status == Document.BusinessStatus.APPROVED
         and d.financial_status in POSTABLE
-        and not (d.kind == KIND.SUPPLIER_INVOICE and d.total < 0)
+        and (not is_credit_note(d) or credit_note_ready(d))
     ]
     if not docs:
         return []
@@ -290,13 +361,13 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
     ):
         lines_by_doc.setdefault(ln.document_id, []).append(ln)
     for doc in claimed:
-        if doc.kind == KIND.SUPPLIER_INVOICE:
+        if doc.kind == KIND.SUPPLIER_INVOICE and not is_credit_note(doc):
             invoice_consume(document=doc)  # its quantities now count against the PO lines
     writes = [
         OutboundWrite(
             connection=erp,
             document=doc,
-            action=POSTING_ACTIONS[doc.kind],
+            action=posting_action(doc),
             idempotency_key=doc.posting_key,
             payload=posting_payload(doc, lines_by_doc.get(doc.pk, [])),
             run_id=run_id,
@@ -314,11 +385,7 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
                 at=now,
                 system="workbench",
                 action="posting_queued",
-                message=(
-                    f"Approved; queued to create PO {w.payload['number']} in {erp.name}"
-                    if w.action == CREATE_PO
-                    else f"Validated; queued for posting to {erp.name} as {w.payload['document_number']}"
-                ),
+                message=_queued_message(w, erp),
                 correlation_id=w.document.correlation_id,
                 data={"idempotency_key": w.idempotency_key},
             )
@@ -327,6 +394,17 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
     )
     jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
     return writes
+
+
+def _queued_message(write: OutboundWrite, erp: Connection) -> str:
+    if write.action == CREATE_PO:
+        return f"Approved; queued to create PO {write.payload['number']} in {erp.name}"
+    if write.action == POST_CREDIT_NOTE:
+        applied = write.payload.get("invoice_number")
+        return f"Validated; queued for posting to {erp.name} as credit memo {write.payload['document_number']}" + (
+            f", applied to invoice {write.payload['corrects']} ({applied})" if applied else ""
+        )
+    return f"Validated; queued for posting to {erp.name} as {write.payload['document_number']}"
 
 
 def postings_withdraw(docs: list[Document], reason: str) -> list[Document]:
@@ -377,6 +455,9 @@ def confirmation_enqueue(doc: Document) -> None:
     """Tell the source what the ERP did with its document (the closed loop): the ERP's number and
     status, or its refusal in the ERP's words."""
     doc.refresh_from_db()
+    if is_credit_note(doc):
+        credit_note_confirmation_enqueue(doc)
+        return
     source = source_connection(doc)
     if doc.kind == KIND.EXPENSE_REPORT:
         payload = expense_confirmation_payload(doc)
@@ -399,6 +480,38 @@ def confirmation_enqueue(doc: Document) -> None:
             doc, "invalid", [f"The ERP refused to create the PO: {doc.erp_message}"]
         )
         write_enqueue(source, doc, REQUISITION_VALIDATION, write_key(doc, "post", "refused"), payload)
+
+
+def credit_note_confirmation_enqueue(doc: Document) -> None:
+    """Close the loop on a credit note: the procurement suite sees it approved with the ERP's credit
+    memo number (or disputed in the ERP's words); a UBL credit note has no channel back, and its trace
+    says so."""
+    source = source_connection(doc)
+    booked = doc.financial_status in (FIN.POSTED, FIN.READY_FOR_PAYMENT, FIN.PAID)
+    if not _procurement(source):
+        document_event_add(
+            document=doc,
+            system="workbench",
+            action="no_source_channel",
+            message=f"{doc.source_system or 'The source'} has no channel back: tell the supplier "
+            + (
+                f"that credit note {doc.number} is booked as {doc.erp_document_number}."
+                if booked
+                else f"why credit note {doc.number} was refused: {doc.erp_message}"
+            ),
+        )
+        return
+    if booked:
+        applied = f", applied to invoice {doc.corrects.number}" if doc.corrects_id else ""
+        payload = invoice_status_payload(
+            doc,
+            "approved",
+            erp_number=doc.erp_document_number,
+            comment=f"Booked in the ERP as credit memo {doc.erp_document_number}{applied}.",
+        )
+    else:
+        payload = invoice_status_payload(doc, "disputed", comment=f"The ERP refused the credit note: {doc.erp_message}")
+    write_enqueue(source, doc, INVOICE_STATUS, write_key(doc, "post", "status", doc.financial_status), payload)
 
 
 def payment_confirmation_enqueue(doc: Document, paid_on: str = "") -> None:
@@ -640,6 +753,11 @@ def write_succeeded(write: OutboundWrite, result) -> None:
                 message="Matched and posted: ready for payment",
             )
         confirmation_enqueue(doc)
+        if write.action == POST_INVOICE:
+            # Credit notes that waited for this invoice to be booked can follow it now.
+            postings_enqueue(credit_notes_waiting_for(doc))
+    elif write.action == POST_CREDIT_NOTE:
+        credit_note_booked(write, result)
     elif write.action == CREATE_PO:
         number = str(data.get("number") or write.payload.get("number"))
         document_mark_posted(document=doc, erp_system=conn.kind, erp_id=result.external_id, number=number)
@@ -687,6 +805,55 @@ def write_succeeded(write: OutboundWrite, result) -> None:
             action=write.action,
             message=f"{conn.name} was told: {write.action.replace('_', ' ')}",
         )
+
+
+def credit_note_booked(write: OutboundWrite, result) -> None:
+    """The ERP booked a credit note as its credit memo: the credit note is posted, the ledger row
+    remembers the (negative) amount, both the credit note and its invoice say so, and the source is told."""
+    doc, conn, data = write.document, write.connection, result.data or {}
+    number = str(data.get("number") or "")
+    first = document_mark_posted(
+        document=doc,
+        erp_system=conn.kind,
+        erp_id=result.external_id,
+        number=number,
+        fiscal_year=str(data.get("fiscal_year") or ""),
+        posting_date=str(data.get("posting_date") or ""),
+    )
+    if doc.entity_id and data.get("posting_date"):
+        erp_posting_record(
+            write=write,
+            result=result,
+            kind=ErpPosting.Kind.CREDIT_MEMO,
+            entity_id=doc.entity_id,
+            amount=doc.total,
+            currency=doc.currency,
+            posting_date=str(data["posting_date"]),
+            reference=str(write.payload.get("document_number") or ""),
+            document=doc,
+        )
+    applied = str(data.get("invoice_number") or "")
+    invoice = doc.corrects
+    if not first:  # a second delivery of the same answer: the trace already says it
+        return
+    document_event_add(
+        document=doc,
+        system=conn.kind,
+        action="credit_memo_booked",
+        message=f"Booked in {conn.name} as credit memo {number}"
+        + (f", applied to invoice {invoice.number if invoice else ''} ({applied})" if applied else " (on account)"),
+        data={"erp_id": result.external_id, "invoice_number": applied},
+    )
+    if invoice is not None:
+        document_event_add(
+            document=invoice,
+            system=conn.kind,
+            action="credit_note_booked",
+            message=f"Credit note {doc.number} ({doc.total:,.2f} {doc.currency}) booked in {conn.name} as credit "
+            f"memo {number}" + (f", applied to this invoice ({applied})" if applied else ""),
+            data={"credit_note_id": doc.pk, "erp_id": result.external_id},
+        )
+    confirmation_enqueue(doc)
 
 
 def write_refused(write: OutboundWrite, *, code: str, message: str, field: str = "", value: str = "") -> None:

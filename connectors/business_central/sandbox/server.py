@@ -16,7 +16,10 @@ Procure-to-pay: ``vendors``, ``purchaseOrders`` (+ ``purchaseOrderLines``, deep 
 ``/api/microsoft/automation/v2.0/companies(...)/users`` (who changed a vendor: ``systemModifiedBy``)
 and the custom API page ``/api/northwind/finance/v1.0/companies(...)/budgetEntries`` (read only).
 A purchase invoice names its order with the sandbox's request property ``purchaseOrderNumber``
-(see rules.py); posting it updates the order lines' ``invoicedQuantity``.
+(see rules.py); posting it updates the order lines' ``invoicedQuantity``. Purchase credit memos
+(``purchaseCreditMemos`` + lines, deep insert, ``Microsoft.NAV.post``; credit_memos.py) are applied
+to a posted invoice of the same vendor; a vendor's ``balance`` is its open invoices less its open
+credit memos, computed as it is read.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ import threading
 import time
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from connectors.sandboxkit.kit import HttpError, Request, Sandbox
 from connectors.sandboxkit.world import build_world, stable_guid
 
-from . import rules
+from . import credit_memos, rules
 from .odata import BcError, Clock, page_of, parse_dt, parse_filter, parse_top, syntax_error
 from .seed import DEPARTMENT, PROJECT, ZERO_GUID, order_line, order_totals, purchase_order, seed_documents, stamp
 
@@ -62,8 +66,10 @@ SETS = {
     "vendors": ("vendor", "Vendor"),
     "purchaseOrders": ("purchaseOrder", "Purchase Order Entity Buffer"),
     "purchaseReceipts": ("purchaseReceipt", "Purch. Rcpt. Header"),
+    "purchaseCreditMemos": ("purchaseCreditMemo", "Purch. Cr. Memo Entity Buffer"),
 }
 SET_NAMES = "|".join(SETS)
+SETTLED = ("purchaseInvoices", "purchaseCreditMemos", "vendors")  # sets that show payments: settle first
 # Sets outside the standard API (automation API, custom API page).
 TYPES = {**SETS, "users": ("user", "User"), "budgetEntries": ("budgetEntry", "Budget Entry")}
 # document set -> its lines' navigation property (lines are stored inside the document as ``_lines``)
@@ -71,6 +77,7 @@ LINES = {
     "purchaseInvoices": "purchaseInvoiceLines",
     "purchaseOrders": "purchaseOrderLines",
     "purchaseReceipts": "purchaseReceiptLines",
+    "purchaseCreditMemos": "purchaseCreditMemoLines",
 }
 
 # /sandbox/touch: workbench stream -> (entity set, code property, name property)
@@ -161,8 +168,12 @@ class BusinessCentralSandbox(Sandbox):
         self.lock = threading.RLock()  # one writer at a time: create/post must not race into duplicates
         self._docs: dict[tuple[str, str], dict[str, dict]] = {}
         self._sorted: dict[tuple[str, str], tuple[list[dict], list[str]]] = {}
-        self._fields: dict[str, set[str]] = {"purchaseInvoices": set(rules.INVOICE_FIELDS)}
+        self._fields: dict[str, set[str]] = {
+            "purchaseInvoices": set(rules.INVOICE_FIELDS),
+            "purchaseCreditMemos": set(credit_memos.FIELDS),
+        }
         self._vin: dict[tuple[str, str, str], str] = {}  # (company, vendor, vendorInvoiceNumber) -> id
+        self._vcm: dict[tuple[str, str, str], str] = {}  # (company, vendor, vendorCreditMemoNumber) -> id
         self._orders: dict[tuple[str, str], str] = {}  # (company, purchase order number) -> id
         self._open: dict[str, tuple[str, float]] = {}  # posted, unpaid invoice id -> (company, posted at)
         self.clock = Clock(parse_dt("2000-01-01T00:00:00Z"))
@@ -179,6 +190,8 @@ class BusinessCentralSandbox(Sandbox):
         route("POST", COMPANY + r"/purchaseInvoices", self._create_invoice)
         route("PATCH", COMPANY + r"/purchaseInvoices" + KEY, self._patch_invoice)
         route("POST", COMPANY + r"/purchaseInvoices" + KEY + r"/Microsoft\.NAV\.post", self._post_invoice)
+        route("POST", COMPANY + r"/purchaseCreditMemos", self._create_credit_memo)
+        route("POST", COMPANY + r"/purchaseCreditMemos" + KEY + r"/Microsoft\.NAV\.post", self._post_credit_memo)
         route("GET", COMPANY + rf"/(?P<set>{'|'.join(LINES)})" + KEY + r"/(?P<nav>\w+)", self._list_lines)
         route(
             "GET",
@@ -221,6 +234,12 @@ class BusinessCentralSandbox(Sandbox):
                 self._open[doc["id"]] = (cid, doc["_postedAt"])
         elif coll == "purchaseOrders":
             self._orders[(cid, doc["number"])] = doc["id"]
+        elif coll == "purchaseCreditMemos":
+            self._vcm[(cid, doc["vendorNumber"], doc["vendorCreditMemoNumber"])] = doc["id"]
+            for line in doc.get("_lines", []):
+                self._fields.setdefault("purchaseCreditMemoLines", set()).update(
+                    k for k in line if not k.startswith("_")
+                )
 
     def _save(self, coll: str, doc: dict) -> dict:
         with self.lock:
@@ -338,8 +357,12 @@ class BusinessCentralSandbox(Sandbox):
         qs = urlencode(query, quote_via=quote, safe="$'(),:/")
         return f"http://{req.headers.get('Host', 'localhost')}{req.path}?{qs}"
 
-    def _view(self, req: Request, coll: str):
-        """``$expand=<lines>`` on a document set inlines its lines (the only $expand supported)."""
+    def _view(self, req: Request, coll: str, cid: str = ""):
+        """``$expand=<lines>`` on a document set inlines its lines (the only $expand supported). A
+        vendor's ``balance`` is computed as it is read (a FlowField in BC: it moves no timestamp)."""
+        if coll == "vendors" and cid:
+            balances = self._balances(cid)
+            return lambda d: {**public(d), "balance": balances.get(d["number"], 0)}
         nav = LINES.get(coll)
         if nav is None or nav not in (req.query.get("$expand") or ""):
             return public
@@ -366,19 +389,20 @@ class BusinessCentralSandbox(Sandbox):
 
     def _list_set(self, req: Request):
         company, coll = self._company(req), req.match["set"]
-        if coll == "purchaseInvoices":
+        if coll in SETTLED:
             self._settle()
         rows, keys = self._rows(coll, company["id"])
-        return self._collection(req, rows, keys, coll, f"companies({company['id']})/{coll}", view=self._view(req, coll))
+        view = self._view(req, coll, company["id"])
+        return self._collection(req, rows, keys, coll, f"companies({company['id']})/{coll}", view=view)
 
     def _get_one(self, req: Request):
         company, coll = self._company(req), req.match["set"]
-        if coll == "purchaseInvoices":
+        if coll in SETTLED:
             self._settle()
         doc = self._find(coll, company["id"], req.match["key"])
         return {
             "@odata.context": self._context(req, f"companies({company['id']})/{coll}/$entity"),
-            **self._view(req, coll)(doc),
+            **self._view(req, coll, company["id"])(doc),
         }
 
     def _list_dimension_values(self, req: Request):
@@ -496,6 +520,10 @@ class BusinessCentralSandbox(Sandbox):
                     continue
                 self._save("purchaseInvoices", stamp({**doc, "status": "Paid"}, self.clock.now()))
                 self.count("purchaseInvoices.paid")
+                # The payment was the invoice net of its credit memos: they are closed with it.
+                for memo in list(self._docs.get(("purchaseCreditMemos", cid), {}).values()):
+                    if memo["invoiceId"] == inv_id and memo["status"] == "Open":
+                        self._save("purchaseCreditMemos", stamp({**memo, "status": "Paid"}, self.clock.now()))
 
     def _create_invoice(self, req: Request):
         company = self._company(req)
@@ -618,12 +646,92 @@ class BusinessCentralSandbox(Sandbox):
                 )
         return 204, b""  # an empty body: a 204 must not carry one (keep-alive would be corrupted)
 
+    # --- handlers: purchase credit memos -------------------------------------------------------
+    def _balances(self, cid: str) -> dict[str, Decimal]:
+        with self.lock:
+            invoices = list(self._docs.get(("purchaseInvoices", cid), {}).values())
+            memos = list(self._docs.get(("purchaseCreditMemos", cid), {}).values())
+        return credit_memos.vendor_balances(invoices, memos)
+
+    def _posted_invoice(self, cid: str, inv_id: str, inv_no: str) -> dict | None:
+        invoices = self._docs.get(("purchaseInvoices", cid), {})
+        if inv_id:
+            return invoices.get(inv_id)
+        return next((d for d in invoices.values() if d["number"] == inv_no), None)
+
+    def _create_credit_memo(self, req: Request):
+        company = self._company(req)
+        cid = company["id"]
+        with self.lock:
+            self._settle()  # an invoice paid by now is paid before a credit memo is applied to it
+            try:
+                data = credit_memos.validate_new(
+                    req.json(),
+                    self._ledger(cid),
+                    today=self.today.isoformat(),
+                    duplicate=lambda vendor, vcm: self._vcm.get((cid, vendor, vcm)),
+                    invoice=lambda inv_id, inv_no: self._posted_invoice(cid, inv_id, inv_no),
+                )
+            except BcError:
+                self.count("purchaseCreditMemos.rejected")
+                raise
+            company = self._docs[("companies", "")][cid]  # fresh, as in _create_invoice
+            seq = company.get("_seqCreditDraft", 0) + 1
+            self._save("companies", {**company, "_seqCreditDraft": seq})
+            memo_id = stable_guid("bc", self.seed, "purchaseCreditMemo", company["name"], seq)
+            ledger = self._ledger(cid)
+            doc = credit_memos.build(
+                data,
+                memo_id=memo_id,
+                number=f"PCM-{104000 + seq}",
+                company_id=cid,
+                line_id=lambda n: stable_guid("bc", self.seed, "purchaseCreditMemoLine", memo_id, n),
+                dimension_ids={code: d["id"] for code, d in ledger.dimensions.items()},
+                value_ids=ledger.dim_values,
+            )
+            self._save("purchaseCreditMemos", stamp(doc, self.clock.now()))
+            self.count("purchaseCreditMemos.created")
+        location = f"http://{req.headers.get('Host', 'localhost')}{req.path}({memo_id})"
+        body = {
+            "@odata.context": self._context(req, f"companies({cid})/purchaseCreditMemos/$entity"),
+            **self._view(req, "purchaseCreditMemos")(doc),
+        }
+        return 201, body, {"Location": location}
+
+    def _post_credit_memo(self, req: Request):
+        company = self._company(req)
+        cid = company["id"]
+        with self.lock:
+            doc = self._find("purchaseCreditMemos", cid, req.match["key"])
+
+            def duplicate_posted(vendor: str, vcm: str) -> bool:
+                other = self._docs[("purchaseCreditMemos", cid)].get(self._vcm.get((cid, vendor, vcm), ""))
+                return bool(other and other["id"] != doc["id"] and other["status"] in credit_memos.POSTED)
+
+            try:
+                credit_memos.check_postable(doc, self._ledger(cid), duplicate_posted=duplicate_posted)
+            except BcError:
+                self.count("purchaseCreditMemos.rejected")
+                raise
+            company = self._docs[("companies", "")][cid]
+            seq = company.get("_seqCreditPosted", 0) + 1
+            self._save("companies", {**company, "_seqCreditPosted": seq})
+            self._save(
+                "purchaseCreditMemos",
+                stamp(
+                    {**doc, "number": f"PPCM-{109000 + seq}", "status": "Open", "_draftNumber": doc["number"]},
+                    self.clock.now(),
+                ),
+            )
+            self.count("purchaseCreditMemos.posted")
+        return 204, b""
+
     def _list_lines(self, req: Request):
         coll, nav = req.match["set"], req.match["nav"]
         if LINES[coll] != nav:
             self._unknown_segment(req)
         company = self._company(req)
-        if coll == "purchaseInvoices":
+        if coll in SETTLED:
             self._settle()
         doc = self._find(coll, company["id"], req.match["key"])
         lines = sorted(doc["_lines"], key=lambda ln: ln["id"])

@@ -562,6 +562,7 @@ class CoupaSandbox(Sandbox):
             )
             if as_text(body.get("document-type")).lower() == "credit note":
                 doc["document-type"] = "Credit Note"
+                doc["original-invoice-number"] = as_text(body.get("original-invoice-number"))[:40]
             self.count("invoices.created")
             return 201, self._save("invoices", doc, created=True)
 
