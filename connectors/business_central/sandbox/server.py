@@ -34,6 +34,7 @@ from connectors.sandboxkit.kit import HttpError, Request, Sandbox
 from connectors.sandboxkit.world import build_world, stable_guid
 
 from . import rules
+from .journals import JournalsMixin
 from .odata import BcError, Clock, page_of, parse_dt, parse_filter, parse_top, syntax_error
 from .seed import DEPARTMENT, PROJECT, ZERO_GUID, order_line, order_totals, purchase_order, seed_documents, stamp
 
@@ -62,6 +63,8 @@ SETS = {
     "vendors": ("vendor", "Vendor"),
     "purchaseOrders": ("purchaseOrder", "Purchase Order Entity Buffer"),
     "purchaseReceipts": ("purchaseReceipt", "Purch. Rcpt. Header"),
+    "journals": ("journal", "Gen. Journal Batch"),
+    "generalLedgerEntries": ("generalLedgerEntry", "G/L Entry"),
 }
 SET_NAMES = "|".join(SETS)
 # Sets outside the standard API (automation API, custom API page).
@@ -134,7 +137,7 @@ def public(doc: dict) -> dict:
     return out
 
 
-class BusinessCentralSandbox(Sandbox):
+class BusinessCentralSandbox(JournalsMixin, Sandbox):
     name = "business_central"
     token_path = "/oauth2/v2.0/token"
 
@@ -179,6 +182,7 @@ class BusinessCentralSandbox(Sandbox):
             r"/dimensionSetLines",
             self._list_line_dimensions,
         )
+        self._journal_routes(COMPANY, KEY)
         # Registered last: any other GET under the API names the segment BC does not know.
         route("GET", API + r"/.*", self._unknown_segment)
         route("POST", r"/sandbox/touch", self._touch, auth=False)
