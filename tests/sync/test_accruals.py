@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import requests
+from django.db import DatabaseError, connection, transaction
 
 from connectors.base import Rejected, WriteOp
 from sync import push
@@ -27,6 +28,7 @@ from workbench.models import (
     OutboundWrite,
 )
 from workbench.services.accruals import POST_JOURNAL, accrual_post
+from workbench.services.audit import audit_seal_all, audit_verify
 from workbench.services.p2p_documents import p2p_documents_upsert
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +157,12 @@ def test_an_auditor_sees_who_posted_which_accrual_and_when(received, erp_sandbox
     assert [e.action for e in events if e.journal.kind == "reversal"] == ["requested", "posted"]
     audited = AuditRecord.objects.filter(source="workbench_accrualjournalevent")
     assert audited.count() == len(events) and audited.filter(actor_id=manager_us.pk).exists()
+    with pytest.raises(TypeError):
+        AccrualJournalEvent.objects.filter(pk=requested.pk).update(actor=None)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cur:  # nor round the ORM
+        cur.execute("UPDATE workbench_accrualjournalevent SET actor_id = NULL WHERE id = %s", [requested.pk])
+    audit_seal_all()
+    assert audit_verify().ok
 
 
 def test_a_worker_that_dies_after_the_erp_call_books_nothing_twice(received, erp_sandbox, manager_us, monkeypatch):
