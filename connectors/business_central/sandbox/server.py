@@ -17,6 +17,9 @@ Procure-to-pay: ``vendors``, ``purchaseOrders`` (+ ``purchaseOrderLines``, deep 
 and the custom API page ``/api/northwind/finance/v1.0/companies(...)/budgetEntries`` (read only).
 A purchase invoice names its order with the sandbox's request property ``purchaseOrderNumber``
 (see rules.py); posting it updates the order lines' ``invoicedQuantity``.
+
+Accruals: ``journals`` (``ACCRUALS``, balanced by 2120 Accrued Liabilities), their ``journalLines``
+and ``Microsoft.NAV.post``, and the ``generalLedgerEntries`` posting makes (journals.py).
 """
 
 from __future__ import annotations
