@@ -17,7 +17,7 @@ from tests.conftest import make_person
 from tests.factories import master_data
 from tests.support.pipeline import drain_outbox
 from tests.support.sandboxes import CREDS
-from workbench.errors import WorkbenchError
+from workbench.errors import InvalidTransition, WorkbenchError
 from workbench.models import (
     AccrualJournal,
     AccrualJournalEvent,
@@ -29,7 +29,9 @@ from workbench.models import (
 )
 from workbench.services.accruals import POST_JOURNAL, accrual_post
 from workbench.services.audit import audit_seal_all, audit_verify
+from workbench.services.item_actions import exception_item_retry
 from workbench.services.p2p_documents import p2p_documents_upsert
+from workbench.services.postings import write_dead
 
 pytestmark = pytest.mark.django_db
 PERIOD = "2026-11"  # open in the sandbox (TODAY is 2026-11-20), as is December
@@ -217,6 +219,9 @@ def test_a_closed_period_is_refused_shown_and_raised_as_an_item_and_can_be_poste
     item = ExceptionItem.objects.get(code="ERP_REJECTED", detail__accrual_journal_id=accrual.pk)
     assert item.status == "open" and item.entity == received and "ACR-NW-US-202611" in item.message
 
+    with pytest.raises(InvalidTransition, match="accruals screen"):  # not re-posted by whoever works the item
+        exception_item_retry(item=item, actor=make_person("ann", "Finance analysts"))
+
     reopen = {"change": [{**close["change"][0], "value": False}]}
     assert requests.post(f"{erp_sandbox[1]}/sandbox/drift", json=reopen, timeout=5).status_code == 200
     _, changed = accrual_post(entity=received, period=PERIOD, actor=manager_us)
@@ -259,3 +264,22 @@ def test_the_connector_reads_gl_entries_and_refuses_a_document_number_too_long(r
                "currency": "USD", "lines": [{"account": "6110", "cost_center": "ENG", "amount": "1"}]}  # fmt: skip
     with pytest.raises(Rejected, match="longer than 20"):
         connector.write(WriteOp(POST_JOURNAL, payload), idempotency_key="k")
+
+
+def test_a_journal_the_outbox_gave_up_on_is_shown_as_not_delivered_and_can_be_posted_again(
+    received, erp_sandbox, manager_us
+):
+    accrual_post(entity=received, period=PERIOD, actor=manager_us)
+    write = OutboundWrite.objects.get(action=POST_JOURNAL)
+    OutboundWrite.objects.filter(pk=write.pk).update(status="dead")
+    write_dead(write, attempts=8, error="TransientError: Business Central timed out")
+    accrual = AccrualJournal.objects.get(kind="accrual")
+    assert accrual.status == "failed" and "timed out" in accrual.message
+    assert ExceptionItem.objects.get(detail__accrual_journal_id=accrual.pk).status == "open"
+
+    _, changed = accrual_post(entity=received, period=PERIOD, actor=manager_us)
+    drain_outbox()
+    accrual.refresh_from_db()
+    assert changed and accrual.status == "posted" and accrual.attempt == 2
+    assert ExceptionItem.objects.get(detail__accrual_journal_id=accrual.pk).status == "resolved"
+    assert len(gl_entries(erp_sandbox, "ACR-NW-US-202611")) == 4

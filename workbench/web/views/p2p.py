@@ -128,7 +128,8 @@ def accrual_post_view(request):
         if accrual.message and accrual.status == AccrualJournal.Status.QUEUED:
             message += " " + accrual.message
     if request.htmx:
-        ctx = {**_journals_context(request, code), "entity": code, "entities": [entity]}
+        entities = roles.in_scope(LegalEntity.objects.all(), request.user, field="pk")
+        ctx = {**_journals_context(request, code), "entity": code, "entities": entities}
         response = render(request, "workbench/accruals.html#journals", ctx)
         return trigger_client_event(response, "toast", {"message": message, "level": level})
     (messages.success if level != "error" else messages.error)(request, message)
