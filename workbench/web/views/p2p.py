@@ -129,7 +129,8 @@ def accrual_post_view(request):
             message += " " + accrual.message
     if request.htmx:
         entities = roles.in_scope(LegalEntity.objects.all(), request.user, field="pk")
-        ctx = {**_journals_context(request, code), "entity": code, "entities": entities}
+        shown = request.POST.get("shown", "")[:20]  # the page's entity filter: the section stays as it was
+        ctx = {**_journals_context(request, shown), "entity": shown or code, "entities": entities}
         response = render(request, "workbench/accruals.html#journals", ctx)
         return trigger_client_event(response, "toast", {"message": message, "level": level})
     (messages.success if level != "error" else messages.error)(request, message)
