@@ -297,6 +297,7 @@ class BusinessCentralConnector:
                 for body in lines:
                     self._object(self.http.request("POST", lines_path, json_body=body, headers=headers))
                     changed = True
+                self._journal_holds_only(lines_path, by_number, doc_no)
                 self.http.request("POST", f"{base}/journals({journal['id']})/Microsoft.NAV.post", headers=headers)
             except Rejected:
                 posted = entries()  # a parallel attempt may have posted it a moment ago
@@ -329,6 +330,24 @@ class BusinessCentralConnector:
                 f"Journal Template Name='GENERAL',Name='{code}'",
             )
         return found
+
+    def _journal_holds_only(self, lines_path: str, by_number: dict, doc_no: str) -> None:
+        """Posting books every line of the journal: never post while it holds another document's lines
+        (a parallel attempt still writing, or one that died): refused, naming them, so a person decides."""
+        others = sorted(
+            {
+                str(r.get("documentNumber"))
+                for page, _ in self._pages(lines_path)
+                for r in page
+                if isinstance(r, dict) and r.get("documentNumber") != doc_no
+            }
+        )
+        if others:
+            raise Rejected(
+                "Workbench_JournalNotEmpty",
+                f"The journal also holds unposted lines of {', '.join(others[:5])}; posting {doc_no} now would "
+                "book them too. Post again once they are posted or deleted in Business Central.",
+            )
 
     def _delete_journal_lines(self, lines_path: str, by_number: dict, doc_no: str) -> None:
         leftovers = [

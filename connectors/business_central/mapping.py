@@ -493,7 +493,8 @@ MAX_JOURNAL_DOCUMENT_NO = 20  # Gen. Journal Line."Document No." is Code[20]
 
 
 def journal_lines_body(payload: dict) -> list[dict]:
-    """``post_accrual_journal`` payload -> journalLines inserts, one per line (dimensions inline)."""
+    """``post_accrual_journal`` payload -> journalLines inserts, one per line (dimensions inline). No
+    lineNumber: BC numbers them after the journal's last line, whoever wrote that."""
     _require(payload, "journal", "document_number", "posting_date", "lines")
     doc_no = str(payload["document_number"])
     if len(doc_no) > MAX_JOURNAL_DOCUMENT_NO:
@@ -505,7 +506,6 @@ def journal_lines_body(payload: dict) -> list[dict]:
     lines = []
     for idx, line in enumerate(_account_lines(payload), start=1):
         body: dict[str, Any] = {
-            "lineNumber": idx * 10000,
             "accountType": "G/L Account",
             "accountNumber": str(line["account"]),
             "postingDate": str(payload["posting_date"]),

@@ -11,6 +11,8 @@ import requests
 from django.db import DatabaseError, connection, transaction
 
 from connectors.base import Rejected, WriteOp
+from connectors.business_central import mapping
+from connectors.business_central.mapping import MappingError
 from sync import push
 from sync.health import connector_for
 from tests.conftest import make_person
@@ -283,3 +285,44 @@ def test_a_journal_the_outbox_gave_up_on_is_shown_as_not_delivered_and_can_be_po
     assert changed and accrual.status == "posted" and accrual.attempt == 2
     assert ExceptionItem.objects.get(detail__accrual_journal_id=accrual.pk).status == "resolved"
     assert len(gl_entries(erp_sandbox, "ACR-NW-US-202611")) == 4
+
+
+def test_the_connector_never_posts_another_documents_lines_and_cleans_up_after_a_refusal(erp, erp_sandbox):
+    connector = connector_for(erp)
+    company = connector._company_named("NW-US")
+    journal = connector._journal_named(company, "ACCRUALS")
+    lines_path = f"companies({company['id']})/journals({journal['id']})/journalLines"
+    payload = {"entity": "NW-US", "journal": "ACCRUALS", "document_number": "ACR-NW-US-202611",
+               "posting_date": "2026-11-30", "currency": "USD",
+               "lines": [{"account": "6110", "cost_center": "ENG", "amount": "10.00", "description": "ok"},
+                         {"account": "9999", "cost_center": "ENG", "amount": "5.00", "description": "no such account"}]}  # fmt: skip
+    with pytest.raises(Rejected) as refused:
+        connector.write(WriteOp(POST_JOURNAL, payload), idempotency_key="k1")
+    assert refused.value.field == "account" and refused.value.value == "9999"
+    assert not erp_sandbox[0].store.all("journalLines"), "the first line was taken out again"
+
+    other = {"accountNumber": "6110", "postingDate": "2026-10-31", "documentNumber": "ACR-NW-US-202610",
+             "amount": 7, "dimensionSetLines": [{"code": "DEPARTMENT", "valueCode": "ENG"}]}  # fmt: skip
+    connector.http.request("POST", lines_path, json_body=other)
+    payload["lines"] = payload["lines"][:1]
+    with pytest.raises(Rejected, match="ACR-NW-US-202610"):
+        connector.write(WriteOp(POST_JOURNAL, payload), idempotency_key="k2")
+    assert not erp_sandbox[0].store.all("generalLedgerEntries")
+    assert [ln["documentNumber"] for ln in erp_sandbox[0].store.all("journalLines")] == ["ACR-NW-US-202610"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"id": "e1", "entryNumber": "1", "postingDate": "2026-11-30", "accountNumber": "6110", "debitAmount": 1,
+         "creditAmount": 0},
+        {"id": "e1", "entryNumber": 1, "postingDate": "2026-11-30", "accountNumber": "6110", "debitAmount": "NaN",
+         "creditAmount": 0},
+        {"id": "e1", "entryNumber": 1, "postingDate": "30.11.2026", "accountNumber": "6110", "debitAmount": 1,
+         "creditAmount": 0},
+        ["not", "an", "entry"],
+    ],
+)  # fmt: skip
+def test_a_malformed_gl_entry_is_a_mapping_error_not_a_crash(raw):
+    with pytest.raises(MappingError):
+        mapping.gl_entry(raw, "NW-US")
