@@ -103,12 +103,16 @@ def test_an_analyst_sees_the_accruals_but_cannot_post(received, client_as):
     assert not AccrualJournal.objects.exists()
 
 
-def test_a_manager_cannot_post_for_an_entity_outside_their_scope(received, client_as):
+def test_a_manager_cannot_post_for_an_entity_outside_their_scope_nor_see_its_journals(received, client, client_as):
+    client_as("mia", "Finance managers", ["NW-US"]).post(URL, {"entity": "NW-US", "period": "2026-10"})
+    assert AccrualJournal.objects.count() == 1
+    client.logout()
     client = client_as("max", "Finance managers", ["NW-DE"])
     assert client.post(URL, {"entity": "NW-US", "period": "2026-11"}, HTTP_HX_REQUEST="true").status_code == 404
-    assert not AccrualJournal.objects.exists() and not OutboundWrite.objects.exists()
+    assert AccrualJournal.objects.count() == 1 and OutboundWrite.objects.count() == 1
     page = client.get("/p2p/accruals/").content.decode()
-    assert "NW-US" not in page.split('data-testid="accrual-journals"')[1].split("</section>")[0]
+    section = page.split('data-testid="accrual-journals"')[1].split("</section>")[0]
+    assert "ACR-NW-US-202610" not in section and "No accrual posted yet" in section
 
 
 @pytest.mark.parametrize(
