@@ -13,7 +13,8 @@ invoice they correct and idempotent the same way by ``vendorCreditMemoNumber`` a
 Writes are idempotent by the document number (our external document number, BC's
 ``vendorInvoiceNumber``): it is looked up before anything is created, so a resend after a timeout
 finds the first attempt instead of booking a second invoice. Purchase orders are idempotent the same
-way by their number (manual numbering: BC keeps ours).
+way by their number (manual numbering: BC keeps ours). Accrual journals are idempotent by their
+document number: G/L entries carrying it mean the journal is posted.
 
 Besides the standard API, two more APIs of the same environment are read: the automation API's
 ``users`` (to turn a vendor's ``systemModifiedBy`` into an email) and the custom API page
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -68,6 +70,8 @@ STREAMS = {
     "budgets": StreamSpec("budgets", "budget", cursor_field=CURSOR),
     # A document stream (the posted-document reconciliation reads it), not master data.
     "purchase_credit_memos": StreamSpec("purchase_credit_memos", "erp_credit_memo", cursor_field=CURSOR),
+    # Not master data: what the ERP booked, read to prove our journals are there.
+    "gl_entries": StreamSpec("gl_entries", "gl_entry", cursor_field=CURSOR),
 }
 ENTITY_SETS = {
     "gl_accounts": "accounts",
@@ -80,6 +84,7 @@ ENTITY_SETS = {
     "suppliers": "vendors",
     "purchase_orders": "purchaseOrders",
     "purchase_credit_memos": "purchaseCreditMemos",
+    "gl_entries": "generalLedgerEntries",
 }
 EXPAND = {"purchase_orders": "purchaseOrderLines"}  # lines come with their order: one request per page
 AUTOMATION_API = "microsoft/automation/v2.0"
@@ -163,6 +168,8 @@ class BusinessCentralConnector:
                 yield from self._read_company(stream, company, state)
 
     def write(self, op: WriteOp, *, idempotency_key: str) -> WriteResult:
+        if op.action == "post_accrual_journal":
+            return self._post_journal(op.payload or {}, {"Idempotency-Key": idempotency_key})
         builders = {
             "post_expense_report": mapping.purchase_invoice_body,
             "post_supplier_invoice": mapping.supplier_invoice_body,
@@ -351,6 +358,127 @@ class BusinessCentralConnector:
             raise _with_culprit(exc, P2P_CULPRITS) from None
         return self._order_result(order, company, already=False)
 
+    # --- accrual journals ------------------------------------------------------------------------
+    def _post_journal(self, payload: dict, headers: dict) -> WriteResult:
+        """Post one journal document: idempotent by its document number. G/L entries carrying it mean
+        it is posted (the same result again); lines of an attempt that never posted are replaced."""
+        try:
+            lines = mapping.journal_lines_body(payload)
+        except MappingError as exc:
+            raise Rejected("Workbench_InvalidPayload", str(exc)) from exc
+        company = self._company_named(str(payload.get("entity") or ""))
+        base = f"companies({company['id']})"
+        doc_no = str(payload["document_number"])
+        by_number = {"$filter": f"documentNumber eq {mapping.odata_string(doc_no)}"}
+        log.info(
+            "business_central post_accrual_journal %s (%s, key %s)", doc_no, company["name"], headers["Idempotency-Key"]
+        )
+
+        def entries() -> list[dict]:
+            return [
+                r
+                for page, _ in self._pages(f"{base}/generalLedgerEntries", by_number)
+                for r in page
+                if isinstance(r, dict) and r.get("documentNumber") == doc_no
+            ]
+
+        changed = False  # once BC has accepted a change, any later failure leaves the outcome uncertain
+        try:
+            posted = entries()
+            if posted:
+                return self._journal_result(posted, payload, company, already=True)
+            journal = self._journal_named(company, str(payload["journal"]))
+            lines_path = f"{base}/journals({journal['id']})/journalLines"
+            self._delete_journal_lines(lines_path, by_number, doc_no)
+            try:
+                for body in lines:
+                    self._object(self.http.request("POST", lines_path, json_body=body, headers=headers))
+                    changed = True
+                self._journal_holds_only(lines_path, by_number, doc_no)
+                self.http.request("POST", f"{base}/journals({journal['id']})/Microsoft.NAV.post", headers=headers)
+            except Rejected:
+                posted = entries()  # a parallel attempt may have posted it a moment ago
+                if posted:
+                    return self._journal_result(posted, payload, company, already=True)
+                self._delete_journal_lines(lines_path, by_number, doc_no)  # leave no half-written journal
+                raise
+            changed = True
+            posted = entries()
+            if not posted:
+                raise MalformedPayload(f"journal {doc_no}: posted, but Business Central shows no G/L entries for it")
+        except TransientError as exc:
+            if changed and not exc.uncertain:
+                raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
+            raise
+        except Rejected as exc:
+            raise _with_culprit(exc, JOURNAL_CULPRITS) from None
+        return self._journal_result(posted, payload, company, already=False)
+
+    def _journal_named(self, company: dict, code: str) -> dict:
+        params = {"$filter": f"code eq {mapping.odata_string(code)}"}
+        rows = [r for page, _ in self._pages(f"companies({company['id']})/journals", params) for r in page]
+        found = next(
+            (r for r in rows if isinstance(r, dict) and r.get("code") == code and isinstance(r.get("id"), str)), None
+        )
+        if found is None:
+            raise Rejected(
+                "Internal_RecordNotFound",
+                f"The Gen. Journal Batch does not exist. Identification fields and values: "
+                f"Journal Template Name='GENERAL',Name='{code}'",
+            )
+        return found
+
+    def _journal_holds_only(self, lines_path: str, by_number: dict, doc_no: str) -> None:
+        """Posting books every line of the journal: never post while it holds another document's lines
+        (a parallel attempt still writing, or one that died): refused, naming them, so a person decides."""
+        others = sorted(
+            {
+                str(r.get("documentNumber"))
+                for page, _ in self._pages(lines_path)
+                for r in page
+                if isinstance(r, dict) and r.get("documentNumber") != doc_no
+            }
+        )
+        if others:
+            raise Rejected(
+                "Workbench_JournalNotEmpty",
+                f"The journal also holds unposted lines of {', '.join(others[:5])}; posting {doc_no} now would "
+                "book them too. Post again once they are posted or deleted in Business Central.",
+            )
+
+    def _delete_journal_lines(self, lines_path: str, by_number: dict, doc_no: str) -> None:
+        leftovers = [
+            r
+            for page, _ in self._pages(lines_path, by_number)
+            for r in page
+            if isinstance(r, dict) and r.get("documentNumber") == doc_no and isinstance(r.get("id"), str)
+        ]
+        for line in leftovers:
+            self.http.request("DELETE", f"{lines_path}({line['id']})")
+
+    @staticmethod
+    def _journal_result(entries: list[dict], payload: dict, company: dict, *, already: bool) -> WriteResult:
+        try:
+            debit = sum((mapping.money(e, "debitAmount") for e in entries), start=Decimal(0))
+            dates = {mapping.day(e, "postingDate") for e in entries}
+        except MappingError as exc:
+            raise MalformedPayload(f"G/L entries of journal {payload['document_number']}: {exc}") from None
+        doc_no = str(payload["document_number"])
+        posting_date = min(dates) if dates else str(payload["posting_date"])
+        return WriteResult(
+            external_id=doc_no,
+            status="posted",
+            message=f"{'Already posted' if already else 'Posted'} as journal {doc_no} in {company['name']} "
+            f"({len(entries)} G/L entries)",
+            data={
+                "number": doc_no,
+                "posting_date": posting_date,
+                "entity": company["name"],
+                "entries": len(entries),
+                "debit": debit,
+            },
+        )
+
     # --- reading ---------------------------------------------------------------------------------
     def _pages(self, path: str, params: dict | None = None) -> Iterator[tuple[list, bool]]:
         """(rows, is_last_page) for each page, following ``@odata.nextLink`` on our own origin only."""
@@ -483,6 +611,8 @@ class BusinessCentralConnector:
             return lambda raw: mapping.supplier(raw, entity, currency, emails, terms)
         if stream == "budgets":
             return lambda raw: mapping.budget(raw, entity)
+        if stream == "gl_entries":
+            return lambda raw: mapping.gl_entry(raw, entity)
         fn = {
             "cost_centers": mapping.cost_center,
             "gl_accounts": mapping.gl_account,
@@ -681,6 +811,12 @@ P2P_CULPRITS = [
     (re.compile(r"Tax Group Code of table Purchase Line contains a value \((?P<value>[^)]*)\)"), "tax_code"),
     (re.compile(r"Purchase Header does not exist.*No\.='(?P<value>[^']*)'"), "order_number"),
     (re.compile(r"Purchase Order (?P<value>\S+) is for vendor"), "order_number"),
+]
+
+JOURNAL_CULPRITS = [
+    *P2P_CULPRITS,
+    (re.compile(r"Account No\. of table Gen\. Journal Line contains a value \((?P<value>[^)]*)\)"), "account"),
+    (re.compile(r"for G/L Account (?P<value>\S+?)\.?$"), "account"),
 ]
 
 

@@ -571,3 +571,52 @@ def credit_memo(raw: Any, entity: str, company_currency: str) -> dict:
         "invoice_id": "" if invoice_id == "00000000-0000-0000-0000-000000000000" else invoice_id,
         "invoice_number": text(raw, "invoiceNumber", required=False),
     }
+
+
+# --- accrual journals ------------------------------------------------------------------------------
+MAX_JOURNAL_DOCUMENT_NO = 20  # Gen. Journal Line."Document No." is Code[20]
+
+
+def journal_lines_body(payload: dict) -> list[dict]:
+    """``post_accrual_journal`` payload -> journalLines inserts, one per line (dimensions inline). No
+    lineNumber: BC numbers them after the journal's last line, whoever wrote that."""
+    _require(payload, "journal", "document_number", "posting_date", "lines")
+    doc_no = str(payload["document_number"])
+    if len(doc_no) > MAX_JOURNAL_DOCUMENT_NO:
+        raise MappingError(f"document number {doc_no!r} is longer than {MAX_JOURNAL_DOCUMENT_NO} characters")
+    try:
+        date.fromisoformat(str(payload["posting_date"]))
+    except ValueError:
+        raise MappingError(f"posting date {payload['posting_date']!r} is not a date") from None
+    lines = []
+    for idx, line in enumerate(_account_lines(payload), start=1):
+        body: dict[str, Any] = {
+            "accountType": "G/L Account",
+            "accountNumber": str(line["account"]),
+            "postingDate": str(payload["posting_date"]),
+            "documentNumber": doc_no,
+            "amount": _amount(line.get("amount"), f"line {idx}"),
+            "description": str(line.get("description") or "")[:MAX_DESCRIPTION],
+        }
+        if line.get("cost_center"):
+            body["dimensionSetLines"] = [{"code": "DEPARTMENT", "valueCode": str(line["cost_center"])}]
+        lines.append(body)
+    return lines
+
+
+def gl_entry(raw: Any, entity: str) -> dict:
+    raw = _obj(raw)
+    number = raw.get("entryNumber")
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise MappingError(f"entryNumber must be an integer, got {number!r}")
+    return {
+        "external_id": text(raw, "id"),
+        "entity": entity,
+        "entry_number": number,
+        "document_number": text(raw, "documentNumber", required=False),
+        "posting_date": day(raw, "postingDate"),
+        "account": text(raw, "accountNumber"),
+        "debit": money(raw, "debitAmount"),
+        "credit": money(raw, "creditAmount"),
+        "description": text(raw, "description", required=False),
+    }

@@ -56,6 +56,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "sync:reconciliation_progress": {"GET": PEOPLE},
     "sync:reconcile_now": {"POST": "ed"},
     "p2p:accruals": {"GET": PEOPLE},
+    "p2p:accrual_post": {"POST": "m"},
     "p2p:budgets": {"GET": PEOPLE},
     "p2p:settings": {"GET": "du"},
     "p2p:rule_add": {"POST": "d"},

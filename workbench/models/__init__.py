@@ -1,4 +1,5 @@
 from .access import ApiToken, UserScope
+from .accruals import AccrualJournal, AccrualJournalEvent
 from .audit import AuditHead, AuditRecord, DocumentEvent
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
@@ -37,6 +38,8 @@ from .procurement import (
 )
 
 __all__ = [
+    "AccrualJournal",
+    "AccrualJournalEvent",
     "AuditHead",
     "AuditRecord",
     "Evidence",

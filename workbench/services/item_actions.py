@@ -67,6 +67,9 @@ def exception_item_retry(*, item: ExceptionItem, actor) -> ExceptionItem:
     """Try again: re-validate and re-post the document, or replay a dead write, or re-check a connection."""
     if not item.is_active:
         raise InvalidTransition("Only open items can be retried.")
+    if item.detail.get("accrual_journal_id"):
+        # Posting an accrual is a finance manager's decision, made on the accruals screen.
+        raise InvalidTransition("A finance manager posts this accrual again from the accruals screen.")
     if item.status == Status.WAITING:
         ExceptionEvent.objects.create(
             item=item,

@@ -39,6 +39,12 @@ from workbench.models import (
 )
 from workbench.selectors.connections import connection_of_role, connection_of_system, erp_connection, source_connection
 from workbench.services import masterdata
+from workbench.services.accruals import (
+    POST_JOURNAL,
+    accrual_journal_failed,
+    accrual_journal_posted,
+    accrual_journal_refused,
+)
 from workbench.services.credit_notes import credit_note_ready, credit_notes_waiting_for, is_credit_note
 from workbench.services.documents import (
     document_financial_transition,
@@ -66,6 +72,7 @@ REQUISITION_ORDERED = "requisition_ordered"
 REQUISITION_VALIDATION = "requisition_validation"
 INVOICE_STATUS = "invoice_status"
 POST_CREDIT_NOTE = "post_credit_note"
+# POST_JOURNAL ("post_accrual_journal"): a period-end accrual or its reversal (services/accruals.py).
 # What "posting" a document to the ERP means, per kind.
 POSTING_ACTIONS = {KIND.EXPENSE_REPORT: POST_EXPENSE, KIND.SUPPLIER_INVOICE: POST_INVOICE, KIND.REQUISITION: CREATE_PO}
 ERP_POSTINGS = frozenset([*POSTING_ACTIONS.values(), POST_CREDIT_NOTE])
@@ -707,6 +714,9 @@ def erp_posting_record(
 
 def write_succeeded(write: OutboundWrite, result) -> None:
     """The vendor did it. Call inside the transaction that marked the write done."""
+    if write.action == POST_JOURNAL:
+        _journal_succeeded(write, result)
+        return
     doc = write.document
     if doc is None:
         return
@@ -856,9 +866,29 @@ def credit_note_booked(write: OutboundWrite, result) -> None:
     confirmation_enqueue(doc)
 
 
+def _journal_succeeded(write: OutboundWrite, result) -> None:
+    """An accrual journal (or its reversal) is booked: recorded with what it adds to the books."""
+    journal = accrual_journal_posted(write, result)
+    if journal is None:
+        return
+    erp_posting_record(
+        write=write,
+        result=result,
+        kind=ErpPosting.Kind.ACCRUAL if journal.kind == "accrual" else ErpPosting.Kind.ACCRUAL_REVERSAL,
+        entity_id=journal.entity_id,
+        amount=journal.amount,  # signed: the reversal's is negative
+        currency=journal.currency,
+        posting_date=str((result.data or {}).get("posting_date") or journal.posting_date),
+        reference=journal.document_number,
+    )
+
+
 def write_refused(write: OutboundWrite, *, code: str, message: str, field: str = "", value: str = "") -> None:
     """The vendor refused it (a business answer, not retried). Call inside the transaction that marked
     the write rejected."""
+    if write.action == POST_JOURNAL:
+        accrual_journal_refused(write, code=code, message=message)
+        return
     doc = write.document
     if doc is None:
         return
@@ -904,6 +934,9 @@ def write_refused(write: OutboundWrite, *, code: str, message: str, field: str =
 
 def write_dead(write: OutboundWrite, *, attempts: int, error: str) -> None:
     """Gave up after the last attempt: a technical item with a Replay action."""
+    if write.action == POST_JOURNAL:
+        accrual_journal_failed(write, error=error)
+        return
     if write.document is not None:
         exception_item_raise(
             code="POSTING_FAILED",

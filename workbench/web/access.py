@@ -73,6 +73,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "sync:reconcile_now": {"POST": (OPERATE,)},
     # procure to pay
     "p2p:accruals": {"GET": (VIEW,)},
+    "p2p:accrual_post": {"POST": (APPROVE,)},  # finance managers book the period's accrual in the ERP
     "p2p:budgets": {"GET": (VIEW,)},
     "p2p:settings": {"GET": READ_CONFIG},
     "p2p:rule_add": {"POST": (CONFIGURE,)},

@@ -40,6 +40,7 @@ items_patterns = (
 p2p_patterns = (
     [
         path("accruals/", p2p.accruals_page, name="accruals"),
+        path("accruals/post/", p2p.accrual_post_view, name="accrual_post"),
         path("budgets/", p2p.budgets_page, name="budgets"),
         path("settings/", p2p.settings_page, name="settings"),
         path("settings/rules/", p2p.rule_save, name="rule_add"),

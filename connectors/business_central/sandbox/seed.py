@@ -32,6 +32,9 @@ from .odata import iso_ms
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 EMPTY_DATE = "0001-01-01"  # BC's "no date"
 DEPARTMENT, PROJECT = "DEPARTMENT", "PROJECT"
+# Period-end accruals are booked through one general journal per company, balanced against this account.
+ACCRUALS_JOURNAL = "ACCRUALS"
+ACCRUED_LIABILITIES = ("2120", "Accrued Liabilities")
 SYSTEM_VERSION = "27.0.38460.41032"
 ADDRESSES = {
     "US": ("1 Microsoft Way", "Redmond", "WA", "98052"),
@@ -474,7 +477,53 @@ def seed_documents(world: World, seed: int) -> dict[str, dict[str, dict]]:
                     ts(),
                 ),
             )
+    for code, *_ in world.entities:
+        _seed_journal(gid("company", code), code, add, ts, gid)
     return out
+
+
+def _seed_journal(cid: str, entity: str, add, ts, gid) -> None:
+    """The accrued-liabilities account and the ACCRUALS journal balanced by it (seeded last: the
+    collections before keep their timestamps)."""
+    number, name = ACCRUED_LIABILITIES
+    account_id = gid("account", entity, number)
+    add(
+        "accounts",
+        stamp(
+            {
+                "id": account_id,
+                "number": number,
+                "displayName": name,
+                "category": "Liabilities",
+                "subCategory": "",
+                "blocked": False,
+                "accountType": "Posting",
+                "directPosting": True,
+                "netChange": 0,
+                "consolidationTranslationMethod": "",
+                "consolidationDebitAccount": "",
+                "consolidationCreditAccount": "",
+                "excludeFromConsolidation": False,
+                "_company": cid,
+            },
+            ts(),
+        ),
+    )
+    add(
+        "journals",
+        stamp(
+            {
+                "id": gid("journal", entity, ACCRUALS_JOURNAL),
+                "code": ACCRUALS_JOURNAL,
+                "displayName": "Period-end accruals",
+                "templateDisplayName": "GENERAL",
+                "balancingAccountId": account_id,
+                "balancingAccountNumber": number,
+                "_company": cid,
+            },
+            ts(),
+        ),
+    )
 
 
 def _seed_p2p(world: World, seed: int, add, ts, gid, out: dict[str, dict[str, dict]]) -> None:

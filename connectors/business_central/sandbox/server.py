@@ -20,6 +20,9 @@ A purchase invoice names its order with the sandbox's request property ``purchas
 (``purchaseCreditMemos`` + lines, deep insert, ``Microsoft.NAV.post``; credit_memos.py) are applied
 to a posted invoice of the same vendor; a vendor's ``balance`` is its open invoices less its open
 credit memos, computed as it is read.
+
+Accruals: ``journals`` (``ACCRUALS``, balanced by 2120 Accrued Liabilities), their ``journalLines``
+and ``Microsoft.NAV.post``, and the ``generalLedgerEntries`` posting makes (journals.py).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from connectors.sandboxkit.kit import HttpError, Request, Sandbox
 from connectors.sandboxkit.world import build_world, stable_guid
 
 from . import credit_memos, rules
+from .journals import JournalsMixin
 from .odata import BcError, Clock, page_of, parse_dt, parse_filter, parse_top, syntax_error
 from .seed import DEPARTMENT, PROJECT, ZERO_GUID, order_line, order_totals, purchase_order, seed_documents, stamp
 
@@ -67,6 +71,8 @@ SETS = {
     "purchaseOrders": ("purchaseOrder", "Purchase Order Entity Buffer"),
     "purchaseReceipts": ("purchaseReceipt", "Purch. Rcpt. Header"),
     "purchaseCreditMemos": ("purchaseCreditMemo", "Purch. Cr. Memo Entity Buffer"),
+    "journals": ("journal", "Gen. Journal Batch"),
+    "generalLedgerEntries": ("generalLedgerEntry", "G/L Entry"),
 }
 SET_NAMES = "|".join(SETS)
 SETTLED = ("purchaseInvoices", "purchaseCreditMemos", "vendors")  # sets that show payments: settle first
@@ -148,7 +154,7 @@ def public(doc: dict) -> dict:
     return out
 
 
-class BusinessCentralSandbox(Sandbox):
+class BusinessCentralSandbox(JournalsMixin, Sandbox):
     name = "business_central"
     token_path = "/oauth2/v2.0/token"
 
@@ -199,6 +205,7 @@ class BusinessCentralSandbox(Sandbox):
             r"/dimensionSetLines",
             self._list_line_dimensions,
         )
+        self._journal_routes(COMPANY, KEY)
         # Registered last: any other GET under the API names the segment BC does not know.
         route("GET", API + r"/.*", self._unknown_segment)
         route("POST", r"/sandbox/touch", self._touch, auth=False)

@@ -2,8 +2,8 @@ from django.shortcuts import render
 
 from workbench.models import Document
 from workbench.selectors import document_trace
-from workbench.selectors.due_soon import invoice_payment_outlook
 from workbench.selectors.balances import supplier_open_balance
+from workbench.selectors.due_soon import invoice_payment_outlook
 from workbench.web.scoping import document_or_404
 
 

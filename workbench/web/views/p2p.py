@@ -7,7 +7,10 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
+from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
@@ -15,9 +18,10 @@ from django_htmx.http import trigger_client_event
 from sync.jobs.einvoice_inbox import einvoice_receive
 from workbench import roles
 from workbench.errors import WorkbenchError
-from workbench.models import ApprovalDelegation, ApprovalRule, LegalEntity, MatchTolerance
+from workbench.models import AccrualJournal, ApprovalDelegation, ApprovalRule, LegalEntity, MatchTolerance
 from workbench.selectors import accruals, budget_positions
 from workbench.services import invoices
+from workbench.services.accruals import accrual_post
 from workbench.services.p2p_settings import approval_rule_save, delegation_add, tolerance_save
 
 from .items import _act, _reason
@@ -73,12 +77,64 @@ def reject_invoice(request, pk):
 # --- accruals and budgets ------------------------------------------------------------------------------
 
 
+def _journals_context(request, entity: str) -> dict:
+    """The accrual journals the reader may see (their entities), newest period first."""
+    journals = roles.in_scope(AccrualJournal.objects.select_related("entity", "requested_by"), request.user)
+    if entity:
+        journals = journals.filter(entity__code=entity)
+    return {
+        "journals": journals[:48],
+        "can_post_accrual": request.user.has_perm(roles.APPROVE),
+        "accrual_period": request.POST.get("period", "")[:7] or f"{timezone.now():%Y-%m}",
+    }
+
+
 @vary_on_headers("HX-Request")
 def accruals_page(request):
     entity = request.GET.get("entity", "")[:20]
     data = accruals(entity_code=entity, entity_ids=roles.entity_ids(request.user))
     entities = roles.in_scope(LegalEntity.objects.all(), request.user, field="pk")
-    return render(request, "workbench/accruals.html", {**data, "entity": entity, "entities": entities})
+    return render(
+        request,
+        "workbench/accruals.html",
+        {**data, **_journals_context(request, entity), "entity": entity, "entities": entities},
+    )
+
+
+@require_POST
+def accrual_post_view(request):
+    """A finance manager posts an entity's period accrual to the ERP (its reversal follows once it is booked)."""
+    code = request.POST.get("entity", "")[:20]
+    entity = get_object_or_404(roles.in_scope(LegalEntity.objects.all(), request.user, field="pk"), code=code)
+    period = request.POST.get("period", "")[:7]
+    level = "success"
+    try:
+        journals, changed = accrual_post(entity=entity, period=period, actor=request.user)
+    except WorkbenchError as exc:
+        message, level = str(exc), "error"
+    except IntegrityError:  # a second request for the same entity and period won the race
+        message, level = f"The accrual of {entity.code} for {period} was just requested by someone else.", "info"
+    else:
+        accrual = journals[0]
+        if changed:
+            message = (
+                f"Accrual {accrual.document_number} of {accrual.amount:,.2f} {accrual.currency} queued for the ERP."
+            )
+            if accrual.status == AccrualJournal.Status.POSTED:
+                message = f"Reversal of {accrual.document_number} queued for the ERP."
+        else:
+            message = f"The accrual of {entity.code} for {period} is already {accrual.get_status_display().lower()}."
+            level = "info"
+        if accrual.message and accrual.status == AccrualJournal.Status.QUEUED:
+            message += " " + accrual.message
+    if request.htmx:
+        entities = roles.in_scope(LegalEntity.objects.all(), request.user, field="pk")
+        shown = request.POST.get("shown", "")[:20]  # the page's entity filter: the section stays as it was
+        ctx = {**_journals_context(request, shown), "entity": shown or code, "entities": entities}
+        response = render(request, "workbench/accruals.html#journals", ctx)
+        return trigger_client_event(response, "toast", {"message": message, "level": level})
+    (messages.success if level != "error" else messages.error)(request, message)
+    return redirect(f"{reverse('p2p:accruals')}?entity={entity.code}")
 
 
 @vary_on_headers("HX-Request")
