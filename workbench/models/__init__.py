@@ -11,7 +11,7 @@ from .governance import (
     OverrideReason,
     OverrideRequest,
 )
-from .ledger import ErpPosting
+from .ledger import ErpPosting, ReconciliationSettings
 from .mappings import MappingRule, MappingRuleVersion, MappingRun
 from .masterdata import (
     AccountingPeriod,
@@ -64,6 +64,7 @@ __all__ = [
     "DocumentRef",
     "Employee",
     "ErpPosting",
+    "ReconciliationSettings",
     "ExceptionEvent",
     "ExceptionGroup",
     "ExceptionItem",
