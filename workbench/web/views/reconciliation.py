@@ -8,8 +8,9 @@ progress like the sync page's Run now; an admin sets how long the detail is kept
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
@@ -81,10 +82,16 @@ def retention_save(request):
         days = int(raw) if raw.isdigit() and len(raw) <= 6 else 0
         settings = reconciliation_retention_set(days=days, actor=request.user)
     except WorkbenchError as exc:
+        if not request.htmx:
+            messages.error(request, str(exc))
+            return redirect("sync:reconciliation")
         response = render(
             request, "workbench/reconciliation.html#retention", {"retention": reconciliation_settings_get()}
         )
         return trigger_client_event(response, "toast", {"message": str(exc), "level": "error"})
+    if not request.htmx:
+        messages.success(request, f"Drift rows and proof lines are kept {settings.retention_days} days.")
+        return redirect("sync:reconciliation")
     response = render(request, "workbench/reconciliation.html#retention", {"retention": settings})
     return trigger_client_event(
         response,
