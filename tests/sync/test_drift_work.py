@@ -52,6 +52,7 @@ def posted(conns):
     erp, expense = conns
     full_sync(erp, expense)
     assert ErpPosting.objects.count() > 3
+    erp.refresh_from_db()
     return erp
 
 
