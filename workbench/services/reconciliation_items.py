@@ -65,8 +65,8 @@ def _describe(rec: dict) -> str:
 def _drift_message(run_id: int, stream: str, records: list[dict], total: int) -> str:
     names = "; ".join(_describe(r) for r in records[:5])
     more = f"; and {total - 5} more" if total > 5 else ""
-    noun = "record differs" if total == 1 else "records differ"
-    return f"Reconciliation #{run_id}: {total} {stream.replace('_', ' ')} {noun} from the ERP: {names}{more}."
+    what = "record of {} differs" if total == 1 else "records of {} differ"
+    return f"Reconciliation #{run_id}: {total} {what.format(stream.replace('_', ' '))} from the ERP: {names}{more}."
 
 
 @transaction.atomic
