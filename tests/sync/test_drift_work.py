@@ -198,6 +198,9 @@ def test_a_lost_and_a_retotaled_invoice_raise_posting_drift_repost_and_correctio
     assert lost.superseded_at is not None  # kept as history
     successor = ErpPosting.objects.get(write=write)
     assert successor.document_id == lost.document_id and successor.erp_id != lost.erp_id
+    doc = successor.document
+    assert doc.erp_document_number == successor.erp_number != lost.erp_number  # the document shows the new one
+    assert doc.events.filter(action="reposted", message__contains=lost.erp_number).exists()
 
     plant(erp_sandbox, "/sandbox/posted-drift", {"change": [{"id": changed.erp_id, "total": str(original_total)}]})
     final = reconcile_now(erp)

@@ -412,16 +412,17 @@ def posting_repost(*, item: ExceptionItem, actor) -> OutboundWrite:
     doc.refresh_from_db()
     ErpPosting.objects.filter(pk=posting.pk).update(superseded_at=timezone.now())
     lines = list(DocumentLine.objects.filter(document=doc).select_related("po_line").order_by("line_no"))
+    lost = posting.erp_number or posting.reference or posting.erp_id
     write = OutboundWrite.objects.create(
         connection=posting.connection,
         document=doc,
         action=POSTING_ACTIONS[doc.kind],
         idempotency_key=doc.posting_key,
-        payload=posting_payload(doc, lines),
+        # reposted_from: the answer updates the already-posted document's ERP number (postings.write_succeeded)
+        payload={**posting_payload(doc, lines), "reposted_from": lost},
     )
     ExceptionItem.objects.filter(pk=item.pk).update(detail={**item.detail, "repost_write_id": write.pk})
     item.detail = {**item.detail, "repost_write_id": write.pk}
-    lost = posting.erp_number or posting.reference or posting.erp_id
     document_event_add(
         document=doc,
         system="workbench",
