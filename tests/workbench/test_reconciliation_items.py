@@ -109,6 +109,13 @@ def test_the_item_page_shows_the_records_and_offers_the_fixes_to_whom_may_take_t
     assert 'data-drift="NW-US/SALES"' in page and "Sales &amp; Marketing" in page
     assert f"/items/{item.pk}/accept-erp/" in page and f"/items/{item.pk}/pull-again/" in page
 
+    engineer = client_as("eng2", "Integration engineers")
+    engineer.post(f"/items/{item.pk}/accept-erp/", HTTP_HX_REQUEST="true")
+    item.refresh_from_db()
+    assert item.status == "waiting"
+    # It waits for the next reconciliation, maybe tonight: the page does not poll for it.
+    assert f"/items/{item.pk}/progress/" not in engineer.get(f"/items/{item.pk}/").content.decode()
+
     read_only = client_as("ana", "Finance analysts").get(f"/items/{item.pk}/").content.decode()
     assert 'data-drift="NW-US/SALES"' in read_only and f"/items/{item.pk}/accept-erp/" not in read_only
     # No entity: only accounts that work on every entity see it.

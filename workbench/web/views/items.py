@@ -42,6 +42,8 @@ FLAGGED_FIELD = {
 def follow(item: ExceptionItem) -> bool:
     """Whether the page should keep polling: a fix is being re-validated, or the document is on its way to the ERP."""
     doc = item.document
+    if item.code in DRIFT_CODES:
+        return False  # a drift fix waits for the next reconciliation (nightly): nothing to watch live
     if item.status == "waiting" or (doc is not None and doc.financial_status == "posting"):
         return True
     if doc is None or item.status not in ("overridden", "resolved") or doc.financial_status != "not_posted":
