@@ -10,8 +10,13 @@ import pytest
 from tests.conftest import make_person
 from tests.factories import master_data
 from workbench.errors import WorkbenchError
+from workbench.ledger_proof import Line
 from workbench.models import Budget, Connection, CostCenter, Employee, ExceptionItem, LegalEntity
-from workbench.services.reconciliation_items import drift_accept_erp_values, reconciliation_drift_record
+from workbench.services.reconciliation_items import (
+    drift_accept_erp_values,
+    posting_drift_record,
+    reconciliation_drift_record,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +125,20 @@ def test_the_item_page_shows_the_records_and_offers_the_fixes_to_whom_may_take_t
     assert 'data-drift="NW-US/SALES"' in read_only and f"/items/{item.pk}/accept-erp/" not in read_only
     # No entity: only accounts that work on every entity see it.
     assert client_as("ana.de", "Finance analysts", ["NW-DE"]).get(f"/items/{item.pk}/").status_code == 404
+
+
+def test_a_proof_line_off_for_no_document_is_an_item_of_its_entity_period_and_currency(erp):
+    us = LegalEntity.objects.get(code="NW-US")
+    off = Line(us.pk, "2026-11", "USD", Decimal("500.00"), Decimal("480.00"), 3)
+
+    (item,) = posting_drift_record(connection=erp, run_id=9, drifts=[], lines=[off])
+
+    item.refresh_from_db()
+    assert item.code == "POSTING_DRIFT" and item.entity_id == us.pk and item.document_id is None
+    assert (item.amount_at_risk, item.currency) == (Decimal(20), "USD")
+    assert "NW-US 2026-11 USD" in item.message and "20.00 unexplained" in item.message
+    assert not item.detail["repostable"]
+
+    posting_drift_record(connection=erp, run_id=10, drifts=[], lines=[Line(us.pk, "2026-11", "USD", 1, 1, 1)])
+    item.refresh_from_db()
+    assert item.status == "resolved" and "#10" in item.events.get(action="reconciled").reason

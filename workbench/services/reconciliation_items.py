@@ -439,8 +439,8 @@ def posting_repost(*, item: ExceptionItem, actor) -> OutboundWrite:
 
 
 def reconciliation_settings_get() -> ReconciliationSettings:
-    settings, _ = ReconciliationSettings.objects.get_or_create(pk=1)
-    return settings
+    """The one settings row, or its defaults (unsaved) until an admin first changes them."""
+    return ReconciliationSettings.objects.filter(pk=1).first() or ReconciliationSettings(pk=1)
 
 
 def reconciliation_retention_cutoff(now=None):
@@ -453,7 +453,7 @@ def reconciliation_retention_set(*, days: int, actor) -> ReconciliationSettings:
     if not 1 <= days <= 3650:
         raise WorkbenchError("Keep reconciliation detail between 1 and 3,650 days.")
     settings = reconciliation_settings_get()
-    if settings.retention_days != days:
+    if settings._state.adding or settings.retention_days != days:
         settings.retention_days = days
         with acting_as(actor):  # the config-change signal records who
             settings.save()
