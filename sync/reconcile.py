@@ -48,13 +48,7 @@ from sync.runs import Skipped, read_with_retries, renew, run_recorded
 from workbench import jobs, streams
 from workbench.models import Budget, Connection, LegalEntity
 from workbench.money import parse_amount
-from workbench.services.reconciliation_items import (
-    NAMED as DRIFT_NAMED,
-)
-from workbench.services.reconciliation_items import (
-    reconciliation_drift_record,
-    reconciliation_retention_cutoff,
-)
+from workbench.services import reconciliation_items as drift_work
 from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 log = logging.getLogger(__name__)
@@ -401,12 +395,12 @@ def drift_items_raise(run: ReconciliationRun, result: ReconciliationResult) -> N
     named: dict[str, list[dict]] = {}
     for stream, counts in result.streams.items():
         if counts["added"] or counts["changed"] or counts["deleted"]:
-            rows = DriftRecord.objects.filter(run=run, stream=stream).order_by("key")[:DRIFT_NAMED]
+            rows = DriftRecord.objects.filter(run=run, stream=stream).order_by("key")[: drift_work.NAMED]
             named[stream] = [
                 {"key": d.key, "parts": key_parts(d.key), "kind": d.kind, "diffs": d.diffs, "erp_id": d.erp_id}
                 for d in rows
             ]
-    reconciliation_drift_record(
+    drift_work.reconciliation_drift_record(
         connection=run.connection, run_id=run.pk, streams=list(result.streams), drift=named, counts=result.streams
     )
 
@@ -414,7 +408,9 @@ def drift_items_raise(run: ReconciliationRun, result: ReconciliationResult) -> N
 def reconciliation_prune(*, connection: Connection) -> int:
     """Drop the drift rows and proof lines of runs older than the retention an admin set; the runs and
     their counts stay. Returns how many runs lost their detail."""
-    old = ReconciliationRun.objects.filter(connection=connection, started_at__lt=reconciliation_retention_cutoff())
+    old = ReconciliationRun.objects.filter(
+        connection=connection, started_at__lt=drift_work.reconciliation_retention_cutoff()
+    )
     runs = list(old.filter(Q(drift__isnull=False) | Q(proof__isnull=False)).values_list("pk", flat=True).distinct())
     DriftRecord.objects.filter(run_id__in=runs).delete()
     ProofLine.objects.filter(run_id__in=runs).delete()

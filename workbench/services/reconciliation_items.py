@@ -69,7 +69,7 @@ def _drift_message(run_id: int, stream: str, records: list[dict], total: int) ->
     return f"Reconciliation #{run_id}: {total} {what.format(stream.replace('_', ' '))} from the ERP: {names}{more}."
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def reconciliation_drift_record(
     *,
     connection: Connection,
@@ -168,7 +168,7 @@ def _repost_pending(item: ExceptionItem) -> bool:
     )
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def posting_drift_record(
     *, connection: Connection, run_id: int, drifts: list[DocumentDrift], lines: list[Line]
 ) -> list[ExceptionItem]:
