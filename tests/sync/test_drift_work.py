@@ -22,6 +22,7 @@ from sync.tasks import pull_stream_full_task
 from tests.conftest import make_connections, make_person
 from tests.support.pipeline import drain_outbox, full_sync
 from workbench.models import AuditRecord, CostCenter, ErpPosting, ExceptionItem, LegalEntity, OutboundWrite
+from workbench.money import fmt
 from workbench.services.reconciliation_items import drift_pull_again
 
 pytestmark = pytest.mark.django_db
@@ -219,6 +220,16 @@ def test_a_canceled_invoice_is_drift_and_out_of_scope_people_do_not_see_it(poste
     reconcile_now(erp)
     item = items("POSTING_DRIFT").get()
     assert item.detail["why"] == "canceled" and item.entity_id == posting.entity_id
+
+    # The proof on the reconciliation page: both sums and the difference of that entity, period and currency.
+    page = client_as("ana", "Finance analysts").get("/sync/reconciliation/").content.decode()
+    row = page.split(f'data-proof="NW-US:{posting.period}:{posting.currency}"')[1].split("</tr>")[0]
+    assert 'class="late"' in row  # a line that does not tie out stands out
+    assert f'data-testid="proof-difference">{fmt(posting.amount, posting.currency)}<' in row
+    line = ProofLine.objects.get(run__connection=erp, entity=posting.entity, period=posting.period,
+                                 currency=posting.currency)  # fmt: skip
+    assert line.difference == posting.amount and line.ours - line.erp == posting.amount
+    assert fmt(line.ours, line.currency) in row and fmt(line.erp, line.currency) in row
 
     german = client_as("ana.de", "Finance analysts", ["NW-DE"])
     assert german.get(f"/items/{item.pk}/").status_code == 404
