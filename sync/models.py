@@ -7,7 +7,10 @@
   what it wants told; sync delivers it.
 - `ReconciliationRun` is one nightly comparison of the ERP's master data with our copies, and each
   `DriftRecord` one record that differs: added in the ERP, changed there without the timestamp an
-  incremental read relies on, or deleted there. Drift is reported, not repaired (sync/reconcile.py).
+  incremental read relies on, or deleted there. Drift becomes RECONCILIATION_DRIFT work
+  (workbench/services/reconciliation_items.py); a person repairs it from the item.
+- `ProofLine` is the nightly proof of one run: per entity, period and currency, what we posted and
+  what the ERP holds for those same documents.
 """
 
 from django.db import models
@@ -136,6 +139,29 @@ class DriftRecord(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.stream} {self.key}"
+
+
+class ProofLine(models.Model):
+    """The sum we posted and the sum the ERP holds for those documents, for one entity, period and currency."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="proof")
+    entity = models.ForeignKey("workbench.LegalEntity", on_delete=models.CASCADE, related_name="+")
+    period = models.CharField(max_length=7, help_text="YYYY-MM")
+    currency = models.CharField(max_length=3)
+    ours = models.DecimalField(max_digits=20, decimal_places=4, help_text="Sum of what the workbench posted.")
+    erp = models.DecimalField(max_digits=20, decimal_places=4, help_text="Sum the ERP holds for those documents.")
+    difference = models.DecimalField(max_digits=20, decimal_places=4, help_text="Ours minus the ERP's.")
+    documents = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["entity__code", "period", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "entity", "period", "currency"], name="uniq_proof_line"),
+            models.CheckConstraint(condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="proof_currency_iso"),
+        ]
+
+    def __str__(self):
+        return f"{self.period} {self.currency}: {self.ours} / {self.erp}"
 
 
 class WorkerBeat(models.Model):

@@ -12,10 +12,13 @@ compared values (``values_list``, no model instances), the ERP side streams page
 key met is marked seen (its values freed; re-reads after a retry are recognised). What is left
 unseen at the end was deleted in the ERP. Drift rows are written per page.
 
-Reported, not repaired. The ERP is the system of record, but drift usually means something
-happened there that a person should look at (a bad import, a restore) before it spreads, and a
-deletion applied blindly would cascade or orphan documents that name the code. Repair belongs to a
-separate, audited action ("Apply ERP values") that upserts the ERP's values of chosen drift rows.
+Not repaired here. The ERP is the system of record, but drift usually means something happened
+there that a person should look at (a bad import, a restore) before it spreads, and a deletion
+applied blindly would cascade or orphan documents that name the code. Each stream's drift becomes
+one RECONCILIATION_DRIFT item (workbench/services/reconciliation_items.py) whose fixes a person
+takes: pull the stream again, or accept the ERP's values (audited). The item resolves itself when a
+later run finds the stream clean. Posted documents and the nightly proof follow the master data
+(sync/reconcile_postings.py); drift rows and proof lines are kept for the retention an admin sets.
 
 A master-data pull running at the same time can make a record look drifted for the moment between
 our two reads; before a stream's drift is final it is checked again against the ledger as it is
@@ -39,11 +42,13 @@ from django.db.models import Count, F, Q
 
 from connectors.base import Page
 from sync.health import connector_for
-from sync.models import DriftRecord, ReconciliationRun
+from sync.models import DriftRecord, ProofLine, ReconciliationRun
+from sync.reconcile_postings import reconcile_postings
 from sync.runs import Skipped, read_with_retries, renew, run_recorded
 from workbench import jobs, streams
 from workbench.models import Budget, Connection, LegalEntity
 from workbench.money import parse_amount
+from workbench.services import reconciliation_items as drift_work
 from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 log = logging.getLogger(__name__)
@@ -360,7 +365,12 @@ def run_reconciliation(run: ReconciliationRun) -> ReconciliationRun:
 
     def body() -> str:
         DriftRecord.objects.filter(run=run).delete()  # a redelivered task starts its run again from scratch
-        return reconcile_master_data(run).message()
+        result = reconcile_master_data(run)
+        drift_items_raise(run, result)
+        renew(run.connection, JOB, LEASE_SECONDS)
+        postings = reconcile_postings(run, connector_for(run.connection))
+        pruned = reconciliation_prune(connection=run.connection)
+        return result.message() + postings.message() + (f" {pruned} old runs' detail pruned." if pruned else "")
 
     return run_recorded(
         run,
@@ -378,6 +388,33 @@ def run_reconciliation(run: ReconciliationRun) -> ReconciliationRun:
             "message": "",
         },
     )
+
+
+def drift_items_raise(run: ReconciliationRun, result: ReconciliationResult) -> None:
+    """Every stream compared in full: its drift becomes (or stays, or stops being) a RECONCILIATION_DRIFT item."""
+    named: dict[str, list[dict]] = {}
+    for stream, counts in result.streams.items():
+        if counts["added"] or counts["changed"] or counts["deleted"]:
+            rows = DriftRecord.objects.filter(run=run, stream=stream).order_by("key")[: drift_work.NAMED]
+            named[stream] = [
+                {"key": d.key, "parts": key_parts(d.key), "kind": d.kind, "diffs": d.diffs, "erp_id": d.erp_id}
+                for d in rows
+            ]
+    drift_work.reconciliation_drift_record(
+        connection=run.connection, run_id=run.pk, streams=list(result.streams), drift=named, counts=result.streams
+    )
+
+
+def reconciliation_prune(*, connection: Connection) -> int:
+    """Drop the drift rows and proof lines of runs older than the retention an admin set; the runs and
+    their counts stay. Returns how many runs lost their detail."""
+    old = ReconciliationRun.objects.filter(
+        connection=connection, started_at__lt=drift_work.reconciliation_retention_cutoff()
+    )
+    runs = list(old.filter(Q(drift__isnull=False) | Q(proof__isnull=False)).values_list("pk", flat=True).distinct())
+    DriftRecord.objects.filter(run_id__in=runs).delete()
+    ProofLine.objects.filter(run_id__in=runs).delete()
+    return len(runs)
 
 
 def reconciliation_start(*, connection: Connection, actor=None) -> ReconciliationRun:

@@ -13,6 +13,7 @@ from sync import push
 from sync.health import check_connection
 from sync.jobs import run_job
 from sync.jobs.einvoice_inbox import scan_folder
+from sync.jobs.master_data import pull_stream_full
 from sync.models import ReconciliationRun, SyncRun
 from sync.reconcile import run_reconciliation
 from workbench import jobs
@@ -39,6 +40,16 @@ def scheduled_job_task(connection: str, job: str) -> str:
         return "no such enabled connection"
     run = SyncRun.objects.create(connection=conn, job=job, triggered_by="schedule")
     return run_job(run).status
+
+
+@shared_task(name=jobs.PULL_STREAM_FULL, acks_late=True)
+def pull_stream_full_task(connection_id: int, stream: str) -> str:
+    """A drift item's "Pull again": one master-data stream read in full (sync/jobs/master_data.py)."""
+    conn = Connection.objects.filter(pk=connection_id).first()
+    if conn is None:
+        return "gone"
+    run = SyncRun.objects.create(connection=conn, job=SyncRun.Job.MASTER_DATA, triggered_by=f"pull again: {stream}")
+    return pull_stream_full(run, stream).status
 
 
 @shared_task(name=jobs.PROCESS_OUTBOX, acks_late=True)

@@ -22,6 +22,7 @@ REMATCH_OPEN_INVOICES = "sync.rematch_open_invoices"
 MAPPING_RUN = "sync.mapping_run"
 RECONCILE_MASTER_DATA = "sync.reconcile_master_data"
 RUN_JOB = "sync.run_job"
+PULL_STREAM_FULL = "sync.pull_stream_full"  # one master-data stream read in full, its cursor ignored
 NAMES = (
     PROCESS_OUTBOX,
     REVALIDATE_DOCUMENT,
@@ -31,6 +32,7 @@ NAMES = (
     MAPPING_RUN,
     RECONCILE_MASTER_DATA,
     RUN_JOB,
+    PULL_STREAM_FULL,
 )
 
 _local = threading.local()

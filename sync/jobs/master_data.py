@@ -8,7 +8,7 @@ from django.utils import timezone
 from connectors.base import Page
 from sync.health import connector_for
 from sync.models import SyncRun
-from sync.runs import cursor_of, cursor_save, progress, read_with_retries
+from sync.runs import Skipped, cursor_of, cursor_save, progress, read_with_retries, run_recorded
 from workbench.models import Connection
 from workbench.services.masterdata import masterdata_upsert
 from workbench.services.revalidation import documents_revalidate_open
@@ -36,3 +36,27 @@ def pull_master_data(run: SyncRun) -> str:
     # New or changed master data can fix (or break) documents waiting in the queue.
     documents_revalidate_open()
     return "; ".join(errors[:5])
+
+
+def pull_stream_full(run: SyncRun, stream: str) -> SyncRun:
+    """One master-data stream read from the start (a drift item's "Pull again"), under the master-data
+    job's lease. Its cursor is neither used nor moved: the incremental pull carries on where it was."""
+
+    def body() -> str:
+        if stream not in ORDER:
+            raise Skipped(f"{stream!r} is not a master-data stream.")
+        connector = connector_for(run.connection)
+        SyncRun.objects.filter(pk=run.pk).update(progress_total=1)
+        errors: list[str] = []
+
+        def on_page(page: Page) -> None:
+            stored, errs = masterdata_upsert(stream=stream, records=page.records, connection=run.connection)
+            errors.extend(errs + [e.message for e in page.errors])
+            progress(run, records_read=stored, records_failed=len(errs) + len(page.errors))
+
+        read_with_retries(run.connection, lambda: connector.read(stream, None), on_page)
+        progress(run, progress_done=1)
+        documents_revalidate_open()
+        return f"Full pull of {stream}. " + "; ".join(errors[:5])
+
+    return run_recorded(run, job=run.job, body=body)

@@ -44,6 +44,9 @@ MATRIX: dict[str, dict[str, str]] = {
     "items:credit_note": {"POST": "am"},
     "items:route": {"POST": "am"},
     "items:reject_invoice": {"POST": "am"},
+    "items:pull_again": {"POST": "amd"},  # drift fixes: the item's kind of work, or an admin
+    "items:accept_erp": {"POST": "amd"},
+    "items:repost": {"POST": "amd"},
     "documents:detail": {"GET": PEOPLE},
     "evidence:download": {"GET": PEOPLE},
     "sync:page": {"GET": PEOPLE},
@@ -55,6 +58,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "sync:reconciliation_run": {"GET": PEOPLE},
     "sync:reconciliation_progress": {"GET": PEOPLE},
     "sync:reconcile_now": {"POST": "ed"},
+    "sync:reconciliation_retention": {"POST": "d"},
     "p2p:accruals": {"GET": PEOPLE},
     "p2p:accrual_post": {"POST": "m"},
     "p2p:budgets": {"GET": PEOPLE},

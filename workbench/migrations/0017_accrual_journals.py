@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workbench', '0015_erp_postings'),
+        ('workbench', '0016_credit_memos'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workbench', '0015_erp_postings'),
+        ('workbench', '0018_reconciliation_items'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workbench', '0015_erp_postings'),
+        ('workbench', '0019_gl_account_postable'),
     ]
 
     operations = [

@@ -25,5 +25,5 @@ def create(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("workbench", "0015_erp_postings")]
+    dependencies = [("workbench", "0020_invoice_due_dates")]
     operations = [migrations.RunPython(create, migrations.RunPython.noop)]

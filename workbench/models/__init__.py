@@ -12,7 +12,7 @@ from .governance import (
     OverrideReason,
     OverrideRequest,
 )
-from .ledger import ErpPosting
+from .ledger import ErpPosting, ReconciliationSettings
 from .mappings import MappingRule, MappingRuleVersion, MappingRun
 from .masterdata import (
     AccountingPeriod,
@@ -67,6 +67,7 @@ __all__ = [
     "DocumentRef",
     "Employee",
     "ErpPosting",
+    "ReconciliationSettings",
     "ExceptionEvent",
     "ExceptionGroup",
     "ExceptionItem",

@@ -10,6 +10,7 @@ or accrued costs (an invoice +, a credit memo -, an accrual +, its reversal -), 
 (the document's own; never converted).
 """
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .documents import CURRENCY_CHECK
@@ -44,6 +45,9 @@ class ErpPosting(models.Model):
     posting_date = models.DateField()
     period = models.CharField(max_length=7, help_text="YYYY-MM of the posting date.")
     posted_at = models.DateTimeField(auto_now_add=True)
+    # Set when the document was posted again because the ERP lost this one: kept as history, no
+    # longer looked up nor summed by the nightly proof (its successor is).
+    superseded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -61,3 +65,28 @@ class ErpPosting(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.erp_number or self.erp_id}"
+
+
+class ReconciliationSettings(models.Model):
+    """How long the nightly reconciliation's drift rows and proof lines are kept (one row, edited by
+    an admin on the reconciliation page; recorded in the audit trail like every setting)."""
+
+    DEFAULT_RETENTION_DAYS = 90
+
+    retention_days = models.PositiveIntegerField(
+        default=DEFAULT_RETENTION_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Runs older than this lose their drift rows and proof lines (the run's counts stay).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "reconciliation settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(retention_days__gte=1, retention_days__lte=3650), name="retention_days_range"
+            )
+        ]
+
+    def __str__(self):
+        return f"Keep reconciliation detail {self.retention_days} days"

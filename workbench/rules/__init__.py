@@ -126,6 +126,25 @@ CODES: dict[str, CodeSpec] = {
             72,
             blocking=False,
         ),
+        # Reconciliation: the ERP and the workbench disagree after the fact; work, never a block
+        CodeSpec(
+            "RECONCILIATION_DRIFT",
+            "ERP master data differs from ours",
+            Category.TECHNICAL,
+            Severity.MEDIUM,
+            INTEGRATION,
+            72,
+            blocking=False,
+        ),
+        CodeSpec(
+            "POSTING_DRIFT",
+            "ERP no longer holds what we posted",
+            Category.POSTING,
+            Severity.HIGH,
+            FINANCE_EXPENSE,
+            48,
+            blocking=False,
+        ),
     ]
 }
 

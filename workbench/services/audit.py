@@ -69,6 +69,7 @@ CONFIG = {
     "workbench.MatchTolerance": (None, []),
     "workbench.OverridePolicy": (None, []),
     "workbench.OverrideReason": (None, []),
+    "workbench.ReconciliationSettings": (None, []),
     "django_celery_beat.PeriodicTask": (["name", "task", "interval", "crontab", "enabled", "kwargs"], []),
 }
 SKIP = {"updated_at", "updated_by", "created_at", "date_changed", "last_run_at", "total_run_count", "last_login"}

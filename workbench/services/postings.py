@@ -32,6 +32,7 @@ from workbench.models import (
     Document,
     DocumentEvent,
     DocumentLine,
+    DocumentRef,
     ErpPosting,
     ExceptionItem,
     OutboundWrite,
@@ -55,6 +56,7 @@ from workbench.services.documents import (
 from workbench.services.exception_items import exception_item_raise, exception_item_transition, exception_items_resolve
 from workbench.services.p2p_documents import invoice_consume, invoice_release
 from workbench.services.trace import document_event_add
+from workbench.values import as_date
 
 KIND = Document.Kind
 FIN = Document.FinancialStatus
@@ -728,7 +730,7 @@ def write_succeeded(write: OutboundWrite, result) -> None:
     data = result.data or {}
     conn = write.connection
     if write.action in (POST_EXPENSE, POST_INVOICE):
-        document_mark_posted(
+        posted_now = document_mark_posted(
             document=doc,
             erp_system=conn.kind,
             erp_id=result.external_id,
@@ -736,6 +738,8 @@ def write_succeeded(write: OutboundWrite, result) -> None:
             fiscal_year=str(data.get("fiscal_year") or ""),
             posting_date=str(data.get("posting_date") or ""),
         )
+        if not posted_now and write.payload.get("reposted_from"):
+            _document_reposted(doc, conn, result)
         if doc.entity_id and data.get("posting_date"):
             erp_posting_record(
                 write=write,
@@ -881,6 +885,25 @@ def _journal_succeeded(write: OutboundWrite, result) -> None:
         posting_date=str((result.data or {}).get("posting_date") or journal.posting_date),
         reference=journal.document_number,
     )
+
+
+def _document_reposted(doc: Document, conn: Connection, result) -> None:
+    """A re-post of a document the ERP lost (services/reconciliation_items.py) went through: the
+    document now answers to the ERP's new number; the lost one stays in its trace."""
+    data = result.data or {}
+    number = str(data.get("number") or "")
+    day = as_date(str(data.get("posting_date") or ""))
+    Document.objects.filter(pk=doc.pk).update(
+        erp_document_number=number, **({"erp_posting_date": day} if day else {}), updated_at=timezone.now()
+    )
+    DocumentRef.objects.get_or_create(
+        system=conn.kind, kind="erp_invoice", external_id=result.external_id, defaults={"document": doc}
+    )
+    if number:
+        DocumentRef.objects.get_or_create(
+            system=conn.kind, kind="erp_number", external_id=f"{doc.entity_code}:{number}", defaults={"document": doc}
+        )
+    document_event_add(document=doc, system=conn.kind, action="posted", message=f"Posted again in the ERP as {number}")
 
 
 def write_refused(write: OutboundWrite, *, code: str, message: str, field: str = "", value: str = "") -> None:

@@ -59,6 +59,10 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "items:credit_note": {"POST": (WORK_BUSINESS,)},
     "items:route": {"POST": (WORK_BUSINESS,)},
     "items:reject_invoice": {"POST": (WORK_BUSINESS,)},
+    # drift fixes: the item's kind of work (checked in the view), or an admin's
+    "items:pull_again": {"POST": (*WORK, CONFIGURE)},
+    "items:accept_erp": {"POST": (*WORK, CONFIGURE)},
+    "items:repost": {"POST": (*WORK, CONFIGURE)},
     "documents:detail": {"GET": (VIEW,)},
     "evidence:download": {"GET": (VIEW,)},
     # sync and operations
@@ -71,6 +75,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "sync:reconciliation_run": {"GET": (VIEW,)},
     "sync:reconciliation_progress": {"GET": (VIEW,)},
     "sync:reconcile_now": {"POST": (OPERATE,)},
+    "sync:reconciliation_retention": {"POST": (CONFIGURE,)},
     # procure to pay
     "p2p:accruals": {"GET": (VIEW,)},
     "p2p:accrual_post": {"POST": (APPROVE,)},  # finance managers book the period's accrual in the ERP

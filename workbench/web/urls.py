@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from workbench.web.views import (
     audit,
     documents,
+    drift,
     governance,
     items,
     mappings,
@@ -34,6 +35,9 @@ items_patterns = (
         path("<int:pk>/credit-note/", p2p.request_credit_note, name="credit_note"),
         path("<int:pk>/route/", p2p.route_to_approver, name="route"),
         path("<int:pk>/reject-invoice/", p2p.reject_invoice, name="reject_invoice"),
+        path("<int:pk>/pull-again/", drift.item_pull_again, name="pull_again"),
+        path("<int:pk>/accept-erp/", drift.item_accept_erp, name="accept_erp"),
+        path("<int:pk>/repost/", drift.item_repost, name="repost"),
     ],
     "items",
 )
@@ -82,6 +86,7 @@ sync_patterns = (
             "reconciliation/<int:pk>/progress/", reconciliation.reconciliation_progress, name="reconciliation_progress"
         ),
         path("connections/<int:pk>/reconcile/", reconciliation.reconcile_now, name="reconcile_now"),
+        path("reconciliation/retention/", reconciliation.retention_save, name="reconciliation_retention"),
         path("schedules/<int:pk>/", schedules.schedule_save, name="schedule_save"),
     ],
     "sync",

@@ -8,7 +8,8 @@ Company setup tables the workbench copies too: ``paymentTerms`` and ``currencies
 currencies only, as in BC; the local one is the company's ``currencyCode``).
 Sandbox-only controls: ``POST /sandbox/touch`` (change master data so incremental reads have work),
 ``POST /sandbox/drift`` (add, change or delete master data *without* a new ``lastModifiedDateTime``:
-what only a reconciliation notices) and the kit's faults (``"timeout_methods": ["POST"]`` limits
+what only a reconciliation notices), ``POST /sandbox/posted-drift`` (lose, cancel or re-total a
+posted purchase invoice the same way) and the kit's faults (``"timeout_methods": ["POST"]`` limits
 hangs to writes).
 
 Procure-to-pay: ``vendors``, ``purchaseOrders`` (+ ``purchaseOrderLines``, deep insert with a manual
@@ -134,6 +135,7 @@ DRIFT_FIELDS = {
     },
     "budgets": {"amount": "amount"},
 }
+POSTED_DRIFT = ("delete", "cancel", "change")  # /sandbox/posted-drift
 DRIFT_ADDABLE = (
     "cost_centers",
     "gl_accounts",
@@ -210,6 +212,7 @@ class BusinessCentralSandbox(JournalsMixin, Sandbox):
         route("GET", API + r"/.*", self._unknown_segment)
         route("POST", r"/sandbox/touch", self._touch, auth=False)
         route("POST", r"/sandbox/drift", self._drift, auth=False)
+        route("POST", r"/sandbox/posted-drift", self._posted_drift, auth=False)
         route("GET", r"/", self._console, auth=False)
 
     def seed_store(self) -> None:
@@ -1097,6 +1100,68 @@ class BusinessCentralSandbox(JournalsMixin, Sandbox):
                 )
             )
         return coll, docs, item
+
+    def _posted_drift(self, req: Request):
+        """Plant posted-document drift: the ERP loses a posted purchase invoice, cancels it, or holds
+        another total (an import, a restore), without a new ``lastModifiedDateTime``.
+
+        Body (every list optional; an invoice is named by ``id`` or by its posted ``number``)::
+
+            {"delete": [{"id": "..."}], "cancel": [{"number": "PPI-108001"}],
+             "change": [{"id": "...", "total": "123.45"}]}
+
+        Everything is checked before anything changes.
+        """
+        body = req.json() or {}
+        if not isinstance(body, dict):
+            raise self._bad("body must be a JSON object")
+        with self.lock:
+            found = {kind: [(self._posted_invoice(i), i) for i in self._items(body, kind)] for kind in POSTED_DRIFT}
+            changes = []
+            for doc, item in found["change"]:
+                try:
+                    total = float(str(item.get("total")))
+                except ValueError:
+                    raise self._bad(f"total {item.get('total')!r} is not a number") from None
+                if total != total or abs(total) >= 1e15:
+                    raise self._bad(f"total {item.get('total')!r} is out of range")
+                changes.append({**doc, "totalAmountIncludingTax": total})
+            out: dict[str, list] = {"deleted": [], "canceled": [], "changed": []}
+            with self.store.lock:
+                for doc, _ in found["delete"]:
+                    self._remove("purchaseInvoices", doc)
+                    self._open.pop(doc["id"], None)
+                    out["deleted"].append(doc["id"])
+                for doc, _ in found["cancel"]:
+                    self._open.pop(doc["id"], None)
+                    self._index(
+                        "purchaseInvoices",
+                        self.store.put("purchaseInvoices", doc["id"], {**doc, "status": "Canceled"}, commit=False),
+                    )
+                    out["canceled"].append(doc["id"])
+                for doc in changes:
+                    self._index("purchaseInvoices", self.store.put("purchaseInvoices", doc["id"], doc, commit=False))
+                    out["changed"].append(doc["id"])
+                self.store.db.commit()
+        for kind, done in out.items():
+            if done:
+                self.count(f"posted_drift.{kind}", len(done))
+        return out
+
+    def _posted_invoice(self, item: dict) -> dict:
+        """The posted purchase invoice an item names, by ``id`` or ``number``."""
+        ident, number = str(item.get("id") or "").strip("{}").lower(), str(item.get("number") or "")
+        if not ident and not number:
+            raise self._bad("name an invoice by id or number")
+        for (coll, _), docs in self._docs.items():
+            if coll != "purchaseInvoices":
+                continue
+            for doc in docs.values():
+                if (ident and doc["id"].lower() == ident) or (number and doc.get("number") == number):
+                    if doc.get("status") not in ("Open", "Paid"):
+                        raise self._bad(f"invoice {ident or number} is not posted")
+                    return doc
+        raise self._bad(f"no purchase invoice {ident or number}")
 
     def _remove(self, coll: str, doc: dict) -> None:
         """Delete a record from the API (the kit's Store has no delete: its memory and file, here).

@@ -29,6 +29,7 @@ from workbench.services.invoices import accept_limit, can_accept, variance_of
 from workbench.services.validation import blocking_findings
 from workbench.web.scoping import item_or_404, item_to_work, items_for, may_work
 
+DRIFT_CODES = ("RECONCILIATION_DRIFT", "POSTING_DRIFT")  # fixed from their own card (views/drift.py)
 # Which cell of the offending line to highlight, per code.
 FLAGGED_FIELD = {
     "MISSING_COST_CENTER": "cost_center",
@@ -41,6 +42,8 @@ FLAGGED_FIELD = {
 def follow(item: ExceptionItem) -> bool:
     """Whether the page should keep polling: a fix is being re-validated, or the document is on its way to the ERP."""
     doc = item.document
+    if item.code in DRIFT_CODES:
+        return False  # a drift fix waits for the next reconciliation (nightly): nothing to watch live
     if item.status == "waiting" or (doc is not None and doc.financial_status == "posting"):
         return True
     if doc is None or item.status not in ("overridden", "resolved") or doc.financial_status != "not_posted":
@@ -94,6 +97,7 @@ def _override_context(item: ExceptionItem, user) -> dict:
         and user.has_perm(roles.APPROVE)
         and pending.requested_by_id != user.pk,
         "may_work": may_work(user, item),
+        "may_fix_drift": item.code in DRIFT_CODES and (may_work(user, item) or user.has_perm(roles.CONFIGURE)),
         "evidence": list(item.evidence.select_related("uploaded_by")),
     }
 
