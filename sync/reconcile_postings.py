@@ -55,7 +55,9 @@ class PostingResult:
 
 def _document(rec: dict, status_ok: bool = True) -> Held | None:
     try:
-        amount = parse_amount(rec.get("total"))
+        # We send net lines and the ERP computes the tax: compare what the lines add up to.
+        net = rec.get("total_excluding_tax")
+        amount = parse_amount(rec.get("total") if net is None else net)
     except ValueError:
         return None  # unreadable: treated as not found, and so reported for a person to look at
     status = str(rec.get("status") or "").lower()

@@ -264,6 +264,11 @@ def currency(raw: Any, entity: str) -> dict:
     }
 
 
+def _optional_money(raw: dict, key: str):
+    """An amount BC may leave out (older API versions): None when absent, an error when unreadable."""
+    return None if raw.get(key) is None else money(raw, key)
+
+
 def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
     raw = _obj(raw)
     status_text = raw.get("status")
@@ -278,6 +283,8 @@ def erp_document(raw: Any, entity: str, company_currency: str) -> dict:
         "vendor_invoice_number": text(raw, "vendorInvoiceNumber", required=False),
         "status": status,
         "total": money(raw, "totalAmountIncludingTax"),
+        # What the lines we sent add up to; the tax is BC's to compute (the nightly proof compares this).
+        "total_excluding_tax": _optional_money(raw, "totalAmountExcludingTax"),
         # BC reports the local currency as its code; an empty code also means local currency.
         "currency": text(raw, "currencyCode", required=False) or company_currency,
         "posting_date": posting_date,
@@ -566,6 +573,7 @@ def credit_memo(raw: Any, entity: str, company_currency: str) -> dict:
         "vendor_credit_memo_number": text(raw, "vendorCreditMemoNumber", required=False),
         "status": STATUS[status_text.strip().lower()],
         "total": money(raw, "totalAmountIncludingTax"),
+        "total_excluding_tax": _optional_money(raw, "totalAmountExcludingTax"),
         "currency": text(raw, "currencyCode", required=False) or company_currency,
         "posting_date": day(raw, "postingDate", required=False),
         "invoice_id": "" if invoice_id == "00000000-0000-0000-0000-000000000000" else invoice_id,

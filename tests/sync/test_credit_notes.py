@@ -86,6 +86,24 @@ def erp_vendor_balance(erp_sandbox, invoice: Document) -> Decimal:
     return Decimal(str(rows[0]["balance"]))
 
 
+def erp_open_of_ours(erp_sandbox, vendor: str) -> Decimal:
+    """What the ERP holds open for this vendor of the documents the workbench booked (net of tax)."""
+    ours = set(ErpPosting.objects.values_list("erp_id", flat=True))
+    store = erp_sandbox[0].store
+
+    def open_total(doc_set: str) -> Decimal:
+        return sum(
+            (
+                Decimal(str(d["totalAmountExcludingTax"]))
+                for d in store.all(doc_set)
+                if d["id"] in ours and d["vendorNumber"] == vendor and d["status"] == "Open"
+            ),
+            Decimal(0),
+        )
+
+    return open_total("purchaseInvoices") - open_total("purchaseCreditMemos")
+
+
 def posted_credit_memos(erp_sandbox) -> list[dict]:
     return [d for d in erp_sandbox[0].store.all("purchaseCreditMemos") if d["status"] in ("Open", "Paid")]
 
@@ -137,11 +155,13 @@ def test_a_credit_note_is_booked_once_applied_to_its_invoice_and_written_back(
     on_invoice = DocumentEvent.objects.get(document=invoice, action="credit_note_booked")
     assert "CN-7001" in on_invoice.message and cn.erp_document_number in on_invoice.message
 
-    # The supplier's open balance moves by the credit in the ERP and in the workbench alike. (Levels are
-    # compared net of tax: the ERP books the seeded invoices' lines net, the workbench their gross total.)
+    # The supplier's open balance moves by the credit in the ERP and in the workbench alike, and what
+    # the ERP holds open of the documents the workbench booked equals the workbench's balance. (The
+    # ERP's whole vendor balance also holds invoices booked there by others before us.)
     after = supplier_open_balance(invoice.entity, invoice.party_code)[invoice.currency]
     assert after == before - CREDIT
     assert erp_vendor_balance(erp_sandbox, invoice) == erp_before - CREDIT
+    assert erp_open_of_ours(erp_sandbox, invoice.party_code) == after
 
     # The invoice's page names its credit note and the supplier's open balance; the credit note's, its invoice.
     page = analyst_client.get(f"/documents/{invoice.pk}/").content.decode()

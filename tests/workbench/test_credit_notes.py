@@ -10,7 +10,7 @@ import pytest
 
 from tests.workbench.test_p2p import invoice, price_variance_item
 from tests.workbench.test_p2p import p2p as p2p_world  # noqa: F401 (the fixture)
-from workbench.models import Connection, Document, DocumentEvent, OutboundWrite
+from workbench.models import Connection, Document, DocumentEvent, ErpPosting, OutboundWrite
 from workbench.selectors.balances import supplier_open_balance
 from workbench.services.invoices import credit_note_apply
 from workbench.services.p2p_documents import p2p_documents_upsert
@@ -92,7 +92,7 @@ def test_a_credit_note_on_account_goes_to_the_erp_without_an_invoice(erp):
     assert write.payload["invoice_number"] == "" and write.action == POST_CREDIT_NOTE
 
 
-def test_the_open_balance_counts_booked_unpaid_invoices_less_booked_credit_notes(erp):
+def test_the_open_balance_counts_what_the_erp_holds_of_unpaid_invoices_less_credit_notes(erp):
     inv, _ = invoice("INV-88", [(None, 2, "100.00")], po_number="")
     other, _ = invoice("INV-89", [(None, 1, "30.00")], po_number="")
     cn = credit_note("CN-5", amount="40.00", corrects_number="INV-88")
@@ -100,6 +100,21 @@ def test_the_open_balance_counts_booked_unpaid_invoices_less_booked_credit_notes
     assert supplier_open_balance(entity, "V100") == {}  # nothing booked yet
     Document.objects.filter(pk__in=[inv.pk, other.pk]).update(financial_status="ready_for_payment")
     Document.objects.filter(pk=cn.pk).update(financial_status="posted")
+    assert supplier_open_balance(entity, "V100") == {}  # still nothing the ERP holds
+    for n, (doc, kind, amount) in enumerate(
+        [(inv, "supplier_invoice", "200.00"), (other, "supplier_invoice", "30.00"), (cn, "credit_memo", "-40.00")]
+    ):
+        ErpPosting.objects.create(
+            kind=kind,
+            connection=erp,
+            entity=entity,
+            document=doc,
+            erp_id=f"erp-{n}",
+            amount=Decimal(amount),
+            currency="USD",
+            posting_date=date.today(),
+            period=date.today().isoformat()[:7],
+        )
     assert supplier_open_balance(entity, "V100") == {"USD": Decimal("190.00")}
     # The invoice is paid net of its credit note: neither is open any more.
     Document.objects.filter(pk=inv.pk).update(financial_status="paid")

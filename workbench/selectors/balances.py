@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Q, Sum
 
-from workbench.models import Document
+from workbench.models import Document, ErpPosting
 from workbench.money import quantize
 
 FIN = Document.FinancialStatus
@@ -14,19 +14,21 @@ UNPAID = (FIN.POSTED, FIN.READY_FOR_PAYMENT)
 
 
 def supplier_open_balance(entity, supplier_code: str) -> dict[str, Decimal]:
-    """Currency -> open amount of one supplier in one entity: its booked, unpaid invoices less its
-    booked credit notes. A credit note applied to an invoice that is paid was settled with that
-    payment (the ERP paid the invoice net of it), so it no longer counts."""
+    """Currency -> open amount of one supplier in one entity, as booked in the ERP: its unpaid
+    invoices less its credit notes, each at the amount we booked (before the tax the ERP computes),
+    so it can be set beside the ERP's vendor balance. A credit note applied to an invoice that is
+    paid was settled with that payment (the ERP paid the invoice net of it), so it no longer counts."""
     rows = (
-        Document.objects.filter(
-            kind=Document.Kind.SUPPLIER_INVOICE,
+        ErpPosting.objects.filter(
+            kind__in=[ErpPosting.Kind.SUPPLIER_INVOICE, ErpPosting.Kind.CREDIT_MEMO],
             entity=entity,
-            party_code=supplier_code,
-            financial_status__in=UNPAID,
+            superseded_at__isnull=True,
+            document__party_code=supplier_code,
+            document__financial_status__in=UNPAID,
         )
-        .exclude(Q(total__lt=0) & Q(corrects__financial_status=FIN.PAID))
+        .exclude(Q(kind=ErpPosting.Kind.CREDIT_MEMO) & Q(document__corrects__financial_status=FIN.PAID))
         .values("currency")
-        .annotate(amount=Sum("total"))
+        .annotate(amount=Sum("amount"))
         .order_by("currency")
     )
     return {r["currency"]: quantize(r["amount"], r["currency"]) for r in rows if r["amount"]}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F
@@ -38,6 +39,7 @@ from workbench.models import (
     OutboundWrite,
     write_key,
 )
+from workbench.money import parse_amount, quantize
 from workbench.selectors.connections import connection_of_role, connection_of_system, erp_connection, source_connection
 from workbench.services import masterdata
 from workbench.services.accruals import (
@@ -679,6 +681,20 @@ def result_record(result) -> dict:
     }
 
 
+def booked_amount(payload: dict, currency: str) -> Decimal:
+    """What a purchase invoice or credit memo we send adds to the ERP's books before the tax the
+    ERP computes: each line rounded to the currency's minor units, as the ERP rounds line amounts,
+    then summed. The nightly proof compares this with the ERP's total excluding tax."""
+    total = Decimal(0)
+    for line in payload.get("lines") or []:
+        if line.get("unit_cost") is not None:
+            amount = parse_amount(line.get("quantity") or 1) * parse_amount(line["unit_cost"])
+        else:
+            amount = parse_amount(line.get("amount") or 0)
+        total += quantize(amount, currency)
+    return total
+
+
 def erp_posting_record(
     *,
     write: OutboundWrite,
@@ -748,7 +764,7 @@ def write_succeeded(write: OutboundWrite, result) -> None:
                 if write.action == POST_EXPENSE
                 else ErpPosting.Kind.SUPPLIER_INVOICE,
                 entity_id=doc.entity_id,
-                amount=doc.total,
+                amount=booked_amount(write.payload, doc.currency),
                 currency=doc.currency,
                 posting_date=str(data["posting_date"]),
                 reference=str(write.payload.get("document_number") or ""),
@@ -840,7 +856,7 @@ def credit_note_booked(write: OutboundWrite, result) -> None:
             result=result,
             kind=ErpPosting.Kind.CREDIT_MEMO,
             entity_id=doc.entity_id,
-            amount=doc.total,
+            amount=-booked_amount(write.payload, doc.currency),
             currency=doc.currency,
             posting_date=str(data["posting_date"]),
             reference=str(write.payload.get("document_number") or ""),

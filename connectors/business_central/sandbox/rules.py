@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from .odata import BcError
@@ -401,6 +401,15 @@ def validate_new_invoice(
     }
 
 
+# BC's "Amount Rounding Precision" per currency: ISO 4217 minor units (yen none, dinar three).
+MINOR_UNITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+
+
+def rounding_precision(currency: str) -> Decimal:
+    """Line amounts are rounded to the document currency's precision (an empty code: the local one)."""
+    return Decimal(1).scaleb(-MINOR_UNITS.get(str(currency or "").upper(), 2))
+
+
 def build_invoice(
     data: dict,
     *,
@@ -415,7 +424,9 @@ def build_invoice(
     vendor, order = data["vendor"], data.get("order")
     lines = []
     for ln in data["lines"]:
-        amount = (ln["quantity"] * ln["unitCost"]).quantize(Decimal("0.01"))
+        amount = (ln["quantity"] * ln["unitCost"]).quantize(
+            rounding_precision(data["currencyCode"]), rounding=ROUND_HALF_UP
+        )
         lid = line_id(ln["sequence"])
         account = ln["account"]
         lines.append(

@@ -1116,7 +1116,9 @@ class BusinessCentralSandbox(JournalsMixin, Sandbox):
         if not isinstance(body, dict):
             raise self._bad("body must be a JSON object")
         with self.lock:
-            found = {kind: [(self._posted_invoice(i), i) for i in self._items(body, kind)] for kind in POSTED_DRIFT}
+            found = {
+                kind: [(self._posted_drift_target(i), i) for i in self._items(body, kind)] for kind in POSTED_DRIFT
+            }
             changes = []
             for doc, item in found["change"]:
                 try:
@@ -1125,7 +1127,9 @@ class BusinessCentralSandbox(JournalsMixin, Sandbox):
                     raise self._bad(f"total {item.get('total')!r} is not a number") from None
                 if total != total or abs(total) >= 1e15:
                     raise self._bad(f"total {item.get('total')!r} is out of range")
-                changes.append({**doc, "totalAmountIncludingTax": total})
+                # As if its lines were changed: the net total moves with the gross (the tax stays).
+                tax = float(str(doc.get("totalTaxAmount") or 0))
+                changes.append({**doc, "totalAmountIncludingTax": total, "totalAmountExcludingTax": total - tax})
             out: dict[str, list] = {"deleted": [], "canceled": [], "changed": []}
             with self.store.lock:
                 for doc, _ in found["delete"]:
@@ -1148,7 +1152,7 @@ class BusinessCentralSandbox(JournalsMixin, Sandbox):
                 self.count(f"posted_drift.{kind}", len(done))
         return out
 
-    def _posted_invoice(self, item: dict) -> dict:
+    def _posted_drift_target(self, item: dict) -> dict:
         """The posted purchase invoice an item names, by ``id`` or ``number``."""
         ident, number = str(item.get("id") or "").strip("{}").lower(), str(item.get("number") or "")
         if not ident and not number:
