@@ -22,16 +22,21 @@ def seed(n_items: int) -> None:
     import random
 
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from django.utils import timezone
 
     from tests.factories import master_data
-    from workbench.models import Document, DocumentLine, ExceptionGroup, ExceptionItem
+    from workbench.models import Document, DocumentLine, ExceptionGroup, ExceptionItem, UserScope
+    from workbench.roles import ANALYST
     from workbench.rules import CODES
     from workbench.services.exception_items import search_text
 
     rng = random.Random(1)
     entities = [master_data("NW-US", "USD"), master_data("NW-DE", "EUR"), master_data("NW-FR", "EUR")]
     users = [get_user_model().objects.create_user(f"analyst{i}") for i in range(5)]
+    for user in users:  # finance analysts who see every entity (issue 10: no role, no screen)
+        user.groups.add(Group.objects.get(name=ANALYST))
+        UserScope.objects.create(user=user, all_entities=True)
     codes = [c for c in CODES if c not in ("CONNECTOR_UNAVAILABLE",)]
     now = timezone.now()
     ExceptionGroup.objects.bulk_create(

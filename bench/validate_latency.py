@@ -26,10 +26,11 @@ from _setup import ROOT, django_with_fresh_db, teardown
 
 def seed():
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from django.contrib.auth.models import Group
 
     from tests.factories import master_data
     from workbench.models import (
+        ApiToken,
         Budget,
         CostCenter,
         Document,
@@ -37,7 +38,9 @@ def seed():
         PurchaseCategory,
         Supplier,
         SupplierContract,
+        UserScope,
     )
+    from workbench.roles import CALLOUT
 
     today = date.today()
     for code, cur in (("NW-US", "USD"), ("NW-DE", "EUR"), ("NW-FR", "EUR")):
@@ -121,7 +124,9 @@ def seed():
         ]
     )
     user = get_user_model().objects.create_user("callout")
-    return Token.objects.create(user=user).key
+    user.groups.add(Group.objects.get(name=CALLOUT))  # the Call Out's role: validate only
+    UserScope.objects.create(user=user, all_entities=True)
+    return ApiToken.issue(user, "bench")[1]
 
 
 def body(rng: random.Random) -> dict:

@@ -235,6 +235,18 @@ def exception_items_reconcile(
     return [d for d, _ in results if d.pk not in blocked]
 
 
+def nul_free(value):
+    """The value without NUL bytes, in strings, dict keys and values and lists alike (PostgreSQL's
+    text and JSON columns refuse them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {nul_free(k): nul_free(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [nul_free(v) for v in value]
+    return value
+
+
 def exception_item_raise(
     *,
     code: str,
@@ -250,6 +262,8 @@ def exception_item_raise(
     search_extra: str = "",
 ) -> ExceptionItem:
     """Raise (or reopen) one item outside the rules: ERP rejections, outages, dead writes."""
+    # What a vendor said goes into the item's words: a NUL byte in it must not fail the item on PostgreSQL.
+    message, detail, search_extra = nul_free(message), nul_free(detail), nul_free(search_extra)
     spec = CODES[code]
     now = timezone.now()
     with transaction.atomic():
