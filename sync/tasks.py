@@ -22,6 +22,7 @@ from workbench.services.audit import audit_seal_all
 from workbench.services.mapping_runs import mapping_run_execute
 from workbench.services.postings import write_replay
 from workbench.services.revalidation import document_revalidate, invoices_rematch_open
+from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 
 @shared_task(name=jobs.RUN_JOB, acks_late=True)
@@ -45,6 +46,8 @@ def scheduled_job_task(connection: str, job: str) -> str:
 @shared_task(name=jobs.PULL_STREAM_FULL, acks_late=True)
 def pull_stream_full_task(connection_id: int, stream: str) -> str:
     """A drift item's "Pull again": one master-data stream read in full (sync/jobs/master_data.py)."""
+    if stream not in MASTER_DATA_STREAMS:  # a task message is input too: no run for a name that is no stream
+        return "skipped"
     conn = Connection.objects.filter(pk=connection_id).first()
     if conn is None:
         return "gone"
