@@ -49,6 +49,7 @@ from workbench import jobs, streams
 from workbench.models import Budget, Connection, LegalEntity
 from workbench.money import parse_amount
 from workbench.services import reconciliation_items as drift_work
+from workbench.services.ownership import OBJECT_OF_STREAM, Guard
 from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,10 @@ def _erp_id(rec: dict, limit: int = 64) -> str:
 def _scoped(stream: str) -> Comparison:
     """Entity-scoped master data (cost centers, accounts...): keyed by (entity code, code)."""
     model, copied = streams.STREAMS[stream]
+    if stream in OBJECT_OF_STREAM:
+        # A field another connected system owns (an employee's status: the identity provider) is not
+        # the ERP's to differ on: comparing it would raise drift no "Accept the ERP's values" may fix.
+        copied = list(Guard.for_source(OBJECT_OF_STREAM[stream], list(copied), Connection.Role.ERP).writable)
     fields = (*copied, "erp_id")
 
     def ledger(where: Q | None) -> Iterator[tuple[tuple, tuple]]:

@@ -194,6 +194,8 @@ def test_a_lost_and_a_retotaled_invoice_raise_posting_drift_repost_and_correctio
     # Asked twice, it is posted once.
     again = analyst.post(f"/items/{gone.pk}/repost/", HTTP_HX_REQUEST="true")
     assert "already on its way" in again["HX-Trigger"]
+    lost.refresh_from_db()
+    assert lost.superseded_at is None  # still counted: the books are short until the ERP books it again
     drain_outbox()
     lost.refresh_from_db()
     assert lost.superseded_at is not None  # kept as history
@@ -386,3 +388,38 @@ def test_retention_prunes_only_the_detail_of_older_runs(ledger, client_as):
     assert reconcile.reconciliation_prune(connection=erp) == 1
     assert [r.drift.count() + r.proof.count() for r in runs] == [0, 0, 2]
     assert ReconciliationRun.objects.filter(pk__in=[r.pk for r in runs]).count() == 3  # the runs stay
+
+
+def test_a_paid_document_is_not_posted_again_and_a_refused_repost_goes_back_to_a_person(posted, erp_sandbox, client_as):
+    erp = posted
+    paid, refused = ErpPosting.objects.filter(kind="expense_report").order_by("id")[:2]
+    paid.document.__class__.objects.filter(pk=paid.document_id).update(financial_status="paid")
+    plant(erp_sandbox, "/sandbox/posted-drift", {"delete": [{"id": paid.erp_id}, {"id": refused.erp_id}]})
+    reconcile_now(erp)
+    by_doc = {i.document_id: i for i in items("POSTING_DRIFT")}
+    analyst = client_as("ana", "Finance analysts")
+
+    # Posting a paid document again would open a second payable for it: refused, in words.
+    item = by_doc[paid.document_id]
+    assert not item.detail["repostable"]
+    answer = analyst.post(f"/items/{item.pk}/repost/", HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and "correct the document in the ERP" in answer["HX-Trigger"]
+    assert not OutboundWrite.objects.filter(payload__reposted_from__isnull=False).exists()
+
+    # The ERP refuses the other re-post (here: its account is blocked there): the document keeps its
+    # state, the item is a person's again with the ERP's words, and nothing is stuck in the outbox.
+    item = by_doc[refused.document_id]
+    doc = refused.document
+    assert analyst.post(f"/items/{item.pk}/repost/", HTTP_HX_REQUEST="true").status_code == 200
+    write = OutboundWrite.objects.get(pk=ExceptionItem.objects.get(pk=item.pk).detail["repost_write_id"])
+    payload = {**write.payload, "lines": [{**ln, "account": "8990"} for ln in write.payload["lines"]]}
+    OutboundWrite.objects.filter(pk=write.pk).update(payload=payload)
+    drain_outbox()
+    write.refresh_from_db()
+    assert write.status == "rejected"
+    item.refresh_from_db()
+    doc.refresh_from_db()
+    assert item.status == "open" and "refused the re-post" in item.events.last().reason
+    assert doc.financial_status == "posted" and doc.events.filter(action="repost_refused").exists()
+    refused.refresh_from_db()
+    assert refused.superseded_at is None  # the lost posting still counts: the proof keeps showing the gap

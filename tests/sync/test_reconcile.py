@@ -19,7 +19,7 @@ from sync.models import DriftRecord, ReconciliationRun, SyncRun
 from sync.tasks import reconcile_master_data_task
 from tests.conftest import SMALL_WORLD, SandboxProcess, make_connections
 from workbench import jobs
-from workbench.models import Budget, Currency, Employee, GLAccount, PaymentTerm, Project, Supplier
+from workbench.models import Budget, Connection, Currency, Employee, GLAccount, PaymentTerm, Project, Supplier
 from workbench.services.masterdata import masterdata_upsert
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -403,3 +403,18 @@ def test_the_page_shows_runs_and_their_drift(erp, erp_sandbox, client, engineer,
     done = client.get(f"/sync/reconciliation/{new.pk}/progress/")
     assert done.status_code == 286  # htmx: stop polling
     assert "reconciliationFinished" in done.headers["HX-Trigger"]
+
+
+def test_fields_another_connected_system_owns_are_not_erp_drift(erp):
+    """An employee's status belongs to the identity provider once one is connected: the ERP saying
+    otherwise is no drift (no "Accept the ERP's values" could fix it), while the ERP's own fields still are."""
+
+    employee = first(Employee.objects.filter(status="active"))
+    Employee.objects.filter(pk=employee.pk).update(status="terminated")
+    assert ("employees", f"{employee.entity.code}/{employee.code}", "changed") in drift_of(reconcile_now(erp))
+
+    Connection.objects.create(name="Entra ID", kind="scim", role="identity", config={})
+    assert ("employees", f"{employee.entity.code}/{employee.code}", "changed") not in drift_of(reconcile_now(erp))
+    account = first(GLAccount.objects.all())
+    GLAccount.objects.filter(pk=account.pk).update(name="Renamed here")
+    assert ("gl_accounts", f"{account.entity.code}/{account.code}", "changed") in drift_of(reconcile_now(erp))

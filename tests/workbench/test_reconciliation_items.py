@@ -11,7 +11,7 @@ from tests.conftest import make_person
 from tests.factories import master_data
 from workbench.errors import WorkbenchError
 from workbench.ledger_proof import Line
-from workbench.models import Budget, Connection, CostCenter, Employee, ExceptionItem, LegalEntity
+from workbench.models import Budget, Connection, CostCenter, Employee, ExceptionItem, LegalEntity, Project
 from workbench.services.reconciliation_items import (
     drift_accept_erp_values,
     posting_drift_record,
@@ -142,3 +142,15 @@ def test_a_proof_line_off_for_no_document_is_an_item_of_its_entity_period_and_cu
     posting_drift_record(connection=erp, run_id=10, drifts=[], lines=[Line(us.pk, "2026-11", "USD", 1, 1, 1)])
     item.refresh_from_db()
     assert item.status == "resolved" and "#10" in item.events.get(action="reconciled").reason
+
+
+def test_a_project_the_erp_deleted_is_removed_here_when_accepted_since_projects_have_no_inactive_state(erp):
+    us = LegalEntity.objects.get(code="NW-US")
+    Project.objects.create(entity=us, code="PRJ-9", name="Old project")
+    item = drift_item(erp, "projects", [row("NW-US/PRJ-9", "deleted", {"name": ["Old project", None]})])
+
+    assert drift_accept_erp_values(item=item, actor=make_person("eng", "Integration engineers")) == 1
+
+    assert not Project.objects.filter(entity=us, code="PRJ-9").exists()
+    item.refresh_from_db()
+    assert item.status == "waiting" and "1 projects record(s) applied" in item.events.last().reason

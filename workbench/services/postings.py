@@ -919,6 +919,10 @@ def _document_reposted(doc: Document, conn: Connection, result) -> None:
         DocumentRef.objects.get_or_create(
             system=conn.kind, kind="erp_number", external_id=f"{doc.entity_code}:{number}", defaults={"document": doc}
         )
+    # The lost posting is history now: the proof and the next reconciliation count the new one.
+    ErpPosting.objects.filter(document=doc, connection=conn, superseded_at__isnull=True).exclude(
+        erp_id=str(result.external_id)[:100]
+    ).update(superseded_at=timezone.now())
     document_event_add(document=doc, system=conn.kind, action="posted", message=f"Posted again in the ERP as {number}")
 
 
@@ -932,6 +936,9 @@ def write_refused(write: OutboundWrite, *, code: str, message: str, field: str =
     if doc is None:
         return
     conn = write.connection
+    if write.payload.get("reposted_from"):
+        _repost_refused(write, code=code, message=message)
+        return
     if write.action in ERP_POSTINGS:
         if write.action == POST_EXPENSE and field == "cost_center" and value and doc.entity_id:
             # The ERP (the system of record for cost centers) says this one is blocked.
@@ -968,6 +975,26 @@ def write_refused(write: OutboundWrite, *, code: str, message: str, field: str =
             document=doc,
             message=f"{conn.name} refused the {write.action.replace('_', ' ')}: {message}",
             detail={"write_id": write.pk, "error": f"{code}: {message}"},
+        )
+
+
+def _repost_refused(write: OutboundWrite, *, code: str, message: str) -> None:
+    """The ERP refused to book again a document it had lost. The document keeps its state (it was
+    posted, maybe paid); the drift item that asked for the re-post goes back to a person with the
+    ERP's words."""
+    doc = write.document
+    document_event_add(
+        document=doc,
+        system=write.connection.kind,
+        action="repost_refused",
+        message=f"{write.connection.name} refused to post it again: {message}",
+        data={"code": code, "write_id": write.pk},
+    )
+    for item in ExceptionItem.objects.filter(
+        code="POSTING_DRIFT", detail__repost_write_id=write.pk, status=ExceptionItem.Status.WAITING
+    ):
+        exception_item_transition(
+            item=item, to="open", action="repost_refused", reason=f"The ERP refused the re-post: {message}"
         )
 
 

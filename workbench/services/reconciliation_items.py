@@ -148,6 +148,8 @@ def _posting_detail(run_id: int, drift: DocumentDrift, posting: ErpPosting) -> d
         "erp": str(drift.erp),
         "currency": posting.currency,
         "repostable": drift.why in ("missing", "canceled")
+        and posting.document is not None
+        and posting.document.financial_status != Document.FinancialStatus.PAID
         and posting.kind in REPOSTABLE
         and posting.document_id is not None,
     }
@@ -326,7 +328,9 @@ def _apply(stream: str, records: list[dict]) -> tuple[int, list[str]]:
 
 
 def _deactivate(stream: str, records: list[dict]) -> int:
-    """A record the ERP deleted is made inactive here, never deleted: documents may name it."""
+    """A record the ERP deleted: made inactive here where the model has a flag for it (documents
+    may name it, and its history stays readable), removed otherwise (documents name master data by
+    code, never by a foreign key, so nothing cascades)."""
     if stream not in STREAMS:
         return 0
     model = STREAMS[stream][0]
@@ -336,10 +340,11 @@ def _deactivate(stream: str, records: list[dict]) -> int:
     elif "status" in names and stream == "employees":
         changes = {"status": "inactive"}
     else:
-        return 0
+        changes = None
     n = 0
     for r in records:
-        n += model.objects.filter(entity__code=r["entity"], code=r["code"]).update(**changes)
+        rows = model.objects.filter(entity__code=r["entity"], code=r["code"])
+        n += rows.update(**changes) if changes else rows.delete()[0]
     return n
 
 
@@ -365,6 +370,8 @@ def drift_accept_erp_values(*, item: ExceptionItem, actor) -> int:
         stored, errors = _apply(stream, upserts) if upserts else (0, [])
         deactivated = _deactivate(stream, deletes)
     applied = stored + deactivated
+    if not applied and errors:  # nothing could be applied: say why, and leave the item with its person
+        raise WorkbenchError("None of the ERP's values could be applied: " + "; ".join(errors[:3]))
     audit_record(
         source="workbench.ExceptionItem",
         row_id=item.pk,
@@ -406,11 +413,17 @@ def posting_repost(*, item: ExceptionItem, actor) -> OutboundWrite:
     doc = posting.document
     if doc.kind not in POSTING_ACTIONS:
         raise InvalidTransition("Only expense reports and supplier invoices can be re-posted from here.")
+    if doc.financial_status == Document.FinancialStatus.PAID:
+        raise InvalidTransition(
+            "This document is paid: posting it again would open a second payable for it. Restore the "
+            "document in the ERP (or book it there by hand); the next reconciliation resolves the item."
+        )
     # Compare-and-set on the revision: of two re-posts at once only one bumps, or both would post.
     if not Document.objects.filter(pk=doc.pk, revision=doc.revision).update(revision=F("revision") + 1):
         raise InvalidTransition("The document changed meanwhile; reload and try again.")
     doc.refresh_from_db()
-    ErpPosting.objects.filter(pk=posting.pk).update(superseded_at=timezone.now())
+    # The lost posting stays counted (the books are still short) until the ERP books the re-post:
+    # postings.write_succeeded supersedes it then.
     lines = list(DocumentLine.objects.filter(document=doc).select_related("po_line").order_by("line_no"))
     lost = posting.erp_number or posting.reference or posting.erp_id
     write = OutboundWrite.objects.create(

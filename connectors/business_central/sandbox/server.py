@@ -1176,6 +1176,11 @@ class BusinessCentralSandbox(JournalsMixin, Sandbox):
             self.store.db.execute("DELETE FROM docs WHERE coll = ? AND id = ?", (coll, doc["id"]))
             self._docs.get((coll, cid), {}).pop(doc["id"], None)
             self._sorted.pop((coll, cid), None)
+            if coll == "purchaseInvoices":  # gone from every index, or a re-post would meet a ghost duplicate
+                self._open.pop(doc["id"], None)
+                key = (cid, doc.get("vendorNumber"), doc.get("vendorInvoiceNumber"))
+                if self._vin.get(key) == doc["id"]:
+                    del self._vin[key]
 
     def _console(self, req: Request) -> str:
         """A page a person can look at: companies and the latest purchase invoices."""
