@@ -1,12 +1,18 @@
 from django import forms
 
-from workbench.models import CostCenter, TaxCode
+from workbench.models import CostCenter, GLAccount, TaxCode
 
 
 class CorrectionForm(forms.Form):
     line = forms.IntegerField(widget=forms.HiddenInput)
     field = forms.ChoiceField(
-        choices=[("cost_center", "Cost center"), ("date", "Date"), ("tax_code", "Tax code"), ("project", "Project")]
+        choices=[
+            ("cost_center", "Cost center"),
+            ("date", "Date"),
+            ("tax_code", "Tax code"),
+            ("project", "Project"),
+            ("gl_account", "GL account"),
+        ]
     )
     value = forms.CharField(max_length=40)
     reason = forms.CharField(
@@ -24,6 +30,17 @@ class ReasonForm(forms.Form):
 def cost_center_choices(entity_id):
     return list(
         CostCenter.objects.filter(entity_id=entity_id, active=True).order_by("code").values_list("code", "name")
+    )
+
+
+def gl_account_choices(entity_id):
+    """Accounts the ERP takes a line on: posting accounts, not blocked, open for direct posting."""
+    return list(
+        GLAccount.objects.filter(
+            entity_id=entity_id, blocked=False, account_type=GLAccount.POSTING, direct_posting=True
+        )
+        .order_by("code")
+        .values_list("code", "name")
     )
 
 

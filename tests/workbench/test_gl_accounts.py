@@ -369,3 +369,36 @@ def test_an_item_offers_a_rule_that_recodes_its_whole_group(entity, client, admi
     html = client.get(f"/items/{item.pk}/").content.decode()
 
     assert 'data-testid="fix-all"' in html and "field=gl_account" in html and "source_value=8120" in html
+
+
+# --- the analyst's fix ---------------------------------------------------------------------------------------
+
+
+def test_an_analyst_recodes_the_line_to_an_account_the_erp_accepts_and_the_rule_passes(entity, client_as, jobs_sent):
+    refuse("8120", "blocked")
+    refuse("8130", "heading")
+    doc = expense_report(lines=[expense_line(gl_account="8120")])
+    documents_validate(documents=[doc])
+    item = items(doc).get()
+    analyst = client_as("ana", "Finance analysts")
+
+    page = analyst.get(f"/items/{item.pk}/").content.decode()
+    offered = page.split('data-testid="gl-account"')[1].split("</select>")[0]
+    assert 'value="8110"' in offered and 'value="8120"' not in offered and 'value="8130"' not in offered
+
+    def recode(account: str):
+        return analyst.post(
+            f"/items/{item.pk}/correct/",
+            {"line": item.line_id, "field": "gl_account", "value": account, "reason": ""},
+            HTTP_HX_REQUEST="true",
+        )
+
+    refused = recode("8130")  # typed by hand: still refused on the server
+    assert refused.status_code == 200 and "heading" in refused["HX-Trigger"]
+    assert recode("8110").status_code == 200
+    item.line.refresh_from_db()
+    assert item.line.gl_account == "8110"
+    assert doc.events.filter(action="corrected", message__contains="8120 → 8110").exists()
+    documents_revalidate([doc])
+    item.refresh_from_db()
+    assert item.status == "resolved"

@@ -25,6 +25,7 @@ from workbench.models import (
     DocumentEvent,
     DocumentLine,
     DocumentRef,
+    GLAccount,
     LegalEntity,
     Project,
     TaxCode,
@@ -309,7 +310,7 @@ def changed_after_posting(doc: Document, version: str, system: str) -> None:
 
 # --- corrections (analyst fixes the cause in place) ----------------------------------------
 
-CORRECTABLE = {"cost_center", "date", "tax_code", "project"}
+CORRECTABLE = {"cost_center", "date", "tax_code", "project", "gl_account"}
 
 
 @transaction.atomic
@@ -339,6 +340,15 @@ def document_line_correct(*, line: DocumentLine, field_name: str, value: str, re
     elif field_name == "tax_code":
         if not TaxCode.objects.filter(entity_id=doc.entity_id, code=value).exists():
             raise InvalidCorrection(f"'{value}' is not a tax code of {doc.entity_code} in the ERP.")
+        new = value
+    elif field_name == "gl_account":
+        if line.po_line_id:
+            raise InvalidCorrection("This line is posted on its PO line's account: correct the purchase order.")
+        account = GLAccount.objects.filter(entity_id=doc.entity_id, code=value).first()
+        if account is None:
+            raise InvalidCorrection(f"'{value}' is not a GL account of {doc.entity_code} in the ERP.")
+        if account.refusal:
+            raise InvalidCorrection(f"GL account {value} {account.refusal}: the ERP would refuse the line.")
         new = value
     elif field_name == "project":
         if value and not Project.objects.filter(entity_id=doc.entity_id, code=value).exists():

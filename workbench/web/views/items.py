@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from sync.workers import worker_health
 from workbench import roles
 from workbench.errors import WorkbenchError
-from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, tax_code_choices
+from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, gl_account_choices, tax_code_choices
 from workbench.models import AccountingPeriod, DocumentLine, Evidence, ExceptionItem, OverrideReason, OverrideRequest
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.selectors import document_trace, exception_item_list, item_events
@@ -36,6 +36,7 @@ FLAGGED_FIELD = {
     "UNKNOWN_COST_CENTER": "cost_center",
     "CLOSED_PERIOD": "date",
     "INVALID_TAX_CODE": "tax_code",
+    "BLOCKED_GL_ACCOUNT": "gl_account",
 }
 
 
@@ -119,6 +120,8 @@ def _context(item: ExceptionItem, **extra) -> dict:
         if doc.entity_id:
             ctx["cost_centers"] = cost_center_choices(doc.entity_id)
             ctx["tax_codes"] = tax_code_choices(doc.entity_id)
+            if item.code == "BLOCKED_GL_ACCOUNT":
+                ctx["gl_accounts"] = gl_account_choices(doc.entity_id)
             ctx["open_periods"] = AccountingPeriod.objects.filter(entity_id=doc.entity_id, closed=False).order_by(
                 "start"
             )
