@@ -17,7 +17,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from workbench.money import quantize
+from workbench.money import fmt, quantize
 
 NEGATIVE_KINDS = frozenset({"credit_memo", "accrual_reversal"})
 CANCELED = "canceled"
@@ -60,13 +60,14 @@ class DocumentDrift:
 
     def message(self) -> str:
         cur = self.posted.currency
+        ours = fmt(self.ours, cur)
         if self.why == "missing":
-            return f"The ERP no longer has this document: {self.ours} {cur} posted, none there."
+            return f"The ERP no longer has this document: {ours} posted, none there."
         if self.why == CANCELED:
-            return f"The ERP shows this document canceled: {self.ours} {cur} posted, 0 there."
+            return f"The ERP shows this document canceled: {ours} posted, nothing there."
         if self.why == "currency":
-            return f"The ERP holds this document in {self.held.currency}, not {cur}: {self.ours} {cur} unaccounted."
-        return f"The ERP holds {self.erp} {cur} for this document; we posted {self.ours} {cur}."
+            return f"The ERP holds this document in {self.held.currency}, not {cur}: {ours} unaccounted."
+        return f"The ERP holds {fmt(self.erp, cur)} for this document; we posted {ours}."
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ def test_planted_master_data_drift_is_one_item_and_accepting_the_erps_values_res
         f"NW-US/{a.code}": "Renamed A",
         f"NW-US/{b.code}": "Renamed B",
     }
-    assert item.root_cause_key.endswith(f"{erp.name}:cost_centers")
+    assert item.root_cause_key.endswith(f"{erp.name} · cost centers")
+    assert item.group.title == f"ERP master data differs from ours: {erp.name} · cost centers"
     assert str(run.pk) in item.message
 
     # An analyst does finance work, not this; an engineer takes the ERP's values.

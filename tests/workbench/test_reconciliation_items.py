@@ -136,7 +136,7 @@ def test_a_proof_line_off_for_no_document_is_an_item_of_its_entity_period_and_cu
     item.refresh_from_db()
     assert item.code == "POSTING_DRIFT" and item.entity_id == us.pk and item.document_id is None
     assert (item.amount_at_risk, item.currency) == (Decimal(20), "USD")
-    assert "NW-US 2026-11 USD" in item.message and "20.00 unexplained" in item.message
+    assert "NW-US 2026-11 USD" in item.message and "20.00 USD unexplained" in item.message
     assert not item.detail["repostable"]
 
     posting_drift_record(connection=erp, run_id=10, drifts=[], lines=[Line(us.pk, "2026-11", "USD", 1, 1, 1)])

@@ -89,7 +89,8 @@ def _groups_for(keys: set[str], codes: dict[str, str], titles: dict[str, str]) -
 
 
 def _group_title(code: str, entity_code: str, cause: str) -> str:
-    return f"{CODES[code].title}: {cause} ({entity_code})" if cause else f"{CODES[code].title} ({entity_code})"
+    title = f"{CODES[code].title}: {cause}" if cause else CODES[code].title
+    return f"{title} ({entity_code})" if entity_code else title
 
 
 def search_text(code: str, message: str, doc: Document | None, connection=None) -> str:

@@ -38,6 +38,7 @@ from workbench.models import (
     ReconciliationSettings,
 )
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
+from workbench.money import fmt
 from workbench.services import masterdata
 from workbench.services.audit import acting_as, audit_record
 from workbench.services.exception_items import exception_item_raise, exception_item_transition, exception_items_resolve
@@ -106,7 +107,7 @@ def reconciliation_drift_record(
             message=_drift_message(run_id, stream, named, total),
             fp=fp,
             connection=connection,
-            root_cause=f"{connection.name}:{stream}",
+            root_cause=f"{connection.name} · {stream.replace('_', ' ')}",
             detail={
                 "run_id": run_id,
                 "connection_id": connection.pk,
@@ -206,8 +207,9 @@ def posting_drift_record(
         item = exception_item_raise(
             code=POSTING,
             message=(
-                f"Reconciliation #{run_id}: the books of {where} do not tie out: we posted {ln.ours}, "
-                f"the ERP holds {ln.erp} for those documents ({rest} unexplained)."
+                f"Reconciliation #{run_id}: the books of {where} do not tie out: we posted "
+                f"{fmt(ln.ours, ln.currency)}, the ERP holds {fmt(ln.erp, ln.currency)} for those documents "
+                f"({fmt(rest, ln.currency)} unexplained)."
             ),
             fp=f"{POSTING}:proof:conn{connection.pk}:{ln.entity}:{ln.period}:{ln.currency}",
             connection=connection,
