@@ -20,6 +20,7 @@ from workbench.models import (
     Supplier,
 )
 from workbench.models.exceptions import ACTIVE_STATUSES, Category
+from workbench.money import quantize
 from workbench.rules.p2p_context import BudgetPositions
 from workbench.selectors.due_soon import due_soon_rank
 
@@ -185,7 +186,7 @@ def accruals(*, entity_code: str = "", entity_ids: set[int] | None = None) -> di
                 "line": ln,
                 "po": ln.document,
                 "quantity": qty,
-                "amount": (qty * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01")),
+                "amount": quantize(qty * (ln.unit_price or Decimal(0)), ln.currency),
             }
         )
     invoiced = []
@@ -207,13 +208,15 @@ def accruals(*, entity_code: str = "", entity_ids: set[int] | None = None) -> di
     for ln in inv_lines:
         rec = ln.po_line.received_quantity - ln.po_line.invoiced_quantity if ln.po_line else Decimal(0)
         missing = (ln.quantity or Decimal(0)) - max(rec, Decimal(0))
+        if missing <= 0:  # received meanwhile (its item not re-checked yet): nothing to hold
+            continue
         invoiced.append(
             {
                 "line": ln,
                 "invoice": ln.document,
                 "received": max(rec, Decimal(0)),
                 "missing": missing,
-                "amount": (missing * (ln.unit_price or Decimal(0))).quantize(Decimal("0.01")),
+                "amount": quantize(missing * (ln.unit_price or Decimal(0)), ln.currency),
             }
         )
 
