@@ -3,10 +3,11 @@ the domain writes are what is checked; tests/sync/test_credit_notes.py runs the 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from tests.workbench.test_p2p import invoice, price_variance_item
 from tests.workbench.test_p2p import p2p as p2p_world  # noqa: F401 (the fixture)
@@ -99,7 +100,8 @@ def test_the_open_balance_counts_what_the_erp_holds_of_unpaid_invoices_less_cred
     entity = inv.entity
     assert supplier_open_balance(entity, "V100") == {}  # nothing booked yet
     Document.objects.filter(pk__in=[inv.pk, other.pk]).update(financial_status="ready_for_payment")
-    Document.objects.filter(pk=cn.pk).update(financial_status="posted")
+    booked = timezone.now()
+    Document.objects.filter(pk=cn.pk).update(financial_status="posted", posted_at=booked)
     assert supplier_open_balance(entity, "V100") == {}  # still nothing the ERP holds
     for n, (doc, kind, amount) in enumerate(
         [(inv, "supplier_invoice", "200.00"), (other, "supplier_invoice", "30.00"), (cn, "credit_memo", "-40.00")]
@@ -117,5 +119,8 @@ def test_the_open_balance_counts_what_the_erp_holds_of_unpaid_invoices_less_cred
         )
     assert supplier_open_balance(entity, "V100") == {"USD": Decimal("190.00")}
     # The invoice is paid net of its credit note: neither is open any more.
-    Document.objects.filter(pk=inv.pk).update(financial_status="paid")
+    Document.objects.filter(pk=inv.pk).update(financial_status="paid", paid_at=booked + timedelta(hours=1))
     assert supplier_open_balance(entity, "V100") == {"USD": Decimal("30.00")}
+    # A credit booked after the invoice was paid is a credit the supplier still owes us.
+    Document.objects.filter(pk=inv.pk).update(paid_at=booked - timedelta(hours=1))
+    assert supplier_open_balance(entity, "V100") == {"USD": Decimal("-10.00")}
