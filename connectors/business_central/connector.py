@@ -197,46 +197,88 @@ class BusinessCentralConnector:
         invoices = f"companies({company['id']})/purchaseInvoices"
         doc_no, vendor = body["vendorInvoiceNumber"], body["vendorNumber"]
         log.info("business_central %s %s (%s, key %s)", action, doc_no, company["name"], headers["Idempotency-Key"])
-        culprits = CULPRITS if own_numbers else P2P_CULPRITS
+        return self._create_and_post(
+            docs=invoices,
+            body=body,
+            headers=headers,
+            find=lambda: self._find_invoice(invoices, doc_no, vendor, exclusive=own_numbers),
+            result=lambda doc, already: self._result(doc, company, already=already),
+            culprits=CULPRITS if own_numbers else P2P_CULPRITS,
+            noun="invoice",
+            canceled=lambda doc: (
+                f"Purchase invoice {doc.get('number')} for {doc_no} was canceled in Business "
+                "Central; send the report again as a new version."
+            ),
+        )
 
-        def find() -> dict | None:
-            return self._find_invoice(invoices, doc_no, vendor, exclusive=own_numbers)
+    def _post_credit_memo(self, company: dict, body: dict, headers: dict) -> WriteResult:
+        memos = f"companies({company['id']})/purchaseCreditMemos"
+        doc_no, vendor = body["vendorCreditMemoNumber"], body["vendorNumber"]
+        log.info(
+            "business_central post_credit_note %s (%s, key %s)", doc_no, company["name"], headers["Idempotency-Key"]
+        )
+        return self._create_and_post(
+            docs=memos,
+            body=body,
+            headers=headers,
+            find=lambda: self._find_credit_memo(memos, doc_no, vendor),
+            result=lambda doc, already: self._credit_memo_result(doc, company, already=already),
+            culprits=CREDIT_CULPRITS,
+            noun="credit memo",
+            canceled=lambda doc: (
+                f"Purchase credit memo {doc.get('number')} for {doc_no} was canceled in Business Central."
+            ),
+        )
 
-        changed = False  # once BC has accepted a change, any later failure leaves the outcome uncertain
+    def _create_and_post(
+        self,
+        *,
+        docs: str,
+        body: dict,
+        headers: dict,
+        find: Callable[[], dict | None],
+        result: Callable[[dict, bool], WriteResult],
+        culprits: list,
+        noun: str,
+        canceled: Callable[[dict], str],
+    ) -> WriteResult:
+        """One posted purchase document (invoice or credit memo), whatever became of earlier attempts.
+
+        It is looked up by our number before anything is created, so a resend after a lost answer
+        finds the first attempt; it is posted only if not posted yet; and once BC has accepted a change,
+        any later failure is an uncertain outcome (the next attempt looks it up again).
+        """
+        changed = False
         try:
-            invoice = find()
-            resent = invoice is not None
-            if invoice is None:
+            doc = find()
+            resent = doc is not None
+            if doc is None:
                 try:
-                    invoice = self._object(self.http.request("POST", invoices, json_body=body, headers=headers))
+                    doc = self._object(self.http.request("POST", docs, json_body=body, headers=headers))
                 except Rejected as exc:
                     # An earlier attempt whose answer was lost created it meanwhile: use that one.
                     found = find() if "already exists" in exc.message else None
                     if found is None:
                         raise
-                    invoice, resent = found, True
+                    doc, resent = found, True
                 changed = True
-            status = invoice.get("status")
+            status = doc.get("status")
             if status not in POSTED:
                 if status == "Canceled":
-                    raise Rejected(
-                        "Workbench_DocumentCanceled",
-                        f"Purchase invoice {invoice.get('number')} for {doc_no} was canceled in Business "
-                        "Central; send the report again as a new version.",
-                    )
+                    raise Rejected("Workbench_DocumentCanceled", canceled(doc))
                 try:
-                    self.http.request("POST", f"{invoices}({invoice['id']})/Microsoft.NAV.post", headers=headers)
+                    self.http.request("POST", f"{docs}({doc['id']})/Microsoft.NAV.post", headers=headers)
                 except Rejected:
                     # A parallel attempt may have posted it a moment ago: that is success, not a refusal.
                     again = find()
                     if again is None or again.get("status") not in POSTED:
                         raise
-                    return self._result(again, company, already=True)
+                    return result(again, True)
                 changed = True
-                invoice = self._object(self.http.request("GET", f"{invoices}({invoice['id']})"))
-                if invoice.get("status") not in POSTED:
+                doc = self._object(self.http.request("GET", f"{docs}({doc['id']})"))
+                if doc.get("status") not in POSTED:
                     raise MalformedPayload(
-                        f"invoice {invoice.get('id')} reports status {invoice.get('status')!r} after a successful post"
+                        f"{noun} {doc.get('id')} reports status {doc.get('status')!r} after a successful post"
                     )
         except TransientError as exc:
             if changed and not exc.uncertain:
@@ -244,60 +286,7 @@ class BusinessCentralConnector:
             raise
         except Rejected as exc:
             raise _with_culprit(exc, culprits) from None
-        return self._result(invoice, company, already=resent and status in POSTED)
-
-    def _post_credit_memo(self, company: dict, body: dict, headers: dict) -> WriteResult:
-        """Like ``_post_invoice``: found by vendor credit memo number and vendor before anything is
-        created, posted only if not posted yet, and uncertain once BC has accepted a change."""
-        memos = f"companies({company['id']})/purchaseCreditMemos"
-        doc_no, vendor = body["vendorCreditMemoNumber"], body["vendorNumber"]
-        log.info(
-            "business_central post_credit_note %s (%s, key %s)", doc_no, company["name"], headers["Idempotency-Key"]
-        )
-
-        def find() -> dict | None:
-            return self._find_credit_memo(memos, doc_no, vendor)
-
-        changed = False
-        try:
-            memo = find()
-            resent = memo is not None
-            if memo is None:
-                try:
-                    memo = self._object(self.http.request("POST", memos, json_body=body, headers=headers))
-                except Rejected as exc:
-                    found = find() if "already exists" in exc.message else None
-                    if found is None:
-                        raise
-                    memo, resent = found, True
-                changed = True
-            status = memo.get("status")
-            if status not in POSTED:
-                if status == "Canceled":
-                    raise Rejected(
-                        "Workbench_DocumentCanceled",
-                        f"Purchase credit memo {memo.get('number')} for {doc_no} was canceled in Business Central.",
-                    )
-                try:
-                    self.http.request("POST", f"{memos}({memo['id']})/Microsoft.NAV.post", headers=headers)
-                except Rejected:
-                    again = find()
-                    if again is None or again.get("status") not in POSTED:
-                        raise
-                    return self._credit_memo_result(again, company, already=True)
-                changed = True
-                memo = self._object(self.http.request("GET", f"{memos}({memo['id']})"))
-                if memo.get("status") not in POSTED:
-                    raise MalformedPayload(
-                        f"credit memo {memo.get('id')} reports status {memo.get('status')!r} after a successful post"
-                    )
-        except TransientError as exc:
-            if changed and not exc.uncertain:
-                raise TransientError(str(exc), retry_after=exc.retry_after, uncertain=True) from exc
-            raise
-        except Rejected as exc:
-            raise _with_culprit(exc, CREDIT_CULPRITS) from None
-        return self._credit_memo_result(memo, company, already=resent and status in POSTED)
+        return result(doc, resent and status in POSTED)
 
     def _find_credit_memo(self, memos: str, doc_no: str, vendor: str) -> dict | None:
         """The credit memo already carrying this vendor credit memo number for this vendor, posted first."""
