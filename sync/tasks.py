@@ -22,6 +22,7 @@ from workbench.services.audit import audit_seal_all
 from workbench.services.mapping_runs import mapping_run_execute
 from workbench.services.postings import write_replay
 from workbench.services.revalidation import document_revalidate, invoices_rematch_open
+from workbench.services.work_jobs import work_job_run
 from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
 
@@ -100,6 +101,12 @@ def scan_einvoice_inbox_task() -> dict:
 def rematch_open_invoices_task(entity_id: int | None = None) -> int:
     """Tolerances changed: invoices with open match exceptions are matched again (and posted if now clean)."""
     return invoices_rematch_open(entity_id=entity_id)
+
+
+@shared_task(name=jobs.RUN_WORK_JOB, acks_late=True)
+def run_work_job_task(job_id: int) -> str:
+    """An export or a bulk action a person asked for (safe to run twice: a finished job is left alone)."""
+    return work_job_run(job_id)
 
 
 @shared_task(name=jobs.MAPPING_RUN, acks_late=True)

@@ -23,6 +23,7 @@ MAPPING_RUN = "sync.mapping_run"
 RECONCILE_MASTER_DATA = "sync.reconcile_master_data"
 RUN_JOB = "sync.run_job"
 PULL_STREAM_FULL = "sync.pull_stream_full"  # one master-data stream read in full, its cursor ignored
+RUN_WORK_JOB = "sync.run_work_job"  # an export or bulk action a person asked for (services/work_jobs.py)
 NAMES = (
     PROCESS_OUTBOX,
     REVALIDATE_DOCUMENT,
@@ -33,6 +34,7 @@ NAMES = (
     RECONCILE_MASTER_DATA,
     RUN_JOB,
     PULL_STREAM_FULL,
+    RUN_WORK_JOB,
 )
 
 _local = threading.local()

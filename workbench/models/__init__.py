@@ -25,6 +25,7 @@ from .masterdata import (
     Project,
     TaxCode,
 )
+from .notifications import Notification
 from .outbox import OutboundWrite, write_key
 from .procurement import (
     ApprovalDelegation,
@@ -36,8 +37,11 @@ from .procurement import (
     Supplier,
     SupplierContract,
 )
+from .work_jobs import WorkJob
 
 __all__ = [
+    "Notification",
+    "WorkJob",
     "AccrualJournal",
     "AccrualJournalEvent",
     "AuditHead",

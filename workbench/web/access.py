@@ -65,6 +65,10 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "items:repost": {"POST": (*WORK, CONFIGURE)},
     "documents:detail": {"GET": (VIEW,)},
     "evidence:download": {"GET": (VIEW,)},
+    # background jobs: only the person who asked sees one (checked in the view)
+    "jobs:detail": {"GET": SIGNED_IN},
+    "jobs:progress": {"GET": SIGNED_IN},
+    "jobs:download": {"GET": SIGNED_IN},
     # sync and operations
     "sync:page": {"GET": (VIEW,)},
     "sync:run_now": {"POST": (OPERATE,)},

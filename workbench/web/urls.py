@@ -17,6 +17,7 @@ from workbench.web.views import (
     schedules,
     supplier_links,
     sync,
+    work_jobs,
 )
 
 queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
@@ -123,11 +124,21 @@ suppliers_patterns = (
     "suppliers",
 )
 
+jobs_patterns = (
+    [
+        path("<int:pk>/", work_jobs.job_detail, name="detail"),
+        path("<int:pk>/progress/", work_jobs.job_progress, name="progress"),
+        path("<int:pk>/download/", work_jobs.job_download, name="download"),
+    ],
+    "jobs",
+)
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False), name="home"),
     path("queue/", include(queue_patterns)),
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
+    path("jobs/", include(jobs_patterns)),
     path("evidence/", include(evidence_patterns)),
     path("governance/overrides/", include(governance_patterns)),
     path("audit/", include(audit_patterns)),
