@@ -163,6 +163,7 @@ SESSION_IDLE_SECONDS = envint("SESSION_IDLE_SECONDS", 30 * 60)
 # Mail: only with EMAIL_HOST set can the workbench send mail, and only then is password reset offered
 # (workbench/web/accounts_urls.py); without it users ask an administrator for a new password.
 EMAIL_HOST = os.getenv("EMAIL_HOST", "")
+PUBLIC_URL = os.getenv("PUBLIC_URL", "http://127.0.0.1:8000")  # links in mails and chat messages start here
 PASSWORD_RESET_ENABLED = bool(EMAIL_HOST)
 if EMAIL_HOST:
     EMAIL_PORT = envint("EMAIL_PORT", 587)
@@ -171,6 +172,9 @@ if EMAIL_HOST:
     EMAIL_USE_SSL = envbool("EMAIL_USE_SSL")  # implicit TLS (port 465)
     EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "True") and not EMAIL_USE_SSL  # STARTTLS (port 587)
     DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", f"workbench@{EMAIL_HOST}")
+else:  # notifications and digests are printed by the worker instead (the demo's "mail")
+    EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "workbench@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

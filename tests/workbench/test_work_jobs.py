@@ -67,3 +67,13 @@ def test_a_keyed_message_reaches_each_person_once(db):
     assert a.notifications.count() == 1
     assert notifications_mark_read(user=a) == 1
     assert b.notifications.filter(read_at__isnull=True).count() == 1
+
+
+def test_a_message_asked_to_be_mailed_is_mailed_once_after_commit(db, mailoutbox, django_capture_on_commit_callbacks):
+    a = make_person("a", "Finance analysts")
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications_send(recipients=[a], kind="alert", title="ERP down", body="BC is not answering", url="/sync/",
+                           key="alert:2", email=True)  # fmt: skip
+    assert [m.subject for m in mailoutbox] == ["ERP down"]
+    assert "BC is not answering" in mailoutbox[0].body and "/sync/" in mailoutbox[0].body
+    assert a.notifications.get().emailed_at is not None
