@@ -22,6 +22,7 @@ from workbench import jobs
 from workbench.models import Connection, ExceptionItem
 from workbench.secrets import SecretUnreadable, unsealed
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
+from workbench.services.incidents import incident_holdings_refresh
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def record_success(connection: Connection) -> None:
         )
         connection.health, connection.consecutive_failures = Connection.Health.OK, 0
         incident = ExceptionItem.objects.filter(fingerprint=incident_fingerprint(connection))
+        if was_down:
+            incident_holdings_refresh(connection=connection, released=True)  # before it is resolved
         exception_items_resolve(
             items=incident, action="recovered", reason=f"{connection.name} answers again; held writes released."
         )
@@ -99,8 +102,10 @@ def record_failure(connection: Connection, error: Exception) -> bool:
             connection=connection,
             message=f"{connection.name} {what} ({connection.consecutive_failures} failed calls in a row). "
             f"Outbound writes are held and will be replayed when it recovers. Last error: {message}",
-            detail={"last_error": message},
+            detail={"last_error": message, "what": what},
         )
+        # Its money at risk: the writes the outage holds (each probe counts the ones queued since).
+        incident_holdings_refresh(connection=connection)
         return True
     return False
 

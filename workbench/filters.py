@@ -4,14 +4,15 @@ from datetime import timedelta
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from workbench.models import Document, ExceptionItem, LegalEntity
+from workbench.models import Connection, Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
 from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
+from workbench.selectors.suppliers import system_label
 from workbench.selectors.due_soon import OPEN_INVOICE, due_soon_rank
 
 AGE_CHOICES = [
@@ -131,21 +132,40 @@ def assignee_choices():
     return get_user_model().objects.filter(is_active=True).order_by("username").values_list("username", flat=True)
 
 
+def source_system_choices(asked: str = ""):
+    """The systems documents come from: each connection's kind, the known sources, and the one asked
+    for (a source whose connection was removed still filters). Read from the small connections
+    table, not as a DISTINCT over every document."""
+    systems = set(Connection.objects.values_list("kind", flat=True)) | {"concur", "coupa", "einvoice", "api"}
+    if asked and len(asked) <= 30 and asked.isprintable():
+        systems.add(asked)
+    return [(s, "Workbench API" if s == "api" else system_label(s)) for s in sorted(systems)]
+
+
 class DocumentFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     financial_status = django_filters.ChoiceFilter(choices=Document.FinancialStatus.choices)
     entity = django_filters.ModelChoiceFilter(queryset=LegalEntity.objects.all(), to_field_name="code")
+    # The documents list (screens/documents.html) filters like the queue does.
+    kind = django_filters.ChoiceFilter(choices=Document.Kind.choices, empty_label="All kinds")
+    source_system = django_filters.ChoiceFilter(choices=[], empty_label="All sources")  # filled in __init__
+    business_status = django_filters.ChoiceFilter(choices=Document.BusinessStatus.choices, empty_label="Any approval")
+    open_exceptions = django_filters.BooleanFilter(
+        method="by_open_exceptions", label="Has open exceptions", widget=django_filters.widgets.BooleanWidget
+    )
 
     class Meta:
         model = Document
-        fields = ["q", "financial_status", "entity", "kind"]
+        fields = ["q", "financial_status", "entity", "kind", "source_system", "business_status", "open_exceptions"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _entities_in_scope(self)
+        asked = self.data.get("source_system", "") if self.data else ""
+        self.filters["source_system"].extra["choices"] = source_system_choices(str(asked))
 
     def search(self, qs, name, value):
-        value = value.strip()
+        value = value.strip()[:200]  # no number, name or id is longer; a 10 MB paste is not a pattern
         return (
             qs.filter(
                 Q(number__folded__contains=fold(value))
@@ -157,3 +177,9 @@ class DocumentFilter(django_filters.FilterSet):
             if value
             else qs
         )
+
+    def by_open_exceptions(self, qs, name, value):
+        if value is None:
+            return qs
+        active = ExceptionItem.objects.filter(document=OuterRef("pk"), status__in=ACTIVE_STATUSES)
+        return qs.filter(Exists(active)) if value else qs.exclude(Exists(active))

@@ -48,6 +48,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "items:accept_erp": {"POST": "amd"},
     "items:repost": {"POST": "amd"},
     "documents:detail": {"GET": PEOPLE},
+    "documents:list": {"GET": PEOPLE},
+    "search": {"GET": PEOPLE},
     "evidence:download": {"GET": PEOPLE},
     "jobs:detail": {"GET": "+"},
     "jobs:progress": {"GET": "+"},

@@ -128,6 +128,12 @@ class Document(models.Model):
             models.Index(fields=["kind", "po_number"]),
             # duplicate-invoice candidates: same day and amount
             models.Index(fields=["document_date", "total"]),
+            # "Find anything" (selectors/find.py): exact lookups of any id a document has.
+            models.Index(fields=["number"], name="document_number_idx"),
+            models.Index(fields=["source_id"], name="document_source_id_idx"),
+            models.Index(fields=["erp_document_number"], name="document_erp_number_idx"),
+            models.Index(fields=["party_tax_id"], name="document_party_tax_id_idx"),
+            models.Index(fields=["entity", "party_code"], name="document_entity_party_idx"),
         ]
 
     def __str__(self):
@@ -195,6 +201,7 @@ class DocumentRef(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["system", "kind", "external_id"], name="uniq_document_ref")]
+        indexes = [models.Index(fields=["external_id"], name="document_ref_external_id_idx")]  # find by id alone
 
     def __str__(self):
         return f"{self.system}:{self.kind}:{self.external_id}"

@@ -61,7 +61,13 @@ class ErpPosting(models.Model):
                 name="erp_posting_kind_valid",
             ),
         ]
-        indexes = [models.Index(fields=["entity", "period", "currency"])]
+        indexes = [
+            models.Index(fields=["entity", "period", "currency"]),
+            # "Find anything": a document by the ERP's number or id, or by the number we sent.
+            models.Index(fields=["erp_number"], name="erp_posting_erp_number_idx"),
+            models.Index(fields=["erp_id"], name="erp_posting_erp_id_idx"),
+            models.Index(fields=["reference"], name="erp_posting_reference_idx"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.erp_number or self.erp_id}"

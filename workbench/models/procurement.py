@@ -36,6 +36,7 @@ class Supplier(EntityScoped):
 
     class Meta(EntityScoped.Meta):
         constraints = [models.UniqueConstraint(fields=["entity", "code"], name="uniq_supplier_code")]
+        indexes = [models.Index(fields=["tax_id"], name="supplier_tax_id_idx")]  # a tax id finds its documents
 
 
 class PurchaseCategory(models.Model):

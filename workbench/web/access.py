@@ -64,6 +64,8 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "items:accept_erp": {"POST": (*WORK, CONFIGURE)},
     "items:repost": {"POST": (*WORK, CONFIGURE)},
     "documents:detail": {"GET": (VIEW,)},
+    "documents:list": {"GET": (VIEW,)},
+    "search": {"GET": (VIEW,)},  # find a document by any id (scoped in the selector)
     "evidence:download": {"GET": (VIEW,)},
     # background jobs: only the person who asked sees one (checked in the view)
     "jobs:detail": {"GET": SIGNED_IN},

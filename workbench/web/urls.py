@@ -7,6 +7,7 @@ from workbench.web.views import (
     audit,
     documents,
     drift,
+    find,
     governance,
     items,
     mappings,
@@ -57,7 +58,10 @@ p2p_patterns = (
     ],
     "p2p",
 )
-documents_patterns = ([path("<int:pk>/", documents.document_detail, name="detail")], "documents")
+documents_patterns = (
+    [path("", documents.document_list, name="list"), path("<int:pk>/", documents.document_detail, name="detail")],
+    "documents",
+)
 evidence_patterns = ([path("<int:pk>/", items.evidence_download, name="download")], "evidence")
 governance_patterns = (
     [
@@ -138,6 +142,7 @@ urlpatterns = [
     path("queue/", include(queue_patterns)),
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
+    path("search/", find.search, name="search"),
     path("jobs/", include(jobs_patterns)),
     path("evidence/", include(evidence_patterns)),
     path("governance/overrides/", include(governance_patterns)),

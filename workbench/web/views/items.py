@@ -28,6 +28,7 @@ from workbench.services.evidence import evidence_add, evidence_path
 from workbench.services.invoices import accept_limit, can_accept, variance_of
 from workbench.services.validation import blocking_findings
 from workbench.web.scoping import item_or_404, item_to_work, items_for, may_work
+from workbench.web.views.incidents import held_by_context, incident_context
 
 DRIFT_CODES = ("RECONCILIATION_DRIFT", "POSTING_DRIFT")  # fixed from their own card (views/drift.py)
 # Which cell of the offending line to highlight, per code.
@@ -142,6 +143,8 @@ def _context(item: ExceptionItem, **extra) -> dict:
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
     if "user" in extra:
         ctx.update(_override_context(item, extra["user"]))
+        ctx.update(incident_context(item, extra["user"]))  # an outage: what it holds
+        ctx.update(held_by_context(doc, extra["user"]))  # a document waiting for an outage: which
     ctx["stamp"] = _stamp(ctx)
     ctx.update(extra)
     return ctx
