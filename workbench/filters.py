@@ -12,8 +12,8 @@ from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
 from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
-from workbench.selectors.suppliers import system_label
 from workbench.selectors.due_soon import OPEN_INVOICE, due_soon_rank
+from workbench.selectors.suppliers import system_label
 
 AGE_CHOICES = [
     ("1d", "Under 1 day"),

@@ -4,50 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workbench', '0022_notifications_work_jobs'),
+        ("workbench", "0022_notifications_work_jobs"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['number'], name='document_number_idx'),
+            model_name="document",
+            index=models.Index(fields=["number"], name="document_number_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['source_id'], name='document_source_id_idx'),
+            model_name="document",
+            index=models.Index(fields=["source_id"], name="document_source_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['erp_document_number'], name='document_erp_number_idx'),
+            model_name="document",
+            index=models.Index(fields=["erp_document_number"], name="document_erp_number_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['party_tax_id'], name='document_party_tax_id_idx'),
+            model_name="document",
+            index=models.Index(fields=["party_tax_id"], name="document_party_tax_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='document',
-            index=models.Index(fields=['entity', 'party_code'], name='document_entity_party_idx'),
+            model_name="document",
+            index=models.Index(fields=["entity", "party_code"], name="document_entity_party_idx"),
         ),
         migrations.AddIndex(
-            model_name='documentref',
-            index=models.Index(fields=['external_id'], name='document_ref_external_id_idx'),
+            model_name="documentref",
+            index=models.Index(fields=["external_id"], name="document_ref_external_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='erpposting',
-            index=models.Index(fields=['erp_number'], name='erp_posting_erp_number_idx'),
+            model_name="erpposting",
+            index=models.Index(fields=["erp_number"], name="erp_posting_erp_number_idx"),
         ),
         migrations.AddIndex(
-            model_name='erpposting',
-            index=models.Index(fields=['erp_id'], name='erp_posting_erp_id_idx'),
+            model_name="erpposting",
+            index=models.Index(fields=["erp_id"], name="erp_posting_erp_id_idx"),
         ),
         migrations.AddIndex(
-            model_name='erpposting',
-            index=models.Index(fields=['reference'], name='erp_posting_reference_idx'),
+            model_name="erpposting",
+            index=models.Index(fields=["reference"], name="erp_posting_reference_idx"),
         ),
         migrations.AddIndex(
-            model_name='supplier',
-            index=models.Index(fields=['tax_id'], name='supplier_tax_id_idx'),
+            model_name="supplier",
+            index=models.Index(fields=["tax_id"], name="supplier_tax_id_idx"),
         ),
     ]

@@ -104,7 +104,9 @@ def document_find(query: str, *, user, limit: int = LIMIT) -> FindResult:
         ("reference", "number sent to {}"),
     ):
         add(
-            docs.filter(**{f"erp_postings__{column}__in": spellings}).values_list("pk", "erp_postings__connection__name"),
+            docs.filter(**{f"erp_postings__{column}__in": spellings}).values_list(
+                "pk", "erp_postings__connection__name"
+            ),
             lambda name, words=words: words.format(name),
         )
     correlation = _uuid(query)
