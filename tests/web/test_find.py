@@ -178,3 +178,20 @@ def test_the_documents_list_shows_only_ones_entities(client_as, docs):
     assert rows(client.get("/documents/")) == {docs["po"].pk, docs["invoice"].pk}
     # Another entity's code is not accepted as a filter: it opens nothing of that entity.
     assert docs["report"].pk not in rows(client.get("/documents/", {"entity": "NW-US"}))
+
+
+# --- the same search in the API --------------------------------------------------------------------
+
+
+def test_the_api_finds_by_any_id_with_what_matched_and_only_in_scope(client_as, docs):
+    client = client_as("ana", "Finance analysts")
+    body = client.get("/api/documents/find/", {"q": "108001"}).json()
+    assert [r["document"]["id"] for r in body["results"]] == [docs["report"].pk]
+    assert set(body["results"][0]["matched"]) == {"ERP document number", "Business Central document number"}
+    assert body["related"] is False
+    scoped = client_as("us.only", "Finance analysts", ["NW-US"])
+    assert scoped.get("/api/documents/find/", {"q": "INV-7781"}).json()["results"] == []
+    too_long = scoped.get("/api/documents/find/", {"q": "x" * 5000})
+    assert too_long.status_code == 400 and "longer than 200" in too_long.json()["detail"]
+    schema = client.get("/api/schema/").content.decode()
+    assert "/api/documents/find/" in schema and "FindResult" in schema

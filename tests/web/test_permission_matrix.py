@@ -105,6 +105,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "exception-send-back": {"POST": "am"},
     "document-list": {"GET": PEOPLE},
     "document-detail": {"GET": PEOPLE},
+    "document-find": {"GET": PEOPLE},
     "p2p-requisition-validate": {"POST": PEOPLE + "cs"},
     "p2p-budget-check": {"POST": PEOPLE + "cs"},
     "p2p-requisition-create": {"POST": "s"},

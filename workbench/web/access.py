@@ -127,6 +127,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "exception-send-back": {"POST": WORK},
     "document-list": {"GET": (VIEW,)},
     "document-detail": {"GET": (VIEW,)},
+    "document-find": {"GET": (VIEW,)},
     "p2p-requisition-validate": {"POST": (VALIDATE, VIEW)},  # a read-only check: clients and people
     "p2p-budget-check": {"POST": (VALIDATE, VIEW)},
     "p2p-requisition-create": {"POST": (SUBMIT,)},

@@ -177,3 +177,20 @@ class CorrectionSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class FoundDocumentSerializer(serializers.Serializer):
+    document = DocumentSerializer()
+    matched = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='What matched in which system, e.g. "Business Central document number".',
+    )
+
+
+class FindResultSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    related = serializers.BooleanField(
+        help_text="No document has the id itself; the results refer to it (a purchase order's invoices)."
+    )
+    truncated = serializers.BooleanField(help_text="More documents matched than are listed.")
+    results = FoundDocumentSerializer(many=True)

@@ -2,7 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -12,6 +12,7 @@ from workbench.errors import WorkbenchError
 from workbench.filters import DocumentFilter, ExceptionItemFilter
 from workbench.models import Document, DocumentLine, ExceptionItem
 from workbench.selectors import exception_item_list
+from workbench.selectors.find import document_find
 from workbench.services import item_actions as items_service
 from workbench.services.documents import document_line_correct
 from workbench.services.overrides import override_request
@@ -118,3 +119,32 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_serializer_class(self):
         return s.DocumentDetailSerializer if self.action == "retrieve" else s.DocumentSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                required=True,
+                description="Any id in any system: source id or number, ERP number or id, correlation id, "
+                "supplier tax id.",
+            )
+        ],
+        responses={200: s.FindResultSerializer, 400: s.ErrorSerializer},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def find(self, request):
+        """The documents (in your entities) an id names, each with what matched in which system."""
+        result = document_find(request.query_params.get("q", ""), user=request.user)
+        if result.error:
+            return Response({"detail": result.error}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            s.FindResultSerializer(
+                {
+                    "query": result.query,
+                    "related": result.related,
+                    "truncated": result.truncated,
+                    "results": [{"document": f.document, "matched": f.reasons} for f in result.found],
+                }
+            ).data
+        )

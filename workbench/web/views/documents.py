@@ -9,6 +9,7 @@ from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.selectors import document_trace
 from workbench.selectors.balances import supplier_open_balance
 from workbench.selectors.due_soon import invoice_payment_outlook
+from workbench.selectors.suppliers import system_label
 from workbench.web.scoping import document_or_404, documents_for
 from workbench.web.views.incidents import held_by_context
 
@@ -29,6 +30,7 @@ def document_list(request):
     )
     for doc in page:
         doc.open_items = open_items.get(doc.pk, 0)
+        doc.source_label = system_label(doc.source_system)
     params = request.GET.copy()
     params.pop("page", None)
     context = {"filter": filterset, "page": page, "params": params.urlencode()}
