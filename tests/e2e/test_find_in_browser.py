@@ -23,7 +23,8 @@ def shot(page, name):
 
 
 def test_an_id_in_the_nav_box_opens_its_document(live_server, page, analyst, settings):
-    us, de = master_data(), master_data("NW-DE", "EUR")
+    master_data()
+    de = master_data("NW-DE", "EUR")
     report = expense_report(number="R-2026-0042")
     Supplier.objects.create(entity=de, code="V100", name="Contoso GmbH", tax_id="DE136695976")
     for n, kind in enumerate(["purchase_order", "supplier_invoice"]):
