@@ -68,6 +68,7 @@ def test_an_id_in_the_nav_box_opens_its_document(live_server, page, analyst, set
         )
     record_failure(erp, TransientError("connection refused"))
     page.goto(f"{live_server.url}/documents/{report.pk}/")
+    shot(page, "held-by")
     page.locator("[data-testid=held-by] a", has_text="Business Central is not answering").click()
     page.locator("[data-testid=held-documents]").wait_for()
     assert page.locator("[data-testid=held-documents] tbody tr").count() == 4

@@ -16,6 +16,7 @@ from tests.conftest import make_person
 from tests.factories import expense_line, expense_report, master_data
 from tests.support.pipeline import drain_outbox, run
 from workbench.models import Connection, Document, ExceptionItem, OutboundWrite
+from workbench.services.postings import postings_enqueue
 from workbench.services.validation import documents_validate
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +89,15 @@ def test_it_updates_as_writes_are_held_and_released(client, outage):
     page = client.get(f"/items/{item.pk}/").content.decode()
     assert 'data-testid="released"' in page and "1,424.80 USD" in page
     assert 'data-testid="held-documents"' not in page
+
+
+def test_a_posting_queued_during_the_outage_is_counted_at_once(outage):
+    erp, us, de = outage
+    later = expense_report(lines=[expense_line(amount=Decimal("10.00"))])
+    postings_enqueue([later])  # approved while the ERP is down: held from the start, no probe needed
+    assert OutboundWrite.objects.filter(document=later, status="pending").exists()
+    item = incident()
+    assert (item.amount_at_risk, item.detail["held"]["documents"]) == (Decimal("434.80"), 4)
 
 
 def test_a_held_document_names_its_incident_and_links_to_it(client, outage):

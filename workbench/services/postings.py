@@ -56,6 +56,7 @@ from workbench.services.documents import (
     documents_financial_transition,
 )
 from workbench.services.exception_items import exception_item_raise, exception_item_transition, exception_items_resolve
+from workbench.services.incidents import incident_holdings_refresh
 from workbench.services.p2p_documents import invoice_consume, invoice_release
 from workbench.services.trace import document_event_add
 from workbench.values import as_date
@@ -322,6 +323,8 @@ def write_enqueue(conn: Connection | None, doc: Document | None, action: str, ke
     OutboundWrite.objects.get_or_create(
         idempotency_key=key, defaults={"connection": conn, "document": doc, "action": action, "payload": payload}
     )
+    if conn.health == Connection.Health.DOWN:
+        incident_holdings_refresh(connection=conn)  # held from the start: the outage now holds it too
     jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
     return True
 
@@ -403,6 +406,8 @@ def postings_enqueue(docs: list[Document], run_id: int | None = None) -> list[Ou
             for w in writes
         ]
     )
+    if erp.health == Connection.Health.DOWN:
+        incident_holdings_refresh(connection=erp)  # held from the start: the outage now holds them too
     jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)
     return writes
 
