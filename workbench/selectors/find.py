@@ -32,6 +32,7 @@ REF_KINDS = {
     "erp_number": "document number",
 }
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+KIND_LABELS = dict(Document.Kind.choices)
 
 
 @dataclass
@@ -95,7 +96,7 @@ def document_find(query: str, *, user, limit: int = LIMIT) -> FindResult:
     )
     add(
         docs.filter(number__in=spellings).values_list("pk", "kind"),
-        lambda kind: f"{Document.Kind(kind).label} number",
+        lambda kind: f"{KIND_LABELS.get(kind, kind)} number",
     )
     add(docs.filter(erp_document_number__in=spellings).values_list("pk"), lambda: "ERP document number")
     for column, words in (
@@ -119,7 +120,7 @@ def document_find(query: str, *, user, limit: int = LIMIT) -> FindResult:
         add(
             docs.filter(kind__in=[Document.Kind.GOODS_RECEIPT, Document.Kind.SUPPLIER_INVOICE], po_number__in=spellings)
             .values_list("pk", "kind"),
-            lambda kind: f"{Document.Kind(kind).label} for purchase order {query}",
+            lambda kind: f"{KIND_LABELS.get(kind, kind)} for purchase order {query}",
         )  # fmt: skip
         key = normalize_invoice_number(query)[:60]
         if key:
