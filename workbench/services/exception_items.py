@@ -20,6 +20,7 @@ from workbench.models import Document, ExceptionEvent, ExceptionGroup, Exception
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
 from workbench.search import fold
+from workbench.services.watchers import watchers_note
 
 TRANSITIONS: dict[str, set[str]] = {
     Status.OPEN: {Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED, Status.OVERRIDDEN},
@@ -49,7 +50,7 @@ def exception_item_transition(
     with transaction.atomic():
         if ExceptionItem.objects.filter(pk=item.pk, status=frm).update(**changes) != 1:
             raise StaleUpdate("This item was changed by someone else. Reload to see its current state.")
-        ExceptionEvent.objects.create(
+        event = ExceptionEvent.objects.create(
             item=item,
             at=now,
             action=action or to,
@@ -59,6 +60,7 @@ def exception_item_transition(
             reason=reason,
             correlation_id=item.correlation_id,
         )
+        watchers_note(event, item)  # told after commit, one query per transaction when nobody watches
     for k, v in changes.items():
         setattr(item, k, v)
     return item

@@ -28,6 +28,8 @@ DJANGO_ADMIN = "django-admin"  # Django's admin site: staff flag plus model perm
 
 WORK = (WORK_BUSINESS, WORK_TECHNICAL)  # which of the two is checked against the item's kind in the view
 READ_CONFIG = (CONFIGURE, AUDIT)
+# Comments and watching: every working role (any item kind); auditors read the thread only.
+DISCUSS = (WORK_BUSINESS, WORK_TECHNICAL, CONFIGURE)
 
 ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "home": {"GET": (VIEW,)},
@@ -64,6 +66,16 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "items:accept_erp": {"POST": (*WORK, CONFIGURE)},
     "items:repost": {"POST": (*WORK, CONFIGURE)},
     "documents:detail": {"GET": (VIEW,)},
+    # working together: anyone who sees the object reads the thread (on its page); working roles post and watch
+    "items:comment": {"POST": DISCUSS},
+    "items:watch": {"POST": DISCUSS},
+    "documents:comment": {"POST": DISCUSS},
+    "documents:watch": {"POST": DISCUSS},
+    # a person's own inbox (another's message answers 404 in the view)
+    "inbox:list": {"GET": SIGNED_IN},
+    "inbox:read": {"POST": SIGNED_IN},
+    "inbox:read_all": {"POST": SIGNED_IN},
+    "inbox:settings": {"GET": SIGNED_IN, "POST": SIGNED_IN},
     "evidence:download": {"GET": (VIEW,)},
     # background jobs: only the person who asked sees one (checked in the view)
     "jobs:detail": {"GET": SIGNED_IN},
@@ -123,6 +135,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "exception-override": {"POST": WORK},
     "exception-retry": {"POST": WORK},
     "exception-send-back": {"POST": WORK},
+    "exception-comments": {"GET": (VIEW,), "POST": DISCUSS},
     "document-list": {"GET": (VIEW,)},
     "document-detail": {"GET": (VIEW,)},
     "p2p-requisition-validate": {"POST": (VALIDATE, VIEW)},  # a read-only check: clients and people

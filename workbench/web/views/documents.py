@@ -5,6 +5,7 @@ from workbench.selectors import document_trace
 from workbench.selectors.balances import supplier_open_balance
 from workbench.selectors.due_soon import invoice_payment_outlook
 from workbench.web.scoping import document_or_404
+from workbench.web.views.discussion import discussion_context
 
 
 def document_detail(request, pk):
@@ -24,5 +25,6 @@ def document_detail(request, pk):
             # and what the supplier is owed in the books, to compare with the ERP's vendor balance.
             "credit_notes": doc.credit_notes.order_by("id") if invoice else [],
             "open_balance": supplier_open_balance(doc.entity, doc.party_code) if invoice and doc.entity_id else {},
+            **discussion_context(request.user, document=doc),  # comments and watchers
         },
     )
