@@ -54,6 +54,7 @@ def test_a_refused_comment_keeps_the_text_and_says_why(client, item, ana):
     assert response.status_code == 200 and "at most 10,000 characters; this one has 10,001" in response.content.decode()
     assert client.post(f"/items/{item.pk}/comments/", {"body": ""}).status_code == 400
     assert client.post(f"/items/{item.pk}/comments/", {"body": "x", "replaces": "abc"}).status_code == 400
+    assert client.post(f"/items/{item.pk}/comments/", {"body": "x", "replaces": "9" * 40}).status_code == 400
     assert not Comment.objects.exists()
     # Screens take NUL out of every form value at the door (NulFreeInputMiddleware); the API refuses it.
     assert client.post(f"/items/{item.pk}/comments/", {"body": "nul\x00byte"}).status_code == 302
@@ -160,6 +161,7 @@ def test_api_comments_read_and_post(client, item, ana, ben):
         {},
         {"body": ["a list"]},
         {"body": "x", "replaces": -5},
+        {"body": "x", "replaces": 10**30},
     ],
 )
 def test_api_refuses_bad_bodies_with_400(client, item, ana, body):

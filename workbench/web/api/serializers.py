@@ -193,7 +193,11 @@ class CommentCreateSerializer(serializers.Serializer):
         max_length=10_000, help_text="Plain text, at most 10,000 characters; @username mentions"
     )
     replaces = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Id of your own comment this one is a new version of"
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of your own comment this one is a new version of",
     )
 
 

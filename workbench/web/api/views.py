@@ -110,14 +110,18 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         methods=["GET"],
         responses={200: s.CommentSerializer(many=True), 404: s.ErrorSerializer},
         summary="The item's comment thread (latest version of each comment, oldest first)",
+        description="Anyone who may see the item reads its comments; outside your entities the item is a 404.",
     )
     @extend_schema(
         methods=["POST"],
         request=s.CommentCreateSerializer,
         responses={201: s.CommentSerializer, **ERRORS},
         summary="Post a comment; @username tells that person if they can see the item",
+        description="Analysts, managers, engineers and admins post; auditors read only. An edit is a new comment "
+        "with `replaces` (your own, latest version). 400 on an empty body, over 10,000 characters or a NUL byte.",
     )
-    @action(detail=True, methods=["get", "post"])
+    # No queue filters or paging here: the thread of one item, whole (a comment is at most 10,000 characters).
+    @action(detail=True, methods=["get", "post"], filter_backends=[], pagination_class=None)
     def comments(self, request, pk=None):
         item = self.get_object()  # outside the account's entities: 404
         if request.method == "GET":

@@ -70,10 +70,12 @@ def _refused(request, item, document, error, body):
 
 
 def _int(value) -> int:
+    """A row id typed by a client, or 0 (no row) for anything that is not one, a 40-digit number included."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return 0
+    return number if 0 < number < 2**63 else 0
 
 
 def _watch(request, *, item=None, document=None):
