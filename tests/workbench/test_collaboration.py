@@ -55,7 +55,7 @@ def inbox(user, kind=None):
 
 def test_a_mention_tells_only_people_who_can_see_the_item(item, people):
     comment = comment_add(
-        actor=people["ana"], item=item, body="@ben please check, and @de.only too; @nobody is not a person."
+        actor=people["ana"], item=item, body="@Ben please check, and @de.only too; @nobody is not a person."
     )
     assert comment.mentioned == ["ben"]
     [told] = inbox(people["ben"], "mention")

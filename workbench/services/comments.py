@@ -8,7 +8,9 @@ a mention cannot reveal an item to someone outside its entities.
 
 from __future__ import annotations
 
+import operator
 import re
+from functools import reduce
 
 from django.db import transaction
 from django.db.models import Q
@@ -83,7 +85,9 @@ def comment_add(
             raise InvalidComment("This comment was edited already; edit its latest version.")
     names = mentioned_names(body)
     entity_id = entity_of(item=item, document=document)
-    mentioned = list(people_who_see(entity_id=entity_id, among=Q(username__in=names))) if names else []
+    # "@Ben" finds ben: people type names as they say them.
+    named = reduce(operator.or_, (Q(username__iexact=n) for n in names), Q(pk__in=[]))
+    mentioned = list(people_who_see(entity_id=entity_id, among=named)) if names else []
     comment = Comment.objects.create(
         item=item,
         document=document,

@@ -12,12 +12,12 @@ register = template.Library()
 
 @register.filter
 def comment_body(comment) -> str:
-    known = set(comment.mentioned or ())
+    known = {name.lower() for name in comment.mentioned or ()}
     text = conditional_escape(comment.body)
 
     def mark(m):
         name = m.group(1)
-        return f'<strong class="mention">@{name}</strong>' if name in known else m.group(0)
+        return f'<strong class="mention">@{name}</strong>' if name.lower() in known else m.group(0)
 
     # Escaped first, then marked: the names matched are [\w.@+-] only, so nothing typed becomes markup.
     return mark_safe(MENTION.sub(mark, text).replace("\n", "<br>"))
