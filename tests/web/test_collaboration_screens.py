@@ -121,6 +121,9 @@ def test_the_inbox_lists_unread_first_and_marks_read(client, item, ana, ben):
     assert not Notification.objects.filter(recipient=ana, read_at=None).exists()
     bens = Notification.objects.get(recipient=ben)
     assert client.post(f"/inbox/{bens.pk}/read/").status_code == 404  # another's message does not exist for you
+    notifications_send(recipients=[ana], kind="alert", title="One more")
+    html = client.post("/inbox/read-all/", **HX).content.decode()
+    assert "Nothing unread." in html and 'id="inbox-badge"' in html and "One more" in html
     assert client.post("/inbox/read-all/").status_code == 302
     bens.refresh_from_db()
     assert bens.read_at is None
