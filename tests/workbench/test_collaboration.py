@@ -18,7 +18,7 @@ from workbench.models.exceptions import Status
 from workbench.selectors.discussion import comment_thread
 from workbench.services.comments import comment_add
 from workbench.services.email_digest import notification_preference_set, notifications_digest_send
-from workbench.services.exception_items import exception_item_transition
+from workbench.services.exception_items import exception_item_raise, exception_item_transition
 from workbench.services.item_actions import exception_item_assign
 from workbench.services.notifications import notifications_send
 from workbench.services.validation import documents_validate
@@ -28,11 +28,13 @@ NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def item(db, jobs_sent):
+def item(db, jobs_sent, django_capture_on_commit_callbacks):
     master_data()
     master_data("NW-DE", "EUR")
-    doc = expense_report(lines=[expense_line(cost_center="")])
-    documents_validate(documents=[doc])
+    # As if committed: the raised items' after-commit work is done before the test's own transaction goes on.
+    with django_capture_on_commit_callbacks(execute=True):
+        doc = expense_report(lines=[expense_line(cost_center="")])
+        documents_validate(documents=[doc])
     return ExceptionItem.objects.get(document=doc, code="MISSING_COST_CENTER")
 
 
@@ -171,12 +173,23 @@ def test_watchers_of_a_document_hear_of_its_items(item, people, django_capture_o
     assert len(inbox(people["ben"], "watch")) == 1
 
 
+def test_watchers_of_a_document_hear_of_a_new_item_on_it(item, people, django_capture_on_commit_callbacks):
+    watch_set(user=people["ben"], document=item.document)
+    with django_capture_on_commit_callbacks(execute=True):
+        raised = exception_item_raise(
+            code="ERP_REJECTED", message="The period is closed", fp="test:erp", document=item.document
+        )
+    [told] = inbox(people["ben"], "watch")
+    assert told.title == f"ERP_REJECTED #{raised.pk}: raised" and told.body == "The period is closed"
+
+
 def test_a_status_change_nobody_watches_costs_one_query_per_transaction(
     item, people, django_capture_on_commit_callbacks
 ):
     master_data("NW-UK", "GBP")
-    docs = [expense_report(lines=[expense_line(cost_center="")]) for _ in range(5)]
-    documents_validate(documents=docs)
+    with django_capture_on_commit_callbacks(execute=True):
+        docs = [expense_report(lines=[expense_line(cost_center="")]) for _ in range(5)]
+        documents_validate(documents=docs)
     items = list(ExceptionItem.objects.filter(document__in=docs))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         for i in items:

@@ -58,26 +58,37 @@ class _Batch:
 
     def __init__(self):
         self.events: list[tuple[int, int, int | None]] = []  # (event id, item id, document id)
+        self.done = False
 
     def __call__(self) -> None:
+        self.done = True  # events noted after this (tests run callbacks before the end) start a new batch
         watchers_tell(self.events)
 
 
 def watchers_note(event: ExceptionEvent, item: ExceptionItem) -> None:
     """Remember an item event for its watchers: told after commit, if it changed the status or the assignee."""
-    if event.from_status == event.to_status and event.action not in TOLD_ACTIONS:
+    watchers_note_many([event], {item.pk: item})
+
+
+def watchers_note_many(events: list[ExceptionEvent], items: dict[int, ExceptionItem]) -> None:
+    """The same for many events at once (items raised in bulk: their document's watchers hear of them)."""
+    entries = [
+        (e.pk, e.item_id, getattr(items.get(e.item_id), "document_id", None))
+        for e in events
+        if e.pk is not None and (e.from_status != e.to_status or e.action in TOLD_ACTIONS)
+    ]
+    if not entries:
         return
-    entry = (event.pk, item.pk, item.document_id)
     conn = transaction.get_connection()
     if not conn.in_atomic_block:
-        watchers_tell([entry])
+        watchers_tell(entries)
         return
     for _, callback, _robust in conn.run_on_commit:
-        if isinstance(callback, _Batch):
-            callback.events.append(entry)
+        if isinstance(callback, _Batch) and not callback.done:
+            callback.events.extend(entries)
             return
     batch = _Batch()
-    batch.events.append(entry)
+    batch.events.extend(entries)
     # robust: the change is committed; a failure to tell watchers is logged, never the caller's error.
     transaction.on_commit(batch, robust=True)
 
@@ -127,6 +138,8 @@ def watchers_tell(entries: list[tuple[int, int, int | None]]) -> int:
 
 
 def _what(e: ExceptionEvent) -> str:
+    if e.action == "raised":
+        return "raised"
     if e.action == "assigned":
         return e.reason.lower() if e.reason else "assigned"
     return f"{e.from_status or 'new'} → {e.to_status}".replace("_", " ")
