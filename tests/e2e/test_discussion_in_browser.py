@@ -54,4 +54,12 @@ def test_a_mention_posted_without_reload_reaches_the_colleagues_inbox(live_serve
     other.click("[data-testid=watch-button]")
     other.locator("[data-testid=watchers]", has_text="ben").wait_for()
     assert other.locator("[data-testid=watch-button]").inner_text() == "Stop watching"
+    # ben would rather have one mail a day
+    other.click("[data-testid=inbox-link]")
+    other.click("text=E-mail settings")
+    other.check("input[value=digest]")
+    other.click("text=Save")
+    other.locator(".msg", has_text="Saved: Once a day, in a digest.").wait_for()
+    assert other.locator("input[value=digest]").is_checked()
+    shot(other, "email-settings")
     other.context.close()
