@@ -12,12 +12,14 @@ import logging
 from datetime import datetime, timedelta
 
 from celery.schedules import crontab
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_celery_beat import validators
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, crontab_schedule_celery_timezone
 
+from workbench import jobs
 from workbench.errors import WorkbenchError
 from workbench.models import AuditRecord, Connection
 from workbench.services.audit import audit_record
@@ -41,6 +43,12 @@ def default_entries() -> list[dict]:
         },
         {"name": "E-invoice inbox: watched folder", "task": "sync.scan_einvoice_inbox", "every": 30, "kwargs": {}},
         {"name": "Audit trail: seal new records into the chain", "task": "sync.audit_seal", "every": 60, "kwargs": {}},
+        {
+            "name": "Inbox: daily e-mail digest",
+            "task": jobs.SEND_EMAIL_DIGEST,
+            "cron": f"0 {settings.DIGEST_HOUR} * * *",  # in CELERY_TIMEZONE; admins move it on the Schedules screen
+            "kwargs": {},
+        },
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:
@@ -110,9 +118,9 @@ def default_entries() -> list[dict]:
 def ensure_schedules() -> int:
     created = 0
     for e in default_entries():
+        when = {"crontab": _crontab(parse_cron(e["cron"]))} if "cron" in e else {"interval": _interval(e["every"])}
         _, was_created = PeriodicTask.objects.get_or_create(
-            name=e["name"],
-            defaults={"task": e["task"], "interval": _interval(e["every"]), "kwargs": json.dumps(e["kwargs"])},
+            name=e["name"], defaults={"task": e["task"], **when, "kwargs": json.dumps(e["kwargs"])}
         )
         created += was_created
     return created

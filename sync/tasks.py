@@ -19,6 +19,7 @@ from sync.reconcile import run_reconciliation
 from workbench import jobs
 from workbench.models import Connection, MappingRun, OutboundWrite
 from workbench.services.audit import audit_seal_all
+from workbench.services.email_digest import notifications_digest_send
 from workbench.services.mapping_runs import mapping_run_execute
 from workbench.services.postings import write_replay
 from workbench.services.revalidation import document_revalidate, invoices_rematch_open
@@ -141,3 +142,9 @@ def reconcile_master_data_task(connection: int | str | None = None, run_id: int 
 def audit_seal_task() -> int:
     """Every minute: chain the audit records written since (services/audit.py)."""
     return audit_seal_all()
+
+
+@shared_task(name=jobs.SEND_EMAIL_DIGEST, acks_late=True)
+def send_email_digest_task() -> int:
+    """Daily at DIGEST_HOUR: mail each digest person their unmailed messages of the last day (never twice)."""
+    return notifications_digest_send()

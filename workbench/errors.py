@@ -15,3 +15,7 @@ class StaleUpdate(WorkbenchError):
 
 class InvalidCorrection(WorkbenchError):
     pass
+
+
+class InvalidComment(WorkbenchError):
+    """A comment that cannot be posted as written (empty, too long, a NUL byte, not the author's)."""

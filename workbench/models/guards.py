@@ -12,6 +12,7 @@ HISTORY_TABLES = [
     "workbench_mappingruleversion",
     "workbench_fieldownership",
     "workbench_accrualjournalevent",
+    "workbench_comment",
 ]
 AUDIT_TABLE = "workbench_auditrecord"
 CONTENT = ["id", "at", "source", "row_id", "action", "actor_id", "actor_name", "data", "row_hash"]

@@ -20,6 +20,7 @@ from workbench.models import Document, ExceptionEvent, ExceptionGroup, Exception
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
 from workbench.search import fold
+from workbench.services.watchers import watchers_note, watchers_note_many
 
 TRANSITIONS: dict[str, set[str]] = {
     Status.OPEN: {Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED, Status.OVERRIDDEN},
@@ -49,7 +50,7 @@ def exception_item_transition(
     with transaction.atomic():
         if ExceptionItem.objects.filter(pk=item.pk, status=frm).update(**changes) != 1:
             raise StaleUpdate("This item was changed by someone else. Reload to see its current state.")
-        ExceptionEvent.objects.create(
+        event = ExceptionEvent.objects.create(
             item=item,
             at=now,
             action=action or to,
@@ -59,6 +60,7 @@ def exception_item_transition(
             reason=reason,
             correlation_id=item.correlation_id,
         )
+        watchers_note(event, item)  # told after commit, one query per transaction when nobody watches
     for k, v in changes.items():
         setattr(item, k, v)
     return item
@@ -225,6 +227,7 @@ def exception_items_reconcile(
             )
     if events:
         ExceptionEvent.objects.bulk_create(events)
+        watchers_note_many(events, {i.pk: i for i in new_items})  # the documents' watchers hear of new items
 
     # Only the rules just run decide: an ERP refusal or a dead write waits for a person, and that
     # person's fix or retry is what re-posts (enqueue_postings makes it a new revision).
@@ -334,7 +337,7 @@ def _create_raised(
                 opened_at=now,
                 sla_due_at=now + timedelta(hours=spec.sla_hours),
             )
-            ExceptionEvent.objects.create(
+            event = ExceptionEvent.objects.create(
                 item=item,
                 at=now,
                 action="raised",
@@ -342,6 +345,7 @@ def _create_raised(
                 reason=message,
                 correlation_id=item.correlation_id,
             )
+            watchers_note(event, item)
             return item
     except IntegrityError:
         return ExceptionItem.objects.get(fingerprint=fp)
@@ -360,7 +364,7 @@ def exception_items_create(*, items: list[ExceptionItem], now) -> None:
         )
         for i in items:
             i.pk = i.id = ids[i.fingerprint]
-    ExceptionEvent.objects.bulk_create(
+    events = ExceptionEvent.objects.bulk_create(
         [
             ExceptionEvent(
                 item=i,
@@ -374,6 +378,7 @@ def exception_items_create(*, items: list[ExceptionItem], now) -> None:
         ],
         batch_size=500,
     )
+    watchers_note_many(events, {i.pk: i for i in items})
 
 
 def exception_items_resolve(*, items: Iterable[ExceptionItem], reason: str, action: str, actor=None) -> int:

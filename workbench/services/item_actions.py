@@ -12,12 +12,13 @@ from django.utils import timezone
 
 from workbench import jobs
 from workbench.errors import InvalidTransition
-from workbench.models import ExceptionEvent, ExceptionItem
+from workbench.models import ExceptionEvent, ExceptionItem, Watch
 from workbench.models.exceptions import Status
 from workbench.rules import RULES
 from workbench.services.exception_items import exception_item_transition
 from workbench.services.postings import send_back_enqueue
 from workbench.services.trace import document_event_add
+from workbench.services.watchers import watchers_note, watches_add
 
 
 @transaction.atomic
@@ -26,7 +27,7 @@ def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionI
         raise InvalidTransition("Only open items can be assigned.")
     ExceptionItem.objects.filter(pk=item.pk).update(assignee=assignee, updated_at=timezone.now())
     who = assignee.get_username() if assignee else "nobody"
-    ExceptionEvent.objects.create(
+    event = ExceptionEvent.objects.create(
         item=item,
         action="assigned",
         from_status=item.status,
@@ -36,6 +37,9 @@ def exception_item_assign(*, item: ExceptionItem, assignee, actor) -> ExceptionI
         correlation_id=item.correlation_id,
     )
     item.assignee = assignee
+    # Who assigns and who is assigned follow the item from now on (and the assignee is told).
+    watches_add(users=[actor, assignee], reason=Watch.Reason.ASSIGNED, item=item)
+    watchers_note(event, item)
     if item.status == Status.OPEN and assignee is not None:
         exception_item_transition(item=item, to=Status.IN_PROGRESS, actor=actor, action="taken")
     return item

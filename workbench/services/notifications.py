@@ -65,9 +65,12 @@ def notifications_send(
 
 def notifications_email(*, title: str, key: str, recipients: list[int], at) -> int:
     """Mail the messages just written (found again by recipient, title and time); each is mailed at most once."""
-    qs = Notification.objects.filter(
-        recipient_id__in=recipients, created_at=at, emailed_at__isnull=True, key=key[:200]
-    ).select_related("recipient")
+    qs = (
+        Notification.objects.filter(recipient_id__in=recipients, created_at=at, emailed_at__isnull=True, key=key[:200])
+        # A person who chose the daily digest gets it there (services/email_digest.py); "off", never.
+        .exclude(recipient__notification_preference__email__in=["digest", "off"])
+        .select_related("recipient")
+    )
     sent = 0
     for n in qs:
         if not n.recipient.email or not Notification.objects.filter(pk=n.pk, emailed_at__isnull=True).update(

@@ -28,6 +28,8 @@ DJANGO_ADMIN = "django-admin"  # Django's admin site: staff flag plus model perm
 
 WORK = (WORK_BUSINESS, WORK_TECHNICAL)  # which of the two is checked against the item's kind in the view
 READ_CONFIG = (CONFIGURE, AUDIT)
+# Comments and watching: every working role (any item kind); auditors read the thread only.
+DISCUSS = (WORK_BUSINESS, WORK_TECHNICAL, CONFIGURE)
 
 ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "home": {"GET": (VIEW,)},
@@ -66,6 +68,16 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "documents:detail": {"GET": (VIEW,)},
     "documents:list": {"GET": (VIEW,)},
     "search": {"GET": (VIEW,)},  # find a document by any id (scoped in the selector)
+    # working together: anyone who sees the object reads the thread (on its page); working roles post and watch
+    "items:comment": {"POST": DISCUSS},
+    "items:watch": {"POST": DISCUSS},
+    "documents:comment": {"POST": DISCUSS},
+    "documents:watch": {"POST": DISCUSS},
+    # a person's own inbox (another's message answers 404 in the view)
+    "inbox:list": {"GET": SIGNED_IN},
+    "inbox:read": {"POST": SIGNED_IN},
+    "inbox:read_all": {"POST": SIGNED_IN},
+    "inbox:settings": {"GET": SIGNED_IN, "POST": SIGNED_IN},
     "evidence:download": {"GET": (VIEW,)},
     # background jobs: only the person who asked sees one (checked in the view)
     "jobs:detail": {"GET": SIGNED_IN},
@@ -125,6 +137,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "exception-override": {"POST": WORK},
     "exception-retry": {"POST": WORK},
     "exception-send-back": {"POST": WORK},
+    "exception-comments": {"GET": (VIEW,), "POST": DISCUSS},
     "document-list": {"GET": (VIEW,)},
     "document-detail": {"GET": (VIEW,)},
     "document-find": {"GET": (VIEW,)},

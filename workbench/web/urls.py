@@ -5,10 +5,12 @@ from django.views.generic import RedirectView
 
 from workbench.web.views import (
     audit,
+    discussion,
     documents,
     drift,
     find,
     governance,
+    inbox,
     items,
     mappings,
     masterdata,
@@ -40,6 +42,8 @@ items_patterns = (
         path("<int:pk>/pull-again/", drift.item_pull_again, name="pull_again"),
         path("<int:pk>/accept-erp/", drift.item_accept_erp, name="accept_erp"),
         path("<int:pk>/repost/", drift.item_repost, name="repost"),
+        path("<int:pk>/comments/", discussion.item_comment, name="comment"),
+        path("<int:pk>/watch/", discussion.item_watch, name="watch"),
     ],
     "items",
 )
@@ -59,8 +63,22 @@ p2p_patterns = (
     "p2p",
 )
 documents_patterns = (
-    [path("", documents.document_list, name="list"), path("<int:pk>/", documents.document_detail, name="detail")],
+    [
+        path("", documents.document_list, name="list"),
+        path("<int:pk>/", documents.document_detail, name="detail"),
+        path("<int:pk>/comments/", discussion.document_comment, name="comment"),
+        path("<int:pk>/watch/", discussion.document_watch, name="watch"),
+    ],
     "documents",
+)
+inbox_patterns = (
+    [
+        path("", inbox.inbox_page, name="list"),
+        path("<int:pk>/read/", inbox.inbox_read, name="read"),
+        path("read-all/", inbox.inbox_read_all, name="read_all"),
+        path("settings/", inbox.inbox_settings, name="settings"),
+    ],
+    "inbox",
 )
 evidence_patterns = ([path("<int:pk>/", items.evidence_download, name="download")], "evidence")
 governance_patterns = (
@@ -144,6 +162,7 @@ urlpatterns = [
     path("documents/", include(documents_patterns)),
     path("search/", find.search, name="search"),
     path("jobs/", include(jobs_patterns)),
+    path("inbox/", include(inbox_patterns)),
     path("evidence/", include(evidence_patterns)),
     path("governance/overrides/", include(governance_patterns)),
     path("audit/", include(audit_patterns)),

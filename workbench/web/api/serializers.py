@@ -175,6 +175,32 @@ class CorrectionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
+class CommentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    author = serializers.CharField(source="actor.username", read_only=True)
+    at = serializers.DateTimeField(read_only=True)
+    body = serializers.CharField(read_only=True, help_text="Plain text, as typed; show it escaped")
+    mentioned = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Usernames the @mentions resolved to (and told)"
+    )
+    replaces = serializers.IntegerField(source="replaces_id", read_only=True, allow_null=True)
+    edited = serializers.BooleanField(read_only=True)
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    # The length is checked by the service too (and NUL bytes by DRF's CharField), with the same words as the screen.
+    body = serializers.CharField(
+        max_length=10_000, help_text="Plain text, at most 10,000 characters; @username mentions"
+    )
+    replaces = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of your own comment this one is a new version of",
+    )
+
+
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 

@@ -10,10 +10,12 @@ from rest_framework.response import Response
 
 from workbench.errors import WorkbenchError
 from workbench.filters import DocumentFilter, ExceptionItemFilter
-from workbench.models import Document, DocumentLine, ExceptionItem
+from workbench.models import Comment, Document, DocumentLine, ExceptionItem
 from workbench.selectors import exception_item_list
+from workbench.selectors.discussion import comment_thread
 from workbench.selectors.find import document_find
 from workbench.services import item_actions as items_service
+from workbench.services.comments import comment_add
 from workbench.services.documents import document_line_correct
 from workbench.services.overrides import override_request
 from workbench.web.scoping import documents_for, items_for, may_work
@@ -104,6 +106,40 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
             ),
             refused=status.HTTP_400_BAD_REQUEST,
         )
+
+    @extend_schema(
+        methods=["GET"],
+        responses={200: s.CommentSerializer(many=True), 404: s.ErrorSerializer},
+        summary="The item's comment thread (latest version of each comment, oldest first)",
+        description="Anyone who may see the item reads its comments; outside your entities the item is a 404.",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=s.CommentCreateSerializer,
+        responses={201: s.CommentSerializer, **ERRORS},
+        summary="Post a comment; @username tells that person if they can see the item",
+        description="Analysts, managers, engineers and admins post; auditors read only. An edit is a new comment "
+        "with `replaces` (your own, latest version). 400 on an empty body, over 10,000 characters or a NUL byte.",
+    )
+    # No queue filters or paging here: the thread of one item, whole (a comment is at most 10,000 characters).
+    @action(detail=True, methods=["get", "post"], filter_backends=[], pagination_class=None)
+    def comments(self, request, pk=None):
+        item = self.get_object()  # outside the account's entities: 404
+        if request.method == "GET":
+            return Response(s.CommentSerializer(comment_thread(item=item), many=True).data)
+        data = s.CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        replaces = None
+        if data.validated_data.get("replaces"):
+            replaces = Comment.objects.filter(pk=data.validated_data["replaces"], item=item).first()
+            if replaces is None:
+                return Response({"detail": "No such comment on this item."}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            comment = comment_add(actor=request.user, body=data.validated_data["body"], item=item, replaces=replaces)
+        except WorkbenchError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        comment.edited = comment.replaces_id is not None
+        return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -11,6 +11,7 @@ from workbench.selectors.balances import supplier_open_balance
 from workbench.selectors.due_soon import invoice_payment_outlook
 from workbench.selectors.suppliers import system_label
 from workbench.web.scoping import document_or_404, documents_for
+from workbench.web.views.discussion import discussion_context
 from workbench.web.views.incidents import held_by_context
 
 PAGE_SIZE = 50
@@ -58,5 +59,6 @@ def document_detail(request, pk):
             "credit_notes": doc.credit_notes.order_by("id") if invoice else [],
             "open_balance": supplier_open_balance(doc.entity, doc.party_code) if invoice and doc.entity_id else {},
             **held_by_context(doc, request.user),
+            **discussion_context(request.user, document=doc),  # comments and watchers
         },
     )
