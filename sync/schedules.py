@@ -41,6 +41,7 @@ def default_entries() -> list[dict]:
         },
         {"name": "E-invoice inbox: watched folder", "task": "sync.scan_einvoice_inbox", "every": 30, "kwargs": {}},
         {"name": "Audit trail: seal new records into the chain", "task": "sync.audit_seal", "every": 60, "kwargs": {}},
+        {"name": "Alerts: evaluate rules", "task": "sync.evaluate_alerts", "every": 60, "kwargs": {}},
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:

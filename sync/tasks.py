@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from sync import push
+from sync.alert_chat import alerts_run
 from sync.health import check_connection
 from sync.jobs import run_job
 from sync.jobs.einvoice_inbox import scan_folder
@@ -141,3 +142,9 @@ def reconcile_master_data_task(connection: int | str | None = None, run_id: int 
 def audit_seal_task() -> int:
     """Every minute: chain the audit records written since (services/audit.py)."""
     return audit_seal_all()
+
+
+@shared_task(name=jobs.EVALUATE_ALERTS, acks_late=True)
+def evaluate_alerts_task() -> dict:
+    """Every minute: fire and resolve alert rules, then post their chat messages (sync/alert_chat.py)."""
+    return alerts_run()

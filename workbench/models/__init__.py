@@ -1,5 +1,6 @@
 from .access import ApiToken, UserScope
 from .accruals import AccrualJournal, AccrualJournalEvent
+from .alerts import AlertChatDelivery, AlertFiring, AlertRule, BacklogSample
 from .audit import AuditHead, AuditRecord, DocumentEvent
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
@@ -40,6 +41,10 @@ from .procurement import (
 from .work_jobs import WorkJob
 
 __all__ = [
+    "AlertChatDelivery",
+    "AlertFiring",
+    "AlertRule",
+    "BacklogSample",
     "Notification",
     "WorkJob",
     "AccrualJournal",
