@@ -74,7 +74,8 @@ def chat_payload(fmt: str, *, title: str, text: str, link: str, resolved: bool) 
                     ],
                 }
             )
-        return {"text": title, "blocks": blocks}
+        # Escaped in the fallback text too: a rule name or vendor message must not ping <!channel>.
+        return {"text": _slack_escape(title), "blocks": blocks}
     if fmt == TEAMS:
         card = {
             "@type": "MessageCard",

@@ -249,7 +249,7 @@ def _item_title(rule: AlertRule, item: ExceptionItem) -> str:
     elif rule.condition == Condition.CLOSE_RISK:
         what = f"Close risk: {item.code}{where}{entity}, period closes {item.close_due_at:%Y-%m-%d %H:%M} UTC"
     else:
-        what = f"{fmt(item.amount_at_risk, item.currency)} {item.currency} at risk: {item.code}{where}{entity}"
+        what = f"{fmt(item.amount_at_risk, item.currency)} at risk: {item.code}{where}{entity}"
     return f"{rule.name}: {what}"
 
 
