@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,7 +16,6 @@ from django.core import mail
 
 from connectors.base import ConfigError, TransientError
 from sync import tasks
-from sync.alert_chat import alerts_run
 from sync.health import record_failure, record_success
 from tests.conftest import make_person
 from tests.factories import LegalEntityFactory
@@ -25,7 +23,7 @@ from workbench.models import AlertChatDelivery, AlertFiring, AlertRule, Connecti
 from workbench.services import alerts
 from workbench.services.alerts import alert_rule_save, alerts_evaluate
 
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
 class Receiver:
