@@ -99,6 +99,7 @@ def alerts_page(request):
     told = alert_firings_told(firings)
     for f in firings:
         f.told = told.get(f.pk, [])
+        f.subject = f.title.removeprefix(f"{f.rule.name}: ")  # the rule has its own column
         f.chat_list = sorted(f.chats.all(), key=lambda c: c.phase != "fired")
     return render(
         request,
