@@ -157,3 +157,14 @@ def test_evaluate_now_asks_the_worker(client_as, jobs_sent):
     client = client_as("oncall", "Integration engineers")
     assert client.post("/alerts/evaluate/").status_code == 302
     assert jobs_sent == [("sync.evaluate_alerts", {})]
+
+
+def test_changing_a_rules_condition_drops_the_old_threshold_and_target(admin_client, engineers):
+    admin_client.post("/alerts/rules/new/", {**RULE, "target_role": engineers.pk})
+    rule = AlertRule.objects.get()
+    change = {"condition": "amount_above", "amount": "5000", "currency": "eur", "target": "team",
+              "target_team": "accounts_payable", "target_role": engineers.pk}  # fmt: skip
+    assert admin_client.post(f"/alerts/rules/{rule.pk}/", {**RULE, **change}).status_code == 302
+    rule.refresh_from_db()
+    assert (rule.minutes, rule.amount, rule.currency) == (None, Decimal("5000"), "EUR")
+    assert (rule.target_role, rule.target_team) == (None, "accounts_payable")

@@ -107,8 +107,6 @@ def alert_rule_problems(rule: AlertRule) -> dict[str, str]:
             errors["currency"] = (
                 "Enter the ISO currency of the amount (e.g. EUR): items in other currencies are not compared."
             )
-    elif rule.currency:
-        errors["currency"] = "Only an amount rule has a currency."
     if c == Condition.CONNECTION_DOWN and (rule.entity_id or rule.kind or rule.code):
         errors["entity"] = "Entity, kind and code filters apply to item conditions, not to connections."
     if rule.kind and rule.kind not in ExceptionItem.Kind.values:
@@ -137,6 +135,30 @@ def alert_rule_problems(rule: AlertRule) -> dict[str, str]:
     return errors
 
 
+# The thresholds each condition reads; the others are emptied on save, so a value typed for another
+# condition (and hidden by the form) never lingers in a rule.
+THRESHOLDS = {
+    Condition.CONNECTION_DOWN: {"minutes"},
+    Condition.AMOUNT_ABOVE: {"amount", "currency"},
+    Condition.SLA_BREACHED: set(),
+    Condition.CLOSE_RISK: {"hours"},
+    Condition.BACKLOG_GROWTH: {"hours", "growth"},
+}
+TARGET_FIELDS = {"role": "target_role", "team": "target_team", "person": "target_person"}
+
+
+def _drop_unused(rule: AlertRule) -> None:
+    keep = THRESHOLDS.get(rule.condition, set())
+    for name in ("minutes", "hours", "amount", "growth"):
+        if name not in keep:
+            setattr(rule, name, None)
+    if "currency" not in keep:
+        rule.currency = ""
+    for target, name in TARGET_FIELDS.items():
+        if target != rule.target:
+            setattr(rule, name, "" if name == "target_team" else None)
+
+
 @transaction.atomic(durable=True)
 def alert_rule_save(*, rule: AlertRule | None = None, values: dict, actor) -> AlertRule:
     """Create or change a rule (the audit trail records it, minus the webhook URL); AlertRuleInvalid if wrong."""
@@ -145,6 +167,7 @@ def alert_rule_save(*, rule: AlertRule | None = None, values: dict, actor) -> Al
         if name in values:
             setattr(rule, name, values[name])
     rule.name = (rule.name or "").replace("\x00", "").strip()[:100]
+    _drop_unused(rule)
     errors = alert_rule_problems(rule)
     if not errors and AlertRule.objects.filter(name=rule.name).exclude(pk=rule.pk).exists():
         errors["name"] = "Another rule has this name."
@@ -197,17 +220,37 @@ def _matching_items(rule: AlertRule, now):
 
 
 def _current(rule: AlertRule, now) -> dict[str, object] | None:
-    """Subject key -> what describing it needs, for every subject the condition holds for now
-    (None: cannot tell yet, leave the firings as they are)."""
+    """Subject key -> what describing it needs, for every connection or entity the condition holds
+    for now (a handful); None: cannot tell yet, leave the firings as they are."""
     if rule.condition == Condition.CONNECTION_DOWN:
         cutoff = now - timedelta(minutes=rule.minutes)
         ids = Connection.objects.filter(
             enabled=True, health=Connection.Health.DOWN, down_since__isnull=False, down_since__lte=cutoff
         ).values_list("id", flat=True)
         return {f"connection:{pk}": pk for pk in ids}
-    if rule.condition == Condition.BACKLOG_GROWTH:
-        return _backlog(rule, now)
-    return {f"item:{pk}": pk for pk in _matching_items(rule, now).order_by("id").values_list("id", flat=True)}
+    return _backlog(rule, now)
+
+
+def _changes(rule: AlertRule, now) -> tuple[dict[str, object], list[int]] | None:
+    """(subjects to fire, open firings to resolve), at most MAX_CHANGES_PER_RUN of each."""
+    open_firings = AlertFiring.objects.filter(rule=rule, resolved_at__isnull=True)
+    if rule.condition in (Condition.CONNECTION_DOWN, Condition.BACKLOG_GROWTH):
+        current = _current(rule, now)
+        if current is None:
+            return None
+        open_keys = dict(open_firings.values_list("subject_key", "id"))
+        new = [(k, v) for k, v in current.items() if k not in open_keys][:MAX_CHANGES_PER_RUN]
+        gone = [pk for key, pk in open_keys.items() if key not in current][:MAX_CHANGES_PER_RUN]
+        return dict(new), gone
+    # Items: both differences are computed by the database, so 100,000 matching items stay there.
+    matching = _matching_items(rule, now)
+    new_ids = (
+        matching.exclude(pk__in=open_firings.filter(item__isnull=False).values("item_id"))
+        .order_by("id")
+        .values_list("id", flat=True)[:MAX_CHANGES_PER_RUN]
+    )
+    gone = open_firings.filter(Q(item__isnull=True) | ~Q(item_id__in=matching.values("id"))).order_by("id")
+    return {f"item:{pk}": pk for pk in new_ids}, list(gone.values_list("id", flat=True)[:MAX_CHANGES_PER_RUN])
 
 
 def _entity_key(entity_id) -> str:
@@ -379,22 +422,17 @@ def _resolve(firing: AlertFiring, now, *, resolution: str, tell: bool) -> bool:
 
 def alert_rule_evaluate(rule: AlertRule, now) -> dict[str, int]:
     counts = {"fired": 0, "resolved": 0}
-    open_firings = dict(
-        AlertFiring.objects.filter(rule=rule, resolved_at__isnull=True).values_list("subject_key", "id")
-    )
     if not rule.enabled:
         counts["resolved"] = AlertFiring.objects.filter(rule=rule, resolved_at__isnull=True).update(
             resolved_at=now, resolution="rule switched off"
         )
         return counts
-    current = _current(rule, now)
-    if current is None:
+    changes = _changes(rule, now)
+    if changes is None:
         return counts
-    new = {k: v for k, v in current.items() if k not in open_firings}
-    new = dict(list(new.items())[:MAX_CHANGES_PER_RUN])
+    new, gone = changes
     for subject in _describe(rule, new):
         counts["fired"] += _fire(rule, subject, now)
-    gone = [pk for key, pk in open_firings.items() if key not in current][:MAX_CHANGES_PER_RUN]
     for firing in AlertFiring.objects.filter(pk__in=gone).select_related("rule", "item"):
         counts["resolved"] += _resolve(firing, now, resolution="cleared", tell=True)
     return counts
