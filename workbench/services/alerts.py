@@ -382,7 +382,7 @@ def _resolved_body(firing: AlertFiring) -> str:
     return f"No longer holds after {minutes} min (fired {firing.fired_at:%Y-%m-%d %H:%M} UTC)."
 
 
-def _fire(rule: AlertRule, subject: Subject, now) -> bool:
+def _fire(rule: AlertRule, subject: Subject, now, recipients: list[int] | None = None) -> bool:
     try:
         with transaction.atomic():
             firing = AlertFiring.objects.create(
@@ -396,7 +396,9 @@ def _fire(rule: AlertRule, subject: Subject, now) -> bool:
                 entity_id=subject.entity_id,
                 fired_at=now,
             )
-            _tell(firing, recipients=alert_recipients(rule, subject.entity_id), resolved=False)
+            if recipients is None:
+                recipients = alert_recipients(rule, subject.entity_id)
+            _tell(firing, recipients=recipients, resolved=False)
             if rule.chat_format and rule.chat_url:
                 AlertChatDelivery.objects.create(firing=firing, phase=AlertChatDelivery.Phase.FIRED)
     except IntegrityError:
@@ -431,8 +433,11 @@ def alert_rule_evaluate(rule: AlertRule, now) -> dict[str, int]:
     if changes is None:
         return counts
     new, gone = changes
+    people: dict[int | None, list[int]] = {}  # per entity: one query for the whole run, not one per item
     for subject in _describe(rule, new):
-        counts["fired"] += _fire(rule, subject, now)
+        if subject.entity_id not in people:
+            people[subject.entity_id] = alert_recipients(rule, subject.entity_id)
+        counts["fired"] += _fire(rule, subject, now, people[subject.entity_id])
     for firing in AlertFiring.objects.filter(pk__in=gone).select_related("rule", "item"):
         counts["resolved"] += _resolve(firing, now, resolution="cleared", tell=True)
     return counts
