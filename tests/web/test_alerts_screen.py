@@ -61,6 +61,8 @@ def test_managers_and_engineers_read_but_cannot_edit(client_as, role, engineers,
     assert page.status_code == 200 and b"ERP down 10 min" in page.content
     assert b"/alerts/rules/new/" not in page.content and f"/alerts/rules/{rule.pk}/".encode() not in page.content
     assert b"hooks.slack.com" in page.content and b"secret" not in page.content  # the host, not the webhook's key
+    for odd in ("abc", "\x00", "9" * 40, str(rule.pk)):
+        assert client.get("/alerts/", {"rule": odd}).status_code == 200
     assert client.post("/alerts/rules/new/", {**RULE, "target_role": engineers.pk}).status_code == 403
     assert client.post(f"/alerts/rules/{rule.pk}/", {**RULE, "minutes": "1"}).status_code == 403
     assert client.get(f"/alerts/rules/{rule.pk}/").status_code == 403
