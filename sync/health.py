@@ -58,7 +58,7 @@ def record_success(connection: Connection) -> None:
     was_down = connection.health == Connection.Health.DOWN
     with transaction.atomic():
         Connection.objects.filter(pk=connection.pk).update(
-            health=Connection.Health.OK, consecutive_failures=0, last_ok_at=timezone.now()
+            health=Connection.Health.OK, consecutive_failures=0, last_ok_at=timezone.now(), down_since=None
         )
         connection.health, connection.consecutive_failures = Connection.Health.OK, 0
         incident = ExceptionItem.objects.filter(fingerprint=incident_fingerprint(connection))
@@ -92,7 +92,10 @@ def record_failure(connection: Connection, error: Exception) -> bool:
     connection.refresh_from_db(fields=["consecutive_failures", "health"])
     if isinstance(error, ConfigError) or connection.consecutive_failures >= settings.SYNC_OUTAGE_THRESHOLD:
         if connection.health != Connection.Health.DOWN:
-            Connection.objects.filter(pk=connection.pk).update(health=Connection.Health.DOWN)
+            # down_since only when it goes down: alerts measure the outage from here (services/alerts.py).
+            Connection.objects.filter(pk=connection.pk).exclude(health=Connection.Health.DOWN).update(
+                health=Connection.Health.DOWN, down_since=timezone.now()
+            )
             connection.health = Connection.Health.DOWN
             log.warning("connection %s is down: %s", connection.name, message)
         what = "rejects our credentials" if isinstance(error, ConfigError) else "is not answering"

@@ -49,6 +49,7 @@ def default_entries() -> list[dict]:
             "cron": f"0 {settings.DIGEST_HOUR} * * *",  # in CELERY_TIMEZONE; admins move it on the Schedules screen
             "kwargs": {},
         },
+        {"name": "Alerts: evaluate rules", "task": "sync.evaluate_alerts", "every": 60, "kwargs": {}},
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from sync import push
+from sync.alert_chat import alerts_run
 from sync.health import check_connection
 from sync.jobs import run_job
 from sync.jobs.einvoice_inbox import scan_folder
@@ -148,3 +149,9 @@ def audit_seal_task() -> int:
 def send_email_digest_task() -> int:
     """Daily at DIGEST_HOUR: mail each digest person their unmailed messages of the last day (never twice)."""
     return notifications_digest_send()
+
+
+@shared_task(name=jobs.EVALUATE_ALERTS, acks_late=True)
+def evaluate_alerts_task() -> dict:
+    """Every minute: fire and resolve alert rules, then post their chat messages (sync/alert_chat.py)."""
+    return alerts_run()

@@ -25,6 +25,7 @@ RUN_JOB = "sync.run_job"
 PULL_STREAM_FULL = "sync.pull_stream_full"  # one master-data stream read in full, its cursor ignored
 RUN_WORK_JOB = "sync.run_work_job"  # an export or bulk action a person asked for (services/work_jobs.py)
 SEND_EMAIL_DIGEST = "sync.send_email_digest"  # beat, daily: each digest person's unmailed messages in one mail
+EVALUATE_ALERTS = "sync.evaluate_alerts"  # every minute, and "Evaluate now" on the Alerts screen
 NAMES = (
     PROCESS_OUTBOX,
     REVALIDATE_DOCUMENT,
@@ -37,6 +38,7 @@ NAMES = (
     PULL_STREAM_FULL,
     RUN_WORK_JOB,
     SEND_EMAIL_DIGEST,
+    EVALUATE_ALERTS,
 )
 
 _local = threading.local()

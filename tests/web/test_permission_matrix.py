@@ -62,6 +62,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "jobs:detail": {"GET": "+"},
     "jobs:progress": {"GET": "+"},
     "jobs:download": {"GET": "+"},
+    "alerts:page": {"GET": "med"},  # admins edit rules; managers and engineers read them
+    "alerts:rule_new": {"GET": "d", "POST": "d"},
+    "alerts:rule_edit": {"GET": "d", "POST": "d"},
+    "alerts:evaluate": {"POST": "ed"},
     "sync:page": {"GET": PEOPLE},
     "sync:run_now": {"POST": "ed"},
     "sync:run_progress": {"GET": PEOPLE},

@@ -1,5 +1,6 @@
 from .access import ApiToken, UserScope
 from .accruals import AccrualJournal, AccrualJournalEvent
+from .alerts import AlertChatDelivery, AlertFiring, AlertRule, BacklogSample
 from .audit import AuditHead, AuditRecord, DocumentEvent
 from .collaboration import Comment, NotificationPreference, Watch
 from .connections import Connection
@@ -44,6 +45,10 @@ __all__ = [
     "Comment",
     "NotificationPreference",
     "Watch",
+    "AlertChatDelivery",
+    "AlertFiring",
+    "AlertRule",
+    "BacklogSample",
     "Notification",
     "WorkJob",
     "AccrualJournal",

@@ -32,6 +32,7 @@ class Connection(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
+    down_since = models.DateTimeField(null=True, blank=True, help_text="When it went down; empty while it answers")
     master_data_synced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -70,6 +70,12 @@ CONFIG = {
     "workbench.OverridePolicy": (None, []),
     "workbench.OverrideReason": (None, []),
     "workbench.ReconciliationSettings": (None, []),
+    # Alert rules: the chat webhook URL is left out, since it is the webhook's secret.
+    "workbench.AlertRule": (
+        "name condition enabled minutes hours amount currency growth entity kind code target target_role "
+        "target_team target_person email chat_format".split(),
+        [],
+    ),
     "django_celery_beat.PeriodicTask": (["name", "task", "interval", "crontab", "enabled", "kwargs"], []),
 }
 SKIP = {"updated_at", "updated_by", "created_at", "date_changed", "last_run_at", "total_run_count", "last_login"}

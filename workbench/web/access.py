@@ -83,6 +83,11 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "jobs:detail": {"GET": SIGNED_IN},
     "jobs:progress": {"GET": SIGNED_IN},
     "jobs:download": {"GET": SIGNED_IN},
+    # alerts: admins edit rules; managers and engineers read them and the history
+    "alerts:page": {"GET": (CONFIGURE, APPROVE, OPERATE)},
+    "alerts:rule_new": {"GET": (CONFIGURE,), "POST": (CONFIGURE,)},
+    "alerts:rule_edit": {"GET": (CONFIGURE,), "POST": (CONFIGURE,)},
+    "alerts:evaluate": {"POST": (CONFIGURE, OPERATE)},
     # sync and operations
     "sync:page": {"GET": (VIEW,)},
     "sync:run_now": {"POST": (OPERATE,)},

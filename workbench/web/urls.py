@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from workbench.web.views import (
+    alerts,
     audit,
     discussion,
     documents,
@@ -155,6 +156,16 @@ jobs_patterns = (
     "jobs",
 )
 
+alerts_patterns = (
+    [
+        path("", alerts.alerts_page, name="page"),
+        path("rules/new/", alerts.rule_new, name="rule_new"),
+        path("rules/<int:pk>/", alerts.rule_edit, name="rule_edit"),
+        path("evaluate/", alerts.evaluate_now, name="evaluate"),
+    ],
+    "alerts",
+)
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False), name="home"),
     path("queue/", include(queue_patterns)),
@@ -163,6 +174,7 @@ urlpatterns = [
     path("search/", find.search, name="search"),
     path("jobs/", include(jobs_patterns)),
     path("inbox/", include(inbox_patterns)),
+    path("alerts/", include(alerts_patterns)),
     path("evidence/", include(evidence_patterns)),
     path("governance/overrides/", include(governance_patterns)),
     path("audit/", include(audit_patterns)),
