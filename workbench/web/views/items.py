@@ -28,6 +28,7 @@ from workbench.services.evidence import evidence_add, evidence_path
 from workbench.services.invoices import accept_limit, can_accept, variance_of
 from workbench.services.validation import blocking_findings
 from workbench.web.scoping import item_or_404, item_to_work, items_for, may_work
+from workbench.web.views.queue_nav import queue_neighbours
 
 DRIFT_CODES = ("RECONCILIATION_DRIFT", "POSTING_DRIFT")  # fixed from their own card (views/drift.py)
 # Which cell of the offending line to highlight, per code.
@@ -167,7 +168,9 @@ def item_detail(request, pk):
     item = item_or_404(
         request, pk, ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection")
     )
-    return render(request, "workbench/item.html", _context(item, user=request.user))
+    return render(
+        request, "workbench/item.html", _context(item, user=request.user, queue_nav=queue_neighbours(request, item))
+    )
 
 
 def item_progress(request, pk):
