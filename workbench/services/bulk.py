@@ -215,6 +215,10 @@ class Preview:
         return self.changed + self.requested
 
     @property
+    def skip_reasons(self) -> list[tuple[str, int]]:
+        return self.skipped.most_common()
+
+    @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
 
