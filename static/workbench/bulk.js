@@ -23,6 +23,13 @@
     if (panel) { panel.replaceChildren(); panel.className = ""; }
   });
 
+  // Enter in the reason field previews the bulk action (the form's first button is the quick assign).
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Enter" || !evt.target.matches || !evt.target.matches("form#bulk input[name=reason]")) return;
+    var preview = evt.target.form.querySelector("[data-testid=bulk-preview-button]");
+    if (preview) { evt.preventDefault(); preview.click(); }
+  });
+
   function init() { document.querySelectorAll("form#bulk").forEach(sync); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
