@@ -52,5 +52,5 @@ def test_bulk_retry_on_a_filtered_set_runs_in_the_background_with_progress(
     assert not ExceptionItem.objects.filter(pk__in=others, events__action="retry").exists()
 
     page.click("text=Back")
-    page.wait_for_url(re.compile(r".*/queue/\?code=MISSING_COST_CENTER.*"))
+    page.wait_for_url(re.compile(r".*/queue/\?.*code=MISSING_COST_CENTER.*"))
     assert page.locator("select[name=code]").input_value() == "MISSING_COST_CENTER"
