@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from tests.conftest import make_person
 from tests.factories import expense_line, expense_report, master_data
 from workbench import jobs
 from workbench.models import BulkOutcome, ExceptionEvent, ExceptionItem, OverrideRequest, WorkJob
@@ -15,7 +14,7 @@ from workbench.services.exception_items import exception_item_raise
 from workbench.services.item_actions import exception_item_retry
 from workbench.services.overrides import override_defaults
 from workbench.services.validation import documents_validate
-from workbench.services.work_jobs import work_job_run
+from workbench.services.work_jobs import HANDLERS, work_job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -172,7 +171,9 @@ def test_a_bulk_override_asks_a_second_person_exactly_where_the_single_action_wo
     assert numbers == {"changes": 0, "skips": 3} and "already waits for approval" in html
 
 
-def test_a_large_set_runs_in_the_background_with_progress_and_a_way_back(analyst_client, analyst, world, settings):
+def test_a_large_set_runs_in_the_background_with_progress_and_a_way_back(
+    analyst_client, analyst, world, settings, monkeypatch
+):
     settings.BULK_INLINE_MAX = 2
     numbers, html = preview(analyst_client, action="assign", assignee="me", query="code=MISSING_COST_CENTER")
     assert numbers["changes"] == 3 and "runs in the background" in html
@@ -184,17 +185,12 @@ def test_a_large_set_runs_in_the_background_with_progress_and_a_way_back(analyst
     assert statuses(*world["missing"]) == ["open"] * 3  # nothing yet: the worker does it
 
     seen = []
-    original = bulk.bulk_handle
 
     def watched(job, progress):
-        return original(job, lambda done, total: (seen.append((done, total)), progress(done, total)))
+        return bulk.bulk_handle(job, lambda done, total: (seen.append((done, total)), progress(done, total)))
 
-    settings_handlers = __import__("workbench.services.work_jobs", fromlist=["HANDLERS"]).HANDLERS
-    settings_handlers["bulk"] = watched
-    try:
-        assert work_job_run(job.pk) == "done"
-    finally:
-        settings_handlers["bulk"] = original
+    monkeypatch.setitem(HANDLERS, "bulk", watched)
+    assert work_job_run(job.pk) == "done"
     assert seen[-1] == (3, 3)
     job.refresh_from_db()
     assert (job.status, job.done, job.total) == ("done", 3, 3)
