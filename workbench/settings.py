@@ -327,6 +327,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- the product's own knobs -----------------------------------------------------------------
 EVIDENCE_DIR = Path(os.getenv("EVIDENCE_DIR", VAR_DIR / "evidence"))  # override evidence, named by digest
 WORK_JOB_DIR = Path(os.getenv("WORK_JOB_DIR", VAR_DIR / "work-jobs"))  # files background exports produce
+BULK_INLINE_MAX = envint("BULK_INLINE_MAX", 200)  # queue bulk actions on more items run in the background
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a write is dead
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt

@@ -102,5 +102,6 @@ def bulk_run(request):
         return render(request, "workbench/bulk.html", context)
     response = render(request, "workbench/bulk.html#summary", context)
     message = job.result.get("message") or job.message
-    response = trigger_client_event(response, "toast", {"message": message, "level": "success"})
+    level = "error" if job.status == job.Status.FAILED else "success"
+    response = trigger_client_event(response, "toast", {"message": message, "level": level})
     return trigger_client_event(response, "queueChanged", {})
