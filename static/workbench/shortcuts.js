@@ -201,6 +201,7 @@
 
   document.addEventListener("keydown", function (evt) {
     if (evt.ctrlKey || evt.altKey || evt.metaKey || typing(evt) || !keys()) return;
+    if (evt.key === "Enter" && evt.target.closest && evt.target.closest("a, button")) return; // its own Enter
     var box = document.getElementById("kb-help");
     if (evt.key === "Escape" && box && !box.hidden) { box.hidden = true; return; }
     if (evt.key === "?") { help(); evt.preventDefault(); return; }
