@@ -249,7 +249,8 @@ def bulk_preview(*, user, action: str, ids: list[int], args: dict) -> Preview:
             else:
                 preview.changed += 1
             # Per currency: amounts in different currencies are never added together.
-            preview.money[item.currency] = preview.money.get(item.currency, Decimal(0)) + item.amount_at_risk
+            if item.currency and item.amount_at_risk:
+                preview.money[item.currency] = preview.money.get(item.currency, Decimal(0)) + item.amount_at_risk
     if len(ids) > found:
         preview.skipped[NOT_FOUND] += len(ids) - found
     preview.money = dict(sorted(preview.money.items()))
