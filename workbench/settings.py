@@ -330,6 +330,7 @@ WORK_JOB_DIR = Path(os.getenv("WORK_JOB_DIR", VAR_DIR / "work-jobs"))  # files b
 DIGEST_HOUR = envint("DIGEST_HOUR", 7)  # hour of day (CELERY_TIMEZONE) the daily e-mail digest goes out
 if not 0 <= DIGEST_HOUR <= 23:
     raise ImproperlyConfigured(f"DIGEST_HOUR is an hour of the day, 0 to 23, not {DIGEST_HOUR}")
+BULK_INLINE_MAX = envint("BULK_INLINE_MAX", 200)  # queue bulk actions on more items run in the background
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a write is dead
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt

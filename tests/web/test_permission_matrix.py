@@ -31,6 +31,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "password_change_done": {"GET": "+"},
     "queue:list": {"GET": PEOPLE},
     "queue:bulk_assign": {"POST": "ame"},
+    "queue:bulk_preview": {"POST": "ame"},
+    "queue:bulk_run": {"POST": "ame"},
     "items:detail": {"GET": PEOPLE},
     "items:progress": {"GET": PEOPLE},
     "items:correct": {"POST": "am"},  # a finance item: engineers work technical ones

@@ -2,6 +2,7 @@ from .access import ApiToken, UserScope
 from .accruals import AccrualJournal, AccrualJournalEvent
 from .alerts import AlertChatDelivery, AlertFiring, AlertRule, BacklogSample
 from .audit import AuditHead, AuditRecord, DocumentEvent
+from .bulk import BulkOutcome
 from .collaboration import Comment, NotificationPreference, Watch
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
@@ -49,6 +50,7 @@ __all__ = [
     "AlertFiring",
     "AlertRule",
     "BacklogSample",
+    "BulkOutcome",
     "Notification",
     "WorkJob",
     "AccrualJournal",

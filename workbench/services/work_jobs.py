@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from workbench import jobs
 from workbench.models import WorkJob
+from workbench.services import bulk
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,9 @@ Progress = Callable[[int, int], None]
 Handler = Callable[[WorkJob, Progress], dict]
 
 # kind -> handler; the modules that own a kind add their line here.
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    bulk.KIND: bulk.bulk_handle,
+}
 
 
 @transaction.atomic

@@ -48,6 +48,8 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     # queue and items
     "queue:list": {"GET": (VIEW,)},
     "queue:bulk_assign": {"POST": WORK},
+    "queue:bulk_preview": {"POST": WORK},  # each item's kind of work is checked per item (skipped, not refused)
+    "queue:bulk_run": {"POST": WORK},
     "items:detail": {"GET": (VIEW,)},
     "items:progress": {"GET": (VIEW,)},
     "items:correct": {"POST": WORK},

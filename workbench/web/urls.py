@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from workbench.web.views import (
     alerts,
     audit,
+    bulk,
     discussion,
     documents,
     drift,
@@ -24,7 +25,15 @@ from workbench.web.views import (
     work_jobs,
 )
 
-queue_patterns = ([path("", queue.queue, name="list"), path("assign/", queue.bulk_assign, name="bulk_assign")], "queue")
+queue_patterns = (
+    [
+        path("", queue.queue, name="list"),
+        path("assign/", queue.bulk_assign, name="bulk_assign"),
+        path("bulk/preview/", bulk.bulk_preview, name="bulk_preview"),
+        path("bulk/run/", bulk.bulk_run, name="bulk_run"),
+    ],
+    "queue",
+)
 items_patterns = (
     [
         path("<int:pk>/", items.item_detail, name="detail"),

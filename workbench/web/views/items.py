@@ -30,6 +30,7 @@ from workbench.services.validation import blocking_findings
 from workbench.web.scoping import item_or_404, item_to_work, items_for, may_work
 from workbench.web.views.discussion import discussion_context
 from workbench.web.views.incidents import held_by_context, incident_context
+from workbench.web.views.queue_nav import queue_neighbours
 
 DRIFT_CODES = ("RECONCILIATION_DRIFT", "POSTING_DRIFT")  # fixed from their own card (views/drift.py)
 # Which cell of the offending line to highlight, per code.
@@ -171,7 +172,7 @@ def item_detail(request, pk):
     item = item_or_404(
         request, pk, ExceptionItem.objects.select_related("document", "line", "entity", "assignee", "connection")
     )
-    ctx = _context(item, user=request.user)
+    ctx = _context(item, user=request.user, queue_nav=queue_neighbours(request, item))
     ctx.update(discussion_context(request.user, item=item))  # comments and watchers (views/discussion.py)
     return render(request, "workbench/item.html", ctx)
 

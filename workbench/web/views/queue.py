@@ -16,7 +16,7 @@ from django_htmx.http import trigger_client_event
 from workbench import roles
 from workbench.errors import WorkbenchError
 from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
-from workbench.models import ExceptionGroup, ExceptionItem
+from workbench.models import ExceptionGroup, ExceptionItem, OverrideReason
 from workbench.models.exceptions import Category
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.services.item_actions import exception_item_assign
@@ -103,6 +103,7 @@ def queue(request):
         "group": _group(data.get("group")),
         "params_without_group": _without(params, "group"),
         "items_params": items_params,
+        "override_reasons": OverrideReason.objects.filter(active=True),  # the bulk bar's override reasons
         **extra,
     }
     template = "workbench/queue.html#results" if request.htmx and not request.htmx.boosted else "workbench/queue.html"
