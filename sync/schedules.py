@@ -41,6 +41,12 @@ def default_entries() -> list[dict]:
         },
         {"name": "E-invoice inbox: watched folder", "task": "sync.scan_einvoice_inbox", "every": 30, "kwargs": {}},
         {"name": "Audit trail: seal new records into the chain", "task": "sync.audit_seal", "every": 60, "kwargs": {}},
+        {
+            "name": "Snoozed items: wake the ones whose time came",
+            "task": "sync.wake_snoozed",
+            "every": 60,
+            "kwargs": {},
+        },
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:

@@ -22,6 +22,7 @@ from workbench.services.audit import audit_seal_all
 from workbench.services.mapping_runs import mapping_run_execute
 from workbench.services.postings import write_replay
 from workbench.services.revalidation import document_revalidate, invoices_rematch_open
+from workbench.services.snooze import exception_items_wake_due
 from workbench.services.work_jobs import work_job_run
 from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
@@ -141,3 +142,9 @@ def reconcile_master_data_task(connection: int | str | None = None, run_id: int 
 def audit_seal_task() -> int:
     """Every minute: chain the audit records written since (services/audit.py)."""
     return audit_seal_all()
+
+
+@shared_task(name=jobs.WAKE_SNOOZED, acks_late=True)
+def wake_snoozed_task() -> int:
+    """Every minute: wake the items whose snooze date came, or whose approver is back (services/snooze.py)."""
+    return exception_items_wake_due()

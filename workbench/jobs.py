@@ -24,6 +24,7 @@ RECONCILE_MASTER_DATA = "sync.reconcile_master_data"
 RUN_JOB = "sync.run_job"
 PULL_STREAM_FULL = "sync.pull_stream_full"  # one master-data stream read in full, its cursor ignored
 RUN_WORK_JOB = "sync.run_work_job"  # an export or bulk action a person asked for (services/work_jobs.py)
+WAKE_SNOOZED = "sync.wake_snoozed"  # beat, every minute: snoozes whose date came (services/snooze.py)
 NAMES = (
     PROCESS_OUTBOX,
     REVALIDATE_DOCUMENT,
@@ -35,6 +36,7 @@ NAMES = (
     RUN_JOB,
     PULL_STREAM_FULL,
     RUN_WORK_JOB,
+    WAKE_SNOOZED,
 )
 
 _local = threading.local()
