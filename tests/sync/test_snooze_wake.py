@@ -9,9 +9,13 @@ from datetime import timedelta
 import pytest
 import requests
 
+from connectors.coupa.sandbox.server import CoupaSandbox
+from connectors.sandboxkit.kit import run_in_thread
 from sync.tasks import check_connections_task
+from tests.conftest import SMALL_WORLD, TODAY
 from tests.factories import expense_line, expense_report
 from tests.support.pipeline import run
+from tests.support.sandboxes import p2p_connections
 from workbench.models import AccountingPeriod, Connection, CostCenter, Employee, ExceptionItem, Supplier, TaxCode
 from workbench.selectors import document_trace
 from workbench.services.snooze import exception_item_snooze
@@ -130,3 +134,44 @@ def test_a_connection_that_recovers_wakes_the_items_waiting_for_it(conns, analys
     assert status(item) == "open"
     assert item.events.get(action="woke").reason.startswith(f"Woke: connection {erp.name} answers")
     assert ("sync.revalidate_document", {"document_id": doc.pk}) in jobs_sent
+
+
+@pytest.fixture
+def coupa_sandbox():
+    sandbox = CoupaSandbox(data_path=None, seed=7, today=TODAY, **SMALL_WORLD)
+    server, url = run_in_thread(sandbox)
+    yield sandbox, url
+    server.shutdown()
+
+
+def test_a_goods_receipt_wakes_and_rematches_the_invoice_waiting_for_it(erp_sandbox, coupa_sandbox, analyst, jobs_sent):
+    erp, coupa = p2p_connections(erp_sandbox[1], coupa_sandbox[1])
+    assert run(erp, "master_data").status == "succeeded"
+    assert run(erp, "posting_status").status == "succeeded"
+    assert run(coupa, "procurement_pull").status == "succeeded"
+    item = (
+        ExceptionItem.objects.filter(code="NOT_RECEIVED", status="open", line__po_line__isnull=False)
+        .select_related("document", "line__po_line")
+        .order_by("id")
+        .first()
+    )
+    assert item is not None, "the seeded world invoices goods not received yet"
+    exception_item_snooze(item=item, actor=analyst, wait_for="receipt_arrived")
+    po = item.document.po_number
+    assert item.wait_key == f"receipt:{po}"
+
+    for ln in item.document.lines.select_related("po_line").exclude(po_line=None):
+        body = {"order-line": {"po-number": po, "line-num": ln.po_line.line_no}, "quantity": str(ln.quantity)}
+        resp = requests.post(
+            f"{coupa_sandbox[1]}/api/receiving_transactions",
+            json=body,
+            headers={"X-COUPA-API-KEY": "sandbox-secret"},
+            timeout=10,
+        )
+        assert resp.status_code == 201, resp.text
+    assert run(coupa, "procurement_pull").status == "succeeded"
+
+    assert status(item) == "resolved"
+    actions = list(item.events.values_list("action", flat=True))
+    assert actions[:3] == ["raised", "snoozed", "woke"] and actions[-1] == "rule_passed"
+    assert item.events.get(action="woke").reason.startswith(f"Woke: the goods receipt for {po} arrived")
