@@ -10,8 +10,9 @@ from tests.conftest import make_person
 from tests.factories import expense_line, expense_report, master_data
 from workbench import jobs
 from workbench.errors import InvalidTransition
-from workbench.models import AccountingPeriod, ApprovalDelegation, Employee, ExceptionItem
+from workbench.models import AccountingPeriod, ApprovalDelegation, Connection, Employee, ExceptionItem
 from workbench.services.masterdata import masterdata_upsert
+from workbench.services.ownership import ownership_set
 from workbench.services.revalidation import document_revalidate
 from workbench.services.snooze import exception_item_snooze, exception_items_wake, suggested_wait
 from workbench.services.validation import documents_validate
@@ -304,3 +305,21 @@ def test_the_schema_describes_the_snooze_action(client, analyst):
     client.force_login(analyst)
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/exceptions/{id}/snooze/" in schema and "SnoozeRequest" in schema
+
+
+def test_a_value_applied_by_an_owner_change_wakes_the_item_waiting_for_it(analyst, admin_user):
+    master_data()
+    Connection.objects.create(name="Directory", kind="entra_id", role="identity")  # owns employees' status
+    gone = expense_report(employee_code="E0002", employee_name="Gone Person")
+    documents_validate(documents=[gone])
+    item = ExceptionItem.objects.get(document=gone, code="INACTIVE_EMPLOYEE")
+    exception_item_snooze(item=item, actor=analyst, wait_for="master_data_value")
+    page = [{"entity": "NW-US", "code": "E0002", "name": "Gone Person", "email": "", "status": "active"}]
+    masterdata_upsert(stream="employees", records=page, source="erp")
+    item.refresh_from_db()
+    assert item.status == "waiting", "the ERP does not own the status: its value waits as a conflict"
+
+    ownership_set(object_type="employee", field="status", owner="erp", actor=admin_user, reason="HR moved to the ERP")
+    item.refresh_from_db()
+    assert item.status == "open" and Employee.objects.get(code="E0002").status == "active"
+    assert item.events.get(action="woke").reason.startswith("Woke: employee E0002 of NW-US is in the ERP")
