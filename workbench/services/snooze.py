@@ -101,7 +101,9 @@ def wait_label(wait_for: str, wait_key: str) -> str:
 
 
 def _connection_name(pk: str) -> str:
-    return Connection.objects.filter(pk=int(pk)).values_list("name", flat=True).first() or "" if pk.isdecimal() else ""
+    if not pk.isdecimal() or len(pk) > 12:
+        return ""
+    return Connection.objects.filter(pk=int(pk)).values_list("name", flat=True).first() or ""
 
 
 def describe(item: ExceptionItem) -> str:
