@@ -23,6 +23,7 @@ from workbench.models import Connection, ExceptionItem
 from workbench.secrets import SecretUnreadable, unsealed
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
 from workbench.services.incidents import incident_holdings_refresh
+from workbench.services.snooze import connection_wake
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def record_success(connection: Connection) -> None:
         exception_items_resolve(
             items=incident, action="recovered", reason=f"{connection.name} answers again; held writes released."
         )
+        connection_wake(connection)  # items snoozed until it recovers
     if was_down:
         log.info("connection %s recovered", connection.name)
         jobs.enqueue_on_commit(jobs.PROCESS_OUTBOX)

@@ -50,6 +50,12 @@ def default_entries() -> list[dict]:
             "kwargs": {},
         },
         {"name": "Alerts: evaluate rules", "task": "sync.evaluate_alerts", "every": 60, "kwargs": {}},
+        {
+            "name": "Snoozed items: wake the ones whose time came",
+            "task": "sync.wake_snoozed",
+            "every": 60,
+            "kwargs": {},
+        },
     ]
     for conn in Connection.objects.all():
         if conn.role == Connection.Role.ERP:

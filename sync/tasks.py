@@ -24,6 +24,7 @@ from workbench.services.email_digest import notifications_digest_send
 from workbench.services.mapping_runs import mapping_run_execute
 from workbench.services.postings import write_replay
 from workbench.services.revalidation import document_revalidate, invoices_rematch_open
+from workbench.services.snooze import exception_items_wake_due
 from workbench.services.work_jobs import work_job_run
 from workbench.streams import ORDER as MASTER_DATA_STREAMS
 
@@ -155,3 +156,9 @@ def send_email_digest_task() -> int:
 def evaluate_alerts_task() -> dict:
     """Every minute: fire and resolve alert rules, then post their chat messages (sync/alert_chat.py)."""
     return alerts_run()
+
+
+@shared_task(name=jobs.WAKE_SNOOZED, acks_late=True)
+def wake_snoozed_task() -> int:
+    """Every minute: wake the items whose snooze date came, or whose approver is back (services/snooze.py)."""
+    return exception_items_wake_due()

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from workbench.models import Connection, Document, ExceptionItem, LegalEntity
-from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
+from workbench.models.exceptions import ACTIVE_STATUSES, SNOOZED, Category, Status
 from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
@@ -23,7 +23,8 @@ AGE_CHOICES = [
     ("overdue", "Past SLA"),
 ]
 DUE_CHOICES = [("soon", "Invoice due soon"), ("overdue", "Invoice overdue")]
-STATUS_CHOICES = [("active", "All active")] + list(Status.choices)
+# "active" is what needs someone now: snoozed items are set aside until their date or event.
+STATUS_CHOICES = [("active", "All active"), ("snoozed", "Snoozed")] + list(Status.choices)
 
 
 class CurrencyAwareOrdering(django_filters.OrderingFilter):
@@ -75,7 +76,9 @@ class ExceptionItemFilter(django_filters.FilterSet):
         return qs.filter(cond)
 
     def by_status(self, qs, name, value):
-        return qs.filter(status__in=ACTIVE_STATUSES) if value == "active" else qs.filter(status=value)
+        if value == "active":
+            return qs.filter(status__in=ACTIVE_STATUSES).exclude(SNOOZED)
+        return qs.filter(SNOOZED) if value == "snoozed" else qs.filter(status=value)
 
     def by_assignee(self, qs, name, value):
         if value in ("none", "unassigned"):

@@ -1,6 +1,10 @@
+from datetime import datetime, time
+
 from django import forms
+from django.utils import timezone
 
 from workbench.models import CostCenter, GLAccount, TaxCode
+from workbench.models.exceptions import WaitFor
 
 
 class CorrectionForm(forms.Form):
@@ -25,6 +29,32 @@ class ReasonForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why is this acceptable? (kept in the history)"}),
     )
+
+
+class SnoozeForm(forms.Form):
+    """The item page's Snooze: until a date (the start of that day, local time), or until an event."""
+
+    mode = forms.ChoiceField(choices=[("event", "Until the event"), ("date", "Until a date")])
+    until = forms.DateField(required=False)
+    wait_for = forms.ChoiceField(choices=[("", "—"), *WaitFor.choices], required=False)
+    wait_key = forms.CharField(max_length=200, required=False)
+    reason = forms.CharField(max_length=2000, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "date" and not data.get("until"):
+            raise forms.ValidationError("Choose the date to wake it on.")
+        if data.get("mode") == "event" and not data.get("wait_for"):
+            raise forms.ValidationError("Choose the event to wait for.")
+        return data
+
+    def terms(self) -> dict:
+        """The service's keyword arguments."""
+        data = self.cleaned_data
+        if data["mode"] == "date":
+            start = datetime.combine(data["until"], time.min)
+            return {"until": timezone.make_aware(start), "reason": data["reason"]}
+        return {"wait_for": data["wait_for"], "wait_key": data["wait_key"], "reason": data["reason"]}
 
 
 def cost_center_choices(entity_id):

@@ -26,6 +26,7 @@ PULL_STREAM_FULL = "sync.pull_stream_full"  # one master-data stream read in ful
 RUN_WORK_JOB = "sync.run_work_job"  # an export or bulk action a person asked for (services/work_jobs.py)
 SEND_EMAIL_DIGEST = "sync.send_email_digest"  # beat, daily: each digest person's unmailed messages in one mail
 EVALUATE_ALERTS = "sync.evaluate_alerts"  # every minute, and "Evaluate now" on the Alerts screen
+WAKE_SNOOZED = "sync.wake_snoozed"  # beat, every minute: snoozes whose date came (services/snooze.py)
 NAMES = (
     PROCESS_OUTBOX,
     REVALIDATE_DOCUMENT,
@@ -39,6 +40,7 @@ NAMES = (
     RUN_WORK_JOB,
     SEND_EMAIL_DIGEST,
     EVALUATE_ALERTS,
+    WAKE_SNOOZED,
 )
 
 _local = threading.local()

@@ -41,6 +41,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "items:retry": {"POST": "am"},
     "items:send_back": {"POST": "am"},
     "items:assign": {"POST": "am"},
+    "items:snooze": {"POST": "am"},  # like assign: a finance item is finance's to set aside
+    "items:wake": {"POST": "am"},
     "items:evidence": {"POST": "am"},
     "items:accept_variance": {"POST": "am"},
     "items:credit_note": {"POST": "am"},
@@ -113,6 +115,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "exception-list": {"GET": PEOPLE},
     "exception-detail": {"GET": PEOPLE},
     "exception-assign": {"POST": "am"},
+    "exception-snooze": {"POST": "am"},
     "exception-correct": {"POST": "am"},
     "exception-override": {"POST": "am"},
     "exception-retry": {"POST": "am"},

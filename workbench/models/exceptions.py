@@ -36,6 +36,21 @@ class Category(models.TextChoices):
     TECHNICAL = "technical", "Technical"
 
 
+class WaitFor(models.TextChoices):
+    """The business events a snoozed item can wait for; the sync that observes one wakes its items."""
+
+    PERIOD_OPEN = "period_open", "the period to open"
+    SUPPLIER_UNBLOCKED = "supplier_unblocked", "the supplier to be unblocked"
+    RECEIPT_ARRIVED = "receipt_arrived", "the goods receipt"
+    CONNECTION_UP = "connection_up", "the connection to recover"
+    APPROVER_BACK = "approver_back", "the approver to be back"
+    MASTER_DATA_VALUE = "master_data_value", "the value to appear in the ERP"
+
+
+# A snoozed item: waiting for a date or an event (any other wait is a fix or a retry in flight).
+SNOOZED = models.Q(status="waiting") & (models.Q(snoozed_until__isnull=False) | ~models.Q(wait_for=""))
+
+
 class Severity(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"
@@ -55,6 +70,7 @@ class ExceptionGroup(models.Model):
 
 class ExceptionItem(models.Model):
     Status = Status
+    WaitFor = WaitFor
     Category = Category
     Severity = Severity
 
@@ -93,6 +109,11 @@ class ExceptionItem(models.Model):
     sla_due_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Snooze (services/snooze.py): until a date, or until `wait_for` happens to `wait_key` (what exactly,
+    # e.g. "period:NW-US:2026-12"). Cleared whenever the item leaves `waiting`.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    wait_for = models.CharField(max_length=20, choices=WaitFor.choices, blank=True, default="")
+    wait_key = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["opened_at", "id"]
@@ -100,6 +121,9 @@ class ExceptionItem(models.Model):
             models.CheckConstraint(condition=models.Q(status__in=Status.values), name="exception_status_valid"),
             models.CheckConstraint(condition=models.Q(category__in=Category.values), name="exception_category_valid"),
             models.CheckConstraint(condition=CURRENCY_CHECK, name="exception_currency_iso"),
+            models.CheckConstraint(
+                condition=models.Q(wait_for__in=["", *WaitFor.values]), name="exception_wait_for_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "opened_at"]),
@@ -135,6 +159,15 @@ class ExceptionItem(models.Model):
             ),
             models.Index(fields=["category", "status"]),
             models.Index(fields=["entity", "status"]),
+            # Wakes: a sync looks up the items waiting for what it just saw, one query per page.
+            models.Index(
+                fields=["wait_for", "wait_key"], condition=models.Q(status="waiting"), name="exception_snoozed_event"
+            ),
+            models.Index(
+                fields=["snoozed_until"],
+                condition=models.Q(status="waiting", snoozed_until__isnull=False),
+                name="exception_snoozed_date",
+            ),
         ]
 
     def __str__(self):
@@ -147,6 +180,10 @@ class ExceptionItem(models.Model):
     @property
     def age(self):
         return (self.resolved_at or timezone.now()) - self.opened_at
+
+    @property
+    def snoozed(self) -> bool:
+        return self.status == Status.WAITING and (self.snoozed_until is not None or bool(self.wait_for))
 
     @property
     def overdue(self) -> bool:

@@ -47,6 +47,8 @@ def exception_item_transition(
         changes["resolved_at"] = now
     elif frm in (Status.RESOLVED,):
         changes["resolved_at"] = None
+    if frm == Status.WAITING:  # whatever ends the wait ends a snooze too (services/snooze.py)
+        changes.update(snoozed_until=None, wait_for="", wait_key="")
     with transaction.atomic():
         if ExceptionItem.objects.filter(pk=item.pk, status=frm).update(**changes) != 1:
             raise StaleUpdate("This item was changed by someone else. Reload to see its current state.")
@@ -156,6 +158,8 @@ def exception_items_reconcile(
             state=OverrideRequest.State.PENDING,
         ).values_list("item_id", flat=True)
     )
+    # So do snoozed items: a person chose to wait for a date or an event, not for this re-validation.
+    held |= {i.pk for i in existing.values() if i.snoozed}
     new_items, events = [], []
     for fp, (doc, f) in wanted.items():
         item = existing.get(fp)
@@ -293,7 +297,9 @@ def exception_item_raise(
                 message=message, detail=detail or item.detail, search=search_text(code, message, document, connection)
             )
             item.message = message
-            if item.status == Status.RESOLVED or (item.status == Status.WAITING and not _override_pending(item)):
+            if item.status == Status.RESOLVED or (
+                item.status == Status.WAITING and not item.snoozed and not _override_pending(item)
+            ):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
     return item
 

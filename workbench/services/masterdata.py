@@ -16,6 +16,7 @@ from workbench.models import (
 )
 from workbench.money import parse_amount
 from workbench.services import ownership
+from workbench.services.snooze import WAKE_STREAMS, anything_waits_for_an_event, legal_entities_wake, master_data_wake
 from workbench.streams import EXTRA_FIELDS, STREAMS, field_value
 from workbench.values import as_date
 
@@ -46,6 +47,8 @@ def masterdata_upsert(
         LegalEntity.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["code"], update_fields=["name", "currency", "erp_id"]
         )
+        if anything_waits_for_an_event():
+            legal_entities_wake([r.code for r in rows])
         return len(rows), errors
     if stream in ("budgets", "commodities", "contracts"):
         return _upsert_other(stream, records)
@@ -88,6 +91,12 @@ def masterdata_upsert(
             incoming=existing,
             source_name=source_name or ownership.role_label(source),
             connection=connection,
+        )
+    if (
+        stream in WAKE_STREAMS and anything_waits_for_an_event()
+    ):  # items snoozed until this page's change wake (one query for the page)
+        master_data_wake(
+            stream=stream, rows=_stored(model, incoming), source=source_name or ownership.role_label(source)
         )
     return len(rows), errors
 

@@ -31,6 +31,7 @@ from workbench.models import Connection, Employee, ExceptionItem, FieldOwnership
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.selectors.suppliers import ErpVendors, system_label
 from workbench.services.exception_items import exception_item_raise, exception_items_resolve
+from workbench.services.snooze import master_data_wake
 from workbench.streams import STREAMS, field_value
 from workbench.supplier_match import normalize_tax_id
 
@@ -246,15 +247,24 @@ def ownership_set(*, object_type: str, field: str, owner: str, actor, reason: st
     model = STREAMS[OBJECTS[object_type][1]][0]
     resolved = 0
     who = actor.get_username() if actor else "the system"
+    applied = set()
     for item in active_conflicts(object_type).filter(detail__field=field, detail__source=owner):
         d = item.detail
         value = field_value(field, {field: d.get("incoming")})
         model.objects.filter(entity__code=d.get("entity"), code=d.get("code")).update(**{field: value})
+        applied.add((d.get("entity"), d.get("code")))
         resolved += exception_items_resolve(
             items=[item],
             action="owner_changed",
             actor=actor,
             reason=f"{who} made {role_label(owner)} the owner of the {field_label(field)}; its value {d.get('incoming')!r} was applied.",
+        )
+    if applied:  # an applied value (an employee active again...) wakes what was snoozed until it
+        rows = model.objects.filter(code__in={c for _, c in applied}).select_related("entity")
+        master_data_wake(
+            stream=OBJECTS[object_type][1],
+            rows={(o.entity.code, o.code): o for o in rows if (o.entity.code, o.code) in applied},
+            source=role_label(owner),
         )
     return resolved
 

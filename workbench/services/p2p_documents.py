@@ -32,6 +32,7 @@ from workbench.services.documents import (
     document_version_replace,
     supersede_items,
 )
+from workbench.services.snooze import receipts_wake
 from workbench.values import as_date, as_datetime, printable, truncated
 
 KIND = Document.Kind
@@ -438,6 +439,8 @@ def p2p_documents_upsert(*, system: str, kind: str, records: list[dict]) -> Upse
     DocumentRef.objects.bulk_create(refs, ignore_conflicts=True)
     DocumentEvent.objects.bulk_create(events)
     p2p_link(documents=result.touched)
+    if kind == KIND.GOODS_RECEIPT:  # items snoozed until these POs' goods arrive wake
+        receipts_wake({d.po_number for d in result.created}, source=system)
     return result
 
 

@@ -64,7 +64,8 @@ def _reopen_waiting_on(doc: Document, actor) -> None:
             document=doc, status__in=[Status.OPEN, Status.IN_PROGRESS], code__in=list(RULES)
         ).values_list("code", flat=True)
     )
-    for item in ExceptionItem.objects.filter(document=doc, status=Status.WAITING).exclude(code__in=list(RULES)):
+    waiting = ExceptionItem.objects.filter(document=doc, status=Status.WAITING, snoozed_until=None, wait_for="")
+    for item in waiting.exclude(code__in=list(RULES)):  # a snoozed item waits for its own date or event
         exception_item_transition(
             item=item,
             to=Status.OPEN,

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from workbench.due_dates import days_to_due
 from workbench.money import fmt
+from workbench.services.snooze import describe
 
 register = template.Library()
 
@@ -47,3 +48,9 @@ def to_due(document) -> str:
 @register.filter
 def label(value: str) -> str:
     return str(value).replace("_", " ")
+
+
+@register.filter
+def snooze(item) -> str:
+    """What a snoozed item waits for ("Waiting for period 2026-12 of NW-US to open"); "" if it is not snoozed."""
+    return describe(item) if getattr(item, "snoozed", False) else ""

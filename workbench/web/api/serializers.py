@@ -38,6 +38,9 @@ class ExceptionItemSerializer(serializers.ModelSerializer):
             "age_seconds",
             "overdue",
             "correlation_id",
+            "snoozed_until",
+            "wait_for",
+            "wait_key",
         ]
         read_only_fields = fields
 
@@ -166,6 +169,33 @@ class ReasonSerializer(serializers.Serializer):
 class OverrideSerializer(serializers.Serializer):
     reason_code = serializers.CharField(max_length=30, help_text="One of the admin-managed override reason codes")
     reason = serializers.CharField(max_length=4000)
+
+
+class SnoozeSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Wake at this time (ISO 8601, in the future)."
+    )
+    wait_for = serializers.ChoiceField(
+        choices=ExceptionItem.WaitFor.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Or wake when this happens (whichever comes first if both are given).",
+    )
+    wait_key = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What exactly, e.g. period:NW-US:2026-12, supplier:NW-US:V0001, receipt:PO-1001, connection:3, "
+        "employee:NW-US:E0042, cost_center:NW-US:CC100; default: the one the item's code suggests.",
+    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if not attrs.get("until") and not attrs.get("wait_for"):
+            raise serializers.ValidationError("Give `until` (a date and time) or `wait_for` (an event).")
+        return attrs
 
 
 class CorrectionSerializer(serializers.Serializer):

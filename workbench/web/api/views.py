@@ -18,6 +18,7 @@ from workbench.services import item_actions as items_service
 from workbench.services.comments import comment_add
 from workbench.services.documents import document_line_correct
 from workbench.services.overrides import override_request
+from workbench.services.snooze import exception_item_snooze
 from workbench.web.scoping import documents_for, items_for, may_work
 
 from . import serializers as s
@@ -94,6 +95,16 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         return self._act(lambda item: items_service.exception_item_retry(item=item, actor=request.user))
+
+    @extend_schema(request=s.SnoozeSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        """Set the item aside until a time, or until an event the syncs observe (they wake it and re-validate)."""
+        data = self._valid(s.SnoozeSerializer)
+        return self._act(
+            lambda item: exception_item_snooze(item=item, actor=request.user, **data),
+            refused=status.HTTP_400_BAD_REQUEST,
+        )
 
     @extend_schema(request=s.CorrectionSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -1,6 +1,7 @@
 """One exception item: its document, lines, message, trace, and the actions that fix the cause."""
 
 import hashlib
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,12 +18,19 @@ from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 from sync.workers import worker_health
 from workbench import roles
 from workbench.errors import WorkbenchError
-from workbench.forms import CorrectionForm, ReasonForm, cost_center_choices, gl_account_choices, tax_code_choices
+from workbench.forms import (
+    CorrectionForm,
+    ReasonForm,
+    SnoozeForm,
+    cost_center_choices,
+    gl_account_choices,
+    tax_code_choices,
+)
 from workbench.models import AccountingPeriod, DocumentLine, Evidence, ExceptionItem, OverrideReason, OverrideRequest
 from workbench.models.exceptions import ACTIVE_STATUSES
 from workbench.selectors import document_trace, exception_item_list, item_events
 from workbench.services import item_actions as items_service
-from workbench.services import overrides
+from workbench.services import overrides, snooze
 from workbench.services.documents import document_line_correct
 from workbench.services.evidence import evidence_add, evidence_path
 from workbench.services.invoices import accept_limit, can_accept, variance_of
@@ -106,6 +114,21 @@ def _override_context(item: ExceptionItem, user) -> dict:
     }
 
 
+def _snooze_context(item: ExceptionItem) -> dict:
+    """What the Snooze form offers (the event the item's code suggests, preselected) and, when snoozed,
+    since when it waits."""
+    wait = snooze.suggested_wait(item) if item.is_active else None
+    since = None
+    if item.snoozed:
+        since = item.events.filter(action="snoozed").order_by("-at", "-id").values_list("at", flat=True).first()
+    return {
+        "suggested_wait": wait,
+        "wait_choices": ExceptionItem.WaitFor.choices,
+        "snoozed_since": since,
+        "snooze_min": timezone.localdate() + timedelta(days=1),
+    }
+
+
 def _context(item: ExceptionItem, **extra) -> dict:
     doc = item.document
     ctx = {
@@ -141,6 +164,7 @@ def _context(item: ExceptionItem, **extra) -> dict:
             .order_by("currency")
         )
     ctx["mapping_link"] = mapping_link(item)
+    ctx.update(_snooze_context(item))
     ctx["reason_form"] = ReasonForm()
     ctx["users"] = get_user_model().objects.filter(is_active=True).order_by("username")
     if "user" in extra:
@@ -365,6 +389,31 @@ def item_assign(request, pk):
         pk,
         lambda item: items_service.exception_item_assign(item=item, assignee=user, actor=request.user),
         f"Assigned to {user.get_username() if user else 'nobody'}.",
+    )
+
+
+@require_POST
+def item_snooze(request, pk):
+    """Set the item aside until a date or an event; the sync that sees the event wakes it."""
+
+    def snooze_it(item):
+        form = SnoozeForm(request.POST)
+        if not form.is_valid():
+            raise WorkbenchError(
+                " ".join(e if f == "__all__" else f"{f}: {e}" for f, errors in form.errors.items() for e in errors)
+            )
+        return snooze.exception_item_snooze(item=item, actor=request.user, **form.terms())
+
+    return _act(request, pk, snooze_it, lambda item: snooze.describe(item) + ". It leaves the queue until then.")
+
+
+@require_POST
+def item_wake(request, pk):
+    return _act(
+        request,
+        pk,
+        lambda item: snooze.exception_item_wake(item=item, actor=request.user),
+        "Woken: back in the queue, and its document is checked again.",
     )
 
 
