@@ -64,6 +64,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "items:accept_erp": {"POST": (*WORK, CONFIGURE)},
     "items:repost": {"POST": (*WORK, CONFIGURE)},
     "documents:detail": {"GET": (VIEW,)},
+    "dashboard:page": {"GET": (VIEW,)},  # KPIs, scoped to the account's entities
     "evidence:download": {"GET": (VIEW,)},
     # background jobs: only the person who asked sees one (checked in the view)
     "jobs:detail": {"GET": SIGNED_IN},
@@ -125,6 +126,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "exception-send-back": {"POST": WORK},
     "document-list": {"GET": (VIEW,)},
     "document-detail": {"GET": (VIEW,)},
+    "kpis": {"GET": (VIEW,)},
     "p2p-requisition-validate": {"POST": (VALIDATE, VIEW)},  # a read-only check: clients and people
     "p2p-budget-check": {"POST": (VALIDATE, VIEW)},
     "p2p-requisition-create": {"POST": (SUBMIT,)},

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from workbench.web.views import (
     audit,
+    dashboard,
     documents,
     drift,
     governance,
@@ -124,6 +125,8 @@ suppliers_patterns = (
     "suppliers",
 )
 
+dashboard_patterns = ([path("", dashboard.dashboard, name="page")], "dashboard")
+
 jobs_patterns = (
     [
         path("<int:pk>/", work_jobs.job_detail, name="detail"),
@@ -136,6 +139,7 @@ jobs_patterns = (
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False), name="home"),
     path("queue/", include(queue_patterns)),
+    path("dashboard/", include(dashboard_patterns)),
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
     path("jobs/", include(jobs_patterns)),

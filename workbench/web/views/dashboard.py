@@ -1,0 +1,179 @@
+"""The KPI dashboard: cards and server-drawn charts; every bar and point opens the queue filtered to it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import groupby
+
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.vary import vary_on_headers
+
+from workbench.money import fmt
+from workbench.selectors.kpis import DEFINITIONS, KpiFilters, kpis_get, week_param
+from workbench.web import charts
+from workbench.web.charts import Mark
+from workbench.web.kpi_filters import KpiFilterForm
+
+
+@vary_on_headers("HX-Request")
+def dashboard(request):
+    form = KpiFilterForm(request.GET, user=request.user)
+    context = {"form": form, "definitions": DEFINITIONS}
+    if form.is_valid():
+        filters = form.filters()
+        kpis = kpis_get(user=request.user, filters=filters)
+        context.update(kpis=kpis, charts=_charts(kpis, filters), money=_money_cards(kpis, filters))
+    template = "workbench/dashboard.html#results" if request.htmx and not request.htmx.boosted else "workbench/dashboard.html"
+    return render(request, template, context)
+
+
+def _queue(filters: KpiFilters, **params) -> str:
+    return f"{reverse('queue:list')}?{urlencode({**filters.as_params(), **params})}"
+
+
+def _week_label(monday) -> str:
+    return monday.strftime("%d %b")
+
+
+def _active_at(monday, end, now) -> dict:
+    """Queue parameters for the items active at a trend point: now for the current week."""
+    if end >= now:
+        return {"status": "active"}
+    return {"status": "", "active_at": (monday + timedelta(days=6)).isoformat()}
+
+
+def _charts(kpis: dict, filters: KpiFilters) -> dict:
+    weeks = {"status": ""}
+    rate = kpis["exception_rate"]
+    ftr = kpis["first_time_right"]
+    lag = kpis["posting_lag"]
+    ttr = kpis["time_to_resolve"]
+    backlog = kpis["backlog"]
+    now = kpis["window"]["end"]
+
+    def raised(p, what):
+        return _queue(filters, week=week_param(p["week"]), **weeks), f"Week of {_week_label(p['week'])}: {what}"
+
+    def point(p, value, what):
+        href, title = raised(p, what)
+        return Mark(_week_label(p["week"]), value, href, title)
+
+    return {
+        "rate_trend": charts.trend(
+            [
+                point(p, p["per_100"], f"{p['items']} items on {p['documents']} documents. Open the items raised that week.")
+                for p in rate["trend"]
+            ],
+            testid="rate-trend",
+        ),
+        "ftr_trend": charts.trend(
+            [
+                point(p, p["percent"], f"{p['clean']} of {p['posted']} posted documents never had an exception. Open the items raised that week.")
+                for p in ftr["trend"]
+            ],
+            testid="ftr-trend",
+        ),
+        "lag_trend": charts.trend(
+            [
+                point(p, p["p50_hours"], f"p50 {p['p50_hours']} h, p90 {p['p90_hours']} h over {p['posted']} postings. Open the items raised that week.")
+                for p in lag["trend"]
+            ],
+            testid="lag-trend",
+        ),
+        "ttr_trend": charts.trend(
+            [
+                Mark(
+                    _week_label(p["week"]),
+                    p["mean_hours"],
+                    _queue(filters, status="resolved", resolved_week=week_param(p["week"])),
+                    f"Week of {_week_label(p['week'])}: {p['resolved']} resolved, {p['mean_hours']} h on average.",
+                )
+                for p in ttr["trend"]
+            ],
+            testid="ttr-trend",
+        ),
+        "ttr_by_code": charts.bars(
+            [
+                Mark(r["code"], r["mean_hours"], _queue(filters, code=r["code"], status="resolved"), f"{r['resolved']} resolved", f"{r['mean_hours']} h")
+                for r in ttr["by_code"]
+            ],
+            testid="ttr-code",
+            label_width=210,
+        ),
+        "ttr_by_team": charts.bars(
+            [
+                Mark(r["team"] or "—", r["mean_hours"], _queue(filters, team=r["team"], status="resolved"), f"{r['resolved']} resolved", f"{r['mean_hours']} h")
+                for r in ttr["by_team"]
+            ],
+            testid="ttr-team",
+        ),
+        "backlog": charts.columns(
+            [
+                Mark(b["label"].replace(" business days", ""), b["count"], _queue(filters, age=b["key"], status="active"), f"{b['count']} active items, {b['label']} old")
+                for b in backlog["buckets"]
+            ],
+            testid="backlog",
+        ),
+        "backlog_trend": charts.trend(
+            [
+                Mark(
+                    _week_label(p["week"]),
+                    p["count"],
+                    _queue(filters, **_active_at(p["week"], p["at"], now)),
+                    f"{p['count']} items active at the end of the week of {_week_label(p['week'])}",
+                )
+                for p in backlog["trend"]
+            ],
+            testid="backlog-trend",
+        ),
+    }
+
+
+def _money_cards(kpis: dict, filters: KpiFilters) -> list[dict]:
+    """One chart per currency: amounts in different currencies are never drawn on one scale."""
+    now = kpis["window"]["end"]
+    rows = sorted(kpis["money_at_risk"]["rows"], key=lambda r: (r["currency"], r["entity"]))
+    cards = []
+    for currency, group in groupby(rows, key=lambda r: r["currency"]):
+        group = list(group)
+        entity_filters = [KpiFilters(entity=None, source_system=filters.source_system, code=filters.code) for _ in group]
+        cards.append(
+            {
+                "currency": currency,
+                "bars": charts.bars(
+                    [
+                        Mark(
+                            r["entity"] or "(no entity)",
+                            r["amount"],
+                            _queue(f, **({"entity": r["entity"]} if r["entity"] else {}), status="active"),
+                            f"{r['items']} active items in {r['entity'] or 'no entity'}",
+                            fmt(r["amount"], currency),
+                        )
+                        for r, f in zip(group, entity_filters)
+                    ],
+                    testid=f"money-{currency}",
+                ),
+                "trends": [
+                    {
+                        "entity": r["entity"],
+                        "chart": charts.trend(
+                            [
+                                Mark(
+                                    _week_label(p["week"]),
+                                    p["amount"],
+                                    _queue(f, **({"entity": r["entity"]} if r["entity"] else {}), **_active_at(p["week"], p["at"], now)),
+                                    f"{fmt(p['amount'], currency)} at risk at the end of the week of {_week_label(p['week'])}",
+                                )
+                                for p in r["trend"]
+                            ],
+                            testid=f"money-trend-{currency}",
+                            height=70,
+                        ),
+                    }
+                    for r, f in zip(group, entity_filters)
+                ],
+            }
+        )
+    return cards
