@@ -52,10 +52,10 @@ class ExceptionItemFilter(django_filters.FilterSet):
     group = django_filters.CharFilter(method="by_group", label="Root cause group")
     due = django_filters.ChoiceFilter(choices=DUE_CHOICES, method="by_due", empty_label="Any due date")
     # The KPI dashboard's links (workbench/selectors/kpis.py): source system, team, ISO week, a past moment.
-    source = django_filters.CharFilter(field_name="document__source_system", max_length=30, label="Source system")
-    team = django_filters.CharFilter(field_name="owner_team", max_length=40, label="Team")
-    week = django_filters.CharFilter(method="by_week", max_length=10, label="Opened in week (2026-W47)")
-    resolved_week = django_filters.CharFilter(method="by_week", max_length=10, label="Resolved in week")
+    source = django_filters.CharFilter(field_name="document__source_system", label="Source system")
+    team = django_filters.CharFilter(field_name="owner_team", label="Team")
+    week = django_filters.CharFilter(method="by_week", label="Opened in week (2026-W47)")
+    resolved_week = django_filters.CharFilter(method="by_week", label="Resolved in week")
     active_at = django_filters.DateFilter(method="by_active_at", label="Active at the end of")
     sort = CurrencyAwareOrdering(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
@@ -108,16 +108,18 @@ class ExceptionItemFilter(django_filters.FilterSet):
     def by_week(self, qs, name, value):
         """An ISO week (2026-W47): items opened (`week`) or resolved (`resolved_week`) in it."""
         try:
-            monday = datetime.strptime(f"{value.strip()}-1", "%G-W%V-%u").date()
-        except ValueError:
+            start, end = week_range(datetime.strptime(f"{value.strip()}-1", "%G-W%V-%u").date())
+        except (ValueError, OverflowError):
             return qs.none()  # not a week: nothing, not everything
-        start, end = week_range(monday)
         field = "resolved_at" if name == "resolved_week" else "opened_at"
         return qs.filter(**{f"{field}__gte": start, f"{field}__lt": end})
 
     def by_active_at(self, qs, name, value):
         """Items that were active at the end of that day (from their opening and resolution times)."""
-        return qs.filter(active_at_q(day_start(value + timedelta(days=1))))
+        try:
+            return qs.filter(active_at_q(day_start(value + timedelta(days=1))))
+        except OverflowError:
+            return qs.none()
 
     def by_age(self, qs, name, value):
         now = timezone.now()

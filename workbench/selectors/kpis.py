@@ -222,7 +222,9 @@ def _by_week(qs, field: str, **aggregates) -> dict[date, dict]:
 
 
 def _exception_rate(ctx: _Ctx) -> dict:
-    docs = _by_week(ctx.documents.filter(created_at__gte=ctx.start, created_at__lte=ctx.now), "created_at", n=Count("id"))
+    docs = _by_week(
+        ctx.documents.filter(created_at__gte=ctx.start, created_at__lte=ctx.now), "created_at", n=Count("id")
+    )
     raised = _by_week(
         ctx.items.filter(document__isnull=False, opened_at__gte=ctx.start, opened_at__lte=ctx.now),
         "opened_at",
@@ -245,7 +247,9 @@ def _first_time_right(ctx: _Ctx) -> dict:
     trend = []
     for m in ctx.mondays:
         row = weekly.get(m, {"posted": 0, "clean": 0})
-        trend.append({"week": m, "posted": row["posted"], "clean": row["clean"], "percent": _pct(row["clean"], row["posted"])})
+        trend.append(
+            {"week": m, "posted": row["posted"], "clean": row["clean"], "percent": _pct(row["clean"], row["posted"])}
+        )
     n, clean = sum(p["posted"] for p in trend), sum(p["clean"] for p in trend)
     return {"posted": n, "clean": clean, "percent": _pct(clean, n), "trend": trend}
 
@@ -314,7 +318,9 @@ def _backlog(ctx: _Ctx) -> dict:
         **{key: Count("id", filter=business_age_q(key, ctx.now)) for key, *_ in BUSINESS_AGE_BUCKETS}
     )
     ends = _week_ends(ctx)
-    history = ctx.items.filter(opened_at__lte=ctx.now).filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start))
+    history = ctx.items.filter(opened_at__lte=ctx.now).filter(
+        Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start)
+    )
     at = history.aggregate(**{f"w{i}": Count("id", filter=active_at_q(t)) for i, t in enumerate(ends)})
     return {
         "total": sum(counts.values()),
@@ -325,7 +331,9 @@ def _backlog(ctx: _Ctx) -> dict:
 
 def _money_at_risk(ctx: _Ctx) -> dict:
     ends = _week_ends(ctx)
-    history = ctx.items.filter(opened_at__lte=ctx.now).filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start))
+    history = ctx.items.filter(opened_at__lte=ctx.now).filter(
+        Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start)
+    )
     rows = (
         history.values("entity__code", "entity__name", "currency")
         .annotate(

@@ -38,7 +38,9 @@ def _num(value) -> float:
     return float(value or 0)
 
 
-def bars(marks: list[Mark], *, testid: str, label_width: int = 150, width: int = 460, bar_height: int = 22) -> SafeString:
+def bars(
+    marks: list[Mark], *, testid: str, label_width: int = 150, width: int = 460, bar_height: int = 22
+) -> SafeString:
     """Horizontal bars, one per row, scaled to the largest. Only ever one unit (one currency) per chart."""
     if not marks:
         return _html('<p class="muted small" data-testid="{}-empty">Nothing in this period.</p>', testid)
@@ -163,9 +165,7 @@ def trend(marks: list[Mark], *, testid: str, width: int = 460, height: int = 120
                 _coord(x - (width - 2 * pad) / n / 2),
                 _coord((width - 2 * pad) / n),
                 height,
-                _html('<circle class="dot" cx="{}" cy="{}" r="3.5"></circle>', x, y)
-                if y is not None
-                else "",
+                _html('<circle class="dot" cx="{}" cy="{}" r="3.5"></circle>', x, y) if y is not None else "",
             )
             for x, y, m in points
         ),

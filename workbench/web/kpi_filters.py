@@ -7,7 +7,6 @@ from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.selectors.kpis import KpiFilters
 
-
 NOT_A_CHOICE = "That is not one of the choices."
 
 
@@ -18,7 +17,9 @@ class KpiFilterForm(forms.Form):
     # The refused value is not echoed back: it may be anything, of any size.
     source = forms.ChoiceField(required=False, label="Source system", error_messages={"invalid_choice": NOT_A_CHOICE})
     code = forms.ChoiceField(
-        choices=[("", "All codes")] + [(c, c) for c in CODES], required=False, error_messages={"invalid_choice": NOT_A_CHOICE}
+        choices=[("", "All codes")] + [(c, c) for c in CODES],
+        required=False,
+        error_messages={"invalid_choice": NOT_A_CHOICE},
     )
 
     def __init__(self, data, *, user):
@@ -32,7 +33,9 @@ class KpiFilterForm(forms.Form):
 
     def filters(self) -> KpiFilters:
         data = self.cleaned_data
-        return KpiFilters(entity=data.get("entity"), source_system=data.get("source") or "", code=data.get("code") or "")
+        return KpiFilters(
+            entity=data.get("entity"), source_system=data.get("source") or "", code=data.get("code") or ""
+        )
 
     def error_text(self) -> str:
         return "; ".join(f"{name}: {' '.join(errs)}" for name, errs in self.errors.items())

@@ -25,7 +25,9 @@ def dashboard(request):
         filters = form.filters()
         kpis = kpis_get(user=request.user, filters=filters)
         context.update(kpis=kpis, charts=_charts(kpis, filters), money=_money_cards(kpis, filters))
-    template = "workbench/dashboard.html#results" if request.htmx and not request.htmx.boosted else "workbench/dashboard.html"
+    template = (
+        "workbench/dashboard.html#results" if request.htmx and not request.htmx.boosted else "workbench/dashboard.html"
+    )
     return render(request, template, context)
 
 
@@ -63,21 +65,33 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
     return {
         "rate_trend": charts.trend(
             [
-                point(p, p["per_100"], f"{p['items']} items on {p['documents']} documents. Open the items raised that week.")
+                point(
+                    p,
+                    p["per_100"],
+                    f"{p['items']} items on {p['documents']} documents. Open the items raised that week.",
+                )
                 for p in rate["trend"]
             ],
             testid="rate-trend",
         ),
         "ftr_trend": charts.trend(
             [
-                point(p, p["percent"], f"{p['clean']} of {p['posted']} posted documents never had an exception. Open the items raised that week.")
+                point(
+                    p,
+                    p["percent"],
+                    f"{p['clean']} of {p['posted']} posted documents never had an exception. Open the items raised that week.",
+                )
                 for p in ftr["trend"]
             ],
             testid="ftr-trend",
         ),
         "lag_trend": charts.trend(
             [
-                point(p, p["p50_hours"], f"p50 {p['p50_hours']} h, p90 {p['p90_hours']} h over {p['posted']} postings. Open the items raised that week.")
+                point(
+                    p,
+                    p["p50_hours"],
+                    f"p50 {p['p50_hours']} h, p90 {p['p90_hours']} h over {p['posted']} postings. Open the items raised that week.",
+                )
                 for p in lag["trend"]
             ],
             testid="lag-trend",
@@ -96,7 +110,13 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
         ),
         "ttr_by_code": charts.bars(
             [
-                Mark(r["code"], r["mean_hours"], _queue(filters, code=r["code"], status="resolved"), f"{r['resolved']} resolved", f"{r['mean_hours']} h")
+                Mark(
+                    r["code"],
+                    r["mean_hours"],
+                    _queue(filters, code=r["code"], status="resolved"),
+                    f"{r['resolved']} resolved",
+                    f"{r['mean_hours']} h",
+                )
                 for r in ttr["by_code"]
             ],
             testid="ttr-code",
@@ -104,14 +124,25 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
         ),
         "ttr_by_team": charts.bars(
             [
-                Mark(r["team"] or "—", r["mean_hours"], _queue(filters, team=r["team"], status="resolved"), f"{r['resolved']} resolved", f"{r['mean_hours']} h")
+                Mark(
+                    r["team"] or "—",
+                    r["mean_hours"],
+                    _queue(filters, team=r["team"], status="resolved"),
+                    f"{r['resolved']} resolved",
+                    f"{r['mean_hours']} h",
+                )
                 for r in ttr["by_team"]
             ],
             testid="ttr-team",
         ),
         "backlog": charts.columns(
             [
-                Mark(b["label"].replace(" business days", ""), b["count"], _queue(filters, age=b["key"], status="active"), f"{b['count']} active items, {b['label']} old")
+                Mark(
+                    b["label"].replace(" business days", ""),
+                    b["count"],
+                    _queue(filters, age=b["key"], status="active"),
+                    f"{b['count']} active items, {b['label']} old",
+                )
                 for b in backlog["buckets"]
             ],
             testid="backlog",
@@ -138,42 +169,42 @@ def _money_cards(kpis: dict, filters: KpiFilters) -> list[dict]:
     cards = []
     for currency, group in groupby(rows, key=lambda r: r["currency"]):
         group = list(group)
-        entity_filters = [KpiFilters(entity=None, source_system=filters.source_system, code=filters.code) for _ in group]
         cards.append(
             {
                 "currency": currency,
                 "bars": charts.bars(
-                    [
-                        Mark(
-                            r["entity"] or "(no entity)",
-                            r["amount"],
-                            _queue(f, **({"entity": r["entity"]} if r["entity"] else {}), status="active"),
-                            f"{r['items']} active items in {r['entity'] or 'no entity'}",
-                            fmt(r["amount"], currency),
-                        )
-                        for r, f in zip(group, entity_filters)
-                    ],
-                    testid=f"money-{currency}",
+                    [_money_bar(r, filters) for r in group], testid=f"money-{currency}", label_width=110
                 ),
                 "trends": [
                     {
                         "entity": r["entity"],
                         "chart": charts.trend(
-                            [
-                                Mark(
-                                    _week_label(p["week"]),
-                                    p["amount"],
-                                    _queue(f, **({"entity": r["entity"]} if r["entity"] else {}), **_active_at(p["week"], p["at"], now)),
-                                    f"{fmt(p['amount'], currency)} at risk at the end of the week of {_week_label(p['week'])}",
-                                )
-                                for p in r["trend"]
-                            ],
+                            [_money_point(r, p, filters, now) for p in r["trend"]],
                             testid=f"money-trend-{currency}",
                             height=70,
                         ),
                     }
-                    for r, f in zip(group, entity_filters)
+                    for r in group
                 ],
             }
         )
     return cards
+
+
+def _entity(row) -> dict:
+    # Items tied to no entity (an outage) are seen only by all-entity accounts: the queue unfiltered.
+    return {"entity": row["entity"]} if row["entity"] else {}
+
+
+def _money_bar(row, filters) -> Mark:
+    where = row["entity"] or "no entity"
+    href = _queue(filters, **_entity(row), status="active")
+    return Mark(row["entity"] or "(no entity)", row["amount"], href, f"{row['items']} active items in {where}",
+                fmt(row["amount"], row["currency"]))  # fmt: skip
+
+
+def _money_point(row, point, filters, now) -> Mark:
+    amount = fmt(point["amount"], row["currency"])
+    label = _week_label(point["week"])
+    href = _queue(filters, **_entity(row), **_active_at(point["week"], point["at"], now))
+    return Mark(label, point["amount"], href, f"{amount} at risk at the end of the week of {label}")
