@@ -54,10 +54,10 @@ def bars(
             _html(
                 '<a href="{href}" data-testid="{testid}-bar" data-label="{label}" data-value="{value}">'
                 "<title>{title}</title>"
-                '<rect class="hit" x="0" y="{y}" width="{width}" height="{h}"></rect>'
-                '<text class="label" x="{lx}" y="{ty}" text-anchor="end">{label}</text>'
-                '<rect class="bar" x="{bx}" y="{y}" width="{w}" height="{h}" rx="2"></rect>'
-                '<text class="value" x="{vx}" y="{ty}">{text}</text></a>',
+                '<rect class="c-hit" x="0" y="{y}" width="{width}" height="{h}"></rect>'
+                '<text class="c-label" x="{lx}" y="{ty}" text-anchor="end">{label}</text>'
+                '<rect class="c-bar" x="{bx}" y="{y}" width="{w}" height="{h}" rx="2"></rect>'
+                '<text class="c-value" x="{vx}" y="{ty}">{text}</text></a>',
                 href=m.href,
                 testid=testid,
                 label=m.label,
@@ -98,10 +98,10 @@ def columns(marks: list[Mark], *, testid: str, width: int = 460, height: int = 1
             _html(
                 '<a href="{href}" data-testid="{testid}-bar" data-label="{label}" data-value="{value}">'
                 "<title>{title}</title>"
-                '<rect class="hit" x="{sx}" y="0" width="{sw}" height="{full}"></rect>'
-                '<rect class="bar" x="{x}" y="{y}" width="{w}" height="{h}" rx="2"></rect>'
-                '<text class="value" x="{cx}" y="{vy}" text-anchor="middle">{text}</text>'
-                '<text class="label" x="{cx}" y="{ly}" text-anchor="middle">{label}</text></a>',
+                '<rect class="c-hit" x="{sx}" y="0" width="{sw}" height="{full}"></rect>'
+                '<rect class="c-bar" x="{x}" y="{y}" width="{w}" height="{h}" rx="2"></rect>'
+                '<text class="c-value" x="{cx}" y="{vy}" text-anchor="middle">{text}</text>'
+                '<text class="c-label" x="{cx}" y="{ly}" text-anchor="middle">{label}</text></a>',
                 href=m.href,
                 testid=testid,
                 label=m.label,
@@ -150,11 +150,11 @@ def trend(marks: list[Mark], *, testid: str, width: int = 460, height: int = 120
             current.append(f"{x},{y}")
     if len(current) > 1:
         segments.append(current)
-    lines = format_html_join("", '<polyline class="line" points="{}"></polyline>', ((" ".join(s),) for s in segments))
+    lines = format_html_join("", '<polyline class="c-line" points="{}"></polyline>', ((" ".join(s),) for s in segments))
     dots = format_html_join(
         "",
         '<a href="{}" data-testid="{}-point" data-label="{}" data-value="{}"><title>{}</title>'
-        '<rect class="hit" x="{}" y="0" width="{}" height="{}"></rect>{}</a>',
+        '<rect class="c-hit" x="{}" y="0" width="{}" height="{}"></rect>{}</a>',
         (
             (
                 m.href,
@@ -165,16 +165,18 @@ def trend(marks: list[Mark], *, testid: str, width: int = 460, height: int = 120
                 _coord(x - (width - 2 * pad) / n / 2),
                 _coord((width - 2 * pad) / n),
                 height,
-                _html('<circle class="dot" cx="{}" cy="{}" r="3.5"></circle>', x, y) if y is not None else "",
+                _html('<circle class="c-dot" cx="{}" cy="{}" r="3.5"></circle>', x, y) if y is not None else "",
             )
             for x, y, m in points
         ),
     )
     first, last = (marks[0].label, marks[-1].label) if marks else ("", "")
+    peak = max((m for m in marks if m.value is not None), key=lambda m: _num(m.value), default=None)
     return _html(
         '<svg class="chart trend" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="{t}">'
-        '{lines}{dots}<text class="axis" x="{pad}" y="{ay}">{first}</text>'
-        '<text class="axis" x="{ex}" y="{ay}" text-anchor="end">{last}</text></svg>',
+        '{lines}{dots}<text class="c-axis" x="{pad}" y="{ay}">{first}</text><text class="c-axis" x="{pad}" y="9" '
+        ">{peak}</text>"
+        '<text class="c-axis" x="{ex}" y="{ay}" text-anchor="end">{last}</text></svg>',
         w=width,
         h=height,
         t=testid,
@@ -185,4 +187,5 @@ def trend(marks: list[Mark], *, testid: str, width: int = 460, height: int = 120
         ex=width - pad,
         first=first,
         last=last,
+        peak=f"highest {peak.text or peak.value}" if peak is not None else "",
     )
