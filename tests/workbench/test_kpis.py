@@ -322,3 +322,11 @@ def test_the_queue_shows_and_keeps_a_filter_that_came_from_the_dashboard(world, 
     assert re.search(r'href="\?status=&amp;team=finance-ops" title="Remove this filter"', body)
     items = world["items"]
     assert {int(pk) for pk in re.findall(r'data-item="(\d+)"', body)} == {items["I2"].pk, items["I7"].pk}
+
+
+def test_an_engineers_link_opens_all_its_items_not_only_technical_ones(world, client):
+    client.force_login(make_person("eng", "Integration engineers"))
+    items = world["items"]
+    with time_machine.travel(NOW, tick=False):
+        page = client.get("/dashboard/").content.decode()
+        assert _queue_ids(client, _links(page, "backlog-bar")["0–1"]) == {items["I4"].pk, items["I5"].pk}

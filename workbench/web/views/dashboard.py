@@ -32,7 +32,8 @@ def dashboard(request):
 
 
 def _queue(filters: KpiFilters, **params) -> str:
-    return f"{reverse('queue:list')}?{urlencode({**filters.as_params(), **params})}"
+    # An empty category keeps the queue from opening on an engineer's own tab: the link's items, all of them.
+    return f"{reverse('queue:list')}?{urlencode({**filters.as_params(), **params, 'category': ''})}"
 
 
 def _week_label(monday) -> str:
