@@ -26,8 +26,11 @@ class KpiFilterForm(forms.Form):
         super().__init__(data)
         # Only the account's own entities are offered or accepted; others are "not a valid choice".
         self.fields["entity"].queryset = in_scope(LegalEntity.objects.all(), user, field="pk")
-        systems = in_scope(Document.objects.all(), user).values_list("source_system", flat=True).distinct()
-        self.fields["source"].choices = [("", "All source systems")] + [(s, s) for s in sorted(set(systems))]
+        # order_by(): the model's default order would make every row distinct.
+        systems = (
+            in_scope(Document.objects.all(), user).order_by("source_system").values_list("source_system", flat=True)
+        )
+        self.fields["source"].choices = [("", "All source systems")] + [(s, s) for s in systems.distinct()]
         for name in ("entity", "source", "code"):
             self.fields[name].widget.attrs["aria-label"] = self.fields[name].label or name.title()
 
