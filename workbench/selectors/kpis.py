@@ -190,6 +190,7 @@ def kpis_get(*, user, filters: KpiFilters = KpiFilters(), now: datetime | None =
     if filters.code:
         items = items.filter(code=filters.code)
     ctx = _Ctx(now=now, start=start, mondays=mondays, documents=documents, items=items, filters=filters)
+    active = _active_items(ctx)
     return {
         "window": {"start": start, "end": now, "weeks": [m for m in mondays]},
         "filters": {
@@ -201,8 +202,8 @@ def kpis_get(*, user, filters: KpiFilters = KpiFilters(), now: datetime | None =
         "first_time_right": _first_time_right(ctx),
         "posting_lag": _posting_lag(ctx),
         "time_to_resolve": _time_to_resolve(ctx),
-        "backlog": _backlog(ctx),
-        "money_at_risk": _money_at_risk(ctx),
+        "backlog": _backlog(ctx, active),
+        "money_at_risk": _money_at_risk(ctx, active),
     }
 
 
@@ -312,37 +313,45 @@ def active_at_q(t: datetime) -> Q:
     return Q(opened_at__lte=t) & (Q(resolved_at__isnull=True) | Q(resolved_at__gt=t))
 
 
-def _backlog(ctx: _Ctx) -> dict:
-    active = ctx.items.filter(status__in=ACTIVE_STATUSES)
-    counts = active.aggregate(
-        **{key: Count("id", filter=business_age_q(key, ctx.now)) for key, *_ in BUSINESS_AGE_BUCKETS}
-    )
+def _active_items(ctx: _Ctx) -> list[dict]:
+    """Backlog and money at risk in one scan: per entity and currency, the active items now (by
+    business-day bucket), and the items and amounts active at the end of each week."""
     ends = _week_ends(ctx)
+    active = Q(status__in=ACTIVE_STATUSES)
     history = ctx.items.filter(opened_at__lte=ctx.now).filter(
         Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start)
     )
-    at = history.aggregate(**{f"w{i}": Count("id", filter=active_at_q(t)) for i, t in enumerate(ends)})
-    return {
-        "total": sum(counts.values()),
-        "buckets": [{"key": key, "label": label, "count": counts[key]} for key, label, *_ in BUSINESS_AGE_BUCKETS],
-        "trend": [{"week": m, "at": ends[i], "count": at[f"w{i}"]} for i, m in enumerate(ctx.mondays)],
-    }
-
-
-def _money_at_risk(ctx: _Ctx) -> dict:
-    ends = _week_ends(ctx)
-    history = ctx.items.filter(opened_at__lte=ctx.now).filter(
-        Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start)
-    )
-    rows = (
+    return list(
         history.values("entity__code", "entity__name", "currency")
         .annotate(
-            amount=Sum("amount_at_risk", filter=Q(status__in=ACTIVE_STATUSES), default=Decimal(0)),
-            items=Count("id", filter=Q(status__in=ACTIVE_STATUSES)),
+            amount=Sum("amount_at_risk", filter=active, default=Decimal(0)),
+            items=Count("id", filter=active),
+            **{
+                f"b_{key}": Count("id", filter=active & business_age_q(key, ctx.now))
+                for key, *_ in BUSINESS_AGE_BUCKETS
+            },
+            **{f"n{i}": Count("id", filter=active_at_q(t)) for i, t in enumerate(ends)},
             **{f"w{i}": Sum("amount_at_risk", filter=active_at_q(t), default=Decimal(0)) for i, t in enumerate(ends)},
         )
         .order_by("entity__code", "currency")
     )
+
+
+def _backlog(ctx: _Ctx, rows: list[dict]) -> dict:
+    # Counts summed over the few (entity, currency) rows: items are counted once, amounts never added here.
+    ends = _week_ends(ctx)
+    counts = {key: sum(r[f"b_{key}"] for r in rows) for key, *_ in BUSINESS_AGE_BUCKETS}
+    return {
+        "total": sum(counts.values()),
+        "buckets": [{"key": key, "label": label, "count": counts[key]} for key, label, *_ in BUSINESS_AGE_BUCKETS],
+        "trend": [
+            {"week": m, "at": ends[i], "count": sum(r[f"n{i}"] for r in rows)} for i, m in enumerate(ctx.mondays)
+        ],
+    }
+
+
+def _money_at_risk(ctx: _Ctx, rows: list[dict]) -> dict:
+    ends = _week_ends(ctx)
     out = []
     for r in rows:
         cur = r["currency"]
@@ -358,5 +367,5 @@ def _money_at_risk(ctx: _Ctx) -> dict:
                 ],
             }
         )
-    # Rows whose items are all settled now still show their history; the headline lists the others.
+    # An entity whose items are all settled now keeps its row (0 now), so its history still shows.
     return {"rows": out}
