@@ -59,9 +59,9 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
     def raised(p, what):
         return _queue(filters, week=week_param(p["week"]), **weeks), f"Week of {_week_label(p['week'])}: {what}"
 
-    def point(p, value, what):
+    def point(p, value, what, unit):
         href, title = raised(p, what)
-        return Mark(_week_label(p["week"]), value, href, title)
+        return Mark(_week_label(p["week"]), value, href, title, "" if value is None else f"{value}{unit}")
 
     return {
         "rate_trend": charts.trend(
@@ -70,6 +70,7 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
                     p,
                     p["per_100"],
                     f"{p['items']} items on {p['documents']} documents. Open the items raised that week.",
+                    " per 100",
                 )
                 for p in rate["trend"]
             ],
@@ -81,6 +82,7 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
                     p,
                     p["percent"],
                     f"{p['clean']} of {p['posted']} posted documents never had an exception. Open the items raised that week.",
+                    " %",
                 )
                 for p in ftr["trend"]
             ],
@@ -92,6 +94,7 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
                     p,
                     p["p50_hours"],
                     f"p50 {p['p50_hours']} h, p90 {p['p90_hours']} h over {p['posted']} postings. Open the items raised that week.",
+                    " h",
                 )
                 for p in lag["trend"]
             ],
@@ -104,6 +107,7 @@ def _charts(kpis: dict, filters: KpiFilters) -> dict:
                     p["mean_hours"],
                     _queue(filters, status="resolved", resolved_week=week_param(p["week"])),
                     f"Week of {_week_label(p['week'])}: {p['resolved']} resolved, {p['mean_hours']} h on average.",
+                    "" if p["mean_hours"] is None else f"{p['mean_hours']} h",
                 )
                 for p in ttr["trend"]
             ],
