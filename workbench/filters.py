@@ -1,6 +1,6 @@
 """FilterSets shared by the queue screen and the API (one definition, two adapters)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import django_filters
 from django.contrib.auth import get_user_model
@@ -13,6 +13,7 @@ from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
 from workbench.selectors.due_soon import OPEN_INVOICE, due_soon_rank
+from workbench.selectors.kpis import BUSINESS_AGE_BUCKETS, active_at_q, business_age_q, day_start, week_range
 from workbench.selectors.suppliers import system_label
 
 AGE_CHOICES = [
@@ -22,6 +23,8 @@ AGE_CHOICES = [
     ("7d+", "Over 7 days"),
     ("overdue", "Past SLA"),
 ]
+# The KPI dashboard's backlog buckets, in business days (its bars link here).
+AGE_CHOICES += [(key, label) for key, label, *_ in BUSINESS_AGE_BUCKETS]
 DUE_CHOICES = [("soon", "Invoice due soon"), ("overdue", "Invoice overdue")]
 # "active" is what needs someone now: snoozed items are set aside until their date or event.
 STATUS_CHOICES = [("active", "All active"), ("snoozed", "Snoozed")] + list(Status.choices)
@@ -50,6 +53,12 @@ class ExceptionItemFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
     group = django_filters.CharFilter(method="by_group", label="Root cause group")
     due = django_filters.ChoiceFilter(choices=DUE_CHOICES, method="by_due", empty_label="Any due date")
+    # The KPI dashboard's links (workbench/selectors/kpis.py): source system, team, ISO week, a past moment.
+    source = django_filters.CharFilter(field_name="document__source_system", label="Source system")
+    team = django_filters.CharFilter(field_name="owner_team", label="Team")
+    week = django_filters.CharFilter(method="by_week", label="Opened in week (2026-W47)")
+    resolved_week = django_filters.CharFilter(method="by_week", label="Resolved in week")
+    active_at = django_filters.DateFilter(method="by_active_at", label="Active at the end of")
     sort = CurrencyAwareOrdering(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
@@ -100,8 +109,27 @@ class ExceptionItemFilter(django_filters.FilterSet):
             return qs.filter(OPEN_INVOICE, document__due_date__lt=timezone.localdate())
         return qs.alias(due_rank=due_soon_rank()).filter(due_rank=0) if value == "soon" else qs
 
+    def by_week(self, qs, name, value):
+        """An ISO week (2026-W47): items opened (`week`) or resolved (`resolved_week`) in it."""
+        try:
+            start, end = week_range(datetime.strptime(f"{value.strip()}-1", "%G-W%V-%u").date())
+        except (ValueError, OverflowError):
+            return qs.none()  # not a week: nothing, not everything
+        field = "resolved_at" if name == "resolved_week" else "opened_at"
+        return qs.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+
+    def by_active_at(self, qs, name, value):
+        """Items that were active at the end of that day (from their opening and resolution times)."""
+        try:
+            return qs.filter(active_at_q(day_start(value + timedelta(days=1))))
+        except OverflowError:
+            return qs.none()
+
     def by_age(self, qs, name, value):
         now = timezone.now()
+        business = business_age_q(value, now)
+        if business is not None:
+            return qs.filter(business)
         d = timedelta(days=1)
         if value == "1d":
             return qs.filter(opened_at__gt=now - d)

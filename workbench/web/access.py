@@ -82,6 +82,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "inbox:read": {"POST": SIGNED_IN},
     "inbox:read_all": {"POST": SIGNED_IN},
     "inbox:settings": {"GET": SIGNED_IN, "POST": SIGNED_IN},
+    "dashboard:page": {"GET": (VIEW,)},  # KPIs, scoped to the account's entities
     "evidence:download": {"GET": (VIEW,)},
     # background jobs: only the person who asked sees one (checked in the view)
     "jobs:detail": {"GET": SIGNED_IN},
@@ -151,6 +152,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "document-list": {"GET": (VIEW,)},
     "document-detail": {"GET": (VIEW,)},
     "document-find": {"GET": (VIEW,)},
+    "kpis": {"GET": (VIEW,)},
     "p2p-requisition-validate": {"POST": (VALIDATE, VIEW)},  # a read-only check: clients and people
     "p2p-budget-check": {"POST": (VALIDATE, VIEW)},
     "p2p-requisition-create": {"POST": (SUBMIT,)},

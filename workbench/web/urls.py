@@ -7,6 +7,7 @@ from workbench.web.views import (
     alerts,
     audit,
     bulk,
+    dashboard,
     discussion,
     documents,
     drift,
@@ -158,6 +159,8 @@ suppliers_patterns = (
     "suppliers",
 )
 
+dashboard_patterns = ([path("", dashboard.dashboard, name="page")], "dashboard")
+
 jobs_patterns = (
     [
         path("<int:pk>/", work_jobs.job_detail, name="detail"),
@@ -180,6 +183,7 @@ alerts_patterns = (
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue:list", permanent=False), name="home"),
     path("queue/", include(queue_patterns)),
+    path("dashboard/", include(dashboard_patterns)),
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
     path("search/", find.search, name="search"),

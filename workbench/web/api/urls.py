@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from . import p2p
+from . import kpis, p2p
 from .views import DocumentViewSet, ExceptionItemViewSet
 
 router = DefaultRouter()
@@ -19,6 +19,7 @@ urlpatterns = [
     path("p2p/approvals/decisions/", p2p.approval_decision, name="p2p-approval-decision"),
     path("p2p/invoices/<int:pk>/status/", p2p.invoice_status, name="p2p-invoice-status"),
     path("p2p/einvoices/", p2p.einvoice_upload, name="p2p-einvoice"),
+    path("kpis/", kpis.kpis_view, name="kpis"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The docs page is a screen: logged-out readers go to the login page like everywhere else.
     path("docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
