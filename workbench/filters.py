@@ -193,7 +193,10 @@ class DocumentFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         _entities_in_scope(self)
         asked = self.data.get("source_system", "") if self.data else ""
-        self.filters["source_system"].extra["choices"] = source_system_choices(str(asked))
+        # Set on the field itself too: once the schema generator has built the class's field, copies keep it.
+        choices = source_system_choices(str(asked))
+        self.filters["source_system"].extra["choices"] = choices
+        self.filters["source_system"].field.choices = choices
 
     def search(self, qs, name, value):
         value = value.strip()[:200]  # no number, name or id is longer; a 10 MB paste is not a pattern

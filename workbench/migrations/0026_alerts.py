@@ -15,7 +15,7 @@ def down_since_now(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("workbench", "0022_notifications_work_jobs"),
+        ("workbench", "0025_collaboration"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

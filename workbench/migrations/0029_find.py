@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workbench", "0022_notifications_work_jobs"),
+        ("workbench", "0026_alerts"),
     ]
 
     operations = [

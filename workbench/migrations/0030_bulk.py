@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workbench', '0022_notifications_work_jobs'),
+        ('workbench', '0029_find'),
     ]
 
     operations = [
