@@ -12,6 +12,7 @@ from workbench.models.exceptions import ACTIVE_STATUSES, Category, Status
 from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
+from workbench.selectors.calendars import close_risk_q
 from workbench.selectors.due_soon import OPEN_INVOICE, due_soon_rank
 
 AGE_CHOICES = [
@@ -22,6 +23,7 @@ AGE_CHOICES = [
     ("overdue", "Past SLA"),
 ]
 DUE_CHOICES = [("soon", "Invoice due soon"), ("overdue", "Invoice overdue")]
+CLOSE_CHOICES = [("risk", "Close risk")]
 STATUS_CHOICES = [("active", "All active")] + list(Status.choices)
 
 
@@ -48,6 +50,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=ExceptionItem.Kind.choices, empty_label="Finance and integration")
     group = django_filters.CharFilter(method="by_group", label="Root cause group")
     due = django_filters.ChoiceFilter(choices=DUE_CHOICES, method="by_due", empty_label="Any due date")
+    close = django_filters.ChoiceFilter(choices=CLOSE_CHOICES, method="by_close", empty_label="Any close date")
     sort = CurrencyAwareOrdering(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
@@ -57,7 +60,20 @@ class ExceptionItemFilter(django_filters.FilterSet):
 
     class Meta:
         model = ExceptionItem
-        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group", "due", "sort"]
+        fields = [
+            "q",
+            "category",
+            "code",
+            "status",
+            "entity",
+            "assignee",
+            "age",
+            "kind",
+            "group",
+            "due",
+            "close",
+            "sort",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -95,6 +111,10 @@ class ExceptionItemFilter(django_filters.FilterSet):
         if value == "overdue":
             return qs.filter(OPEN_INVOICE, document__due_date__lt=timezone.localdate())
         return qs.alias(due_rank=due_soon_rank()).filter(due_rank=0) if value == "soon" else qs
+
+    def by_close(self, qs, name, value):
+        """Items whose document's period closes within the close-risk window (or has closed)."""
+        return qs.filter(close_risk_q()) if value == "risk" else qs
 
     def by_age(self, qs, name, value):
         now = timezone.now()

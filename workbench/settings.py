@@ -327,6 +327,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- the product's own knobs -----------------------------------------------------------------
 EVIDENCE_DIR = Path(os.getenv("EVIDENCE_DIR", VAR_DIR / "evidence"))  # override evidence, named by digest
 WORK_JOB_DIR = Path(os.getenv("WORK_JOB_DIR", VAR_DIR / "work-jobs"))  # files background exports produce
+# Business calendar of an entity that has none of its own (workbench/business_time.py): SLAs count
+# these hours. Close timetable offsets are business days from the period's end (+ after, - before).
+BUSINESS_CALENDAR_DEFAULT = {"time_zone": "UTC", "weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
+CLOSE_OFFSETS_DEFAULT = {"expense_cutoff_days": 1, "ap_cutoff_days": 3, "close_days": 5}
+CLOSE_RISK_DAYS = envint("CLOSE_RISK_DAYS", 3)  # an item whose close deadline is this near is at close risk
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a write is dead
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt

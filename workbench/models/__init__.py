@@ -1,6 +1,7 @@
 from .access import ApiToken, UserScope
 from .accruals import AccrualJournal, AccrualJournalEvent
 from .audit import AuditHead, AuditRecord, DocumentEvent
+from .calendars import BusinessCalendar, CalendarDay, CloseTimetable
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
 from .exceptions import ExceptionEvent, ExceptionGroup, ExceptionItem
@@ -40,6 +41,9 @@ from .procurement import (
 from .work_jobs import WorkJob
 
 __all__ = [
+    "BusinessCalendar",
+    "CalendarDay",
+    "CloseTimetable",
     "Notification",
     "WorkJob",
     "AccrualJournal",

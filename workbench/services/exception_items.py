@@ -10,7 +10,6 @@ does a compare-and-set UPDATE and appends an ExceptionEvent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,6 +19,8 @@ from workbench.models import Document, ExceptionEvent, ExceptionGroup, Exception
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
 from workbench.search import fold
+from workbench.selectors.calendars import Calendars
+from workbench.services.calendars import exception_items_close_due_set
 
 TRANSITIONS: dict[str, set[str]] = {
     Status.OPEN: {Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED, Status.OVERRIDDEN},
@@ -129,6 +130,7 @@ def exception_items_reconcile(
     results = list(results)
     codes = set(codes)
     now = timezone.now()
+    cals = Calendars()  # SLAs in business hours: each entity's calendar loaded once for the batch
     doc_ids = [d.pk for d, _ in results]
     existing: dict[str, ExceptionItem] = {
         i.fingerprint: i for i in ExceptionItem.objects.filter(document_id__in=doc_ids, code__in=codes)
@@ -154,7 +156,7 @@ def exception_items_reconcile(
             state=OverrideRequest.State.PENDING,
         ).values_list("item_id", flat=True)
     )
-    new_items, events = [], []
+    new_items, events, reopened = [], [], []
     for fp, (doc, f) in wanted.items():
         item = existing.get(fp)
         spec = CODES[f.code]
@@ -182,10 +184,11 @@ def exception_items_reconcile(
                     correlation_id=doc.correlation_id,
                     search=search_text(f.code, f.message, doc),
                     opened_at=now,
-                    sla_due_at=now + timedelta(hours=spec.sla_hours),
+                    sla_due_at=cals.sla_due(doc.entity_id, spec.sla_hours, now),
                 )
             )
         elif item.status == Status.RESOLVED:
+            reopened.append(item.pk)
             ExceptionItem.objects.filter(pk=item.pk).update(
                 message=f.message, search=search_text(f.code, f.message, doc)
             )
@@ -201,6 +204,7 @@ def exception_items_reconcile(
             exception_item_transition(
                 item=item, to=Status.OPEN, reason="Re-validated: " + f.message, action="still_failing"
             )
+            reopened.append(item.pk)
     if new_items:
         ExceptionItem.objects.bulk_create(new_items)
         for item in new_items:
@@ -225,6 +229,8 @@ def exception_items_reconcile(
             )
     if events:
         ExceptionEvent.objects.bulk_create(events)
+    if new_items or reopened:
+        exception_items_close_due_set(item_ids=[i.pk for i in new_items if i.pk] + reopened, cals=cals)
 
     # Only the rules just run decide: an ERP refusal or a dead write waits for a person, and that
     # person's fix or retry is what re-posts (enqueue_postings makes it a new revision).
@@ -292,6 +298,8 @@ def exception_item_raise(
             item.message = message
             if item.status == Status.RESOLVED or (item.status == Status.WAITING and not _override_pending(item)):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
+                if document is not None:  # its document may now post into a later period
+                    exception_items_close_due_set(item_ids=[item.pk])
     return item
 
 
@@ -332,8 +340,10 @@ def _create_raised(
                 search=(search_text(code, message, document, connection) + " " + fold(search_extra)).strip(),
                 correlation_id=document.correlation_id if document else None,
                 opened_at=now,
-                sla_due_at=now + timedelta(hours=spec.sla_hours),
+                sla_due_at=Calendars().sla_due(document.entity_id if document else None, spec.sla_hours, now),
             )
+            if document is not None:
+                exception_items_close_due_set(item_ids=[item.pk])
             ExceptionEvent.objects.create(
                 item=item,
                 at=now,

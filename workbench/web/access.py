@@ -69,6 +69,13 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "jobs:detail": {"GET": SIGNED_IN},
     "jobs:progress": {"GET": SIGNED_IN},
     "jobs:download": {"GET": SIGNED_IN},
+    # close timetable: everyone sees their entities' calendars; administrators change them
+    "close:page": {"GET": (VIEW,)},
+    "close:entity": {"GET": (VIEW,)},
+    "close:calendar_save": {"POST": (CONFIGURE,)},
+    "close:day_add": {"POST": (CONFIGURE,)},
+    "close:day_remove": {"POST": (CONFIGURE,)},
+    "close:period_save": {"POST": (CONFIGURE,)},
     # sync and operations
     "sync:page": {"GET": (VIEW,)},
     "sync:run_now": {"POST": (OPERATE,)},

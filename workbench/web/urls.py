@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from workbench.web.views import (
     audit,
+    close,
     documents,
     drift,
     governance,
@@ -124,6 +125,18 @@ suppliers_patterns = (
     "suppliers",
 )
 
+close_patterns = (
+    [
+        path("", close.close_page, name="page"),
+        path("<int:pk>/", close.entity_page, name="entity"),
+        path("<int:pk>/calendar/", close.calendar_save, name="calendar_save"),
+        path("<int:pk>/days/", close.day_add, name="day_add"),
+        path("days/<int:pk>/remove/", close.day_remove, name="day_remove"),
+        path("periods/<int:pk>/", close.period_save, name="period_save"),
+    ],
+    "close",
+)
+
 jobs_patterns = (
     [
         path("<int:pk>/", work_jobs.job_detail, name="detail"),
@@ -139,6 +152,7 @@ urlpatterns = [
     path("items/", include(items_patterns)),
     path("documents/", include(documents_patterns)),
     path("jobs/", include(jobs_patterns)),
+    path("close/", include(close_patterns)),
     path("evidence/", include(evidence_patterns)),
     path("governance/overrides/", include(governance_patterns)),
     path("audit/", include(audit_patterns)),
