@@ -169,6 +169,12 @@ def document_close_days(doc_ids) -> dict[int, tuple[int | None, str, date]]:
     return out
 
 
+def document_close_due(doc_id: int, cals: Calendars | None = None) -> datetime | None:
+    """One document's close deadline (an item raised on its own: ERP refusals, dead writes)."""
+    found = document_close_days([doc_id]).get(doc_id)
+    return (cals or Calendars()).close_due(*found) if found else None
+
+
 def close_risk_cutoffs(now: datetime | None = None, cals: Calendars | None = None) -> tuple[datetime, dict]:
     """The latest close deadline that counts as at risk: by default, and per entity with a calendar."""
     now = now or timezone.now()

@@ -19,7 +19,7 @@ from workbench.models import Document, ExceptionEvent, ExceptionGroup, Exception
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
 from workbench.search import fold
-from workbench.selectors.calendars import Calendars
+from workbench.selectors.calendars import Calendars, document_close_due
 from workbench.services.calendars import exception_items_close_due_set
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -299,7 +299,8 @@ def exception_item_raise(
             if item.status == Status.RESOLVED or (item.status == Status.WAITING and not _override_pending(item)):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
                 if document is not None:  # its document may now post into a later period
-                    exception_items_close_due_set(item_ids=[item.pk])
+                    item.close_due_at = document_close_due(document.pk)
+                    ExceptionItem.objects.filter(pk=item.pk).update(close_due_at=item.close_due_at)
     return item
 
 
@@ -341,9 +342,8 @@ def _create_raised(
                 correlation_id=document.correlation_id if document else None,
                 opened_at=now,
                 sla_due_at=Calendars().sla_due(document.entity_id if document else None, spec.sla_hours, now),
+                close_due_at=document_close_due(document.pk) if document else None,
             )
-            if document is not None:
-                exception_items_close_due_set(item_ids=[item.pk])
             ExceptionEvent.objects.create(
                 item=item,
                 at=now,
