@@ -99,10 +99,13 @@ class Calendars:
         self._sla: dict[tuple, datetime] = {}
 
     def _load(self):
+        # One query while no entity has a calendar of its own (the queue asks on every page); added
+        # days always belong to a calendar row (calendar_day_add creates it).
         if self._rows is None:
             self._rows = {r.entity_id: r for r in BusinessCalendar.objects.all()}
-            for d in CalendarDay.objects.all():
-                self._days.setdefault(d.entity_id, []).append(d)
+            if self._rows:
+                for d in CalendarDay.objects.filter(entity_id__in=list(self._rows)):
+                    self._days.setdefault(d.entity_id, []).append(d)
 
     def row(self, entity_id: int | None) -> BusinessCalendar | None:
         self._load()

@@ -163,10 +163,29 @@ def calendar_day_add(*, entity: LegalEntity, day: date, working: bool, name: str
         raise InvalidCalendar("A day's name has at most 100 characters.")
     if not date(1970, 1, 1) <= day <= date(2200, 12, 31):
         raise InvalidCalendar("Pick a day between 1970 and 2200.")
+    _calendar_row(entity, actor)  # an added day belongs to the entity's own calendar (a copy of the default)
     row, _ = CalendarDay.objects.update_or_create(
         entity=entity, day=day, defaults={"working": working, "name": name, "created_by": actor}
     )
     close_timetables_seed(entity_ids=[entity.pk])
+    return row
+
+
+def _calendar_row(entity: LegalEntity, actor) -> BusinessCalendar:
+    base = default_calendar()
+    row, _ = BusinessCalendar.objects.get_or_create(
+        entity=entity,
+        defaults={
+            "time_zone": base.time_zone,
+            "weekdays": sorted(base.weekdays),
+            "work_start": base.start,
+            "work_end": base.end,
+            "country": base.country,
+            "subdivision": base.subdivision,
+            "updated_by": actor,
+            **default_offsets(),
+        },
+    )
     return row
 
 
