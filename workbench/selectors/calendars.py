@@ -278,3 +278,34 @@ def close_overview(entities, now: datetime | None = None) -> list[dict]:
             }
         )
     return out
+
+
+class CloseRiskFirst:
+    """The default queue order, paged in two parts: the items at close risk (few, found through the
+    close_due_at index), then the rest in the order the active-SLA index already gives. Sorting every
+    active item by a CASE instead cost a full sort per page (bench/queue_page.py)."""
+
+    ordered = True  # for Paginator
+
+    def __init__(self, qs, now: datetime | None = None):
+        q = close_risk_q(now)
+        order = [o for o in qs.query.order_by if o != "close_risk"]
+        self.risk, self.rest = qs.filter(q).order_by(*order), qs.exclude(q).order_by(*order)
+        self._n_risk: int | None = None
+
+    def n_risk(self) -> int:
+        if self._n_risk is None:
+            self._n_risk = self.risk.count()
+        return self._n_risk
+
+    def count(self) -> int:
+        return self.n_risk() + self.rest.count()
+
+    def __getitem__(self, k):
+        if isinstance(k, int):
+            return self[k : k + 1][0]
+        start, stop, n = k.start or 0, k.stop, self.n_risk()
+        rows = list(self.risk[start : min(stop, n)]) if start < n else []
+        if stop > n:
+            rows += list(self.rest[max(0, start - n) : stop - n])
+        return rows
