@@ -15,3 +15,7 @@ class StaleUpdate(WorkbenchError):
 
 class InvalidCorrection(WorkbenchError):
     pass
+
+
+class InvalidCalendar(WorkbenchError):
+    """A business calendar, added day or close offset that cannot be used (the message says why)."""

@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from datetime import date, time
 
 from django.db import transaction
-from django.utils import timezone
 
 from workbench import business_time as bt
-from workbench.errors import WorkbenchError
+from workbench.errors import InvalidCalendar
 from workbench.models import AccountingPeriod, ExceptionItem, LegalEntity
 from workbench.models.calendars import OFFSET_LIMIT, BusinessCalendar, CalendarDay, CloseTimetable
 from workbench.models.exceptions import ACTIVE_STATUSES
@@ -29,10 +28,6 @@ from workbench.selectors.calendars import (
 )
 
 UPDATE_CHUNK = 5000
-
-
-class InvalidCalendar(WorkbenchError):
-    pass
 
 
 def exception_items_close_due_set(*, item_ids: Iterable[int] | None = None, entity_ids=None, cals=None) -> int:
@@ -219,8 +214,3 @@ def close_timetable_set(
     tt.save()
     exception_items_close_due_set(entity_ids=[period.entity_id])
     return tt
-
-
-def now_local(entity_id: int | None, cals: Calendars | None = None) -> date:
-    cal = (cals or Calendars()).get(entity_id) if entity_id else default_calendar()
-    return bt.local_date(cal, timezone.now())
