@@ -312,6 +312,7 @@ def _create_raised(
     *, code, message, fp, document, line, connection, detail, root_cause, amount, currency, search_extra, spec, now
 ) -> ExceptionItem:
     """Create the item; if a concurrent worker created it first, use theirs (one item per cause)."""
+    cals = Calendars()  # one load for this item's SLA and close deadline
     try:
         with transaction.atomic():
             entity_code = document.entity_code if document else ""
@@ -341,8 +342,8 @@ def _create_raised(
                 search=(search_text(code, message, document, connection) + " " + fold(search_extra)).strip(),
                 correlation_id=document.correlation_id if document else None,
                 opened_at=now,
-                sla_due_at=Calendars().sla_due(document.entity_id if document else None, spec.sla_hours, now),
-                close_due_at=document_close_due(document.pk) if document else None,
+                sla_due_at=cals.sla_due(document.entity_id if document else None, spec.sla_hours, now),
+                close_due_at=document_close_due(document.pk, cals) if document else None,
             )
             ExceptionEvent.objects.create(
                 item=item,
