@@ -60,20 +60,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
 
     class Meta:
         model = ExceptionItem
-        fields = [
-            "q",
-            "category",
-            "code",
-            "status",
-            "entity",
-            "assignee",
-            "age",
-            "kind",
-            "group",
-            "due",
-            "close",
-            "sort",
-        ]
+        fields = ["q", "category", "code", "status", "entity", "assignee", "age", "kind", "group", "due", "sort"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
