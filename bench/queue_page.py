@@ -111,6 +111,8 @@ def seed(n_items: int) -> None:
                     assignee=rng.choice(users + [None] * 5),
                     opened_at=opened,
                     sla_due_at=opened + timedelta(hours=spec.sla_hours),
+                    # The period's close for this document: a few already near (close risk first in the queue).
+                    close_due_at=now + timedelta(hours=rng.randint(-48, 24 * 40)),
                     correlation_id=d.correlation_id,
                     search=search_text(
                         code, f"Line 1: cost center 'SALE' does not exist in the ERP for {d.entity_code}.", d

@@ -19,3 +19,7 @@ class InvalidCorrection(WorkbenchError):
 
 class InvalidComment(WorkbenchError):
     """A comment that cannot be posted as written (empty, too long, a NUL byte, not the author's)."""
+
+
+class InvalidCalendar(WorkbenchError):
+    """A business calendar, added day or close offset that cannot be used (the message says why)."""

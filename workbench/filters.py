@@ -12,6 +12,7 @@ from workbench.models.exceptions import ACTIVE_STATUSES, SNOOZED, Category, Stat
 from workbench.roles import in_scope
 from workbench.rules import CODES
 from workbench.search import fold
+from workbench.selectors.calendars import close_risk_q
 from workbench.selectors.due_soon import OPEN_INVOICE, due_soon_rank
 from workbench.selectors.kpis import BUSINESS_AGE_BUCKETS, active_at_q, business_age_q, day_start, week_range
 from workbench.selectors.suppliers import system_label
@@ -26,6 +27,7 @@ AGE_CHOICES = [
 # The KPI dashboard's backlog buckets, in business days (its bars link here).
 AGE_CHOICES += [(key, label) for key, label, *_ in BUSINESS_AGE_BUCKETS]
 DUE_CHOICES = [("soon", "Invoice due soon"), ("overdue", "Invoice overdue")]
+CLOSE_CHOICES = [("risk", "Close risk")]
 # "active" is what needs someone now: snoozed items are set aside until their date or event.
 STATUS_CHOICES = [("active", "All active"), ("snoozed", "Snoozed")] + list(Status.choices)
 
@@ -59,6 +61,7 @@ class ExceptionItemFilter(django_filters.FilterSet):
     week = django_filters.CharFilter(method="by_week", label="Opened in week (2026-W47)")
     resolved_week = django_filters.CharFilter(method="by_week", label="Resolved in week")
     active_at = django_filters.DateFilter(method="by_active_at", label="Active at the end of")
+    close = django_filters.ChoiceFilter(choices=CLOSE_CHOICES, method="by_close", empty_label="Any close date")
     sort = CurrencyAwareOrdering(
         fields=(("sla_due_at", "sla"), ("opened_at", "opened"), ("amount_at_risk", "amount")),
         field_labels={"sla_due_at": "SLA due", "opened_at": "Opened", "amount_at_risk": "Amount at risk"},
@@ -124,6 +127,10 @@ class ExceptionItemFilter(django_filters.FilterSet):
             return qs.filter(active_at_q(day_start(value + timedelta(days=1))))
         except OverflowError:
             return qs.none()
+
+    def by_close(self, qs, name, value):
+        """Items whose document's period closes within the close-risk window (or has closed)."""
+        return qs.filter(close_risk_q()) if value == "risk" else qs
 
     def by_age(self, qs, name, value):
         now = timezone.now()

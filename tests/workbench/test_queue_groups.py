@@ -40,7 +40,8 @@ def causes(clock):
     """Three shared causes and one item with none, raised on different days through the rules."""
     master_data()
     master_data("NW-DE", "EUR")
-    clock.move_to(NOW - timedelta(days=5))  # the oldest: a tax code NW-DE's ERP doesn't know (48 h SLA: late)
+    # The oldest: a tax code NW-DE's ERP doesn't know (48 business hours of SLA: late).
+    clock.move_to(NOW - timedelta(days=10))
     documents_validate(documents=[report("80.00", entity="NW-DE", currency="EUR", tax_code="VAT16")])
     clock.move_to(NOW - timedelta(days=3))  # lines dated in September, closed in the ERP (24 h SLA: now late)
     documents_validate(documents=[report("1000.00", date="2026-09-03"), report("500.00", date="2026-09-14")])
@@ -89,7 +90,7 @@ def test_it_lists_each_root_cause_with_its_items_and_money_per_currency_largest_
         ("INVALID_TAX_CODE", 1, ["80.00 EUR"], 1),
     ]
     assert causes["CLOSED_PERIOD"].title in html and causes["UNKNOWN_COST_CENTER"].title in html
-    assert "NW-DE" in html and "5d 0h" in html  # entity and the oldest item's age
+    assert "NW-DE" in html and "10d 0h" in html  # entity and the oldest item's age
     assert "<html" in html and 'name="view" value="groups" checked' in html  # a full page, no JS needed
 
 

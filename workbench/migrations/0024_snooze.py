@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workbench', '0022_notifications_work_jobs'),
+        ('workbench', '0023_calendars'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -3,6 +3,7 @@ from .accruals import AccrualJournal, AccrualJournalEvent
 from .alerts import AlertChatDelivery, AlertFiring, AlertRule, BacklogSample
 from .audit import AuditHead, AuditRecord, DocumentEvent
 from .bulk import BulkOutcome
+from .calendars import BusinessCalendar, CalendarDay, CloseTimetable
 from .collaboration import Comment, NotificationPreference, Watch
 from .connections import Connection
 from .documents import Document, DocumentLine, DocumentRef
@@ -51,6 +52,9 @@ __all__ = [
     "AlertRule",
     "BacklogSample",
     "BulkOutcome",
+    "BusinessCalendar",
+    "CalendarDay",
+    "CloseTimetable",
     "Notification",
     "WorkJob",
     "AccrualJournal",

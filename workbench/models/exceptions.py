@@ -107,6 +107,9 @@ class ExceptionItem(models.Model):
     correlation_id = models.UUIDField(null=True, blank=True)
     opened_at = models.DateTimeField(default=timezone.now, db_index=True)
     sla_due_at = models.DateTimeField()
+    # When the period the item's document must post into closes for it (expense or AP cut-off, or
+    # the ERP's close): workbench/selectors/calendars.py. Indexed: the queue's default order starts with it.
+    close_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Snooze (services/snooze.py): until a date, or until `wait_for` happens to `wait_key` (what exactly,

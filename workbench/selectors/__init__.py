@@ -22,16 +22,18 @@ from workbench.models import (
 from workbench.models.exceptions import ACTIVE_STATUSES, Category
 from workbench.money import quantize
 from workbench.rules.p2p_context import BudgetPositions
+from workbench.selectors.calendars import close_risk_rank
 from workbench.selectors.due_soon import due_soon_rank
 
 
 def exception_item_list():
-    # Most urgent first: items on an invoice due within the admin's business days (a late payment or a
-    # lost discount), then the SLA that runs out soonest (overdue items lead).
+    # Most urgent first: items whose document must post into a period that closes within the
+    # close-risk window, then items on an invoice due within the admin's business days (a late
+    # payment or a lost discount), then the SLA that runs out soonest (overdue items lead).
     return (
         ExceptionItem.objects.select_related("document", "entity", "assignee", "connection", "line")
-        .annotate(due_soon=due_soon_rank())
-        .order_by("due_soon", "sla_due_at", "id")
+        .annotate(close_risk=close_risk_rank(), due_soon=due_soon_rank())
+        .order_by("close_risk", "due_soon", "sla_due_at", "id")
     )
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -39,6 +38,7 @@ from workbench.models import (
 )
 from workbench.models.exceptions import Status
 from workbench.selectors import supplier_changed_by
+from workbench.selectors.calendars import Calendars
 from workbench.services.exception_items import exception_item_raise, exception_item_transition
 from workbench.services.item_actions import exception_item_override
 from workbench.services.postings import (
@@ -178,6 +178,7 @@ def requisition_route(*, document: Document) -> list[ApprovalTask]:
         return []
     sla = _sla_hours(document)
     now = timezone.now()
+    due = Calendars().sla_due(document.entity_id, sla, now)  # business hours of the entity
     tasks = [
         ApprovalTask(
             document=document,
@@ -188,7 +189,7 @@ def requisition_route(*, document: Document) -> list[ApprovalTask]:
             reason=s.reason[:200],
             state=ApprovalTask.State.REQUESTED if i == 1 else ApprovalTask.State.PENDING,
             correlation_key=f"{document.posting_key}:approve:{i}:{s.approver}",
-            due_at=now + timedelta(hours=sla) if i == 1 else None,
+            due_at=due if i == 1 else None,
         )
         for i, s in enumerate(steps, start=1)
     ]
@@ -253,7 +254,7 @@ def approval_decision_apply(*, task: ApprovalTask, state: str, comments: str, ap
     nxt = doc.approval_tasks.filter(state=ApprovalTask.State.PENDING).order_by("sequence").first()
     if nxt is not None:
         ApprovalTask.objects.filter(pk=nxt.pk).update(
-            state=ApprovalTask.State.REQUESTED, due_at=now + timedelta(hours=_sla_hours(doc))
+            state=ApprovalTask.State.REQUESTED, due_at=Calendars().sla_due(doc.entity_id, _sla_hours(doc), now)
         )
         nxt.refresh_from_db()
         return DecisionOutcome(task, True, next_task=nxt)

@@ -76,6 +76,9 @@ CONFIG = {
         "target_team target_person email chat_format".split(),
         [],
     ),
+    "workbench.BusinessCalendar": (None, []),
+    "workbench.CalendarDay": (None, []),
+    "workbench.CloseTimetable": (["period", "expense_cutoff_days", "ap_cutoff_days", "close_days"], []),
     "django_celery_beat.PeriodicTask": (["name", "task", "interval", "crontab", "enabled", "kwargs"], []),
 }
 SKIP = {"updated_at", "updated_by", "created_at", "date_changed", "last_run_at", "total_run_count", "last_login"}

@@ -10,7 +10,6 @@ does a compare-and-set UPDATE and appends an ExceptionEvent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,6 +19,8 @@ from workbench.models import Document, ExceptionEvent, ExceptionGroup, Exception
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES, Finding
 from workbench.search import fold
+from workbench.selectors.calendars import Calendars, document_close_due
+from workbench.services.calendars import exception_items_close_due_set
 from workbench.services.watchers import watchers_note, watchers_note_many
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -133,6 +134,7 @@ def exception_items_reconcile(
     results = list(results)
     codes = set(codes)
     now = timezone.now()
+    cals = Calendars()  # SLAs in business hours: each entity's calendar loaded once for the batch
     doc_ids = [d.pk for d, _ in results]
     existing: dict[str, ExceptionItem] = {
         i.fingerprint: i for i in ExceptionItem.objects.filter(document_id__in=doc_ids, code__in=codes)
@@ -160,7 +162,7 @@ def exception_items_reconcile(
     )
     # So do snoozed items: a person chose to wait for a date or an event, not for this re-validation.
     held |= {i.pk for i in existing.values() if i.snoozed}
-    new_items, events = [], []
+    new_items, events, reopened = [], [], []
     for fp, (doc, f) in wanted.items():
         item = existing.get(fp)
         spec = CODES[f.code]
@@ -188,10 +190,11 @@ def exception_items_reconcile(
                     correlation_id=doc.correlation_id,
                     search=search_text(f.code, f.message, doc),
                     opened_at=now,
-                    sla_due_at=now + timedelta(hours=spec.sla_hours),
+                    sla_due_at=cals.sla_due(doc.entity_id, spec.sla_hours, now),
                 )
             )
         elif item.status == Status.RESOLVED:
+            reopened.append(item.pk)
             ExceptionItem.objects.filter(pk=item.pk).update(
                 message=f.message, search=search_text(f.code, f.message, doc)
             )
@@ -207,6 +210,7 @@ def exception_items_reconcile(
             exception_item_transition(
                 item=item, to=Status.OPEN, reason="Re-validated: " + f.message, action="still_failing"
             )
+            reopened.append(item.pk)
     if new_items:
         ExceptionItem.objects.bulk_create(new_items)
         for item in new_items:
@@ -232,6 +236,8 @@ def exception_items_reconcile(
     if events:
         ExceptionEvent.objects.bulk_create(events)
         watchers_note_many(events, {i.pk: i for i in new_items})  # the documents' watchers hear of new items
+    if new_items or reopened:
+        exception_items_close_due_set(item_ids=[i.pk for i in new_items if i.pk] + reopened, cals=cals)
 
     # Only the rules just run decide: an ERP refusal or a dead write waits for a person, and that
     # person's fix or retry is what re-posts (enqueue_postings makes it a new revision).
@@ -301,6 +307,9 @@ def exception_item_raise(
                 item.status == Status.WAITING and not item.snoozed and not _override_pending(item)
             ):
                 exception_item_transition(item=item, to=Status.OPEN, reason=message, action="reopened")
+                if document is not None:  # its document may now post into a later period
+                    item.close_due_at = document_close_due(document.pk)
+                    ExceptionItem.objects.filter(pk=item.pk).update(close_due_at=item.close_due_at)
     return item
 
 
@@ -312,6 +321,7 @@ def _create_raised(
     *, code, message, fp, document, line, connection, detail, root_cause, amount, currency, search_extra, spec, now
 ) -> ExceptionItem:
     """Create the item; if a concurrent worker created it first, use theirs (one item per cause)."""
+    cals = Calendars()  # one load for this item's SLA and close deadline
     try:
         with transaction.atomic():
             entity_code = document.entity_code if document else ""
@@ -341,7 +351,8 @@ def _create_raised(
                 search=(search_text(code, message, document, connection) + " " + fold(search_extra)).strip(),
                 correlation_id=document.correlation_id if document else None,
                 opened_at=now,
-                sla_due_at=now + timedelta(hours=spec.sla_hours),
+                sla_due_at=cals.sla_due(document.entity_id if document else None, spec.sla_hours, now),
+                close_due_at=document_close_due(document.pk, cals) if document else None,
             )
             event = ExceptionEvent.objects.create(
                 item=item,

@@ -16,6 +16,7 @@ from workbench.models import (
 )
 from workbench.money import parse_amount
 from workbench.services import ownership
+from workbench.services.calendars import close_timetables_seed
 from workbench.services.snooze import WAKE_STREAMS, anything_waits_for_an_event, legal_entities_wake, master_data_wake
 from workbench.streams import EXTRA_FIELDS, STREAMS, field_value
 from workbench.values import as_date
@@ -98,6 +99,9 @@ def masterdata_upsert(
         master_data_wake(
             stream=stream, rows=_stored(model, incoming), source=source_name or ownership.role_label(source)
         )
+    if stream == "accounting_periods" and rows:
+        # Every period the ERP brings gets its close dates; items follow a moved period end.
+        close_timetables_seed(entity_ids={r.entity_id for r in rows})
     return len(rows), errors
 
 

@@ -20,7 +20,6 @@ ERP does not know becomes the linked vendor's code.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -39,6 +38,7 @@ from workbench.models import (
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.rules import CODES
 from workbench.search import fold
+from workbench.selectors.calendars import Calendars
 from workbench.selectors.connections import connection_of_system
 from workbench.selectors.suppliers import (
     IN_LIMIT,
@@ -271,6 +271,7 @@ def _items_sync(*, system: str, connection, wanted: dict, settled: dict[str, str
     )
     existing = {i.fingerprint: i for i in qs.only("id", "fingerprint", "message", "status", "correlation_id")}
     spec = CODES[CODE]
+    cals = Calendars()  # SLAs in business hours, each entity's calendar loaded once
     new, reworded, reopen = [], [], []
     for fp, (link, vendor) in wanted.items():
         message = _proposal_message(link, vendor)
@@ -294,7 +295,7 @@ def _items_sync(*, system: str, connection, wanted: dict, settled: dict[str, str
                     detail=_item_detail(link, vendor),
                     search=search,
                     opened_at=now,
-                    sla_due_at=now + timedelta(hours=spec.sla_hours),
+                    sla_due_at=cals.sla_due(vendor.entity_id if vendor else None, spec.sla_hours, now),
                 )
             )
             continue

@@ -93,6 +93,13 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "alerts:rule_new": {"GET": (CONFIGURE,), "POST": (CONFIGURE,)},
     "alerts:rule_edit": {"GET": (CONFIGURE,), "POST": (CONFIGURE,)},
     "alerts:evaluate": {"POST": (CONFIGURE, OPERATE)},
+    # close timetable: everyone sees their entities' calendars; administrators change them
+    "close:page": {"GET": (VIEW,)},
+    "close:entity": {"GET": (VIEW,)},
+    "close:calendar_save": {"POST": (CONFIGURE,)},
+    "close:day_add": {"POST": (CONFIGURE,)},
+    "close:day_remove": {"POST": (CONFIGURE,)},
+    "close:period_save": {"POST": (CONFIGURE,)},
     # sync and operations
     "sync:page": {"GET": (VIEW,)},
     "sync:run_now": {"POST": (OPERATE,)},

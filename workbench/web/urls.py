@@ -7,6 +7,7 @@ from workbench.web.views import (
     alerts,
     audit,
     bulk,
+    close,
     dashboard,
     discussion,
     documents,
@@ -160,6 +161,17 @@ suppliers_patterns = (
 )
 
 dashboard_patterns = ([path("", dashboard.dashboard, name="page")], "dashboard")
+close_patterns = (
+    [
+        path("", close.close_page, name="page"),
+        path("<int:pk>/", close.entity_page, name="entity"),
+        path("<int:pk>/calendar/", close.calendar_save, name="calendar_save"),
+        path("<int:pk>/days/", close.day_add, name="day_add"),
+        path("days/<int:pk>/remove/", close.day_remove, name="day_remove"),
+        path("periods/<int:pk>/", close.period_save, name="period_save"),
+    ],
+    "close",
+)
 
 jobs_patterns = (
     [
@@ -190,6 +202,7 @@ urlpatterns = [
     path("jobs/", include(jobs_patterns)),
     path("inbox/", include(inbox_patterns)),
     path("alerts/", include(alerts_patterns)),
+    path("close/", include(close_patterns)),
     path("evidence/", include(evidence_patterns)),
     path("governance/overrides/", include(governance_patterns)),
     path("audit/", include(audit_patterns)),

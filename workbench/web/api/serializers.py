@@ -34,6 +34,7 @@ class ExceptionItemSerializer(serializers.ModelSerializer):
             "group",
             "opened_at",
             "sla_due_at",
+            "close_due_at",
             "resolved_at",
             "age_seconds",
             "overdue",

@@ -19,6 +19,7 @@ from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
 from workbench.models import ExceptionGroup, ExceptionItem, OverrideReason
 from workbench.models.exceptions import Category
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
+from workbench.selectors.calendars import CloseRiskFirst
 from workbench.services.item_actions import exception_item_assign
 from workbench.web.scoping import items_for, may_work
 from workbench.web.views.items import mapping_link
@@ -83,7 +84,9 @@ def queue(request):
         elif data.get("money_currency") == result["currency"]:
             params["money_currency"] = result["currency"]
     else:
-        paginator = Paginator(qs, PAGE_SIZE)
+        # The default order (close risk first) pages in two indexed parts instead of one full sort.
+        sorted_by = filterset.form.cleaned_data.get("sort") if filterset.is_valid() else None
+        paginator = Paginator(qs if sorted_by else CloseRiskFirst(qs), PAGE_SIZE)
         # The tab counts already hold this filter's total: don't count the same rows twice.
         category = filterset.form.cleaned_data.get("category") if filterset.is_valid() else None
         paginator.count = (
