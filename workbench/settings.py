@@ -327,6 +327,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- the product's own knobs -----------------------------------------------------------------
 EVIDENCE_DIR = Path(os.getenv("EVIDENCE_DIR", VAR_DIR / "evidence"))  # override evidence, named by digest
 WORK_JOB_DIR = Path(os.getenv("WORK_JOB_DIR", VAR_DIR / "work-jobs"))  # files background exports produce
+EXPORT_BACKGROUND_ROWS = envint("EXPORT_BACKGROUND_ROWS", 20000)  # larger exports run as a background job
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a write is dead
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt

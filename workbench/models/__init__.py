@@ -37,9 +37,12 @@ from .procurement import (
     Supplier,
     SupplierContract,
 )
+from .saved_views import RoleDefaultView, SavedView
 from .work_jobs import WorkJob
 
 __all__ = [
+    "RoleDefaultView",
+    "SavedView",
     "Notification",
     "WorkJob",
     "AccrualJournal",
