@@ -73,21 +73,32 @@ def queue_items(user, data: QueryDict):
     return ExceptionItemFilter(data, queryset=scoped, request=_request(user)).qs
 
 
+QUEUE_FIELDS = (
+    "pk", "code", "category", "status", "entity__code", "document__kind", "document__number", "document__name",
+    "connection__name", "document__party_name", "detail__summary__party", "amount_at_risk", "currency",
+    "owner_team", "assignee__username", "opened_at", "sla_due_at", "message",
+)  # fmt: skip
+
+
+def queue_values(qs):
+    """The export's columns, then the queue's annotations: an ORDER BY on an annotation left out of the
+    SELECT is compiled inline, and a constant one (no invoice due soon: rank 1) becomes `ORDER BY 1`,
+    the first column, silently sorting by id instead of the queue's order."""
+    return qs.values_list(*QUEUE_FIELDS, *qs.query.annotations)
+
+
 def queue_export(user, data: QueryDict) -> ExportSource:
     qs = queue_items(user, data)
     link = _link("items:detail")
     kinds, categories, statuses = dict(Document.Kind.choices), dict(Category.choices), dict(Status.choices)
     # Plain column values, not model instances: building five models per row would be most of the time.
-    values = qs.values_list(
-        "pk", "code", "category", "status", "entity__code", "document__kind", "document__number",
-        "document__name", "connection__name", "document__party_name", "detail__summary__party",
-        "amount_at_risk", "currency", "owner_team", "assignee__username", "opened_at", "sla_due_at", "message",
-    )  # fmt: skip
+    values = queue_values(qs)
 
     def rows():
         for (
             pk, code, category, status, entity, kind, number, name, connection, party, summary_party,
             amount, currency, team, assignee, opened, due, message,
+            *_annotations,
         ) in values.iterator(chunk_size=CHUNK):  # fmt: skip
             yield [
                 pk, code, categories.get(category, category), statuses.get(status, status), entity or "",
