@@ -2,7 +2,7 @@
 own, and (admins) pick the view a role opens the queue on. Opening a view is a plain queue link."""
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -69,10 +69,18 @@ def view_default(request):
 def saved_views_context(request, default_view) -> dict:
     """What the queue's Views menu needs: my views and my teams', my teams, and (admins) the role defaults."""
     views = list(saved_view_list(request.user))
+    shown = _pairs(request.GET) if request.GET else _pairs(QueryDict(default_view.query if default_view else ""))
+    current = next((v for v in views if _pairs(QueryDict(v.query)) == shown), None)
     can_configure = request.user.has_perm(roles.CONFIGURE)
     return {
         "saved_views": views,
         "default_view": default_view,
+        "current_view": current,
         "my_teams": roles.role_names(request.user),
         "role_defaults": [(r, role_default_views().get(r)) for r in PEOPLE_ROLES] if can_configure else [],
     }
+
+
+def _pairs(query) -> set:
+    """A query's filter values, blanks and paging aside: the same filters in another order are the same view."""
+    return {(k, v) for k in query for v in query.getlist(k) if v and k not in ("page", "view", "all")}
