@@ -2,6 +2,7 @@
 own, and (admins) pick the view a role opens the queue on. Opening a view is a plain queue link."""
 
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -68,6 +69,8 @@ def view_default(request):
 
 def saved_views_context(request, default_view) -> dict:
     """What the queue's Views menu needs: my views and my teams', my teams, and (admins) the role defaults."""
+    # The page header lists the same groups: loaded once here, they serve the menu and the header.
+    prefetch_related_objects([request.user], "groups")
     views = list(saved_view_list(request.user))
     shown = _pairs(request.GET) if request.GET else _pairs(QueryDict(default_view.query if default_view else ""))
     current = next((v for v in views if _pairs(QueryDict(v.query)) == shown), None)
