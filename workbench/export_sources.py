@@ -88,7 +88,11 @@ def queue_values(qs):
 
 
 def queue_export(user, data: QueryDict) -> ExportSource:
-    qs = queue_items(user, data)
+    return queue_source(queue_items(user, data))
+
+
+def queue_source(qs) -> ExportSource:
+    """An export of an already filtered and scoped item queryset (the API filters its own)."""
     link = _link("items:detail")
     kinds, categories, statuses = dict(Document.Kind.choices), dict(Category.choices), dict(Status.choices)
     # Plain column values, not model instances: building five models per row would be most of the time.

@@ -263,3 +263,13 @@ def test_the_accruals_export_holds_the_received_not_invoiced_lines_of_my_entitie
     client.force_login(make_person("dora", "Finance analysts", ["NW-DE"]))
     assert len(csv_rows(client.get("/p2p/accruals/export.csv"))) == 1  # the header only
     assert len(xlsx_rows(client.get("/p2p/accruals/export.xlsx", {"entity": "NW-US"}))) == 1
+
+
+def test_the_api_streams_the_filtered_items_as_csv_scoped_like_its_list(client, world):
+    client.force_login(make_person("dora", "Finance analysts", ["NW-DE"]))
+    listed = client.get("/api/exceptions/", {"status": "active", "page_size": 500}).json()
+    rows = csv_rows(client.get("/api/exceptions/export/", {"status": "active"}, HTTP_ACCEPT="text/csv"))
+    assert {r[4] for r in rows[1:]} == {"NW-DE"} and len(rows) - 1 == listed["count"] > 0
+    assert client.get("/api/exceptions/export/", {"code": "NOPE"}).status_code == 400  # as the list answers
+    schema = client.get("/api/schema/").content.decode()
+    assert "/api/exceptions/export/" in schema and "text/csv" in schema

@@ -108,6 +108,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "schema": {"GET": PEOPLE},
     "api-docs": {"GET": PEOPLE},
     "exception-list": {"GET": PEOPLE},
+    "exception-export": {"GET": PEOPLE},
     "exception-detail": {"GET": PEOPLE},
     "exception-assign": {"POST": "am"},
     "exception-correct": {"POST": "am"},

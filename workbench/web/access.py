@@ -132,6 +132,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "api-docs": {"GET": (VIEW,)},
     "exception-list": {"GET": (VIEW,)},
     "exception-detail": {"GET": (VIEW,)},
+    "exception-export": {"GET": (VIEW,)},  # CSV of the filtered list, scoped like it
     "exception-assign": {"POST": WORK},
     "exception-correct": {"POST": WORK},
     "exception-override": {"POST": WORK},
