@@ -5,6 +5,7 @@ import csv
 import io
 import re
 
+import openpyxl
 import pytest
 
 from tests.conftest import make_person
@@ -55,3 +56,30 @@ def test_a_view_saved_for_the_team_opens_for_a_teammate_and_exports_its_rows(liv
         ExceptionItem.objects.filter(entity__code="NW-US", code="MISSING_COST_CENTER").values_list("pk", flat=True)
     )
     teammate.screenshot(path="/tmp/saved-views-teammate.png")
+
+
+def test_a_big_export_runs_on_the_worker_with_a_progress_bar_and_a_download(
+    live_server, page, browser, settings, worker_factory
+):
+    settings.EXPORT_BACKGROUND_ROWS = 2  # four items are "big" here
+    master_data()
+    documents_validate(documents=[expense_report(lines=[expense_line(cost_center="")]) for _ in range(4)])
+    make_person("analyst", "Finance analysts")
+    worker_factory("w1")
+
+    login(page, live_server.url)
+    page.locator("table.queue tbody tr").nth(3).wait_for()
+    shown = [int(i) for i in page.locator("table.queue tbody tr").evaluate_all("rs => rs.map(r => r.dataset.item)")]
+    page.click("[data-testid=export-xlsx]")
+    page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
+    page.locator("[data-testid=job-progress][data-status=done]").wait_for(timeout=60_000)
+    assert "4 rows exported" in page.locator("[data-testid=job-message]").inner_text()
+    page.screenshot(path="/tmp/export-job.png")
+    with page.expect_download() as download:
+        page.click("[data-testid=job-download]")
+    assert download.value.suggested_filename.startswith("queue-") and download.value.suggested_filename.endswith(
+        ".xlsx"
+    )
+    with open(download.value.path(), "rb") as f:
+        sheet = openpyxl.load_workbook(io.BytesIO(f.read())).worksheets[0]
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == shown
