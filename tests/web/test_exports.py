@@ -18,7 +18,7 @@ from django.test import Client
 from tests.conftest import make_person
 from tests.factories import master_data
 from workbench.exports import csv_cell, xlsx_cell
-from workbench.models import Document, ExceptionItem, Notification, WorkJob
+from workbench.models import Budget, Document, ExceptionItem, Notification, WorkJob
 from workbench.money import quantize
 from workbench.rules import CODES
 from workbench.services import work_jobs
@@ -273,3 +273,22 @@ def test_the_api_streams_the_filtered_items_as_csv_scoped_like_its_list(client, 
     assert client.get("/api/exceptions/export/", {"code": "NOPE"}).status_code == 400  # as the list answers
     schema = client.get("/api/schema/").content.decode()
     assert "/api/exceptions/export/" in schema and "text/csv" in schema
+
+
+def test_the_budgets_export_holds_my_entities_budget_lines_with_their_currency(client):
+    us, de = master_data("NW-US", "USD"), master_data("NW-DE", "EUR")
+    Budget.objects.create(
+        entity=us, cost_center="ENG", gl_account="6110", period="2026-11", amount=Decimal("5000"), currency="USD"
+    )
+    Budget.objects.create(
+        entity=de, cost_center="ENG", gl_account="6110", period="2026-11", amount=Decimal("700.5"), currency="EUR"
+    )
+    client.force_login(make_person("dora", "Finance analysts", ["NW-DE"]))
+    rows = csv_rows(client.get("/p2p/budgets/export.csv", {"all": "1"}))
+    assert [r[:5] + [r[8]] for r in rows[1:]] == [["NW-DE", "2026-11", "ENG", "6110", "700.50", "EUR"]]
+    client.force_login(make_person("max", "Finance managers"))
+    sheet = xlsx_rows(client.get("/p2p/budgets/export.xlsx", {"all": "1", "period": "2026-11"}))
+    assert sorted((r[0], r[4], r[8]) for r in sheet[1:]) == [
+        ("NW-DE", Decimal("700.50"), "EUR"),
+        ("NW-US", 5000, "USD"),
+    ]
