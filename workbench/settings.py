@@ -336,6 +336,7 @@ BULK_INLINE_MAX = envint("BULK_INLINE_MAX", 200)  # queue bulk actions on more i
 BUSINESS_CALENDAR_DEFAULT = {"time_zone": "UTC", "weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
 CLOSE_OFFSETS_DEFAULT = {"expense_cutoff_days": 1, "ap_cutoff_days": 3, "close_days": 5}
 CLOSE_RISK_DAYS = envint("CLOSE_RISK_DAYS", 3)  # an item whose close deadline is this near is at close risk
+EXPORT_BACKGROUND_ROWS = envint("EXPORT_BACKGROUND_ROWS", 20000)  # larger exports run as a background job
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 8)  # outbox attempts before a write is dead
 SYNC_OUTAGE_THRESHOLD = envint("SYNC_OUTAGE_THRESHOLD", 8)  # consecutive transient failures = outage
 SYNC_BACKOFF_BASE = float(os.getenv("SYNC_BACKOFF_BASE", "2"))  # seconds; doubled per attempt

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workbench", "0026_alerts"),
+        ("workbench", "0027_saved_views"),
     ]
 
     operations = [

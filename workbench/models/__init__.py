@@ -41,6 +41,7 @@ from .procurement import (
     Supplier,
     SupplierContract,
 )
+from .saved_views import RoleDefaultView, SavedView
 from .work_jobs import WorkJob
 
 __all__ = [
@@ -55,6 +56,8 @@ __all__ = [
     "BusinessCalendar",
     "CalendarDay",
     "CloseTimetable",
+    "RoleDefaultView",
+    "SavedView",
     "Notification",
     "WorkJob",
     "AccrualJournal",

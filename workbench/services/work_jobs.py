@@ -19,6 +19,7 @@ from django.utils import timezone
 from workbench import jobs
 from workbench.models import WorkJob
 from workbench.services import bulk
+from workbench.services.exports import export_job
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ Handler = Callable[[WorkJob, Progress], dict]
 # kind -> handler; the modules that own a kind add their line here.
 HANDLERS: dict[str, Handler] = {
     bulk.KIND: bulk.bulk_handle,
+    "export": export_job,  # a big CSV or XLSX export (services/exports.py)
 }
 
 

@@ -50,6 +50,20 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "queue:bulk_assign": {"POST": WORK},
     "queue:bulk_preview": {"POST": WORK},  # each item's kind of work is checked per item (skipped, not refused)
     "queue:bulk_run": {"POST": WORK},
+    # exports: the rows the screen shows the person (scope checked in the source); saved views are one's own
+    "queue:export_csv": {"GET": (VIEW,)},
+    "queue:export_xlsx": {"GET": (VIEW,)},
+    "queue:view_save": {"POST": (VIEW,)},
+    "queue:view_delete": {"POST": (VIEW,)},
+    "queue:view_default": {"POST": (CONFIGURE,)},
+    "documents:export_csv": {"GET": (VIEW,)},
+    "documents:export_xlsx": {"GET": (VIEW,)},
+    "p2p:accruals_export_csv": {"GET": (VIEW,)},
+    "p2p:accruals_export_xlsx": {"GET": (VIEW,)},
+    "p2p:budgets_export_csv": {"GET": (VIEW,)},
+    "p2p:budgets_export_xlsx": {"GET": (VIEW,)},
+    "audit:overrides_export_csv": {"GET": (AUDIT, APPROVE)},
+    "audit:overrides_export_xlsx": {"GET": (AUDIT, APPROVE)},
     "items:detail": {"GET": (VIEW,)},
     "items:progress": {"GET": (VIEW,)},
     "items:correct": {"POST": WORK},
@@ -149,6 +163,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...] | str]] = {
     "api-docs": {"GET": (VIEW,)},
     "exception-list": {"GET": (VIEW,)},
     "exception-detail": {"GET": (VIEW,)},
+    "exception-export": {"GET": (VIEW,)},  # CSV of the filtered list, scoped like it
     "exception-assign": {"POST": WORK},
     "exception-snooze": {"POST": WORK},
     "exception-correct": {"POST": WORK},

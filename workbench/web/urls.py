@@ -12,6 +12,7 @@ from workbench.web.views import (
     discussion,
     documents,
     drift,
+    exports,
     find,
     governance,
     inbox,
@@ -21,6 +22,7 @@ from workbench.web.views import (
     p2p,
     queue,
     reconciliation,
+    saved_views,
     schedules,
     supplier_links,
     sync,
@@ -33,6 +35,13 @@ queue_patterns = (
         path("assign/", queue.bulk_assign, name="bulk_assign"),
         path("bulk/preview/", bulk.bulk_preview, name="bulk_preview"),
         path("bulk/run/", bulk.bulk_run, name="bulk_run"),
+        path("export.csv", exports.export, {"source": "queue", "fmt": "csv", "back": "queue:list"}, name="export_csv"),
+        path(
+            "export.xlsx", exports.export, {"source": "queue", "fmt": "xlsx", "back": "queue:list"}, name="export_xlsx"
+        ),
+        path("views/save/", saved_views.view_save, name="view_save"),
+        path("views/<int:pk>/delete/", saved_views.view_delete, name="view_delete"),
+        path("views/default/", saved_views.view_default, name="view_default"),
     ],
     "queue",
 )
@@ -66,6 +75,30 @@ p2p_patterns = (
         path("accruals/", p2p.accruals_page, name="accruals"),
         path("accruals/post/", p2p.accrual_post_view, name="accrual_post"),
         path("budgets/", p2p.budgets_page, name="budgets"),
+        path(
+            "accruals/export.csv",
+            exports.export,
+            {"source": "accruals", "fmt": "csv", "back": "p2p:accruals"},
+            name="accruals_export_csv",
+        ),
+        path(
+            "accruals/export.xlsx",
+            exports.export,
+            {"source": "accruals", "fmt": "xlsx", "back": "p2p:accruals"},
+            name="accruals_export_xlsx",
+        ),
+        path(
+            "budgets/export.csv",
+            exports.export,
+            {"source": "budgets", "fmt": "csv", "back": "p2p:budgets"},
+            name="budgets_export_csv",
+        ),
+        path(
+            "budgets/export.xlsx",
+            exports.export,
+            {"source": "budgets", "fmt": "xlsx", "back": "p2p:budgets"},
+            name="budgets_export_xlsx",
+        ),
         path("settings/", p2p.settings_page, name="settings"),
         path("settings/rules/", p2p.rule_save, name="rule_add"),
         path("settings/rules/<int:pk>/", p2p.rule_save, name="rule_edit"),
@@ -82,6 +115,8 @@ documents_patterns = (
         path("<int:pk>/", documents.document_detail, name="detail"),
         path("<int:pk>/comments/", discussion.document_comment, name="comment"),
         path("<int:pk>/watch/", discussion.document_watch, name="watch"),
+        path("export.csv", exports.export, {"source": "documents", "fmt": "csv"}, name="export_csv"),
+        path("export.xlsx", exports.export, {"source": "documents", "fmt": "xlsx"}, name="export_xlsx"),
     ],
     "documents",
 )
@@ -108,6 +143,18 @@ audit_patterns = (
         path("", audit.trail_page, name="trail"),
         path("export/", audit.trail_export, name="export"),
         path("overrides/", audit.overrides_report, name="overrides"),
+        path(
+            "overrides/export.csv",
+            exports.export,
+            {"source": "overrides", "fmt": "csv", "back": "audit:overrides"},
+            name="overrides_export_csv",
+        ),
+        path(
+            "overrides/export.xlsx",
+            exports.export,
+            {"source": "overrides", "fmt": "xlsx", "back": "audit:overrides"},
+            name="overrides_export_xlsx",
+        ),
     ],
     "audit",
 )

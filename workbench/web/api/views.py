@@ -1,14 +1,20 @@
 """REST API: the same selectors, filters and services as the screens."""
 
 from django.contrib.auth import get_user_model
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from workbench.errors import WorkbenchError
+from workbench.export_sources import queue_source
+from workbench.exports import CONTENT_TYPES, csv_chunks, file_name
 from workbench.filters import DocumentFilter, ExceptionItemFilter
 from workbench.models import Comment, Document, DocumentLine, ExceptionItem
 from workbench.selectors import exception_item_list
@@ -22,6 +28,17 @@ from workbench.services.snooze import exception_item_snooze
 from workbench.web.scoping import documents_for, items_for, may_work
 
 from . import serializers as s
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets a client that asks for text/csv through content negotiation; the export streams its own body."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else str(data).encode()
+
 
 ERRORS = {400: s.ErrorSerializer, 403: s.ErrorSerializer, 404: s.ErrorSerializer, 409: s.ErrorSerializer}
 
@@ -58,6 +75,19 @@ class ExceptionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         data = serializer_class(data=self.request.data)
         data.is_valid(raise_exception=True)
         return data.validated_data
+
+    @extend_schema(
+        summary="The filtered items as CSV",
+        description="The same filters and entity scope as the list, every row (streamed, whatever the size), "
+        "in the queue's order. Columns as the queue's CSV export; money as the exact amount beside its currency.",
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, 400: s.ErrorSerializer, 403: s.ErrorSerializer},
+    )
+    @action(detail=False, methods=["get"], url_path="export", renderer_classes=[CsvRenderer, JSONRenderer])
+    def export(self, request):
+        found = queue_source(self.filter_queryset(self.get_queryset()))
+        response = StreamingHttpResponse(csv_chunks(found), content_type=CONTENT_TYPES["csv"])
+        response["Content-Disposition"] = f'attachment; filename="{file_name(found, "csv", timezone.localdate())}"'
+        return response
 
     @extend_schema(request=s.AssignSerializer, responses={200: s.ExceptionItemDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -1,18 +1,17 @@
 """The auditor's screens: the audit trail (and its export with the chain head), and the overrides report."""
 
 import csv
-from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
-from workbench.models import AuditRecord, OverrideRequest
-from workbench.roles import in_scope
+from workbench.export_sources import override_list, period_bounds
+from workbench.exports import FORMATS
+from workbench.models import AuditRecord
 from workbench.services.audit import audit_seal_all
-from workbench.values import as_date
+from workbench.web.views.exports import export
 
 
 class _Echo:
@@ -22,12 +21,7 @@ class _Echo:
 
 def _period(request):
     """From and to dates (inclusive) as typed; defaults to the last 30 days."""
-    today = timezone.localdate()
-    start = as_date(request.GET.get("from", "")[:10]) or today - timedelta(days=30)
-    end = as_date(request.GET.get("to", "")[:10]) or today
-    lo = timezone.make_aware(datetime.combine(start, time.min))
-    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
-    return start, end, lo, hi
+    return period_bounds(request.GET)
 
 
 SOURCE_LABELS = {
@@ -105,37 +99,10 @@ def trail_export(request):
 
 
 def overrides_report(request):
-    """Who overrode what, for how much, why, who approved, when; CSV with ?format=csv."""
+    """Who overrode what, for how much, why, who approved, when; CSV with ?format=csv (or export.csv)."""
     start, end, lo, hi = _period(request)
-    rows = in_scope(
-        OverrideRequest.objects.filter(requested_at__gte=lo, requested_at__lt=hi).select_related(
-            "item", "reason", "requested_by", "decided_by"
-        ),
-        request.user,
-        field="item__entity",
-    ).order_by("-requested_at", "-id")
-    if request.GET.get("format") == "csv":
-        writer = csv.writer(_Echo())
-
-        def lines():
-            yield writer.writerow(
-                [
-                    "requested_at", "item", "code", "entity", "amount", "currency", "reason_code", "reason",
-                    "requested_by", "state", "approved_by", "decided_at", "decision",
-                ]
-            )  # fmt: skip
-            for r in rows.iterator(chunk_size=1000):
-                yield writer.writerow(
-                    [
-                        r.requested_at.isoformat(), r.item_id, r.code, r.entity_code, r.amount, r.currency,
-                        r.reason.code, r.text, r.requested_by.get_username(), r.state,
-                        r.decided_by.get_username() if r.decided_by else "",
-                        r.decided_at.isoformat() if r.decided_at else "", r.decision_text,
-                    ]
-                )  # fmt: skip
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="overrides-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
-        return response
+    if request.GET.get("format") in FORMATS:
+        return export(request, source="overrides", fmt=request.GET["format"], back="audit:overrides")
+    rows = override_list(request.user, lo, hi)
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "workbench/overrides.html", {"page": page, "start": start, "end": end})

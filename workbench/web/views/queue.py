@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -20,17 +20,21 @@ from workbench.models import ExceptionGroup, ExceptionItem, OverrideReason
 from workbench.models.exceptions import Category
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.selectors.calendars import CloseRiskFirst
+from workbench.selectors.saved_views import role_default_view
 from workbench.services.item_actions import exception_item_assign
 from workbench.web.scoping import items_for, may_work
 from workbench.web.views.items import mapping_link
+from workbench.web.views.saved_views import saved_views_context
 
 PAGE_SIZE = 50
 GROUP_SORT_LABELS = [("amount", "At risk"), ("count", "Items"), ("oldest", "Oldest")]
 
 
-@vary_on_headers("HX-Request")
-def queue(request):
-    data = request.GET.copy()
+def queue_filter_data(request):
+    """The queue's filter parameters as the person sees them applied, and the role's default view if it
+    was used: `/queue/` with no query string opens on it. The exports take the same parameters."""
+    default_view = None if request.GET else role_default_view(request.user)
+    data = QueryDict(default_view.query, mutable=True) if default_view else request.GET.copy()
     if "status" not in data:
         data["status"] = "active"  # Monday morning: what still needs someone
     if (
@@ -39,6 +43,12 @@ def queue(request):
         and not request.user.has_perm(roles.WORK_BUSINESS)
     ):
         data["category"] = Category.TECHNICAL  # an integration engineer opens on their own work ("All" stays a click)
+    return data, default_view
+
+
+@vary_on_headers("HX-Request")
+def queue(request):
+    data, default_view = queue_filter_data(request)
     # Only the account's legal entities: the list, its tab counts and its root-cause groups alike.
     scoped = items_for(request.user, exception_item_list())
     filterset = ExceptionItemFilter(data, queryset=scoped, request=request)
@@ -107,6 +117,7 @@ def queue(request):
         "params_without_group": _without(params, "group"),
         "items_params": items_params,
         "override_reasons": OverrideReason.objects.filter(active=True),  # the bulk bar's override reasons
+        **saved_views_context(request, default_view),
         **extra,
     }
     template = "workbench/queue.html#results" if request.htmx and not request.htmx.boosted else "workbench/queue.html"
