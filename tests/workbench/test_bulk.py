@@ -4,6 +4,7 @@ import re
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from tests.factories import expense_line, expense_report, master_data
@@ -269,3 +270,26 @@ def test_the_item_page_walks_the_queue_it_came_from(analyst_client, world):
     assert f'href="/items/{order[2]}/?code=MISSING_COST_CENTER&amp;status=active&amp;pos=1" rel="next"' in left
     # opened without a queue: no walk
     assert 'data-testid="queue-nav"' not in analyst_client.get(f"/items/{a.pk}/").content.decode()
+
+
+def test_a_bulk_snooze_waits_for_each_items_own_event_or_a_date(analyst_client, analyst, world):
+    # No date: each item waits for what its code suggests; the closed period waits for its period to open.
+    numbers, html = preview(analyst_client, action="snooze", query="code=CLOSED_PERIOD", reason="month-end")
+    assert numbers == {"changes": 1, "skips": 0}
+    confirm(analyst_client, html)
+    closed = ExceptionItem.objects.get(pk=world["closed"].pk)
+    assert (closed.status, closed.wait_for) == ("waiting", "period_open") and closed.wait_key.startswith("period:")
+    assert ExceptionEvent.objects.filter(item=closed, action="snoozed", actor=analyst).exists()
+
+
+def test_a_bulk_snooze_with_a_date_sets_every_item_aside(analyst_client, world):
+    with time_machine.travel("2026-11-20 10:00Z", tick=False):
+        numbers, html = preview(analyst_client, action="snooze", query="code=MISSING_COST_CENTER", until="2026-11-27")
+        assert numbers == {"changes": 3, "skips": 0}
+        confirm(analyst_client, html)
+        items = ExceptionItem.objects.filter(code="MISSING_COST_CENTER")
+        assert {(i.status, i.snoozed_until.date().isoformat()) for i in items} == {("waiting", "2026-11-27")}
+        bad = post(analyst_client, "bulk_preview", action="snooze", until="27/11/2026").content.decode()
+        assert "YYYY-MM-DD" in bad
+        past = post(analyst_client, "bulk_preview", action="snooze", until="2026-11-01").content.decode()
+        assert "must be in the future" in past

@@ -16,11 +16,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from workbench import jobs, roles
 from workbench.errors import WorkbenchError
@@ -28,6 +30,7 @@ from workbench.models import BulkOutcome, ExceptionItem, OverrideReason, Overrid
 from workbench.models.exceptions import Status
 from workbench.services import overrides
 from workbench.services.item_actions import exception_item_assign, exception_item_retry, exception_item_send_back
+from workbench.services.snooze import exception_item_snooze, suggested_wait
 
 KIND = "bulk"
 MAX_ITEMS = 20_000  # one bulk request at most; a bigger set is narrowed with filters first
@@ -109,6 +112,30 @@ def _check_override(item: ExceptionItem, ctx: Context) -> Verdict:
     return CHANGED, ""
 
 
+def _check_snooze(item: ExceptionItem, ctx: Context) -> Verdict:
+    if not item.is_active:
+        return SKIPPED, "no longer open"
+    if item.status == Status.WAITING and not item.snoozed:
+        return SKIPPED, "already waiting (a retry, the source or an approval)"
+    if not ctx.args.get("until") and suggested_wait(item) is None:
+        return SKIPPED, "no event would clear it: snooze it until a date"
+    return CHANGED, ""
+
+
+def _apply_snooze(item, user, args) -> None:
+    """Until the date asked for, or until the event each item's own code suggests (its period, its supplier...)."""
+    until = datetime.fromisoformat(args["until"]) if args.get("until") else None
+    wait = None if until else suggested_wait(item)
+    exception_item_snooze(
+        item=item,
+        actor=user,
+        until=until,
+        wait_for=wait.wait_for if wait else "",
+        wait_key=wait.wait_key if wait else "",
+        reason=args.get("reason", ""),
+    )
+
+
 def _apply_retry(item, user, args) -> None:
     exception_item_retry(item=item, actor=user)
 
@@ -138,14 +165,14 @@ ACTIONS: dict[str, Action] = {
     "send_back": Action("Send back", _check_send_back, _apply_send_back),
     "assign": Action("Assign", _check_assign, _apply_assign),
     "override": Action("Override", _check_override, _apply_override),
-    # TODO(merge): "snooze": Action("Snooze", _check_snooze, _apply_snooze) over services/snooze.py: exception_item_snooze.
+    "snooze": Action("Snooze", _check_snooze, _apply_snooze),
 }
 
 
 def bulk_args_clean(*, action: str, raw: dict, user) -> dict:
     """The action's arguments, checked once for the whole set; a clear WorkbenchError otherwise."""
     if action not in ACTIONS:
-        raise WorkbenchError("Choose what to do: retry, send back, assign or override.")
+        raise WorkbenchError("Choose what to do: retry, send back, assign, override or snooze.")
     reason = str(raw.get("reason", "")).strip()
     if len(reason) > MAX_TEXT or "\x00" in reason:
         raise WorkbenchError(f"Keep the reason to {MAX_TEXT:,} characters of plain text.")
@@ -168,7 +195,24 @@ def bulk_args_clean(*, action: str, raw: dict, user) -> dict:
         return {"reason_code": code, "reason": reason}
     if action == "send_back":
         return {"reason": reason}
+    if action == "snooze":
+        return {"until": _snooze_until(raw.get("until")), "reason": reason}
     return {}
+
+
+def _snooze_until(raw) -> str:
+    """A bulk snooze's date (the start of that day, UTC), checked once; "" means each item's own event."""
+    text = str(raw or "").strip()[:10]
+    if not text:
+        return ""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise WorkbenchError("Give the snooze date as YYYY-MM-DD, or leave it empty to wait for each item's event.") from None
+    until = timezone.make_aware(datetime.combine(day, time.min))
+    if until <= timezone.now():
+        raise WorkbenchError("The snooze date must be in the future.")
+    return until.isoformat()
 
 
 def clean_ids(values: Iterable) -> list[int]:
