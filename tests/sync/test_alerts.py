@@ -284,7 +284,6 @@ def test_the_backlog_rule_compares_now_with_its_sample_n_hours_ago(admin_user, d
     assert _run_at(T0 + timedelta(minutes=62), django_capture_on_commit_callbacks)["resolved"] == 1
 
 
-@pytest.mark.skipif(not alerts.has_close_due_at(), reason="ExceptionItem.close_due_at comes with the close calendar")
 def test_close_risk_fires_inside_its_window(admin_user, django_capture_on_commit_callbacks):
     analyst = make_person("analyst", "Finance analysts")
     us = LegalEntityFactory(code="NW-US")

@@ -72,11 +72,6 @@ class AlertRuleInvalid(WorkbenchError):
         super().__init__("; ".join(errors.values()))
 
 
-def has_close_due_at() -> bool:
-    """Close risk reads ExceptionItem.close_due_at (the close calendar); without it the rule matches nothing."""
-    return any(f.name == "close_due_at" for f in ExceptionItem._meta.get_fields())
-
-
 # --- rules ------------------------------------------------------------------------------------------
 
 
@@ -213,8 +208,6 @@ def _matching_items(rule: AlertRule, now):
     if rule.condition == Condition.SLA_BREACHED:
         return qs.filter(sla_due_at__lt=now)
     if rule.condition == Condition.CLOSE_RISK:
-        if not has_close_due_at():
-            return qs.none()
         return qs.filter(close_due_at__isnull=False, close_due_at__lte=now + timedelta(hours=rule.hours))
     raise ValueError(rule.condition)
 

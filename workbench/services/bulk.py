@@ -208,7 +208,9 @@ def _snooze_until(raw) -> str:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise WorkbenchError("Give the snooze date as YYYY-MM-DD, or leave it empty to wait for each item's event.") from None
+        raise WorkbenchError(
+            "Give the snooze date as YYYY-MM-DD, or leave it empty to wait for each item's event."
+        ) from None
     until = timezone.make_aware(datetime.combine(day, time.min))
     if until <= timezone.now():
         raise WorkbenchError("The snooze date must be in the future.")

@@ -23,7 +23,6 @@ from workbench.services.alerts import (
     AlertRuleInvalid,
     alert_firings_told,
     alert_rule_save,
-    has_close_due_at,
     role_groups,
     target_label,
 )
@@ -109,7 +108,6 @@ def alerts_page(request):
             "firings": firings,
             "rule_id": rule_id,
             "can_edit": request.user.has_perm(CONFIGURE),
-            "close_risk_ready": has_close_due_at(),
         },
     )
 
@@ -128,9 +126,7 @@ def _edit(request, rule: AlertRule | None):
                 return redirect("alerts:page")
     else:
         form = AlertRuleForm(initial=_initial(rule) if rule else {"enabled": True, "target": "role"})
-    return render(
-        request, "workbench/alert_rule.html", {"form": form, "rule": rule, "close_risk_ready": has_close_due_at()}
-    )
+    return render(request, "workbench/alert_rule.html", {"form": form, "rule": rule})
 
 
 def rule_new(request):
