@@ -65,6 +65,7 @@ def snooze(item) -> str:
     return describe(item) if getattr(item, "snoozed", False) else ""
 
 
+@register.filter
 def workdays(calendar) -> str:
     """ "Mon–Fri" for a contiguous working week, else the days listed."""
     days = sorted(calendar.weekdays)
