@@ -1,6 +1,7 @@
 """Idempotent demo set-up: the two logins, the connections to the sandboxes, the beat schedules."""
 
 import os
+from datetime import time
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -12,7 +13,19 @@ from connectors.sandboxkit.kit import Sandbox
 from connectors.scim.sandbox.oidc import TENANT_ID
 from sync.schedules import ensure_schedules
 from workbench import roles
-from workbench.models import ApiToken, ApprovalRule, Connection, LegalEntity, MatchTolerance, UserScope
+from workbench.models import (
+    AlertRule,
+    ApiToken,
+    ApprovalRule,
+    BusinessCalendar,
+    Connection,
+    LegalEntity,
+    MatchTolerance,
+    UserScope,
+)
+from workbench.models.alerts import Condition
+from workbench.services.alerts import alert_rule_save
+from workbench.services.calendars import business_calendar_save
 from workbench.services.overrides import override_defaults
 
 # Demo logins: password = user name. (username, first, last, role, entity codes or None for all, staff)
@@ -26,6 +39,46 @@ DEMO_USERS = [
 ]
 # The German entity may not be pulled from the ERP yet: its row is made now, the pull fills it in.
 ENTITY_STUBS = {"NW-DE": ("Northwind Handels GmbH", "EUR")}
+
+
+# The demo entities' business calendars (the ERP pull fills in the rest of each entity): SLAs and
+# close dates skip their weekends and public holidays.
+DEMO_CALENDARS = {
+    "NW-US": ("Northwind Traders Inc.", "USD", "US", "America/New_York"),
+    "NW-DE": ("Northwind Handels GmbH", "EUR", "DE", "Europe/Berlin"),
+}
+
+
+def demo_calendars() -> int:
+    """Each demo entity gets its country's calendar once; an admin's later edits are kept."""
+    made = 0
+    for code, (name, currency, country, tz) in DEMO_CALENDARS.items():
+        entity, _ = LegalEntity.objects.get_or_create(code=code, defaults={"name": name, "currency": currency})
+        if BusinessCalendar.objects.filter(entity=entity).exists():
+            continue
+        business_calendar_save(
+            entity=entity, actor=None, time_zone=tz, weekdays=[0, 1, 2, 3, 4], work_start=time(9), work_end=time(17),
+            country=country,
+        )  # fmt: skip
+        made += 1
+    return made
+
+
+def demo_alert_rules() -> int:
+    """Two rules an on-call engineer and a controller would set first (in-app only; admins add chat)."""
+    engineers, managers = Group.objects.get(name=roles.ENGINEER), Group.objects.get(name=roles.MANAGER)
+    rules = [
+        {"name": "ERP down for 5 minutes", "condition": Condition.CONNECTION_DOWN, "minutes": 5,
+         "target": AlertRule.Target.ROLE, "target_role": engineers},
+        {"name": "Period closes within 24 hours", "condition": Condition.CLOSE_RISK, "hours": 24,
+         "target": AlertRule.Target.ROLE, "target_role": managers},
+    ]  # fmt: skip
+    made = 0
+    for values in rules:
+        if not AlertRule.objects.filter(name=values["name"]).exists():
+            alert_rule_save(values=values, actor=None)
+            made += 1
+    return made
 
 
 def demo_users() -> list[str]:
@@ -144,6 +197,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         demo_users()
+        demo_calendars()
+        demo_alert_rules()
         p2p_defaults()
         override_defaults()
         for spec in sandbox_connections(
