@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,8 @@ import time_machine
 
 from tests.conftest import make_person
 from workbench.models import Document, ExceptionItem, LegalEntity
-from workbench.selectors.kpis import KpiFilters, earliest_date_with_age_at_most, kpis_get
+from workbench.selectors.kpis import KpiFilters, business_age_q, earliest_date_with_age_at_most, kpis_get
+from workbench.services.calendars import business_calendar_save
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 W46, W47, W48 = date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 23)
@@ -110,6 +111,23 @@ def test_business_day_age_counts_monday_to_friday_only():
     assert earliest_date_with_age_at_most(monday, 0) == monday
     assert earliest_date_with_age_at_most(monday, 1) == date(2026, 11, 20)  # opened Friday: one day old on Monday
     assert earliest_date_with_age_at_most(monday, 5) == date(2026, 11, 16)
+
+
+def test_a_public_holiday_does_not_age_an_item_of_an_entity_whose_calendar_has_it(db):
+    us = LegalEntity.objects.create(code="NW-US", name="Northwind US", currency="USD")
+    de = LegalEntity.objects.create(code="NW-DE", name="Northwind DE", currency="EUR")
+    business_calendar_save(
+        entity=us, actor=None, time_zone="America/New_York", weekdays=[0, 1, 2, 3, 4], work_start=time(9),
+        work_end=time(17), country="US",
+    )  # fmt: skip
+    # Both opened on Wednesday before Thanksgiving; on Friday the US one is one business day old
+    # (Thursday was a holiday there), the German one (default calendar, Mon-Fri) two.
+    us_item = _item("US", entity=us, opened=at(25, 14))
+    de_item = _item("DE", entity=de, opened=at(25, 14))
+    friday = at(27, 15)
+    young = ExceptionItem.objects.filter(business_age_q("bd0-1", friday))
+    older = ExceptionItem.objects.filter(business_age_q("bd2-5", friday))
+    assert (list(young), list(older)) == ([us_item], [de_item])
 
 
 def test_the_numbers_match_the_hand_worked_answers(world, controller):

@@ -107,6 +107,11 @@ class Calendars:
                 for d in CalendarDay.objects.filter(entity_id__in=list(self._rows)):
                     self._days.setdefault(d.entity_id, []).append(d)
 
+    def entity_ids(self) -> list[int]:
+        """The entities with a calendar of their own (the others use the default)."""
+        self._load()
+        return sorted(self._rows)
+
     def row(self, entity_id: int | None) -> BusinessCalendar | None:
         self._load()
         return self._rows.get(entity_id)

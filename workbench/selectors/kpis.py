@@ -5,8 +5,8 @@ never by walking rows in Python. Weeks start on Monday 00:00 in the site's time 
 the current week (up to now) and the eleven before it. Amounts are summed per entity *and* currency:
 currencies are never added together.
 
-Business-day ages count Monday to Friday only (a stand-in until the entities' business calendars,
-with their public holidays, are wired in).
+Business-day ages count each entity's business calendar (working days, public holidays, time zone;
+`selectors/calendars.py`); entities without one use the default calendar (Monday to Friday).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from django.db.models import Aggregate, Avg, Count, DurationField, Exists, Expre
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from workbench import business_time as bt
 from workbench.models import Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES, Status
 from workbench.money import quantize
 from workbench.roles import in_scope
+from workbench.selectors.calendars import Calendars
 
 WEEKS = 12
 
@@ -54,7 +56,8 @@ DEFINITIONS = {
         "(overridden items are not resolved and are left out)."
     ),
     "backlog": (
-        "Active items (open, in progress, waiting) now, by age in business days (Monday to Friday) "
+        "Active items (open, in progress, waiting) now, by age in business days (each entity's "
+        "working days, public holidays excluded) "
         "since they were opened; the trend counts the items active at the end of each week."
     ),
     "money_at_risk": (
@@ -79,15 +82,15 @@ class KpiFilters:
 # --- business days ------------------------------------------------------------------------------
 
 
-def earliest_date_with_age_at_most(today: date, days: int) -> date:
+def earliest_date_with_age_at_most(today: date, days: int, workday=lambda d: d.weekday() < 5) -> date:
     """The earliest opening date whose age on `today` is at most `days` business days.
 
-    Age = the Monday-to-Friday days after the opening date up to and including today: an item
-    opened on Friday is one business day old on Monday.
+    Age = the business days after the opening date up to and including today: an item opened on
+    Friday is one business day old on Monday (none yet if that Monday is a public holiday).
     """
     d, age = today, 0
     while True:
-        step = 1 if d.weekday() < 5 else 0
+        step = 1 if workday(d) else 0
         if age + step > days:
             return d
         age += step
@@ -98,18 +101,38 @@ def day_start(d: date) -> datetime:
     return timezone.make_aware(datetime.combine(d, time.min))
 
 
-def business_age_q(key: str, now: datetime | None = None) -> Q | None:
-    """The `opened_at` range of a backlog bucket (`bd2-5`...), or None for an unknown key."""
+def business_age_q(key: str, now: datetime | None = None, cals: Calendars | None = None) -> Q | None:
+    """The `opened_at` range of a backlog bucket (`bd2-5`...), or None for an unknown key.
+
+    Each entity's age counts its own business calendar (working days, public holidays, its time
+    zone); items of entities without one count the default calendar."""
     bucket = next((b for b in BUSINESS_AGE_BUCKETS if b[0] == key), None)
     if bucket is None:
         return None
     _, _, fewest, most = bucket
-    today = timezone.localtime(now or timezone.now()).date()
-    q = Q()
-    if most is not None:
-        q &= Q(opened_at__gte=day_start(earliest_date_with_age_at_most(today, most)))
-    if fewest > 0:
-        q &= Q(opened_at__lt=day_start(earliest_date_with_age_at_most(today, fewest - 1)))
+    now = now or timezone.now()
+    cals = cals or Calendars()
+
+    def opened_in(cal: bt.Calendar) -> Q:
+        today = bt.local_date(cal, now)
+
+        def start(d: date) -> datetime:
+            return datetime.combine(d, time.min, tzinfo=cal.zone)
+
+        def workday(d: date) -> bool:
+            return bt.is_business_day(cal, d)
+
+        q = Q()
+        if most is not None:
+            q &= Q(opened_at__gte=start(earliest_date_with_age_at_most(today, most, workday)))
+        if fewest > 0:
+            q &= Q(opened_at__lt=start(earliest_date_with_age_at_most(today, fewest - 1, workday)))
+        return q
+
+    own = cals.entity_ids()
+    q = opened_in(cals.get(None)) & ~Q(entity_id__in=own) if own else opened_in(cals.get(None))
+    for entity_id in own:
+        q |= Q(entity_id=entity_id) & opened_in(cals.get(entity_id))
     return q
 
 
@@ -318,6 +341,7 @@ def _active_items(ctx: _Ctx) -> list[dict]:
     business-day bucket), and the items and amounts active at the end of each week."""
     ends = _week_ends(ctx)
     active = Q(status__in=ACTIVE_STATUSES)
+    cals = Calendars()  # loaded once for the four buckets
     history = ctx.items.filter(opened_at__lte=ctx.now).filter(
         Q(resolved_at__isnull=True) | Q(resolved_at__gt=ctx.start)
     )
@@ -327,7 +351,7 @@ def _active_items(ctx: _Ctx) -> list[dict]:
             amount=Sum("amount_at_risk", filter=active, default=Decimal(0)),
             items=Count("id", filter=active),
             **{
-                f"b_{key}": Count("id", filter=active & business_age_q(key, ctx.now))
+                f"b_{key}": Count("id", filter=active & business_age_q(key, ctx.now, cals))
                 for key, *_ in BUSINESS_AGE_BUCKETS
             },
             **{f"n{i}": Count("id", filter=active_at_q(t)) for i, t in enumerate(ends)},
