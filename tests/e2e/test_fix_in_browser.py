@@ -37,7 +37,9 @@ def test_analyst_picks_a_cost_center_and_the_report_is_posted_without_a_reload(
     page.wait_for_url(re.compile(rf".*/items/{item.pk}/"))
     assert "does not exist in the ERP" in page.locator("[data-testid=message]").inner_text()
     page.select_option("[data-testid=cost-center]", "SALES")
-    page.fill("input[name=reason]", "Typo in Concur; SALES is the employee's department")
+    page.locator("form:has([data-testid=cost-center]) input[name=reason]").fill(
+        "Typo in Concur; SALES is the employee's department"
+    )
     url_before = page.url
     page.click("text=Apply and re-post")
     # nothing else holds the report: the toast says it goes on to the ERP
