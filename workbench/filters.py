@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from workbench.models import Connection, Document, ExceptionItem, LegalEntity
 from workbench.models.exceptions import ACTIVE_STATUSES, SNOOZED, Category, Status
-from workbench.roles import in_scope
+from workbench.roles import WORK_BUSINESS, WORK_TECHNICAL, in_scope
 from workbench.rules import CODES
 from workbench.search import fold
 from workbench.selectors.calendars import close_risk_q
@@ -178,6 +178,16 @@ def source_system_choices(asked: str = ""):
     if asked and len(asked) <= 30 and asked.isprintable():
         systems.add(asked)
     return [(s, "Workbench API" if s == "api" else system_label(s)) for s in sorted(systems)]
+
+
+def queue_defaults(data, user):
+    """The queue's defaults on (mutable) filter data: active items only, and an integration engineer
+    opens on the technical tab ("All" stays a click). Every screen that lists "the queue" applies them."""
+    if "status" not in data:
+        data["status"] = "active"  # Monday morning: what still needs someone
+    if "category" not in data and user.has_perm(WORK_TECHNICAL) and not user.has_perm(WORK_BUSINESS):
+        data["category"] = Category.TECHNICAL
+    return data
 
 
 class DocumentFilter(django_filters.FilterSet):

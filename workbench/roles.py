@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 from workbench.models.access import UserScope
+from workbench.models.exceptions import ExceptionItem
 
 APP = "workbench"
 
@@ -124,3 +125,9 @@ def in_scope(qs, user, field: str = "entity"):
 def entity_allowed(user, entity_id) -> bool:
     ids = entity_ids(user)
     return ids is None or (entity_id is not None and entity_id in ids)
+
+
+def may_work(user, item: ExceptionItem) -> bool:
+    """Finance items are the analysts' and managers' work; technical ones the integration engineers'."""
+    need = WORK_TECHNICAL if item.kind == ExceptionItem.Kind.TECHNICAL else WORK_BUSINESS
+    return user.has_perm(need)

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404
 
 from workbench import roles
 from workbench.models import Document, ExceptionItem
+from workbench.roles import may_work  # noqa: F401 - the screens and API ask it here, beside the scope checks
 
 
 def items_for(user, qs=None):
@@ -21,12 +22,6 @@ def item_or_404(request, pk, qs=None) -> ExceptionItem:
 
 def document_or_404(request, pk, qs=None) -> Document:
     return get_object_or_404(documents_for(request.user, qs), pk=pk)
-
-
-def may_work(user, item: ExceptionItem) -> bool:
-    """Finance items are the analysts' and managers' work; technical ones the integration engineers'."""
-    need = roles.WORK_TECHNICAL if item.kind == ExceptionItem.Kind.TECHNICAL else roles.WORK_BUSINESS
-    return user.has_perm(need)
 
 
 def item_to_work(request, pk, qs=None) -> ExceptionItem:

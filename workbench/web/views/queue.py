@@ -13,11 +13,9 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from workbench import roles
 from workbench.errors import WorkbenchError
-from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group
+from workbench.filters import ExceptionItemFilter, assignee_choices, parse_group, queue_defaults
 from workbench.models import ExceptionGroup, ExceptionItem, OverrideReason
-from workbench.models.exceptions import Category
 from workbench.selectors import GROUP_SORTS, exception_counts, exception_group_page, exception_item_list
 from workbench.selectors.calendars import CloseRiskFirst
 from workbench.selectors.saved_views import role_default_view
@@ -35,14 +33,7 @@ def queue_filter_data(request):
     was used: `/queue/` with no query string opens on it. The exports take the same parameters."""
     default_view = None if request.GET else role_default_view(request.user)
     data = QueryDict(default_view.query, mutable=True) if default_view else request.GET.copy()
-    if "status" not in data:
-        data["status"] = "active"  # Monday morning: what still needs someone
-    if (
-        "category" not in data
-        and request.user.has_perm(roles.WORK_TECHNICAL)
-        and not request.user.has_perm(roles.WORK_BUSINESS)
-    ):
-        data["category"] = Category.TECHNICAL  # an integration engineer opens on their own work ("All" stays a click)
+    queue_defaults(data, request.user)
     return data, default_view
 
 

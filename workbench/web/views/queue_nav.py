@@ -4,9 +4,7 @@ previous/next in the order the person came from (`?<queue query>&pos=<row>` on a
 from django.http import QueryDict
 from django.urls import reverse
 
-from workbench import roles
-from workbench.filters import ExceptionItemFilter
-from workbench.models.exceptions import Category
+from workbench.filters import ExceptionItemFilter, queue_defaults
 from workbench.selectors import exception_item_list
 from workbench.web.scoping import items_for
 
@@ -20,11 +18,7 @@ def queue_data(user, query: str) -> QueryDict:
     data = QueryDict(query[:MAX_QUERY], mutable=True)
     for key in NOT_FILTERS:
         data.pop(key, None)
-    if "status" not in data:
-        data["status"] = "active"
-    if "category" not in data and user.has_perm(roles.WORK_TECHNICAL) and not user.has_perm(roles.WORK_BUSINESS):
-        data["category"] = Category.TECHNICAL
-    return data
+    return queue_defaults(data, user)
 
 
 def queue_filtered(request, data: QueryDict):
